@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "ebpf_forward",
+      "sources": [
+        "native/addon.cc",
+        "native/libbpf_log.cc",
+        "native/bpf_object.cc",
+        "native/ring_reader.cc",
+        "native/host.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-missing-field-initializers"],
+      "libraries": ["-lbpf", "-lelf", "-lz"]
+    }
+  ]
+}

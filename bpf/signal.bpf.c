@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+/* trace_signal: one record per kill/tkill/tgkill call (at its exit, with its
+ * result) and one per signal the kernel generates outside those calls
+ * (SIGCHLD, SIGSEGV, SIGPIPE...). Syscall and signal tracepoints only. */
+#include "common.bpf.h"
+
+struct signal_event {
+	struct event_header hdr;
+	__s32 sig;
+	__u32 tpid;      /* receiving pid (kill) or tid (tkill/tgkill); 0 for a group */
+	__s32 error_raw; /* positive errno, 0 on success */
+	__s32 target;    /* the pid argument as passed (negative: a process group) */
+};
+
+struct pending_kill {
+	__u64 ts;
+	__s32 sig;
+	__s32 target;
+};
+
+/* kill/tkill/tgkill calls between their enter and exit, by thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct pending_kill);
+} pending SEC(".maps");
+
+static __always_inline int on_enter(__s32 target, __s32 sig)
+{
+	if (is_self())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_kill p = { .ts = bpf_ktime_get_ns(), .sig = sig, .target = target };
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_kill *p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	struct signal_event *e = reserve_event(struct signal_event, 0, p->ts);
+	if (e) {
+		e->sig = p->sig;
+		e->target = p->target;
+		e->tpid = p->target > 0 ? p->target : 0;
+		e->error_raw = ret < 0 ? -ret : 0;
+		bpf_ringbuf_submit(e, 0);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_kill")
+int kill_enter(struct syscall_trace_enter *ctx)
+{
+	return on_enter((__s32)ctx->args[0], (__s32)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_kill")
+int kill_exit(struct syscall_trace_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_tkill")
+int tkill_enter(struct syscall_trace_enter *ctx)
+{
+	return on_enter((__s32)ctx->args[0], (__s32)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_tkill")
+int tkill_exit(struct syscall_trace_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_tgkill")
+int tgkill_enter(struct syscall_trace_enter *ctx)
+{
+	return on_enter((__s32)ctx->args[1], (__s32)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_tgkill")
+int tgkill_exit(struct syscall_trace_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+/* Signals the kernel generates by itself; those generated inside a traced
+ * kill/tkill/tgkill call are that call's record already. */
+SEC("tracepoint/signal/signal_generate")
+int signal_generate(struct trace_event_raw_signal_generate *ctx)
+{
+	if (is_self())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (bpf_map_lookup_elem(&pending, &tid))
+		return 0;
+	struct signal_event *e = reserve_event(struct signal_event, 0, bpf_ktime_get_ns());
+	if (!e)
+		return 0;
+	e->sig = ctx->sig;
+	e->tpid = ctx->pid;
+	e->target = ctx->pid;
+	e->error_raw = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,31 @@
+// The addon's entry: the classes, the host functions, and a cleanup hook
+// that detaches every BPF program when the environment goes away.
+#include <napi.h>
+
+#include "bpf_object.h"
+#include "host.h"
+#include "libbpf_log.h"
+#include "ring_reader.h"
+
+namespace ebpf_forward {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallLibbpfLog();
+  exports.Set("BpfObject", BpfObject::Init(env));
+  exports.Set("RingReader", RingReader::Init(env));
+  InitHost(env, exports);
+  napi_add_env_cleanup_hook(
+      env,
+      [](void*) {
+        BpfObject::CloseAll();
+        ReleaseTracefsMount();
+      },
+      nullptr);
+  return exports;
+}
+
+}  // namespace ebpf_forward
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return ebpf_forward::Init(env, exports); }
+
+NODE_API_MODULE(ebpf_forward, InitAddon)

@@ -1,0 +1,288 @@
+#include "bpf_object.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cstring>
+#include <vector>
+
+#include "errors.h"
+#include "ring_reader.h"
+
+namespace ebpf_forward {
+namespace {
+// Every live object, so that the environment's cleanup hook can detach them
+// all even when JS never called close().
+std::set<BpfObject*> live_objects;
+}  // namespace
+
+Napi::Function BpfObject::Init(Napi::Env env) {
+  return DefineClass(env, "BpfObject",
+                     {
+                         InstanceMethod<&BpfObject::SetGlobal>("setGlobal"),
+                         InstanceMethod<&BpfObject::SetMapMaxEntries>("setMapMaxEntries"),
+                         InstanceMethod<&BpfObject::SetAutoload>("setAutoload"),
+                         InstanceMethod<&BpfObject::Programs>("programs"),
+                         InstanceMethod<&BpfObject::Load>("load"),
+                         InstanceMethod<&BpfObject::Attach>("attach"),
+                         InstanceMethod<&BpfObject::AttachUprobe>("attachUprobe"),
+                         InstanceMethod<&BpfObject::PerCpuSum>("perCpuSum"),
+                         InstanceMethod<&BpfObject::LinkCount>("linkCount"),
+                         InstanceMethod<&BpfObject::Close>("close"),
+                     });
+}
+
+// new BpfObject(path: string)
+BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowUsage(env, "BpfObject(path: string)");
+    return;
+  }
+  path_ = info[0].As<Napi::String>().Utf8Value();
+  BeginLibbpfCapture();
+  bpf_object* obj = bpf_object__open_file(path_.c_str(), nullptr);
+  int err = libbpf_get_error(obj);
+  if (err || !obj) {
+    ThrowFailure(env, "opening BPF object " + path_, err ? err : errno);
+    return;
+  }
+  obj_ = obj;
+  live_objects.insert(this);
+}
+
+BpfObject::~BpfObject() { Destroy(); }
+
+void BpfObject::Destroy() {
+  // Readers first: their ring buffers use this object's map.
+  std::set<RingReader*> readers = std::move(readers_);
+  readers_.clear();
+  for (RingReader* reader : readers) reader->Shutdown();
+  for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
+  links_.clear();
+  if (obj_) {
+    bpf_object__close(obj_);
+    obj_ = nullptr;
+  }
+  live_objects.erase(this);
+}
+
+void BpfObject::CloseAll() {
+  std::set<BpfObject*> all = std::move(live_objects);
+  live_objects.clear();
+  for (BpfObject* object : all) object->Destroy();
+}
+
+bool BpfObject::Usable(Napi::Env env, bool want_loaded) {
+  if (!obj_) {
+    Napi::Error::New(env, "BPF object is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+  if (loaded_ != want_loaded) {
+    Napi::Error::New(env, want_loaded ? "BPF object is not loaded yet" : "BPF object is already loaded")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
+bpf_map* BpfObject::MapNamed(Napi::Env env, const std::string& name) {
+  bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
+  if (!map) Napi::Error::New(env, "no map named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+  return map;
+}
+
+// setGlobal(name: string, value: Buffer): sets a global variable of the BPF
+// program (a `const volatile` knob in .rodata, or .data/.bss) before load.
+Napi::Value BpfObject::SetGlobal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  Napi::Buffer<uint8_t> value = info[1].As<Napi::Buffer<uint8_t>>();
+
+  const btf* types = bpf_object__btf(obj_);
+  if (!types) {
+    Napi::Error::New(env, path_ + " has no BTF").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  __u32 count = btf__type_cnt(types);
+  for (__u32 id = 1; id < count; id++) {
+    const btf_type* sec = btf__type_by_id(types, id);
+    if (!btf_is_datasec(sec)) continue;
+    std::string sec_name = btf__name_by_offset(types, sec->name_off);
+    const btf_var_secinfo* var = btf_var_secinfos(sec);
+    for (__u16 i = 0; i < btf_vlen(sec); i++, var++) {
+      const btf_type* var_type = btf__type_by_id(types, var->type);
+      if (name != btf__name_by_offset(types, var_type->name_off)) continue;
+      if (var->size != value.Length()) {
+        Napi::Error::New(env, "global '" + name + "' is " + std::to_string(var->size) + " bytes, got " +
+                                  std::to_string(value.Length()))
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      // libbpf names the internal map "<object prefix><section name>".
+      bpf_map* map;
+      bpf_object__for_each_map(map, obj_) {
+        std::string map_name = bpf_map__name(map);
+        if (!bpf_map__is_internal(map) || map_name.size() < sec_name.size() ||
+            map_name.compare(map_name.size() - sec_name.size(), sec_name.size(), sec_name) != 0)
+          continue;
+        size_t size = 0;
+        const void* initial = bpf_map__initial_value(map, &size);
+        if (!initial || var->offset + var->size > size) break;
+        std::vector<uint8_t> data(static_cast<const uint8_t*>(initial), static_cast<const uint8_t*>(initial) + size);
+        memcpy(data.data() + var->offset, value.Data(), var->size);
+        BeginLibbpfCapture();
+        int err = bpf_map__set_initial_value(map, data.data(), data.size());
+        if (err) ThrowFailure(env, "setting global '" + name + "'", err);
+        return env.Undefined();
+      }
+      Napi::Error::New(env, "global '" + name + "' is not in a writable data section")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  Napi::Error::New(env, "no global named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// setMapMaxEntries(map: string, entries: number), before load.
+Napi::Value BpfObject::SetMapMaxEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  bpf_map* map = MapNamed(env, info[0].As<Napi::String>().Utf8Value());
+  if (!map) return env.Undefined();
+  BeginLibbpfCapture();
+  int err = bpf_map__set_max_entries(map, info[1].As<Napi::Number>().Uint32Value());
+  if (err) ThrowFailure(env, "sizing map " + std::string(bpf_map__name(map)), err);
+  return env.Undefined();
+}
+
+// setAutoload(program: string, load: boolean), before load: leaves out a
+// program the kernel can't take (an optional kprobe, say).
+Napi::Value BpfObject::SetAutoload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
+  if (!prog) {
+    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  bpf_program__set_autoload(prog, info[1].As<Napi::Boolean>().Value());
+  return env.Undefined();
+}
+
+// programs(): {name, section}[]
+Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (!obj_) return out;
+  bpf_program* prog;
+  uint32_t i = 0;
+  bpf_object__for_each_program(prog, obj_) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("name", bpf_program__name(prog));
+    entry.Set("section", bpf_program__section_name(prog));
+    out.Set(i++, entry);
+  }
+  return out;
+}
+
+Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  BeginLibbpfCapture();
+  int err = bpf_object__load(obj_);
+  if (err) {
+    ThrowFailure(env, "loading BPF object " + path_, err);
+    return env.Undefined();
+  }
+  loaded_ = true;
+  return env.Undefined();
+}
+
+// attach(program: string): attaches by the program's section name
+// (tracepoint/..., raw_tp/..., tp_btf/...).
+Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
+  if (!prog) {
+    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  BeginLibbpfCapture();
+  bpf_link* link = bpf_program__attach(prog);
+  int err = libbpf_get_error(link);
+  if (err || !link) {
+    ThrowFailure(env, "attaching " + name + " (" + bpf_program__section_name(prog) + ")", err ? err : errno);
+    return env.Undefined();
+  }
+  links_.push_back(link);
+  return env.Undefined();
+}
+
+// attachUprobe(program, binaryPath, functionName, retprobe, pid): pid -1 for
+// every process that maps the binary.
+Napi::Value BpfObject::AttachUprobe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  std::string binary = info[1].As<Napi::String>().Utf8Value();
+  std::string func = info[2].As<Napi::String>().Utf8Value();
+  bool retprobe = info[3].As<Napi::Boolean>().Value();
+  int pid = info[4].As<Napi::Number>().Int32Value();
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
+  if (!prog) {
+    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = func.c_str());
+  BeginLibbpfCapture();
+  bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, binary.c_str(), 0, &opts);
+  int err = libbpf_get_error(link);
+  if (err || !link) {
+    ThrowFailure(env, std::string("attaching ") + (retprobe ? "uretprobe " : "uprobe ") + binary + ":" + func,
+                 err ? err : errno);
+    return env.Undefined();
+  }
+  links_.push_back(link);
+  return env.Undefined();
+}
+
+// perCpuSum(map: string, key: number): bigint — the sum over CPUs of a
+// per-CPU array's u64 value (the loss counters).
+Napi::Value BpfObject::PerCpuSum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  bpf_map* map = MapNamed(env, info[0].As<Napi::String>().Utf8Value());
+  if (!map) return env.Undefined();
+  uint32_t key = info[1].As<Napi::Number>().Uint32Value();
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0 || bpf_map__value_size(map) != sizeof(uint64_t)) {
+    Napi::Error::New(env, "perCpuSum needs a per-CPU map of u64 values").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<uint64_t> values(cpus);
+  if (bpf_map_lookup_elem(bpf_map__fd(map), &key, values.data()) != 0) {
+    ThrowFailure(env, "reading map " + std::string(bpf_map__name(map)), errno);
+    return env.Undefined();
+  }
+  uint64_t sum = 0;
+  for (uint64_t v : values) sum += v;
+  return Napi::BigInt::New(env, sum);
+}
+
+Napi::Value BpfObject::LinkCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(links_.size()));
+}
+
+Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {
+  Destroy();
+  return info.Env().Undefined();
+}
+
+}  // namespace ebpf_forward

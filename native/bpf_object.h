@@ -1,0 +1,55 @@
+// BpfObject: one BPF object file, opened, configured, loaded and attached.
+// Owns its links; closing it (or the environment's cleanup hook) detaches all.
+#pragma once
+#include <napi.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+struct bpf_object;
+struct bpf_link;
+struct bpf_map;
+
+namespace ebpf_forward {
+
+class RingReader;
+
+class BpfObject : public Napi::ObjectWrap<BpfObject> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit BpfObject(const Napi::CallbackInfo& info);
+  ~BpfObject() override;
+
+  bpf_object* object() const { return obj_; }
+  bool loaded() const { return loaded_; }
+  void AddReader(RingReader* reader) { readers_.insert(reader); }
+  void RemoveReader(RingReader* reader) { readers_.erase(reader); }
+  // Detaches every link, closes every reader, closes the object. Idempotent.
+  void Destroy();
+
+  static void CloseAll();
+
+ private:
+  Napi::Value SetGlobal(const Napi::CallbackInfo& info);
+  Napi::Value SetMapMaxEntries(const Napi::CallbackInfo& info);
+  Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
+  Napi::Value PerCpuSum(const Napi::CallbackInfo& info);
+  Napi::Value LinkCount(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  bool Usable(Napi::Env env, bool want_loaded);
+  bpf_map* MapNamed(Napi::Env env, const std::string& name);
+
+  bpf_object* obj_ = nullptr;
+  bool loaded_ = false;
+  std::string path_;
+  std::vector<bpf_link*> links_;
+  std::set<RingReader*> readers_;
+};
+
+}  // namespace ebpf_forward

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// Builds everything ebpf-forward runs: BPF objects (CO-RE, clang -target bpf),
+// the N-API addon on the system libbpf, and the TypeScript. Run by `npm ci`.
+// Each step is skipped when its outputs are newer than its inputs.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'bpf', '.output');
+
+function fail(message) {
+  process.stderr.write(`ebpf-forward build: ${message}\n`);
+  process.exit(1);
+}
+
+function hasCommand(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+// One line per missing system package, saying how to install it.
+const requirements = [
+  { ok: () => hasCommand('clang'), pkg: 'clang' },
+  { ok: () => hasCommand('bpftool'), pkg: 'bpftool' },
+  { ok: () => existsSync('/usr/include/bpf/libbpf.h'), pkg: 'libbpf-dev' },
+  { ok: () => existsSync('/usr/include/libelf.h') || existsSync('/usr/include/elfutils/libelf.h'), pkg: 'libelf-dev' },
+  { ok: () => existsSync('/usr/include/zlib.h'), pkg: 'zlib1g-dev' },
+  { ok: () => hasCommand('make') && hasCommand('g++'), pkg: 'make g++' },
+];
+const missing = requirements.filter((r) => !r.ok()).map((r) => r.pkg);
+if (missing.length > 0) {
+  fail(`missing system packages: ${missing.join(' ')}; install them with: apt-get install -y ${missing.join(' ')}`);
+}
+
+const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
+const newest = (paths) => Math.max(0, ...paths.map(mtime));
+const filesIn = (dir, re) => (existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f)).map((f) => join(dir, f)) : []);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+}
+
+// 1. vmlinux.h from the running kernel's BTF (CO-RE: the objects then load on other kernels).
+mkdirSync(out, { recursive: true });
+const vmlinuxH = join(out, 'vmlinux.h');
+if (!existsSync(vmlinuxH)) {
+  if (!existsSync('/sys/kernel/btf/vmlinux')) {
+    fail('this kernel has no BTF (/sys/kernel/btf/vmlinux); ebpf-forward needs a kernel built with CONFIG_DEBUG_INFO_BTF=y');
+  }
+  const text = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], { maxBuffer: 1 << 30 });
+  writeFileSync(vmlinuxH + '.tmp', text);
+  renameSync(vmlinuxH + '.tmp', vmlinuxH);
+}
+
+// 2. One BPF object per bpf/*.bpf.c.
+const bpfDir = join(root, 'bpf');
+const headers = filesIn(bpfDir, /\.h$/);
+const arch = { x64: 'x86', arm64: 'arm64', s390x: 's390', ppc64: 'powerpc', riscv64: 'riscv' }[process.arch] ?? process.arch;
+for (const src of filesIn(bpfDir, /\.bpf\.c$/)) {
+  const obj = join(out, src.slice(bpfDir.length + 1).replace(/\.c$/, '.o'));
+  if (mtime(obj) > newest([src, vmlinuxH, ...headers])) continue;
+  run('clang', ['-g', '-O2', '-Wall', '-Werror', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`,
+    '-I', out, '-I', bpfDir, '-c', src, '-o', obj]);
+}
+
+// 3. The N-API addon, with npm's own node-gyp.
+const addon = join(root, 'build', 'Release', 'ebpf_forward.node');
+const nativeSources = [join(root, 'binding.gyp'), ...filesIn(join(root, 'native'), /\.(cc|h)$/)];
+if (mtime(addon) <= newest(nativeSources)) {
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ].filter(Boolean);
+  const gyp = candidates.find((c) => existsSync(c));
+  if (!gyp) fail('cannot find node-gyp (it ships with npm); reinstall npm or run: npm install -g node-gyp');
+  // Build against the headers that come with this Node (no download).
+  const nodedir = process.env.npm_config_nodedir || resolve(dirname(process.execPath), '..');
+  const args = [gyp, 'rebuild', '--silent'];
+  if (existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
+  run(process.execPath, args);
+}
+
+// 4. TypeScript.
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+if (!existsSync(tsc)) fail('TypeScript is not installed; run: npm ci');
+run(process.execPath, [tsc, '-p', 'tsconfig.json']);

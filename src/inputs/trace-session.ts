@@ -1,0 +1,175 @@
+// One trace running in the kernel: its BPF object opened, configured, loaded
+// and attached, and its ring buffer read in batches into Fluent events.
+import { join } from 'node:path';
+import type { FluentEvent } from '../event.js';
+import { openBpfObject, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRingReader, type RingStats } from '../native/addon.js';
+import { emptyHeader, HEADER_SIZE, readHeader } from '../traces/header.js';
+import type { TraceDefinition, TraceSettings } from '../traces/types.js';
+import { MonotonicClock } from './clock.js';
+import { findLibcPaths } from './libc.js';
+
+export const bpfObjectDir = join(packageRoot, 'bpf', '.output');
+
+export interface TraceSessionOptions {
+  trace: TraceDefinition;
+  settings: TraceSettings;
+  ringbufMapName: string;
+  /** Ring buffer size in bytes: a power of two, at least one page. */
+  ringbufBytes: number;
+  /** Largest batch handed from the ring to JS, in bytes. */
+  maxBatchBytes?: number;
+  onEvents(events: FluentEvent[]): void;
+  /** Told of an optional attach step that failed (the trace still runs). */
+  onWarning?(message: string): void;
+}
+
+/** A trace that could not start; the message names the trace and what the kernel lacks. */
+export class TraceStartError extends Error {
+  constructor(
+    readonly trace: string,
+    message: string,
+    readonly errno?: number,
+  ) {
+    super(message);
+    this.name = 'TraceStartError';
+  }
+}
+
+function explain(trace: TraceDefinition, step: string, err: NativeError): TraceStartError {
+  const first = err.message.split('\n')[0] ?? err.message;
+  let hint = '';
+  if (err.code === 'EPERM' || err.code === 'EACCES') hint = 'permission denied: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)';
+  else if (err.code === 'ENOENT') hint = `this kernel lacks a hook it needs: ${trace.needs}`;
+  else if (err.code === 'EINVAL' || err.code === 'ENOTSUP') hint = `this kernel can't run it: it needs ${trace.needs}`;
+  const detail = err.message.split('\n').slice(1).filter((l) => !l.includes('-- BEGIN') && !l.includes('-- END')).slice(-3);
+  const text = `${trace.name}: ${step} failed: ${first}${hint ? ` — ${hint}` : ''}${detail.length ? `\n  ${detail.join('\n  ')}` : ''}`;
+  return new TraceStartError(trace.name, text, err.errno);
+}
+
+export class TraceSession {
+  private object: NativeBpfObject | undefined;
+  private reader: NativeRingReader | undefined;
+  private readonly clock = new MonotonicClock();
+  private readonly header = emptyHeader();
+  private decodeErrors = 0;
+  /** Records decoded and handed on. */
+  received = 0;
+
+  private constructor(private readonly options: TraceSessionOptions) {}
+
+  /** Opens, loads and attaches the trace; on failure nothing stays attached. */
+  static start(options: TraceSessionOptions): TraceSession {
+    const session = new TraceSession(options);
+    try {
+      session.open();
+    } catch (err) {
+      session.close();
+      throw err;
+    }
+    return session;
+  }
+
+  private open(): void {
+    const { trace, settings } = this.options;
+    const step = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        if (err instanceof TraceStartError) throw err;
+        throw explain(trace, what, err as NativeError);
+      }
+    };
+    step('opening its BPF object', () => {
+      this.object = openBpfObject(join(bpfObjectDir, trace.object));
+    });
+    const object = this.object!;
+    step('configuring', () => {
+      const self = Buffer.alloc(4);
+      self.writeUInt32LE(settings.selfPid);
+      object.setGlobal('self_tgid', self);
+      object.setMapMaxEntries(this.options.ringbufMapName, this.options.ringbufBytes);
+      trace.configure?.(object, settings);
+    });
+    step('loading', () => object.load());
+    for (const attach of trace.attach) {
+      try {
+        if (attach.kind === 'section') {
+          object.attach(attach.program);
+        } else {
+          const paths = findLibcPaths();
+          if (paths.length === 0) throw Object.assign(new Error('no C library found in any running process'), { code: 'ENOENT' });
+          for (const path of paths) object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, -1);
+        }
+      } catch (err) {
+        const failure = explain(trace, `attaching ${attach.program}`, err as NativeError);
+        if (!attach.optional) throw failure;
+        this.options.onWarning?.(failure.message);
+      }
+    }
+    step('opening its ring buffer', () => {
+      this.reader = openRingReader(object, this.options.ringbufMapName, (batch, count) => this.onBatch(batch, count), this.options.maxBatchBytes ?? 1 << 20);
+    });
+  }
+
+  private onBatch(batch: Buffer, count: number): void {
+    const { trace } = this.options;
+    const header = this.header;
+    const clock = this.clock;
+    clock.maybeRefresh();
+    const events: FluentEvent[] = [];
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const length = batch.readUInt32LE(at);
+      const offset = at + 8;
+      at = (offset + length + 7) & ~7;
+      if (length < HEADER_SIZE) {
+        this.decodeErrors++;
+        continue;
+      }
+      readHeader(batch, offset, header);
+      const record = trace.decode(batch, offset, length, header);
+      if (record === null) continue;
+      const event: FluentEvent = { sec: 0, nsec: 0, record };
+      clock.toWall(header.tsHigh, header.tsLow, event);
+      events.push(event);
+    }
+    this.received += events.length;
+    if (events.length > 0) this.options.onEvents(events);
+  }
+
+  get name(): string {
+    return this.options.trace.name;
+  }
+
+  /** Records the kernel could not put in the ring buffer (it was full). */
+  lost(): number {
+    if (!this.object) return 0;
+    try {
+      return Number(this.object.perCpuSum('lost', 0));
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Records that were too short to be decoded: a bug, counted rather than hidden. */
+  malformed(): number {
+    return this.decodeErrors;
+  }
+
+  ringStats(): RingStats | undefined {
+    return this.reader?.stats();
+  }
+
+  /** Hands on whatever is left in the ring buffer now. */
+  drain(): void {
+    this.reader?.drain();
+  }
+
+  /** Detaches everything. Idempotent. */
+  close(): void {
+    this.reader?.close();
+    this.reader = undefined;
+    this.object?.close();
+    this.object = undefined;
+  }
+}

@@ -1,0 +1,88 @@
+// Typed access to the N-API addon (native/). Arguments are checked here, in
+// TypeScript, before they reach C++ (which trusts them).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where the package's built artefacts live (works from src/ and dist/). */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ProgramInfo {
+  name: string;
+  section: string;
+}
+
+export interface NativeBpfObject {
+  setGlobal(name: string, value: Buffer): void;
+  setMapMaxEntries(map: string, entries: number): void;
+  setAutoload(program: string, load: boolean): void;
+  programs(): ProgramInfo[];
+  load(): void;
+  attach(program: string): void;
+  attachUprobe(program: string, binaryPath: string, functionName: string, retprobe: boolean, pid: number): void;
+  perCpuSum(map: string, key: number): bigint;
+  linkCount(): number;
+  close(): void;
+}
+
+export interface RingStats {
+  wakeups: number;
+  batches: number;
+  records: number;
+  /** Samples lost to a failed allocation in the reader itself. */
+  dropped: number;
+}
+
+export interface NativeRingReader {
+  /** Consumes what is in the ring now, calling onBatch; returns the record count. */
+  drain(): number;
+  close(): void;
+  stats(): RingStats;
+}
+
+/** One batch from a ring: records at 8-aligned offsets, each [u32 len][u32 0][bytes]. */
+export type BatchHandler = (batch: Buffer, count: number) => void;
+
+interface Addon {
+  BpfObject: new (path: string) => NativeBpfObject;
+  RingReader: new (object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number) => NativeRingReader;
+  clockOffset(): bigint;
+  monotonicNow(): bigint;
+  ensureTracefs(): 'present' | 'mounted';
+  releaseTracefs(): void;
+  setLibbpfDebug(on: boolean): void;
+  versions(): { libbpf: string; possibleCpus: number };
+}
+
+/** Errors thrown by the addon carry the errno. */
+export interface NativeError extends Error {
+  errno?: number;
+  code?: string;
+}
+
+let loaded: Addon | undefined;
+
+export class AddonMissingError extends Error {}
+
+export function addon(): Addon {
+  if (loaded) return loaded;
+  const path = join(packageRoot, 'build', 'Release', 'ebpf_forward.node');
+  if (!existsSync(path)) {
+    throw new AddonMissingError(`the native addon is not built (${path}); run: npm ci (or node scripts/build.mjs)`);
+  }
+  loaded = createRequire(import.meta.url)(path) as Addon;
+  return loaded;
+}
+
+export function openBpfObject(path: string): NativeBpfObject {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('BPF object path must be a non-empty string');
+  return new (addon().BpfObject)(path);
+}
+
+export function openRingReader(object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number): NativeRingReader {
+  if (typeof map !== 'string' || map.length === 0) throw new TypeError('ring buffer map name must be a non-empty string');
+  if (typeof onBatch !== 'function') throw new TypeError('onBatch must be a function');
+  if (!Number.isInteger(maxBatchBytes) || maxBatchBytes < 4096) throw new RangeError('maxBatchBytes must be an integer >= 4096');
+  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes);
+}

@@ -1,0 +1,9 @@
+// Every trace ebpf-forward knows, by the name used in `Trace`.
+import type { TraceDefinition } from './types.js';
+import { trace_signal } from './signal/index.js';
+
+export const traces: ReadonlyMap<string, TraceDefinition> = new Map(
+  [trace_signal].map((t) => [t.name, t]),
+);
+
+export const traceNames = (): string[] => [...traces.keys()].sort();
