@@ -7,6 +7,9 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, renameSync
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// --bpf-only: just the BPF objects (for working on one trace while other
+// TypeScript is mid-change).
+const bpfOnly = process.argv.includes('--bpf-only');
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'bpf', '.output');
 
@@ -64,6 +67,8 @@ for (const src of filesIn(bpfDir, /\.bpf\.c$/)) {
   run('clang', ['-g', '-O2', '-Wall', '-Werror', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`,
     '-I', out, '-I', bpfDir, '-c', src, '-o', obj]);
 }
+
+if (bpfOnly) process.exit(0);
 
 // 3. The N-API addon, with npm's own node-gyp.
 const addon = join(root, 'build', 'Release', 'ebpf_forward.node');

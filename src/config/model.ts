@@ -1,0 +1,99 @@
+// What a configuration is once read: sections of located key/value entries
+// (the classic format's structure), and the typed settings built from them.
+import type { LogLevel } from '../log.js';
+import type { TraceDefinition } from '../traces/types.js';
+
+export interface Located {
+  /** Absolute path of the file the item was read from. */
+  file: string;
+  /** 1-based line number. */
+  line: number;
+}
+
+export interface ConfigEntry extends Located {
+  /** The key as written (e.g. "Log_Level"). */
+  key: string;
+  /** The key lower-cased, for lookups (Fluent Bit's keys are case-insensitive). */
+  name: string;
+  /** The value with ${VAR}s expanded and surrounding white space trimmed. */
+  value: string;
+}
+
+export interface ConfigSection extends Located {
+  /** The section name lower-cased: "service", "input", "output", "upstream", "node"... */
+  name: string;
+  entries: ConfigEntry[];
+}
+
+/** A problem in a configuration file; the message starts with "file:line: ". */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** One `Key value` an input or output understands. */
+export interface KeySpec {
+  /** Lower-case name, as Fluent Bit documents it (e.g. "retry_limit", "tls.verify"). */
+  name: string;
+  description: string;
+  /** Default value as it would be written in the config; absent: no default. */
+  default?: string;
+  /** May appear several times; its value is then an array, in order. */
+  repeatable?: boolean;
+  /** Checks and converts a value; throws an Error whose message is shown to the user. */
+  parse(value: string): unknown;
+}
+
+/** Parsed values of a section's keys by lower-case name (defaults filled in). */
+export type KeyValues = ReadonlyMap<string, unknown>;
+
+export interface ServiceSettings {
+  /** Seconds between flushes of buffered records to outputs (Fluent Bit's Flush, may be fractional). */
+  flushSeconds: number;
+  /** Seconds given on shutdown to deliver what is buffered (Fluent Bit's Grace). */
+  graceSeconds: number;
+  logLevel: LogLevel;
+  /** storage.path: where outputs may spool records to disk; absent: memory only. */
+  storagePath?: string;
+  /** All of [SERVICE]'s values by key name, for later features. */
+  values: KeyValues;
+}
+
+export interface TraceSelection extends Located {
+  trace: TraceDefinition;
+}
+
+export interface InputSettings extends Located {
+  /** Position among the [INPUT] Name ebpf sections, from 0 ("ebpf.0"). */
+  index: number;
+  tag: string;
+  /** Alias or "ebpf.N": the instance name in logs and metrics. */
+  instance: string;
+  traces: TraceSelection[];
+  values: KeyValues;
+}
+
+export interface OutputSettings extends Located {
+  /** Plugin name, lower-case: "forward", "stdout". */
+  plugin: string;
+  /** Alias or "<plugin>.N", N counting outputs of that plugin from 0. */
+  instance: string;
+  /** Match pattern (Fluent Bit wildcards) or Match_Regex. */
+  match: { kind: 'wildcard' | 'regex'; pattern: string };
+  /** The plugin's own keys, parsed by its KeySpecs. */
+  values: KeyValues;
+}
+
+export interface AppConfig {
+  /** The main file's absolute path; relative paths in it are relative to its folder. */
+  file: string;
+  service: ServiceSettings;
+  inputs: InputSettings[];
+  outputs: OutputSettings[];
+}

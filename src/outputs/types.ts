@@ -1,0 +1,57 @@
+// What an output is to the rest of the program. Outputs know Fluent events
+// and tags, nothing of traces.
+import type { KeySpec, KeyValues, ServiceSettings } from '../config/model.js';
+import type { FluentEvent } from '../event.js';
+import type { Logger } from '../log.js';
+
+export interface OutputContext {
+  /** e.g. "forward.0" (or the Alias). */
+  instance: string;
+  log: Logger;
+  service: ServiceSettings;
+  /** Folder of the main config file: relative paths (Upstream, tls.*) resolve from here. */
+  configDir: string;
+}
+
+export interface OutputCounters {
+  /** Records handed to the output. */
+  records_in: number;
+  /** Records written to a receiver (counted once per record, resends apart). */
+  records_sent: number;
+  /** Records a receiver acknowledged (Require_ack_response). */
+  records_acked: number;
+  /** Records sent again after a failure or a missing ack. */
+  records_retried: number;
+  /** Records given up, by reason (e.g. "buffer_full", "retry_limit"). Never silent. */
+  records_dropped: Record<string, number>;
+  bytes_sent: number;
+  /** Connection state of the output (for several nodes: of the last used). */
+  connection: 'connected' | 'connecting' | 'down' | 'n/a';
+  /** Bytes buffered in memory now, and the most it has held. */
+  buffer_bytes: number;
+  buffer_bytes_peak: number;
+}
+
+export interface Output {
+  readonly instance: string;
+  /** Connects or prepares; resolves when ready to take records (need not be connected). */
+  start(): Promise<void>;
+  /** Takes events for a tag. Never blocks and never throws: what can't be kept is dropped and counted. */
+  write(tag: string, events: FluentEvent[]): void;
+  /** Sends everything buffered now; resolves when written (and acked, if acks are on) or given up. */
+  flush(): Promise<void>;
+  /** Stops: delivers (or spools) what is buffered within graceMs, then closes. */
+  close(graceMs: number): Promise<void>;
+  counters(): OutputCounters;
+}
+
+export interface OutputPlugin {
+  /** Lower-case plugin name as in `Name forward`. */
+  name: string;
+  summary: string;
+  /** The plugin's own keys (Name, Match, Match_Regex, Alias are common and handled elsewhere). */
+  keys: KeySpec[];
+  /** Checks combinations of keys that one key's parse can't (e.g. tls.key_file without tls.crt_file); throws Error. */
+  validate?(values: KeyValues): void;
+  create(values: KeyValues, context: OutputContext): Output;
+}
