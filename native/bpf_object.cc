@@ -29,6 +29,7 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod<&BpfObject::AttachUprobe>("attachUprobe"),
                          InstanceMethod<&BpfObject::PerCpuSum>("perCpuSum"),
                          InstanceMethod<&BpfObject::LinkCount>("linkCount"),
+                         InstanceMethod<&BpfObject::Detach>("detach"),
                          InstanceMethod<&BpfObject::Close>("close"),
                      });
 }
@@ -59,13 +60,17 @@ void BpfObject::Destroy() {
   std::set<RingReader*> readers = std::move(readers_);
   readers_.clear();
   for (RingReader* reader : readers) reader->Shutdown();
-  for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
-  links_.clear();
+  DetachLinks();
   if (obj_) {
     bpf_object__close(obj_);
     obj_ = nullptr;
   }
   live_objects.erase(this);
+}
+
+void BpfObject::DetachLinks() {
+  for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
+  links_.clear();
 }
 
 void BpfObject::CloseAll() {
@@ -278,6 +283,11 @@ Napi::Value BpfObject::PerCpuSum(const Napi::CallbackInfo& info) {
 
 Napi::Value BpfObject::LinkCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(links_.size()));
+}
+
+Napi::Value BpfObject::Detach(const Napi::CallbackInfo& info) {
+  DetachLinks();
+  return info.Env().Undefined();
 }
 
 Napi::Value BpfObject::Close(const Napi::CallbackInfo& info) {

@@ -27,6 +27,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   void RemoveReader(RingReader* reader) { readers_.erase(reader); }
   // Detaches every link, closes every reader, closes the object. Idempotent.
   void Destroy();
+  // Destroys the links only: no new records, the ring can still be drained.
+  void DetachLinks();
 
   static void CloseAll();
 
@@ -40,6 +42,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
   Napi::Value PerCpuSum(const Napi::CallbackInfo& info);
   Napi::Value LinkCount(const Napi::CallbackInfo& info);
+  Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   bool Usable(Napi::Env env, bool want_loaded);

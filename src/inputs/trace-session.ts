@@ -52,6 +52,7 @@ export class TraceSession {
   private readonly clock = new MonotonicClock();
   private readonly header = emptyHeader();
   private decodeErrors = 0;
+  private lostCount = 0;
   /** Records decoded and handed on. */
   received = 0;
 
@@ -143,12 +144,9 @@ export class TraceSession {
 
   /** Records the kernel could not put in the ring buffer (it was full). */
   lost(): number {
-    if (!this.object) return 0;
-    try {
-      return Number(this.object.perCpuSum('lost', 0));
-    } catch {
-      return 0;
-    }
+    // After close the last count read stands.
+    if (this.object) this.lostCount = Number(this.object.perCpuSum('lost', 0));
+    return this.lostCount;
   }
 
   /** Records that were too short to be decoded: a bug, counted rather than hidden. */
@@ -160,13 +158,19 @@ export class TraceSession {
     return this.reader?.stats();
   }
 
-  /** Hands on whatever is left in the ring buffer now. */
-  drain(): void {
+  /** Detaches the programs, then hands on whatever is left in the ring. */
+  stop(): void {
+    this.object?.detach();
     this.reader?.drain();
   }
 
   /** Detaches everything. Idempotent. */
   close(): void {
+    try {
+      this.lost();
+    } catch {
+      // not loaded: nothing was counted
+    }
     this.reader?.close();
     this.reader = undefined;
     this.object?.close();

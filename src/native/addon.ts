@@ -23,6 +23,8 @@ export interface NativeBpfObject {
   attachUprobe(program: string, binaryPath: string, functionName: string, retprobe: boolean, pid: number): void;
   perCpuSum(map: string, key: number): bigint;
   linkCount(): number;
+  /** Destroys the links only: nothing new arrives, the ring can still be drained. */
+  detach(): void;
   close(): void;
 }
 

@@ -1,0 +1,120 @@
+// One `[INPUT] Name ebpf` section: its traces running in the kernel, their
+// events tagged and routed, and their kernel-side losses reported.
+import type { InputSettings } from '../config/model.js';
+import type { FluentEvent } from '../event.js';
+import type { Logger } from '../log.js';
+import { TraceSession, TraceStartError } from './trace-session.js';
+
+/** How often losses are checked, and the least time between two warnings. */
+const LOSS_CHECK_MS = 1000;
+const LOSS_WARN_EVERY_MS = 5000;
+
+export interface TraceCounters {
+  trace: string;
+  /** Records read from the ring and handed on. */
+  records: number;
+  /** Records the kernel could not put in the ring (it was full). */
+  lost: number;
+  /** Records too short to decode (a bug; counted, never hidden). */
+  malformed: number;
+}
+
+export interface EbpfInputOptions {
+  settings: InputSettings;
+  log: Logger;
+  emit(tag: string, events: FluentEvent[]): void;
+}
+
+export class EbpfInput {
+  private readonly sessions: TraceSession[] = [];
+  private readonly failed: TraceStartError[] = [];
+  private lossTimer: NodeJS.Timeout | undefined;
+  private lostReported = new Map<string, number>();
+  private lastLossWarning = 0;
+
+  constructor(private readonly options: EbpfInputOptions) {}
+
+  get instance(): string {
+    return this.options.settings.instance;
+  }
+
+  /**
+   * Starts every trace. A trace that can't start is logged and skipped, or,
+   * with `Trace_Error exit`, stops the input (everything detached) and throws.
+   */
+  start(): void {
+    const { settings, log, emit } = this.options;
+    const tag = settings.tag;
+    const onFailure = (settings.values.get('trace_error') as string | undefined) ?? 'continue';
+    for (const selection of settings.traces) {
+      const trace = selection.trace;
+      const keys = new Map<string, unknown>();
+      for (const key of trace.keys ?? []) if (settings.values.has(key.name)) keys.set(key.name, settings.values.get(key.name));
+      try {
+        const session = TraceSession.start({
+          trace,
+          settings: { keys, selfPid: process.pid },
+          ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
+          ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
+          onEvents: (events) => emit(tag, events),
+          onWarning: (message) => log.warn(message),
+        });
+        this.sessions.push(session);
+        log.info(`${trace.name} attached`);
+      } catch (err) {
+        if (!(err instanceof TraceStartError)) throw err;
+        this.failed.push(err);
+        if (onFailure === 'exit') {
+          this.stop();
+          throw err;
+        }
+        log.error(`${err.message} (Trace_Error continue: the other traces keep running)`);
+      }
+    }
+    this.lossTimer = setInterval(() => this.checkLosses(), LOSS_CHECK_MS);
+    this.lossTimer.unref();
+  }
+
+  /** Names of the traces running. */
+  running(): string[] {
+    return this.sessions.map((s) => s.name);
+  }
+
+  failures(): TraceStartError[] {
+    return [...this.failed];
+  }
+
+  /** Warns (at most every few seconds) of records lost in the kernel since the last warning. */
+  checkLosses(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.lastLossWarning < LOSS_WARN_EVERY_MS) return;
+    const news: string[] = [];
+    for (const s of this.sessions) {
+      const lost = s.lost();
+      const before = this.lostReported.get(s.name) ?? 0;
+      if (lost > before) news.push(`${s.name} lost ${lost - before} records (total ${lost})`);
+      this.lostReported.set(s.name, lost);
+    }
+    if (news.length === 0) return;
+    this.lastLossWarning = now;
+    this.options.log.warn(`ring buffer full: ${news.join(', ')}; raise ringbuf_size to keep up`);
+  }
+
+  counters(): TraceCounters[] {
+    return this.sessions.map((s) => ({ trace: s.name, records: s.received, lost: s.lost(), malformed: s.malformed() }));
+  }
+
+  /** Detaches every trace, hands on what is left in the rings, frees everything. */
+  stop(): void {
+    if (this.lossTimer) clearInterval(this.lossTimer);
+    this.lossTimer = undefined;
+    for (const s of this.sessions) {
+      try {
+        s.stop();
+      } finally {
+        s.close();
+      }
+    }
+    this.checkLosses(true);
+  }
+}
