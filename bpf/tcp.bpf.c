@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+/* trace_tcp: one record per listen(), accept()/accept4() and connect() call
+ * on a TCP socket (IPv4 or IPv6), at the call's exit, with its result.
+ * Syscall tracepoints only; the socket behind each fd is read via CO-RE.
+ * Calls on other sockets (UDP connect, Unix sockets...) and on fds that
+ * are not sockets are not recorded. */
+#include "common.bpf.h"
+#include "inet_socket.bpf.h"
+
+enum tcp_call {
+	CALL_LISTEN = 0,
+	CALL_ACCEPT = 1,
+	CALL_CONNECT = 2,
+};
+
+struct listen_event {
+	struct event_header hdr;
+	__s32 fd;
+	__s32 backlog;
+	__s32 error_raw; /* positive errno, 0 on success */
+};
+
+struct accept_event {
+	struct event_header hdr;
+	__s32 fd;        /* the listening socket */
+	__s32 new_fd;    /* the return value: the new fd, or -errno */
+	__s32 error_raw;
+	struct inet_address peer; /* from the new socket; family 0 on failure */
+};
+
+struct connect_event {
+	struct event_header hdr;
+	__s32 fd;
+	__s32 error_raw;
+	struct inet_address remote; /* the sockaddr passed */
+};
+
+struct pending_call {
+	__u64 ts;
+	__u32 kind;
+	__s32 fd;
+	__s32 backlog;
+	struct inet_address remote;
+};
+
+/* Calls between enter and exit, by thread. LRU: a thread killed inside a
+ * blocking accept() never reaches the exit, and must not pin a slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct pending_call);
+} pending SEC(".maps");
+
+/* Remembers a call on fd if fd is a TCP socket; returns the entry to fill in. */
+static __always_inline int remember(enum tcp_call kind, long fd, struct pending_call *p)
+{
+	if (is_self())
+		return -1;
+	struct sock *sk = sock_of_fd(fd);
+	if (!sk || !is_tcp_sock(sk))
+		return -1;
+	p->ts = bpf_ktime_get_ns();
+	p->kind = kind;
+	p->fd = (__s32)fd;
+	return 0;
+}
+
+static __always_inline void store(struct pending_call *p)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pending, &tid, p, BPF_ANY);
+}
+
+/* Takes this thread's pending call if it is of the given kind. */
+static __always_inline struct pending_call *take(enum tcp_call kind, __u32 *tid)
+{
+	*tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_call *p = bpf_map_lookup_elem(&pending, tid);
+	if (p && p->kind != kind)
+		return NULL;
+	return p;
+}
+
+static __always_inline __s32 errno_of(long ret)
+{
+	return ret < 0 ? -ret : 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_listen")
+int listen_enter(struct syscall_trace_enter *ctx)
+{
+	struct pending_call p = {};
+	if (remember(CALL_LISTEN, (long)ctx->args[0], &p))
+		return 0;
+	p.backlog = (__s32)ctx->args[1];
+	store(&p);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_listen")
+int listen_exit(struct syscall_trace_exit *ctx)
+{
+	__u32 tid;
+	struct pending_call *p = take(CALL_LISTEN, &tid);
+	if (!p)
+		return 0;
+	struct listen_event *e = reserve_event(struct listen_event, CALL_LISTEN, p->ts);
+	if (e) {
+		e->fd = p->fd;
+		e->backlog = p->backlog;
+		e->error_raw = errno_of(ctx->ret);
+		bpf_ringbuf_submit(e, 0);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+static __always_inline int accept_enter(struct syscall_trace_enter *ctx)
+{
+	struct pending_call p = {};
+	if (remember(CALL_ACCEPT, (long)ctx->args[0], &p))
+		return 0;
+	store(&p);
+	return 0;
+}
+
+static __always_inline int accept_exit(struct syscall_trace_exit *ctx)
+{
+	__u32 tid;
+	struct pending_call *p = take(CALL_ACCEPT, &tid);
+	if (!p)
+		return 0;
+	struct accept_event *e = reserve_event(struct accept_event, CALL_ACCEPT, p->ts);
+	if (e) {
+		e->fd = p->fd;
+		e->new_fd = (__s32)ctx->ret;
+		e->error_raw = errno_of(ctx->ret);
+		/* From the new socket, not the caller's sockaddr: the caller may
+		 * have passed none. */
+		struct sock *sk = ctx->ret >= 0 ? sock_of_fd(ctx->ret) : NULL;
+		if (sk)
+			read_sock_peer(sk, &e->peer);
+		else
+			__builtin_memset(&e->peer, 0, sizeof(e->peer));
+		bpf_ringbuf_submit(e, 0);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int accept_enter_tp(struct syscall_trace_enter *ctx)
+{
+	return accept_enter(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int accept_exit_tp(struct syscall_trace_exit *ctx)
+{
+	return accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int accept4_enter_tp(struct syscall_trace_enter *ctx)
+{
+	return accept_enter(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int accept4_exit_tp(struct syscall_trace_exit *ctx)
+{
+	return accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int connect_enter(struct syscall_trace_enter *ctx)
+{
+	struct pending_call p = {};
+	if (remember(CALL_CONNECT, (long)ctx->args[0], &p))
+		return 0;
+	read_user_sockaddr((const void *)ctx->args[1], (__u32)ctx->args[2], &p.remote);
+	store(&p);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int connect_exit(struct syscall_trace_exit *ctx)
+{
+	__u32 tid;
+	struct pending_call *p = take(CALL_CONNECT, &tid);
+	if (!p)
+		return 0;
+	struct connect_event *e = reserve_event(struct connect_event, CALL_CONNECT, p->ts);
+	if (e) {
+		e->fd = p->fd;
+		e->error_raw = errno_of(ctx->ret);
+		e->remote = p->remote;
+		bpf_ringbuf_submit(e, 0);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}

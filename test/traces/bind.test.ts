@@ -1,0 +1,59 @@
+// trace_bind on the real kernel, from syscall tracepoints only: the port asked
+// for, the device the socket is bound to, the errno, the caller's uid/gid.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FluentEvent } from '../../src/event.js';
+import { TraceSession } from '../../src/inputs/trace-session.js';
+import { addon } from '../../src/native/addon.js';
+import { trace_bind } from '../../src/traces/bind/index.js';
+import type { TraceRecord } from '../../src/traces/types.js';
+import { waitFor } from '../support/cli.js';
+import { expectRecordShape, runBindScenario, runUnprivilegedBindScenario } from '../support/net-scenarios.js';
+
+let session: TraceSession;
+const events: FluentEvent[] = [];
+
+beforeAll(() => {
+  addon().ensureTracefs();
+  session = TraceSession.start({
+    trace: trace_bind,
+    settings: { keys: new Map(), selfPid: process.pid },
+    ringbufMapName: 'events',
+    ringbufBytes: 1 << 22,
+    onEvents: (e) => events.push(...e),
+  });
+});
+
+afterAll(() => session?.close());
+
+/** The records of one process, once as many as expected have arrived. */
+function recordsOf(run: { pid: number; expected: TraceRecord[] }): Promise<TraceRecord[]> {
+  return waitFor(() => {
+    const records = events.filter((e) => e.record.pid === run.pid).map((e) => e.record);
+    return records.length >= run.expected.length ? records : undefined;
+  }, 10_000, `${run.expected.length} bind records from pid ${run.pid}`);
+}
+
+describe('trace_bind', () => {
+  it('reports IPv4/IPv6 binds: port asked for, in use (98), UDP on ::1, SO_BINDTODEVICE lo; not Unix sockets or non-sockets', async () => {
+    const run = await runBindScenario();
+    const records = await recordsOf(run);
+    for (const r of records) expectRecordShape(r);
+    // Exactly these, in call order: the Unix and /dev/null binds came first and left nothing.
+    expect(records).toEqual(run.expected);
+    expect(run.facts.lo_ifindex).toBeGreaterThan(0);
+    expect(records[3]!.bound_dev_if).toBe(run.facts.lo_ifindex);
+  });
+
+  it('a privileged port as uid 65534 is refused with 13, with that uid and gid', async () => {
+    const run = await runUnprivilegedBindScenario();
+    const records = await recordsOf(run);
+    for (const r of records) expectRecordShape(r);
+    expect(records).toEqual(run.expected);
+    expect(records[0]).toMatchObject({ uid: 65534, gid: 65534, error_raw: 13, port: 80 });
+  });
+
+  it('lost and malformed nothing', () => {
+    expect(session.lost()).toBe(0);
+    expect(session.malformed()).toBe(0);
+  });
+});
