@@ -14,6 +14,8 @@
 #define SOCK_STREAM 1
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+/* The kernel takes IPv6 sockaddrs without sin6_scope_id (RFC 2133 size). */
+#define SIN6_LEN_RFC2133 24
 
 /* An address as it goes to user space: family AF_INET (addr[0..3]) or
  * AF_INET6 (addr[0..15]), both in network order; port in host order.
@@ -89,9 +91,9 @@ static __always_inline void read_user_sockaddr(const void *uaddr, __u32 addrlen,
 		out->port = bpf_ntohs(in4.sin_port);
 		__builtin_memcpy(out->addr, &in4.sin_addr.s_addr, 4);
 		out->family = AF_INET;
-	} else if (family == AF_INET6 && addrlen >= sizeof(struct sockaddr_in6)) {
+	} else if (family == AF_INET6 && addrlen >= SIN6_LEN_RFC2133) {
 		struct sockaddr_in6 in6 = {};
-		if (bpf_probe_read_user(&in6, sizeof(in6), uaddr))
+		if (bpf_probe_read_user(&in6, SIN6_LEN_RFC2133, uaddr))
 			return;
 		out->port = bpf_ntohs(in6.sin6_port);
 		__builtin_memcpy(out->addr, &in6.sin6_addr, 16);

@@ -89,6 +89,16 @@ static int connect_to(int fd, const char *text, int port)
 	return connect(fd, (struct sockaddr *)&ss, len);
 }
 
+/* connect() with the shortest IPv6 sockaddr the kernel takes (no scope id). */
+static int connect_short(int fd, const char *text, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = make_addr(text, port, &ss);
+	if (ss.ss_family == AF_INET6)
+		len = 24;
+	return connect(fd, (struct sockaddr *)&ss, len);
+}
+
 /* A listening TCP socket on text:0; IPv6 ones also take IPv4 (mapped). */
 static int listener(const char *text, int backlog, int *port)
 {
@@ -160,8 +170,9 @@ static int scenario_bind_unprivileged(void)
 	return 0;
 }
 
-/* A listener on listen_addr; three clients to connect_addr, accepted with
- * accept(sockaddr), accept(NULL) and accept4(NULL). */
+/* A listener on listen_addr; three clients to connect_addr (the third with
+ * a 24-byte IPv6 sockaddr), accepted with accept(sockaddr), accept(NULL)
+ * and accept4(NULL). */
 static int scenario_accept(const char *listen_addr, const char *connect_addr)
 {
 	int port;
@@ -170,7 +181,7 @@ static int scenario_accept(const char *listen_addr, const char *connect_addr)
 	int clients[3], client_ports[3], accepted[3];
 	for (int i = 0; i < 3; i++) {
 		clients[i] = socket_for(connect_addr, SOCK_STREAM);
-		if (connect_to(clients[i], connect_addr, port))
+		if ((i == 2 ? connect_short : connect_to)(clients[i], connect_addr, port))
 			fail("connect");
 		client_ports[i] = local_port(clients[i]);
 	}

@@ -79,7 +79,8 @@ function peerText(listenAddr: string, connectAddr: string): string {
 }
 
 /**
- * listen on <listenAddr>:0, three clients connect to <connectAddr>, accepted
+ * listen on <listenAddr>:0, three clients connect to <connectAddr> (the
+ * third with a 24-byte sockaddr if IPv6: no scope id), accepted
  * by accept(sockaddr), accept(NULL, NULL) and accept4(NULL, NULL, SOCK_CLOEXEC).
  * An IPv6 listener ("::") takes IPv4 clients too (IPv4-mapped peers).
  */
