@@ -41,10 +41,14 @@ int bind_enter(struct syscall_trace_enter *ctx)
 {
 	if (is_self())
 		return 0;
-	struct sock *sk = sock_of_fd((long)ctx->args[0]);
-	if (!sk || !is_inet_sock(sk))
-		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct sock *sk = sock_of_fd((long)ctx->args[0]);
+	if (!sk || !is_inet_sock(sk)) {
+		/* An entry left by a thread killed inside bind() must not match
+		 * this call's exit if its tid now names another thread. */
+		bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	}
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	struct pending_bind p = {
 		.ts = bpf_ktime_get_ns(),

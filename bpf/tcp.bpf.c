@@ -58,8 +58,13 @@ static __always_inline int remember(enum tcp_call kind, long fd, struct pending_
 	if (is_self())
 		return -1;
 	struct sock *sk = sock_of_fd(fd);
-	if (!sk || !is_tcp_sock(sk))
+	if (!sk || !is_tcp_sock(sk)) {
+		/* An entry left by a thread killed inside a traced call must not
+		 * match this call's exit if its tid now names another thread. */
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_map_delete_elem(&pending, &tid);
 		return -1;
+	}
 	p->ts = bpf_ktime_get_ns();
 	p->kind = kind;
 	p->fd = (__s32)fd;
