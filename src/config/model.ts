@@ -17,6 +17,8 @@ export interface ConfigEntry extends Located {
   name: string;
   /** The value with ${VAR}s expanded and surrounding white space trimmed. */
   value: string;
+  /** Variables the value used that are set nowhere (they expanded to ""), for error hints. */
+  unsetVariables?: string[];
 }
 
 export interface ConfigSection extends Located {
@@ -25,14 +27,18 @@ export interface ConfigSection extends Located {
   entries: ConfigEntry[];
 }
 
-/** A problem in a configuration file; the message starts with "file:line: ". */
+/**
+ * A problem in a configuration file; the message starts with "file:line: ".
+ * Line 0 means the file as a whole (it can't be read, it lacks a section):
+ * the message is then "file: problem".
+ */
 export class ConfigError extends Error {
   constructor(
     readonly file: string,
     readonly line: number,
     readonly problem: string,
   ) {
-    super(`${file}:${line}: ${problem}`);
+    super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
     this.name = 'ConfigError';
   }
 }
@@ -82,7 +88,10 @@ export interface InputSettings extends Located {
 export interface OutputSettings extends Located {
   /** Plugin name, lower-case: "forward", "stdout". */
   plugin: string;
-  /** Alias or "<plugin>.N", N counting outputs of that plugin from 0. */
+  /**
+   * Alias or "<plugin>.N". N counts every [OUTPUT] from 0 whatever its plugin,
+   * as Fluent Bit numbers output instances (stdout.0 then forward.1).
+   */
   instance: string;
   /** Match pattern (Fluent Bit wildcards) or Match_Regex. */
   match: { kind: 'wildcard' | 'regex'; pattern: string };
@@ -95,5 +104,8 @@ export interface AppConfig {
   file: string;
   service: ServiceSettings;
   inputs: InputSettings[];
+  /** May be empty: the caller decides what runs without an [OUTPUT] (the CLI prints to stdout). */
   outputs: OutputSettings[];
+  /** Things worth a warning that are not errors (e.g. "file:line: ${X} is not set"). */
+  warnings?: string[];
 }
