@@ -1,0 +1,353 @@
+// From a classic config file to AppConfig: which sections and keys
+// ebpf-forward takes, their types and defaults, and one clear ConfigError
+// (file:line) for anything else.
+import { resolve } from 'node:path';
+import { logLevels, type LogLevel } from '../log.js';
+import type { OutputPlugin } from '../outputs/types.js';
+import type { TraceDefinition } from '../traces/types.js';
+import { enumParser, integerParser, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
+import { compileMatch } from './match.js';
+import {
+  ConfigError,
+  type AppConfig,
+  type ConfigEntry,
+  type ConfigSection,
+  type InputSettings,
+  type KeySpec,
+  type OutputSettings,
+  type ServiceSettings,
+  type TraceSelection,
+} from './model.js';
+import { parseClassicConfig } from './parser.js';
+
+export interface ConfigDeps {
+  /** Traces by the name used in `Trace`. */
+  traces: ReadonlyMap<string, TraceDefinition>;
+  /** Output plugins by the name used in `[OUTPUT] Name`. */
+  outputs: ReadonlyMap<string, OutputPlugin>;
+  /** Where ${VAR}s come from after @SET; default process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+function refuseDaemon(value: string): boolean {
+  if (parseBool(value)) {
+    throw new Error('On is not supported: ebpf-forward stays in the foreground; run it under a supervisor (systemd, a container runtime) instead');
+  }
+  return false;
+}
+
+/** [SERVICE] keys. Later features read the ones not in ServiceSettings from `values`. */
+export const serviceKeys: readonly KeySpec[] = [
+  { name: 'flush', description: 'seconds between flushes to the outputs (may be fractional)', default: '1', parse: secondsParser({ fractional: true, above: 0 }) },
+  { name: 'grace', description: 'seconds given on shutdown to deliver buffered records', default: '5', parse: secondsParser({ min: 0 }) },
+  { name: 'log_level', description: `${logLevels.join(', ')}`, default: 'info', parse: enumParser<LogLevel>(logLevels, { warning: 'warn' }) },
+  { name: 'daemon', description: 'only Off: run under a supervisor instead', default: 'off', parse: refuseDaemon },
+  { name: 'http_server', description: 'serve metrics over HTTP', default: 'off', parse: parseBool },
+  { name: 'http_listen', description: 'address of the HTTP server', default: '0.0.0.0', parse: parseNonEmpty },
+  { name: 'http_port', description: 'port of the HTTP server', default: '2020', parse: integerParser({ min: 1, max: 65535 }) },
+  { name: 'storage.path', description: 'folder where outputs may spool records to disk', parse: parseNonEmpty },
+  { name: 'storage.sync', description: 'normal or full', default: 'normal', parse: enumParser(['normal', 'full']) },
+  { name: 'storage.checksum', description: 'checksum spooled chunks', default: 'off', parse: parseBool },
+  { name: 'storage.backlog.mem_limit', description: 'memory for records read back from disk', default: '5M', parse: sizeParser({ min: 0 }) },
+];
+
+const RINGBUF_MIN = 4096;
+const RINGBUF_MAX = 2 ** 31;
+
+function parseRingbufSize(value: string): number {
+  // K/M/G are powers of 1024 here (not Fluent Bit's powers of 1000): the
+  // kernel wants a power of two, and "8M" should be one.
+  const bytes = sizeParser({ binary: true })(value);
+  if (bytes < RINGBUF_MIN || bytes > RINGBUF_MAX || !Number.isInteger(Math.log2(bytes))) {
+    throw new Error(`${JSON.stringify(value)} is ${bytes} bytes: it must be a power of two from 4K to 2G (K, M and G count 1024s here), e.g. 256K or 8M`);
+  }
+  return bytes;
+}
+
+/** [INPUT] Name ebpf keys (Name and Trace are read first; traces add their own keys). */
+export const ebpfInputKeys: readonly KeySpec[] = [
+  { name: 'trace', description: 'a trace to run (repeat for several)', repeatable: true, parse: parseNonEmpty },
+  { name: 'tag', description: 'tag of the records (default ebpf.N)', parse: parseNonEmpty },
+  { name: 'alias', description: 'instance name in logs and metrics (default ebpf.N)', parse: parseNonEmpty },
+  { name: 'poll_ms', description: "Fluent Bit's ring buffer polling interval; ebpf-forward reads as events come, so it is accepted and kept", default: '1000', parse: integerParser({ min: 1 }) },
+  { name: 'ringbuf_map_name', description: 'name of the ring buffer map in the BPF objects', default: 'events', parse: parseNonEmpty },
+  { name: 'ringbuf_size', description: 'ring buffer size: a power of two from 4K to 2G', default: '8M', parse: parseRingbufSize },
+  { name: 'trace_error', description: 'when a trace cannot attach: continue (log it, run the others) or exit', default: 'continue', parse: enumParser(['continue', 'exit']) },
+];
+
+const outputCommonKeys: readonly KeySpec[] = [
+  { name: 'match', description: 'tags to take: a pattern where * is any run of characters', parse: parseNonEmpty },
+  { name: 'match_regex', description: 'tags to take: a regular expression tried at the start of the tag', parse: parseNonEmpty },
+  { name: 'alias', description: 'instance name in logs and metrics (default <plugin>.N)', parse: parseNonEmpty },
+];
+
+const unsupportedSections: Record<string, string> = {
+  filter: 'ebpf-forward has no filters: records go from the input to the outputs as the traces make them',
+  parser: 'ebpf-forward parses nothing: trace records are structured already',
+  multiline_parser: 'ebpf-forward parses nothing: trace records are structured already',
+};
+
+const listNames = (names: Iterable<string>) => [...names].join(', ');
+const quote = (text: string) => JSON.stringify(text);
+
+/** Runs a parser on an entry's value; its error becomes "file:line: Key: problem". */
+function parseEntry(entry: ConfigEntry, parse: (value: string) => unknown): unknown {
+  try {
+    return parse(entry.value);
+  } catch (err) {
+    let problem = (err as Error).message;
+    // Plugins' own parsers may already name their key ("Format must be...").
+    const named = problem.toLowerCase().startsWith(entry.name) && !/[\w.]/.test(problem.charAt(entry.name.length));
+    if (!named) problem = `${entry.key}: ${problem}`;
+    if (entry.unsetVariables) problem += ` (${entry.unsetVariables.map((v) => `\${${v}}`).join(', ')} is not set)`;
+    throw new ConfigError(entry.file, entry.line, problem);
+  }
+}
+
+/** Values of one section's keys, refusing a second value for a key that takes one (as Fluent Bit's config map). */
+class SectionValues {
+  readonly values = new Map<string, unknown>();
+  private readonly firstEntry = new Map<string, ConfigEntry>();
+
+  set(entry: ConfigEntry, spec: { repeatable?: boolean; parse(value: string): unknown }): void {
+    const first = this.firstEntry.get(entry.name);
+    if (first && !spec.repeatable) {
+      const where = first.file === entry.file ? `line ${first.line}` : `${first.file}:${first.line}`;
+      throw new ConfigError(entry.file, entry.line, `${entry.key} is set twice (first at ${where}); it takes one value`);
+    }
+    const value = parseEntry(entry, spec.parse);
+    if (spec.repeatable) {
+      const list = (this.values.get(entry.name) as unknown[] | undefined) ?? [];
+      list.push(value);
+      this.values.set(entry.name, list);
+    } else {
+      this.values.set(entry.name, value);
+    }
+    if (!first) this.firstEntry.set(entry.name, entry);
+  }
+
+  entryOf(name: string): ConfigEntry | undefined {
+    return this.firstEntry.get(name);
+  }
+
+  fillDefaults(specs: readonly KeySpec[]): void {
+    for (const spec of specs) {
+      if (spec.default === undefined || this.values.has(spec.name)) continue;
+      const value = spec.parse(spec.default);
+      this.values.set(spec.name, spec.repeatable ? [value] : value);
+    }
+  }
+}
+
+function unknownKey(entry: ConfigEntry, section: string, known: Iterable<string>): ConfigError {
+  return new ConfigError(entry.file, entry.line, `unknown key ${quote(entry.key)} in ${section}; known keys: ${listNames(known)}`);
+}
+
+function loadService(sections: ConfigSection[]): ServiceSettings {
+  // Fluent Bit merges every [SERVICE] into one; a later value wins.
+  const specs = new Map(serviceKeys.map((s) => [s.name, s]));
+  const values = new Map<string, unknown>();
+  for (const section of sections) {
+    for (const entry of section.entries) {
+      const spec = specs.get(entry.name);
+      if (!spec) throw unknownKey(entry, '[SERVICE]', specs.keys());
+      values.set(entry.name, parseEntry(entry, spec.parse));
+    }
+  }
+  for (const spec of serviceKeys) {
+    if (spec.default !== undefined && !values.has(spec.name)) values.set(spec.name, spec.parse(spec.default));
+  }
+  return {
+    flushSeconds: values.get('flush') as number,
+    graceSeconds: values.get('grace') as number,
+    logLevel: values.get('log_level') as LogLevel,
+    storagePath: values.get('storage.path') as string | undefined,
+    values,
+  };
+}
+
+/** The one Name of a section, lower-cased, or an error at the section's line. */
+function sectionName(section: ConfigSection, what: string): ConfigEntry {
+  const names = section.entries.filter((e) => e.name === 'name');
+  if (names.length === 0) throw new ConfigError(section.file, section.line, `${what} has no Name`);
+  if (names.length > 1) {
+    const [first, second] = names as [ConfigEntry, ConfigEntry];
+    throw new ConfigError(second.file, second.line, `${second.key} is set twice (first at line ${first.line}); it takes one value`);
+  }
+  const name = names[0]!;
+  parseEntry(name, parseNonEmpty);
+  return name;
+}
+
+function loadInput(section: ConfigSection, index: number, deps: ConfigDeps): InputSettings {
+  const nameEntry = sectionName(section, '[INPUT]');
+  if (nameEntry.value.toLowerCase() !== 'ebpf') {
+    throw new ConfigError(nameEntry.file, nameEntry.line, `input plugin ${quote(nameEntry.value)} is not supported: ebpf-forward's only input is ebpf`);
+  }
+  const validTraces = () => listNames([...deps.traces.keys()].sort());
+
+  const traces: TraceSelection[] = [];
+  for (const entry of section.entries.filter((e) => e.name === 'trace')) {
+    const trace = deps.traces.get(entry.value);
+    if (!trace) {
+      const hint = /[\s,]/.test(entry.value) ? ' (one trace per Trace line)' : '';
+      const unset = entry.unsetVariables ? ` (${entry.unsetVariables.map((v) => `\${${v}}`).join(', ')} is not set)` : '';
+      throw new ConfigError(entry.file, entry.line, `unknown trace ${quote(entry.value)}${hint}${unset}; valid traces: ${validTraces()}`);
+    }
+    const twice = traces.find((t) => t.trace === trace);
+    if (twice) throw new ConfigError(entry.file, entry.line, `trace ${trace.name} is selected twice in this input (first at line ${twice.line})`);
+    traces.push({ trace, file: entry.file, line: entry.line });
+  }
+  if (traces.length === 0) {
+    throw new ConfigError(section.file, section.line, `[INPUT] ebpf needs at least one Trace; valid traces: ${validTraces()}`);
+  }
+  const selected = new Set(traces.map((t) => t.trace));
+
+  // Which traces declare each trace key (two may share a name).
+  const keyOwners = new Map<string, TraceDefinition[]>();
+  for (const trace of deps.traces.values()) {
+    for (const key of trace.keys ?? []) keyOwners.set(key.name, [...(keyOwners.get(key.name) ?? []), trace]);
+  }
+  const commonSpecs = new Map(ebpfInputKeys.map((s) => [s.name, s]));
+
+  const parsed = new SectionValues();
+  for (const entry of section.entries) {
+    if (entry.name === 'name') continue;
+    const common = commonSpecs.get(entry.name);
+    if (common) {
+      parsed.set(entry, common);
+      continue;
+    }
+    const owners = keyOwners.get(entry.name);
+    if (owners) {
+      const keys = owners.filter((t) => selected.has(t)).map((t) => t.keys!.find((k) => k.name === entry.name)!);
+      if (keys.length === 0) {
+        const names = owners.map((t) => t.name);
+        throw new ConfigError(entry.file, entry.line, `${entry.key} is a key of ${names.join(' and ')}, which this input doesn't trace: add "Trace ${names[0]}" or remove ${entry.key}`);
+      }
+      // Every selected trace that declares the key must accept the value.
+      parsed.set(entry, { repeatable: keys[0]!.repeatable, parse: (v) => keys.map((k) => k.parse(v))[0] });
+      continue;
+    }
+    const known = ['name', ...commonSpecs.keys(), ...traces.flatMap((t) => (t.trace.keys ?? []).map((k) => k.name))];
+    throw unknownKey(entry, '[INPUT] ebpf', new Set(known));
+  }
+  parsed.fillDefaults(ebpfInputKeys);
+
+  // Fluent Bit names input instances per plugin: ebpf.0, ebpf.1...
+  const instanceName = `ebpf.${index}`;
+  const tag = (parsed.values.get('tag') as string | undefined) ?? instanceName;
+  parsed.values.set('tag', tag);
+  return {
+    file: section.file,
+    line: section.line,
+    index,
+    tag,
+    instance: (parsed.values.get('alias') as string | undefined) ?? instanceName,
+    traces,
+    values: parsed.values,
+  };
+}
+
+function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onlyRoute: boolean): OutputSettings {
+  const nameEntry = sectionName(section, '[OUTPUT]');
+  const plugin = deps.outputs.get(nameEntry.value.toLowerCase());
+  if (!plugin) {
+    throw new ConfigError(nameEntry.file, nameEntry.line, `output plugin ${quote(nameEntry.value)} is not supported; supported outputs: ${listNames([...deps.outputs.keys()].sort())}`);
+  }
+  const common = new Map(outputCommonKeys.map((s) => [s.name, s]));
+  const own = new Map(plugin.keys.map((s) => [s.name, s]));
+
+  const commonValues = new SectionValues();
+  const parsed = new SectionValues();
+  for (const entry of section.entries) {
+    if (entry.name === 'name') continue;
+    const commonSpec = common.get(entry.name);
+    if (commonSpec) commonValues.set(entry, commonSpec);
+    else if (own.has(entry.name)) parsed.set(entry, own.get(entry.name)!);
+    else throw unknownKey(entry, `[OUTPUT] ${plugin.name}`, ['name', ...common.keys(), ...own.keys()]);
+  }
+  parsed.fillDefaults(plugin.keys);
+
+  const wildcard = commonValues.entryOf('match');
+  const regex = commonValues.entryOf('match_regex');
+  let match: OutputSettings['match'];
+  if (wildcard && regex) {
+    const later = wildcard.line > regex.line ? wildcard : regex;
+    const earlier = later === wildcard ? regex : wildcard;
+    throw new ConfigError(later.file, later.line, `set Match or Match_Regex, not both (${earlier.key} is at line ${earlier.line})`);
+  } else if (regex) {
+    match = { kind: 'regex', pattern: regex.value };
+    parseEntry(regex, (pattern) => compileMatch({ kind: 'regex', pattern }));
+  } else if (wildcard) {
+    match = { kind: 'wildcard', pattern: wildcard.value };
+  } else if (onlyRoute) {
+    // Fluent Bit's router connects a lone input to a lone output as "Match *".
+    match = { kind: 'wildcard', pattern: '*' };
+  } else {
+    throw new ConfigError(section.file, section.line, `[OUTPUT] ${plugin.name} has no Match or Match_Regex (Fluent Bit only assumes "Match *" when there is one input and one output)`);
+  }
+
+  if (plugin.validate) {
+    try {
+      plugin.validate(parsed.values);
+    } catch (err) {
+      throw new ConfigError(section.file, section.line, `[OUTPUT] ${plugin.name}: ${(err as Error).message}`);
+    }
+  }
+
+  return {
+    file: section.file,
+    line: section.line,
+    plugin: plugin.name,
+    // Fluent Bit numbers outputs across plugins: stdout.0, then forward.1.
+    instance: (commonValues.values.get('alias') as string | undefined) ?? `${plugin.name}.${index}`,
+    match,
+    values: parsed.values,
+  };
+}
+
+function refuseDuplicateInstances(items: (InputSettings | OutputSettings)[]): void {
+  const byName = new Map<string, InputSettings | OutputSettings>();
+  for (const item of items) {
+    const first = byName.get(item.instance);
+    if (first) throw new ConfigError(item.file, item.line, `instance name ${quote(item.instance)} is already used by the section at ${first.file}:${first.line}: give each an Alias of its own`);
+    byName.set(item.instance, item);
+  }
+}
+
+/**
+ * Reads and checks a classic config. Needs at least one [INPUT]; zero
+ * [OUTPUT]s is allowed and left to the caller (the CLI then prints records to
+ * stdout), since a config made only to trace is a fair use.
+ */
+export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
+  const file = resolve(path);
+  const warnings: string[] = [];
+  const sections = parseClassicConfig(file, deps.env ?? process.env, {
+    onWarning: (f, line, message) => warnings.push(`${f}:${line}: ${message}`),
+  });
+
+  const byKind: Record<'service' | 'input' | 'output', ConfigSection[]> = { service: [], input: [], output: [] };
+  for (const section of sections) {
+    if (section.name === 'service' || section.name === 'input' || section.name === 'output') {
+      byKind[section.name].push(section);
+      continue;
+    }
+    const header = `[${section.name.toUpperCase()}]`;
+    const why = unsupportedSections[section.name] ?? 'ebpf-forward reads [SERVICE], [INPUT] and [OUTPUT] sections';
+    throw new ConfigError(section.file, section.line, `${header} sections are not supported: ${why}`);
+  }
+
+  const service = loadService(byKind.service);
+  const inputs = byKind.input.map((s, i) => loadInput(s, i, deps));
+  if (inputs.length === 0) {
+    throw new ConfigError(file, 0, 'no [INPUT] section: add one with "Name ebpf" and at least one "Trace"');
+  }
+  const onlyRoute = byKind.input.length === 1 && byKind.output.length === 1;
+  const outputs = byKind.output.map((s, i) => loadOutput(s, i, deps, onlyRoute));
+  refuseDuplicateInstances(inputs);
+  refuseDuplicateInstances(outputs);
+
+  return { file, service, inputs, outputs, warnings };
+}
