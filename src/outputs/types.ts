@@ -30,6 +30,10 @@ export interface OutputCounters {
   /** Bytes buffered in memory now, and the most it has held. */
   buffer_bytes: number;
   buffer_bytes_peak: number;
+  /** Outputs with a disk spool: records written to it, records found in it at start, its bytes on disk now. */
+  records_spooled?: number;
+  records_restored?: number;
+  spool_bytes?: number;
 }
 
 export interface Output {
