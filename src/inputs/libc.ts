@@ -1,24 +1,107 @@
-// Finds the C libraries that running processes really map, for uprobes.
-import { readdirSync, readFileSync } from 'node:fs';
+// Finds the C libraries that running processes really map, for uprobes: one
+// path per distinct file (device + inode), reachable from this mount
+// namespace even when the library lives in a container's file system.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 
 const LIBC = /\/(libc\.so\.6|libc-[\d.]+\.so|ld-musl-[^/]+\.so\.1|libc\.musl-[^/]+\.so\.1)$/;
+const DELETED = ' (deleted)';
 
-/** Distinct paths (as seen from this mount namespace) of every mapped libc. */
-export function findLibcPaths(): string[] {
-  const found = new Set<string>();
+export interface MappedLibc {
+  /** A path to the file that opens from this mount namespace. */
+  path: string;
+  /** The path as the process that maps it sees it. */
+  mappedAs: string;
+  /** Device (major:minor, as /proc/<pid>/maps shows it) and inode: the file's identity. */
+  device: string;
+  inode: string;
+  /** A process that maps it. */
+  pid: number;
+}
+
+/** One mapping line of /proc/<pid>/maps: "start-end perms offset major:minor inode path". */
+interface MapsLine {
+  range: string;
+  device: string;
+  inode: string;
+  path: string;
+}
+
+function parseMapsLine(line: string): MapsLine | undefined {
+  const slash = line.indexOf('/');
+  if (slash < 0) return undefined;
+  const fields = line.slice(0, slash).trim().split(/\s+/);
+  if (fields.length < 5) return undefined;
+  return { range: fields[0]!, device: fields[3]!, inode: fields[4]!, path: line.slice(slash) };
+}
+
+/** major:minor in /proc/<pid>/maps's hex form, from a stat() st_dev (glibc's dev_t encoding). */
+function deviceOf(dev: bigint): string {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
+}
+
+function isFile(path: string, device: string, inode: string): boolean {
+  try {
+    const st = statSync(path, { bigint: true });
+    return st.ino.toString() === inode && deviceOf(st.dev) === device;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A path to the mapped file that works here: the path itself when it names
+ * the same file in our mount namespace, else through the process's root
+ * (another mount namespace), else the mapping's own link in map_files (a
+ * deleted or otherwise unreachable file).
+ */
+function reachablePath(pid: string, m: MapsLine): string | undefined {
+  const deleted = m.path.endsWith(DELETED);
+  const path = deleted ? m.path.slice(0, -DELETED.length) : m.path;
+  const candidates = deleted ? [] : [path, `/proc/${pid}/root${path}`];
+  candidates.push(`/proc/${pid}/map_files/${m.range}`);
+  return candidates.find((c) => isFile(c, m.device, m.inode));
+}
+
+function isProcessDir(name: string): boolean {
+  return name.length > 0 && name.charCodeAt(0) >= 48 && name.charCodeAt(0) <= 57;
+}
+
+/**
+ * Every C library mapped by a running process (or only by `pids`), each
+ * file once however many processes and paths it is mapped through.
+ */
+export function findLibcs(pids?: readonly number[]): MappedLibc[] {
+  const found = new Map<string, MappedLibc>();
   const scan = (pid: string) => {
     let maps: string;
     try {
       maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
     } catch {
-      return;
+      return; // gone, or a kernel thread
     }
     for (const line of maps.split('\n')) {
-      const path = line.slice(line.indexOf('/'));
-      if (line.includes('/') && LIBC.test(path)) found.add(path);
+      if (!line.includes('libc') && !line.includes('musl')) continue;
+      const m = parseMapsLine(line);
+      if (!m) continue;
+      const name = m.path.endsWith(DELETED) ? m.path.slice(0, -DELETED.length) : m.path;
+      const key = `${m.device}/${m.inode}`;
+      if (!LIBC.test(name) || found.has(key)) continue;
+      const path = reachablePath(pid, m);
+      if (path) found.set(key, { path, mappedAs: m.path, device: m.device, inode: m.inode, pid: pid === 'self' ? process.pid : Number(pid) });
     }
   };
-  scan('self');
-  for (const entry of readdirSync('/proc')) if (/^\d+$/.test(entry)) scan(entry);
-  return [...found].sort();
+  if (pids) {
+    for (const pid of pids) scan(String(pid));
+  } else {
+    scan('self');
+    for (const entry of readdirSync('/proc')) if (isProcessDir(entry)) scan(entry);
+  }
+  return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Distinct paths, openable from this mount namespace, of every mapped libc. */
+export function findLibcPaths(pids?: readonly number[]): string[] {
+  return findLibcs(pids).map((l) => l.path);
 }

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+/* trace_malloc: one record per malloc, free, calloc and realloc call of the
+ * C library, from uprobes (entry) and uretprobes (result) attached at run
+ * time to every libc that processes map.
+ *
+ * malloc runs millions of times a second machine-wide, so processes can be
+ * narrowed in the kernel by pid and/or comm (the malloc_pid / malloc_comm
+ * input keys), checked first thing at each entry.
+ *
+ * A call is matched with its return by stack pointer: calls the C library
+ * makes to itself (realloc(NULL, n) -> malloc, realloc(p, 0) -> free) are
+ * part of the outer call, not records of their own, and a uprobe attached
+ * twice to the same code gives one record, not two. */
+#include "common.bpf.h"
+
+/* header.kind: Fluent Bit's memop numbers. */
+#define OP_MALLOC 0
+#define OP_FREE 1
+#define OP_CALLOC 2
+#define OP_REALLOC 3
+
+struct malloc_event {
+	struct event_header hdr;
+	__u64 address;     /* returned (malloc/calloc/realloc) or passed (free) */
+	__u64 size;        /* asked for; calloc: nmemb * size; free: 0 */
+	__u64 old_address; /* realloc: the pointer passed; else 0 */
+};
+
+/* Filters, set before load; a count of 0 lets everyone through. */
+#define MAX_FILTER_PIDS 64
+#define MAX_FILTER_COMMS 16
+const volatile __u32 filter_pid_count = 0;
+const volatile __u32 filter_pids[MAX_FILTER_PIDS] = {};
+const volatile __u32 filter_comm_count = 0;
+const volatile char filter_comms[MAX_FILTER_COMMS][TASK_COMM_LEN] = {};
+
+/* On return from a call, the stack pointer is this far above its value at
+ * the function's first instruction (x86 pops the return address). */
+#if defined(__TARGET_ARCH_x86)
+#define RETURN_SP_DELTA 8
+#else
+#define RETURN_SP_DELTA 0
+#endif
+
+/* A thread's outermost traced allocation call in progress. */
+struct alloc_call {
+	__u64 sp; /* at entry; 0: none in progress */
+	__u64 ts;
+	__u64 size;
+	__u64 old_address;
+	__u32 op;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct alloc_call);
+} calls SEC(".maps");
+
+static __always_inline bool comm_matches(const char *comm, __u32 i)
+{
+	const volatile char *want = filter_comms[i];
+	for (int k = 0; k < TASK_COMM_LEN; k++) {
+		if (comm[k] != want[k])
+			return false;
+		if (comm[k] == 0)
+			return true;
+	}
+	return true;
+}
+
+/* Is this process one the input asked for (and not ebpf-forward itself)? */
+static __always_inline bool wanted(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return false;
+	if (filter_pid_count) {
+		bool found = false;
+		for (__u32 i = 0; i < MAX_FILTER_PIDS && i < filter_pid_count; i++) {
+			if (filter_pids[i] == tgid) {
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return false;
+	}
+	if (filter_comm_count) {
+		char comm[TASK_COMM_LEN] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		for (__u32 i = 0; i < MAX_FILTER_COMMS && i < filter_comm_count; i++)
+			if (comm_matches(comm, i))
+				return true;
+		return false;
+	}
+	return true;
+}
+
+/* An event we saw but could not record: counted like a full ring. */
+static __always_inline void drop_event(void)
+{
+	__sync_fetch_and_add(&next_seq, 1);
+	count_lost();
+}
+
+/* Calls the C library makes inside a traced one come within microseconds of
+ * its entry; a call noted longer ago than this lost its return (a longjmp out
+ * of it, say) and must not hide the thread's calls from then on. */
+#define STALE_NS 1000000000ULL
+
+/* A recent call in progress whose frame is at or above ours is the one we
+ * are inside of (or the same call, seen by a second uprobe). */
+static __always_inline bool inside(struct alloc_call *c, __u64 sp, __u64 now)
+{
+	return c->sp && sp <= c->sp && now - c->ts < STALE_NS;
+}
+
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 op, __u64 size, __u64 old_address)
+{
+	if (!wanted())
+		return 0;
+	struct alloc_call *c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
+						    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c) {
+		drop_event();
+		return 0;
+	}
+	__u64 sp = PT_REGS_SP(ctx);
+	__u64 now = bpf_ktime_get_ns();
+	if (inside(c, sp, now))
+		return 0;
+	c->sp = sp;
+	c->ts = now;
+	c->size = size;
+	c->old_address = old_address;
+	c->op = op;
+	return 0;
+}
+
+static __always_inline int alloc_return(struct pt_regs *ctx)
+{
+	struct alloc_call *c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+	if (!c || !c->sp || PT_REGS_SP(ctx) != c->sp + RETURN_SP_DELTA)
+		return 0;
+	c->sp = 0;
+	struct malloc_event *e = reserve_event(struct malloc_event, c->op, c->ts);
+	if (!e)
+		return 0;
+	e->address = PT_REGS_RC(ctx);
+	e->size = c->size;
+	e->old_address = c->old_address;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_entry, __u64 size)
+{
+	return alloc_enter(ctx, OP_MALLOC, size, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(malloc_return)
+{
+	return alloc_return(ctx);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
+{
+	return alloc_enter(ctx, OP_CALLOC, nmemb * size, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(calloc_return)
+{
+	return alloc_return(ctx);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
+{
+	return alloc_enter(ctx, OP_REALLOC, size, ptr);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(realloc_return)
+{
+	return alloc_return(ctx);
+}
+
+/* free has no result: its record is made at entry, unless it is a free the
+ * C library makes inside a traced realloc. */
+SEC("uprobe")
+int BPF_KPROBE(free_entry, __u64 ptr)
+{
+	if (!wanted())
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct alloc_call *c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+	if (c && inside(c, PT_REGS_SP(ctx), now))
+		return 0;
+	struct malloc_event *e = reserve_event(struct malloc_event, OP_FREE, now);
+	if (!e)
+		return 0;
+	e->address = ptr;
+	e->size = 0;
+	e->old_address = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

@@ -1,0 +1,125 @@
+// trace_malloc: malloc, free, calloc and realloc calls of the C library,
+// narrowed in the kernel by pid and/or comm.
+import type { NativeBpfObject } from '../../native/addon.js';
+import type { TraceDefinition, TraceKey, TraceRecord, TraceSettings } from '../types.js';
+import { HEADER_SIZE, type EventHeader } from '../header.js';
+
+/** `operation` values (the record header's kind), Fluent Bit's numbering. */
+export const MallocOperation = { malloc: 0, free: 1, calloc: 2, realloc: 3 } as const;
+
+// Sizes of the filter arrays in bpf/malloc.bpf.c.
+export const MAX_FILTER_PIDS = 64;
+export const MAX_FILTER_COMMS = 16;
+const COMM_LEN = 16;
+
+// struct malloc_event in bpf/malloc.bpf.c, after the header.
+const ADDRESS = HEADER_SIZE;
+const SIZE = HEADER_SIZE + 8;
+const OLD_ADDRESS = HEADER_SIZE + 16;
+export const MALLOC_EVENT_SIZE = HEADER_SIZE + 24;
+
+/**
+ * A u64 as msgpackr should send it: a number while it fits in 32 bits
+ * (msgpackr writes those as msgpack uints), else a bigint (written as a
+ * 64-bit int). A number above 2^32 would go out as a float64.
+ */
+function readU64(data: Buffer, at: number): number | bigint {
+  const high = data.readUInt32LE(at + 4);
+  return high === 0 ? data.readUInt32LE(at) : data.readBigUInt64LE(at);
+}
+
+/** Decodes one malloc record; pure, so tests and other inputs can reuse it. */
+export function decodeMalloc(data: Buffer, offset: number, length: number, h: EventHeader): TraceRecord | null {
+  if (length < MALLOC_EVENT_SIZE) return null;
+  const record: TraceRecord = {
+    event_type: 'malloc',
+    pid: h.pid,
+    tid: h.tid,
+    comm: h.comm,
+    operation: h.kind,
+    address: readU64(data, offset + ADDRESS),
+    size: readU64(data, offset + SIZE),
+  };
+  if (h.kind === MallocOperation.realloc) record.old_address = readU64(data, offset + OLD_ADDRESS);
+  return record;
+}
+
+/** Splits "1, 2 3" into its items. */
+function listItems(value: string): string[] {
+  return value.split(/[\s,]+/).filter((s) => s.length > 0);
+}
+
+const pidKey: TraceKey = {
+  name: 'malloc_pid',
+  description: `only these processes (thread-group ids), checked in the kernel: a list separated by commas or spaces, the key may repeat; at most ${MAX_FILTER_PIDS} in all`,
+  repeatable: true,
+  parse(value) {
+    const items = listItems(value);
+    if (items.length === 0) throw new Error('malloc_pid needs at least one pid');
+    return items.map((item) => {
+      if (!/^\d+$/.test(item) || Number(item) < 1 || Number(item) > 0x3fffffff) {
+        throw new Error(`malloc_pid: '${item}' is not a pid (a whole number from 1 to ${0x3fffffff})`);
+      }
+      return Number(item);
+    });
+  },
+};
+
+const commKey: TraceKey = {
+  name: 'malloc_comm',
+  description: `only processes with this command name (the kernel keeps its first 15 bytes, so longer names are cut there), checked in the kernel: a list separated by commas, the key may repeat; at most ${MAX_FILTER_COMMS} in all`,
+  repeatable: true,
+  parse(value) {
+    const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    if (items.length === 0) throw new Error('malloc_comm needs at least one command name');
+    return items;
+  },
+};
+
+/** A repeatable key's values, flattened: [[1, 2], [3]] -> [1, 2, 3]. */
+function flat<T>(value: unknown): T[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value.flat(2) : [value]) as T[];
+}
+
+/** Writes the malloc_pid / malloc_comm filters into the program's knobs. */
+function configureMalloc(object: NativeBpfObject, settings: TraceSettings): void {
+  const pids = [...new Set(flat<number>(settings.keys.get('malloc_pid')))];
+  const comms = [...new Set(flat<string>(settings.keys.get('malloc_comm')))];
+  if (pids.length > MAX_FILTER_PIDS) throw new Error(`malloc_pid: ${pids.length} pids given, at most ${MAX_FILTER_PIDS}`);
+  if (comms.length > MAX_FILTER_COMMS) throw new Error(`malloc_comm: ${comms.length} names given, at most ${MAX_FILTER_COMMS}`);
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const pidArray = Buffer.alloc(4 * MAX_FILTER_PIDS);
+  pids.forEach((pid, i) => pidArray.writeUInt32LE(pid, 4 * i));
+  const commArray = Buffer.alloc(COMM_LEN * MAX_FILTER_COMMS);
+  // The kernel keeps a comm's first 15 bytes (even mid-character): compare those.
+  comms.forEach((comm, i) => Buffer.from(comm, 'utf8').copy(commArray, COMM_LEN * i, 0, COMM_LEN - 1));
+  object.setGlobal('filter_pid_count', u32(pids.length));
+  object.setGlobal('filter_pids', pidArray);
+  object.setGlobal('filter_comm_count', u32(comms.length));
+  object.setGlobal('filter_comms', commArray);
+}
+
+export const trace_malloc: TraceDefinition = {
+  name: 'trace_malloc',
+  summary: 'C library heap calls: malloc (operation 0), free (1), calloc (2), realloc (3) with address and size',
+  object: 'malloc.bpf.o',
+  needs: 'uprobes on the C library (CONFIG_UPROBE_EVENTS) and BPF task storage (Linux 5.11+)',
+  // Return probes first: an entry is only noted once its return will be seen.
+  attach: [
+    { program: 'malloc_return', kind: 'uprobe-libc', symbol: 'malloc', retprobe: true },
+    { program: 'calloc_return', kind: 'uprobe-libc', symbol: 'calloc', retprobe: true },
+    { program: 'realloc_return', kind: 'uprobe-libc', symbol: 'realloc', retprobe: true },
+    { program: 'malloc_entry', kind: 'uprobe-libc', symbol: 'malloc', retprobe: false },
+    { program: 'calloc_entry', kind: 'uprobe-libc', symbol: 'calloc', retprobe: false },
+    { program: 'realloc_entry', kind: 'uprobe-libc', symbol: 'realloc', retprobe: false },
+    { program: 'free_entry', kind: 'uprobe-libc', symbol: 'free', retprobe: false },
+  ],
+  keys: [pidKey, commKey],
+  configure: configureMalloc,
+  decode: decodeMalloc,
+};
