@@ -1,0 +1,338 @@
+#!/usr/bin/env node
+// The benchmark (`npm run bench`): for each run, a forward sink, ebpf-forward
+// (dist/cli.js) tracing one trace into it, and the load generator. Prints per
+// run what was offered, received and lost, ebpf-forward's CPU and peak RSS,
+// kernel-to-receiver latency and the generator's slowdown, and writes the
+// table to bench/RESULTS.md.
+//
+//   node bench/run.mjs [--quick] [--only TEXT] [--profile] [--no-write]
+//     --quick    a smoke run: every run at 1/20 of its size, RESULTS.md untouched
+//     --only     only the runs whose name contains TEXT
+//     --profile  ebpf-forward runs under node --cpu-prof (bench/out/profiles/)
+//     --no-write print only
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildLoadgen, loadKinds, outDir, runLoadgen } from './loadgen.mjs';
+import { cpuSeconds, statusBytes } from './proc-stats.mjs';
+import { originStats, startSink } from './sink-client.mjs';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const root = join(benchDir, '..');
+const cliPath = join(root, 'dist', 'cli.js');
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+
+// The standard set. `target` names the issue 5 target a run measures.
+const standardRuns = [
+  { name: 'trace_vfs open 100k/s 10 s', kind: 'open', count: 1_000_000, rate: 100_000, target: 'loss' },
+  { name: 'trace_signal kill full speed', kind: 'signal', count: 4_000_000, rate: 0, target: 'throughput' },
+  { name: 'trace_signal kill 10k/s', kind: 'signal', count: 50_000, rate: 10_000, target: 'latency' },
+  { name: 'trace_signal kill 100k/s 10 s', kind: 'signal', count: 1_000_000, rate: 100_000, target: 'cpu' },
+  { name: 'trace_exec fork+exec full speed', kind: 'exec', count: 2_000, rate: 0 },
+  { name: 'trace_tcp connect 20k/s', kind: 'connect', count: 100_000, rate: 20_000 },
+  { name: 'trace_malloc malloc+free 50k/s', kind: 'malloc', count: 250_000, rate: 50_000 },
+];
+
+const FLUSH_SECONDS = 1;
+/** How long the sink's count may stand still before the tail is deemed in. */
+const TAIL_QUIET_MS = FLUSH_SECONDS * 1000 + 1500;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function log(message) {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+/** Traces the built CLI knows (from --help), so runs of unfinished traces are skipped. */
+function availableTraces() {
+  const r = spawnSync(process.execPath, [cliPath, '--help'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench: ${cliPath} --help failed; build first: node scripts/build.mjs\n${r.stderr}`);
+  const line = /^Traces: (.*)$/m.exec(r.stdout);
+  return new Set(line ? line[1].split(/,\s*/) : []);
+}
+
+function writeConfig(run, port) {
+  const dir = join(outDir, 'configs');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${run.kind}.conf`);
+  writeFileSync(
+    path,
+    `# Written by bench/run.mjs for "${run.name}".
+[SERVICE]
+    Flush      ${FLUSH_SECONDS}
+    Grace      10
+    Log_Level  info
+
+[INPUT]
+    Name          ebpf
+    Trace         ${loadKinds[run.kind].trace}
+    Tag           bench.${run.kind}
+    ringbuf_size  ${run.ringbuf ?? '16M'}
+
+[OUTPUT]
+    Name   forward
+    Match  *
+    Host   127.0.0.1
+    Port   ${port}
+`,
+  );
+  return path;
+}
+
+/** ebpf-forward as a child; resolves once its traces are attached. */
+async function startEbpfForward(configPath) {
+  const nodeArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  child.stderr.setEncoding('utf8');
+  const attached = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ebpf-forward did not attach within 30 s:\n${stderr}`)), 30_000);
+    child.stderr.on('data', (text) => {
+      stderr += text;
+      if (/\] tracing trace_/.test(stderr)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`ebpf-forward exited (${code}) before attaching:\n${stderr}`));
+    });
+  });
+  await attached;
+  return {
+    pid: child.pid,
+    stderr: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** The shutdown counters: "<instance> <trace>: N records, M lost in the kernel[, K malformed]". */
+function shutdownCounters(stderr, trace) {
+  const m = new RegExp(`\\] \\S+ ${trace}: (\\d+) records, (\\d+) lost in the kernel(?:, (\\d+) malformed)?`).exec(stderr);
+  if (!m) return undefined;
+  return { records: Number(m[1]), lost: Number(m[2]), malformed: Number(m[3] ?? 0) };
+}
+
+async function benchRun(run) {
+  const { recordKind } = loadKinds[run.kind];
+  const sink = await startSink();
+  let forwarder;
+  try {
+    // Tracing off: the same job before ebpf-forward starts, for the slowdown.
+    const off = await runLoadgen(run.kind, run.count, run.rate);
+    forwarder = await startEbpfForward(writeConfig(run, sink.port));
+    const cpuBefore = cpuSeconds(forwarder.pid);
+    const started = performance.now();
+
+    const on = await runLoadgen(run.kind, run.count, run.rate);
+
+    // The tail: until all the generator's records are in, or none came for a while.
+    let received = 0;
+    let lastChange = performance.now();
+    for (;;) {
+      const count = originStats(await sink.stats(), on.pid, recordKind).count;
+      if (count !== received) {
+        received = count;
+        lastChange = performance.now();
+      }
+      if (received >= on.offered || performance.now() - lastChange > TAIL_QUIET_MS) break;
+      await sleep(100);
+    }
+    const cpu = cpuSeconds(forwarder.pid) - cpuBefore;
+    const peakRss = statusBytes(forwarder.pid, 'VmHWM');
+    const exitCode = await forwarder.stop();
+    const stderr = forwarder.stderr();
+    forwarder = undefined;
+
+    // Whatever ebpf-forward flushed at shutdown, then the sink's final count.
+    const final = await settle(sink);
+    const ours = originStats(final, on.pid, recordKind);
+    const counters = shutdownCounters(stderr, loadKinds[run.kind].trace);
+    const lost = counters?.lost;
+    const others = final.records - ours.count;
+    const generatorCpu = (r) => r.cpu_s + r.children_cpu_s;
+    const warnings = stderr.split('\n').filter((l) => /\[ ?(warn|error)\]/.test(l));
+    return {
+      run,
+      offered: on.offered,
+      received: ours.count,
+      others,
+      lost,
+      ringRecords: counters?.records,
+      malformed: counters?.malformed,
+      exact: lost === undefined ? undefined : ours.count + lost === on.offered,
+      offeredRate: on.achieved_rate * on.records_per_event,
+      receivedRate: ours.count / ((lastChange - started) / 1000),
+      generatorSeconds: on.elapsed_s,
+      cpuSecondsPerMillion: cpu / (on.offered / 1e6),
+      peakRssBytes: peakRss,
+      latency: ours.latency,
+      slowdown: generatorCpu(on) / generatorCpu(off),
+      exitCode,
+      warnings,
+      sinkErrors: final.errors,
+      stderr,
+    };
+  } finally {
+    if (forwarder) await forwarder.stop();
+    await sink.stop().catch(() => {});
+  }
+}
+
+/** Sink stats once it has taken in everything and its connections closed. */
+async function settle(sink) {
+  let last;
+  for (let i = 0; i < 100; i++) {
+    const s = await sink.stats();
+    if (last && s.records === last.records && s.open_connections === 0) return s;
+    last = s;
+    await sleep(100);
+  }
+  return last;
+}
+
+const fmt = {
+  int: (n) => (n === undefined ? '?' : Math.round(n).toLocaleString('en-US')),
+  fixed: (n, d) => (n === undefined || n === null || !Number.isFinite(n) ? '–' : n.toFixed(d)),
+};
+
+function tableRows(results) {
+  const header = [
+    'run', 'offered', 'received', 'lost (kernel)', 'received + lost = offered', 'offered/s', 'received/s',
+    'CPU s / M events', 'µs / event', 'peak RSS MB', 'latency p50 ms', 'p99 ms', 'generator slowdown',
+  ];
+  const rows = results.map((r) => {
+    if (r.skipped) return [r.run.name, ...Array(header.length - 2).fill(''), `skipped: ${r.skipped}`].slice(0, header.length);
+    return [
+      r.run.name,
+      fmt.int(r.offered),
+      fmt.int(r.received),
+      fmt.int(r.lost),
+      r.exact === undefined ? '? (no shutdown count)' : r.exact ? 'yes' : `NO (${fmt.int(r.received + r.lost - r.offered)}; others' records ${fmt.int(r.others)})`,
+      fmt.int(r.offeredRate),
+      fmt.int(r.receivedRate),
+      fmt.fixed(r.cpuSecondsPerMillion, 2),
+      fmt.fixed(r.cpuSecondsPerMillion, 2),
+      fmt.fixed(r.peakRssBytes / 2 ** 20, 0),
+      fmt.fixed(r.latency.p50_ms, 1),
+      fmt.fixed(r.latency.p99_ms, 1),
+      `×${fmt.fixed(r.slowdown, 2)}`,
+    ];
+  });
+  return [header, ...rows];
+}
+
+function markdownTable(rows) {
+  const [header, ...body] = rows;
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...body.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Each issue-5 target with the figure measured for it. */
+function targetLines(results) {
+  const by = (t) => results.find((r) => r.run.target === t && !r.skipped);
+  const lines = [];
+  const check = (ok) => (ok ? 'met' : 'NOT met');
+  const loss = by('loss');
+  if (loss) lines.push(`- trace_vfs 100,000 opens/s for 10 s, 0 lost, all received: ${fmt.int(loss.received)} of ${fmt.int(loss.offered)} received, ${fmt.int(loss.lost)} lost — ${check(loss.lost === 0 && loss.received === loss.offered)}`);
+  const tp = by('throughput');
+  if (tp) lines.push(`- trace_signal at full speed (${fmt.int(tp.offeredRate)} kill/s offered): received + lost = offered ${tp.exact ? 'holds' : 'does NOT hold'}, received ${fmt.int(tp.receivedRate)}/s (target ≥ 500,000/s) — ${check(tp.exact && tp.receivedRate >= 500_000)}`);
+  const lat = by('latency');
+  if (lat) lines.push(`- p99 kernel-to-receiver latency at 10,000 events/s: ${fmt.fixed(lat.latency.p99_ms, 1)} ms (p50 ${fmt.fixed(lat.latency.p50_ms, 1)} ms; target < 50 ms) — ${check(lat.latency.p99_ms < 50)}`);
+  const cpu = by('cpu');
+  if (cpu) {
+    lines.push(`- ebpf-forward CPU at 100,000 events/s: ${fmt.fixed(cpu.cpuSecondsPerMillion, 2)} µs/event (target < 1 µs) — ${check(cpu.cpuSecondsPerMillion < 1)}`);
+    const peak = Math.max(...results.filter((r) => !r.skipped).map((r) => r.peakRssBytes));
+    lines.push(`- peak RSS: ${fmt.fixed(cpu.peakRssBytes / 2 ** 20, 0)} MB at 100,000 events/s, ${fmt.fixed(peak / 2 ** 20, 0)} MB the most in any run (target < 150 MB) — ${check(peak < 150 * 2 ** 20)}`);
+  }
+  return lines;
+}
+
+function machine() {
+  const model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+  const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  return `${cpus().length} CPUs (nproc), ${model}, Linux ${kernel}, Node ${process.version}`;
+}
+
+async function main() {
+  if (process.getuid?.() !== 0) throw new Error('bench: run as root (ebpf-forward attaches BPF programs)');
+  buildLoadgen();
+  const traces = availableTraces();
+  let runs = standardRuns;
+  if (opts.only) runs = runs.filter((r) => r.name.includes(opts.only));
+  if (opts.quick) runs = runs.map((r) => ({ ...r, count: Math.max(1, Math.round(r.count / 20)) }));
+
+  const results = [];
+  for (const run of runs) {
+    const trace = loadKinds[run.kind].trace;
+    if (!traces.has(trace)) {
+      log(`${run.name}: skipped (${trace} is not in this build)`);
+      results.push({ run, skipped: `${trace} not in this build` });
+      continue;
+    }
+    log(`${run.name}: ${fmt.int(run.count)} events at ${run.rate ? `${fmt.int(run.rate)}/s` : 'full speed'}...`);
+    const r = await benchRun(run);
+    results.push(r);
+    log(`${run.name}: offered ${fmt.int(r.offered)}, received ${fmt.int(r.received)}, lost ${fmt.int(r.lost)}, others ${fmt.int(r.others)}, ring records ${fmt.int(r.ringRecords)}, exit ${r.exitCode}`);
+    for (const w of r.warnings) log(`  ebpf-forward: ${w}`);
+    for (const e of r.sinkErrors) log(`  sink error: ${e}`);
+  }
+
+  const date = new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  const text = [
+    `# ebpf-forward benchmark`,
+    '',
+    `${date}; ${machine()}; generator, ebpf-forward and the sink share the machine.`,
+    `${opts.quick ? 'Quick smoke run (1/20 size). ' : ''}Written by \`npm run bench\` (bench/run.mjs).`,
+    '',
+    markdownTable(tableRows(results)),
+    '',
+    'Columns: offered = records the generator\'s events should make; received = those of them the sink got',
+    '(filtered by the generator\'s pid); lost = ebpf-forward\'s kernel count at shutdown (the whole trace);',
+    'CPU = ebpf-forward\'s utime + stime from attach to the last record, per million offered records',
+    '(so "CPU s / M events" and "µs / event" are the same number); peak RSS = VmHWM; latency = sink',
+    'arrival time - the record\'s EventTime; slowdown = the generator\'s CPU time for the same job with',
+    'tracing on / off.',
+    '',
+    '## Targets (issue 5)',
+    '',
+    ...targetLines(results),
+    '',
+  ].join('\n');
+  process.stdout.write(`\n${text}\n`);
+  if (!opts.quick && !opts['no-write'] && !opts.only) {
+    // The hand-written analysis under "## Notes" stays across runs.
+    const resultsPath = join(benchDir, 'RESULTS.md');
+    const previous = existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8') : '';
+    const notesAt = previous.indexOf('\n## Notes');
+    writeFileSync(resultsPath, notesAt >= 0 ? `${text}${previous.slice(notesAt)}` : text);
+    log('wrote bench/RESULTS.md');
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+});
