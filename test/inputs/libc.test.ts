@@ -1,0 +1,104 @@
+// findLibcs on the real machine: each C library once, by device + inode,
+// reachable even when the process that maps it sees it in another mount
+// namespace or the file was deleted; and malloc traced through such a copy.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FluentEvent } from '../../src/event.js';
+import { findLibcPaths, findLibcs, type MappedLibc } from '../../src/inputs/libc.js';
+import { TraceSession } from '../../src/inputs/trace-session.js';
+import { addon } from '../../src/native/addon.js';
+import { MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
+import { waitFor } from '../support/cli.js';
+import { END_MARKER_SIZE, startMallocProgram, type MallocProgram } from '../support/malloc.js';
+
+const ourLibc = (): MappedLibc => findLibcs([process.pid])[0]!;
+const programs: MallocProgram[] = [];
+const dirs: string[] = [];
+
+beforeAll(() => addon().ensureTracefs());
+afterAll(() => {
+  for (const p of programs) p.child.kill();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-libc-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Starts the malloc program, runs it under trace_malloc for its pid, and returns its records. */
+async function traceProgram(program: MallocProgram) {
+  await program.ready;
+  const events: FluentEvent[] = [];
+  const session = TraceSession.start({
+    trace: trace_malloc,
+    settings: { keys: new Map([['malloc_pid', [[program.pid]]]]), selfPid: process.pid },
+    ringbufMapName: 'events',
+    ringbufBytes: 1 << 22,
+    onEvents: (e) => events.push(...e),
+  });
+  try {
+    const run = await program.go();
+    await waitFor(() => (events.some((e) => e.record.operation === MallocOperation.malloc && e.record.size === END_MARKER_SIZE) ? true : undefined), 10_000, 'the end marker');
+    return { run, records: events.map((e) => e.record) };
+  } finally {
+    session.close();
+  }
+}
+
+describe('findLibcs', () => {
+  it('lists each mapped C library once, our own among them, by a path that is that file', () => {
+    const all = findLibcs();
+    const ids = all.map((l) => `${l.device}/${l.inode}`);
+    expect(new Set(ids).size).toBe(ids.length);
+    const mine = ourLibc();
+    expect(mine.path).toMatch(/libc\.so\.6$/);
+    expect(ids).toContain(`${mine.device}/${mine.inode}`);
+    expect(String(statSync(mine.path).ino)).toBe(mine.inode);
+    expect(findLibcPaths()).toEqual(all.map((l) => l.path));
+  });
+
+  it('finds a libc seen only inside another mount namespace through /proc/<pid>/root', async () => {
+    const dir = tempDir();
+    const libs = join(dir, 'libs');
+    mkdirSync(libs);
+    // In its own mount namespace, a tmpfs over libs/ holds a copy of libc; here libs/ stays empty.
+    const script = `mount -t tmpfs none '${libs}' && cp '${ourLibc().path}' '${libs}/libc.so.6' && exec env LD_LIBRARY_PATH='${libs}' "$0"`;
+    const program = startMallocProgram({ wrapper: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script] });
+    programs.push(program);
+    await program.ready;
+    const found = findLibcs([program.pid]);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.mappedAs).toBe(join(libs, 'libc.so.6'));
+    expect(found[0]!.path).toBe(`/proc/${program.pid}/root${join(libs, 'libc.so.6')}`);
+    expect(found[0]!.inode).not.toBe(ourLibc().inode);
+    // And the whole-machine scan has it too, as a file of its own.
+    expect(findLibcs().map((l) => l.inode)).toContain(found[0]!.inode);
+
+    const { run, records } = await traceProgram(program);
+    expect(records.length).toBeGreaterThanOrEqual(run.calls.length);
+    expect(records.every((r) => r.pid === run.pid)).toBe(true);
+    expect(records.filter((r) => r.operation === MallocOperation.calloc)).toHaveLength(1);
+  });
+
+  it('finds a deleted libc through /proc/<pid>/map_files', async () => {
+    const dir = tempDir();
+    copyFileSync(ourLibc().path, join(dir, 'libc.so.6'));
+    const program = startMallocProgram({ env: { LD_LIBRARY_PATH: dir } });
+    programs.push(program);
+    await program.ready;
+    rmSync(join(dir, 'libc.so.6'));
+    const found = findLibcs([program.pid]);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.mappedAs).toBe(`${join(dir, 'libc.so.6')} (deleted)`);
+    expect(found[0]!.path).toMatch(new RegExp(`^/proc/${program.pid}/map_files/[0-9a-f]+-[0-9a-f]+$`));
+
+    const { run, records } = await traceProgram(program);
+    expect(records.every((r) => r.pid === run.pid)).toBe(true);
+    expect(records.filter((r) => r.operation === MallocOperation.calloc)).toHaveLength(1);
+  });
+});
