@@ -4,7 +4,7 @@
  *    "errno":<exec errno or 0>,"dirfd":<fd or -100>,"calledSec":..,"calledNsec":..}
  * called*: CLOCK_REALTIME just before the exec call.
  *
- * usage: exec-probe <how> <path> <argv0> [argv1...]
+ * usage: exec-probe <how> <path> [argv0 argv1...]
  * <how> is "resident" or a comma-separated list of:
  *   unmapped  path and argument strings live in a fresh MAP_PRIVATE file
  *             mapping the child never touched: none of its pages is mapped
@@ -12,6 +12,7 @@
  *             (argv's pointer array itself is resident)
  *   thread    the exec is called from a second thread, not the leader
  *   execveat  execveat(dirfd of path's folder, path's last name, ...)
+ *   noargv    argv is NULL (the kernel then gives the program one empty argument)
  * The exec'd program's stdout goes to /dev/null. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,7 +30,7 @@
 
 extern char **environ;
 
-static bool unmapped, in_thread, use_execveat;
+static bool unmapped, in_thread, use_execveat, no_argv;
 /* child → parent: the tid that calls exec, the time just before the call,
  * then errno if it fails (a successful exec closes the pipe instead) */
 static int report_fd = -1;
@@ -78,6 +79,8 @@ static void exec_now(void)
 			argv[i] = base + offsets[1 + i];
 		name = base + offsets[0];
 	}
+	if (no_argv)
+		argv = NULL;
 	report_call();
 	if (use_execveat)
 		syscall(SYS_execveat, dirfd_exec, name, argv, environ, 0);
@@ -97,8 +100,8 @@ static void *thread_main(void *unused)
 
 int main(int argc, char **argv)
 {
-	if (argc < 4) {
-		fprintf(stderr, "usage: exec-probe resident|unmapped,thread,execveat <path> <argv0> [argv1...]\n");
+	if (argc < 3) {
+		fprintf(stderr, "usage: exec-probe resident|unmapped,thread,execveat,noargv <path> [argv0...]\n");
 		return 2;
 	}
 	char *how = argv[1];
@@ -106,6 +109,7 @@ int main(int argc, char **argv)
 		if (!strcmp(opt, "unmapped")) unmapped = true;
 		else if (!strcmp(opt, "thread")) in_thread = true;
 		else if (!strcmp(opt, "execveat")) use_execveat = true;
+		else if (!strcmp(opt, "noargv")) no_argv = true;
 		else if (strcmp(opt, "resident")) {
 			fprintf(stderr, "exec-probe: unknown option %s\n", opt);
 			return 2;

@@ -24,13 +24,13 @@ export interface ExecProbeRun {
   calledNsec: number;
 }
 
-export type ExecProbeOption = 'unmapped' | 'thread' | 'execveat';
+export type ExecProbeOption = 'unmapped' | 'thread' | 'execveat' | 'noargv';
 
 export function execProbePath(): string {
   return compileC(EXEC_PROBE_COMM, readFileSync(new URL('./exec-probe.c', import.meta.url), 'utf8'));
 }
 
-/** Runs `path` with `argv` (argv[0] included) from a forked child, waits for it. */
+/** Runs `path` with `argv` (argv[0] included; ignored with "noargv") from a forked child, waits for it. */
 export function runExecProbe(options: ExecProbeOption[], path: string, argv: string[]): ExecProbeRun {
   const how = options.length ? options.join(',') : 'resident';
   const r = spawnSync(execProbePath(), [how, path, ...argv], { encoding: 'utf8' });

@@ -2,7 +2,9 @@
 // execveat, every documented field checked, including when the caller's
 // strings are not resident at the call (a forked child exec'ing strings it
 // never touched), from a non-leader thread, and for a missing file.
-import { basename } from 'node:path';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FluentEvent } from '../../src/event.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
@@ -124,9 +126,13 @@ function expectExec(run: ExecProbeRun, [enter, exit]: [Seen, Seen], path: string
 }
 
 let trace: ExecTrace;
+let script: string;
 
 beforeAll(() => {
   execProbePath();
+  script = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-exec-')), 'exec-script');
+  writeFileSync(script, '#!/bin/sh -e\nexit 0\n');
+  chmodSync(script, 0o755);
   addon().ensureTracefs();
   trace = new ExecTrace(true);
 });
@@ -147,7 +153,7 @@ describe('trace_exec', () => {
     it('resident strings: enter read at the call, exit with error_raw 0', async () => {
       const { run, records } = await execAndCheck([], '/bin/echo', argv);
       expect(run.status).toBe(0);
-      expect(records.map((r) => r.source)).toEqual(['call', 'image']);
+      expect(records.map((r) => r.source)).toEqual(['call', 'call']);
     });
 
     it('strings never touched by the caller: enter read from the new program, same fields', async () => {
@@ -168,8 +174,9 @@ describe('trace_exec', () => {
       const run = runExecProbe(['unmapped'], '/bin/echo', argv);
       const [enter, exit] = await direct.recordsOf(run);
       expect(enter.source).toBe('call');
-      expect(enter.event.record).toMatchObject({ stage: 'enter', filename: '', argv: '', argv1: '', argv2: '', argv_last: '', argc: 25 });
-      expect(exit.event.record).toMatchObject({ stage: 'exit', filename: '/bin/echo', argv: 'echo', argv_last: 'arg-24', argc: 25 });
+      const unread = { filename: '', argv: '', argv1: '', argv2: '', argv_last: '', argc: 25 };
+      expect(enter.event.record).toMatchObject({ stage: 'enter', ...unread });
+      expect(exit.event.record).toMatchObject({ stage: 'exit', ...unread, error_raw: 0 });
       expectExec(run, await trace.recordsOf(run), '/bin/echo', argv);
     } finally {
       direct.close();
@@ -218,6 +225,31 @@ describe('trace_exec', () => {
     it('a missing file', async () => {
       const { run } = await execAndCheck(['execveat'], '/bin/ebpf-forward-missing', ['missing'], 'ebpf-forward-missing');
       expect(run.errno).toBe(ENOENT);
+    });
+  });
+
+  describe('a #! script (the kernel puts the interpreter in front of the arguments)', () => {
+    const argv = ['my-script', 'one', 'two', 'three', 'four'];
+    it('resident: both records carry the arguments as passed', async () => {
+      const { run } = await execAndCheck([], script, argv);
+      expect(run.status).toBe(0);
+    });
+
+    it('not resident: read from the new program, argv[1..] and argc as passed; argv[0] is gone', async () => {
+      const run = runExecProbe(['unmapped'], script, argv);
+      const records = await trace.recordsOf(run);
+      expectExec(run, records, script, ['', ...argv.slice(1)]);
+      expect(records.map((r) => r.source)).toEqual(['image', 'image']);
+    });
+  });
+
+  describe('argv NULL (argc 0)', () => {
+    it('resident', async () => {
+      await execAndCheck(['noargv'], '/bin/true', []);
+    });
+    it('not resident', async () => {
+      const { records } = await execAndCheck(['noargv', 'unmapped'], '/bin/true', []);
+      expect(records.map((r) => r.source)).toEqual(['image', 'image']);
     });
   });
 
