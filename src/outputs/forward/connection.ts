@@ -1,0 +1,232 @@
+// One connection to one receiver: TCP or TLS, the optional handshake, batch
+// writes with backpressure, and acks read from the same socket.
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
+import { Decoder } from '@msgpack/msgpack';
+import type { Logger } from '../../log.js';
+import { AckTracker, type PendingAck } from './ack.js';
+import { encodeValue } from './encoder.js';
+import { AuthError, ConnectError, ConnectionLostError, ForwardError, ProtocolError } from './errors.js';
+import { Handshake, type Credentials } from './handshake.js';
+import { parseServerMessage, type Helo, type Pong, type ServerMessage } from './protocol.js';
+
+/** Where to connect and how to prove who we are. */
+export interface Endpoint {
+  /** For logs: "host:port", or the node's Name in an Upstream file. */
+  name: string;
+  host: string;
+  port: number;
+  /** TLS options when tls is on. */
+  tls?: TlsConnectionOptions;
+  /** Set when Shared_Key (or Empty_Shared_Key) asks for the handshake. */
+  credentials?: Credentials;
+}
+
+export interface ConnectOptions {
+  connectTimeoutMs: number;
+  log: Logger;
+  /** Aborts a connect or handshake in progress (the output is closing). */
+  signal?: AbortSignal;
+}
+
+/** Node's TLS error codes that mean "the certificate is not trusted". */
+const certificateErrors = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID/;
+
+function describeConnectError(endpoint: Endpoint, err: NodeJS.ErrnoException): ConnectError {
+  const where = `${endpoint.host}:${endpoint.port}`;
+  if (endpoint.tls && err.code && certificateErrors.test(err.code)) {
+    return new ConnectError(`TLS to ${where}: ${err.message} (tls.verify is on: give the receiver's CA in tls.ca_file, or its name in tls.vhost)`);
+  }
+  return new ConnectError(`cannot connect to ${where}: ${err.message}`);
+}
+
+export class ForwardConnection {
+  private readonly acks = new AckTracker();
+  private failure: ForwardError | undefined;
+  private awaiting: { resolve(m: ServerMessage): void; reject(e: ForwardError): void } | undefined;
+  private readonly closeListeners: ((err: ForwardError) => void)[] = [];
+
+  private constructor(
+    private readonly socket: Socket | TLSSocket,
+    readonly endpoint: Endpoint,
+    private readonly log: Logger,
+  ) {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    socket.on('close', () => this.lost(new ConnectionLostError(`${endpoint.name}: connection closed by the receiver`)));
+    void this.readLoop();
+  }
+
+  /** Connects (TCP or TLS) and runs the handshake when credentials are set. */
+  static async open(endpoint: Endpoint, options: ConnectOptions): Promise<ForwardConnection> {
+    const socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
+      const s = endpoint.tls
+        ? tlsConnect({ ...endpoint.tls, host: endpoint.host, port: endpoint.port })
+        : netConnect({ host: endpoint.host, port: endpoint.port });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new ConnectError(`cannot connect to ${endpoint.host}:${endpoint.port}: no answer within ${options.connectTimeoutMs / 1000}s`));
+      }, options.connectTimeoutMs);
+      const aborted = () => {
+        clearTimeout(timer);
+        s.destroy();
+        reject(new ConnectError(`connection to ${endpoint.host}:${endpoint.port} abandoned: the output is closing`));
+      };
+      const ready = () => {
+        clearTimeout(timer);
+        s.off('error', failed);
+        options.signal?.removeEventListener('abort', aborted);
+        resolve(s);
+      };
+      const failed = (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', aborted);
+        s.destroy();
+        reject(describeConnectError(endpoint, err));
+      };
+      if (options.signal?.aborted) return aborted();
+      options.signal?.addEventListener('abort', aborted, { once: true });
+      s.once(endpoint.tls ? 'secureConnect' : 'connect', ready);
+      s.once('error', failed);
+    });
+    // Errors after connect surface as 'close' (and through the read loop).
+    socket.on('error', (err) => options.log.debug(`${endpoint.name}: socket error: ${err.message}`));
+    const connection = new ForwardConnection(socket, endpoint, options.log);
+    if (endpoint.credentials) {
+      const abandon = () => connection.destroy(new ConnectionLostError(`${endpoint.name}: handshake abandoned: the output is closing`));
+      options.signal?.addEventListener('abort', abandon, { once: true });
+      try {
+        await connection.handshake(endpoint.credentials, options.connectTimeoutMs);
+      } catch (err) {
+        connection.destroy(err as ForwardError);
+        throw err;
+      } finally {
+        options.signal?.removeEventListener('abort', abandon);
+      }
+    }
+    return connection;
+  }
+
+  get closed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Called once when the connection ends, with why. */
+  onClose(listener: (err: ForwardError) => void): void {
+    if (this.failure) listener(this.failure);
+    else this.closeListeners.push(listener);
+  }
+
+  /** Registers an ack to wait for; do it before writing the batch that asks for it. */
+  expectAck(chunk: string): PendingAck {
+    if (this.failure) {
+      const done = Promise.reject(this.failure);
+      done.catch(() => {});
+      return { done, startTimer() {} };
+    }
+    // A receiver that does not ack in time is not trusted with more: close,
+    // and what it had not acked is sent again on a new connection.
+    return this.acks.expect(chunk, () => this.destroy(new ConnectionLostError(`${this.endpoint.name}: closed after an ack timeout`)));
+  }
+
+  /** Writes one message; resolves when the kernel has it (after waiting for drain). */
+  async write(message: Buffer): Promise<void> {
+    while (this.socket.writableNeedDrain && !this.failure) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.socket.off('drain', done);
+          this.socket.off('close', done);
+          resolve();
+        };
+        this.socket.on('drain', done);
+        this.socket.on('close', done);
+      });
+    }
+    if (this.failure) throw this.failure;
+    await new Promise<void>((resolve, reject) => {
+      this.socket.write(message, (err) => (err ? reject(this.failure ?? new ConnectionLostError(`${this.endpoint.name}: ${err.message}`)) : resolve()));
+    });
+  }
+
+  destroy(reason: ForwardError = new ConnectionLostError(`${this.endpoint.name}: connection closed`)): void {
+    this.lost(reason);
+    this.socket.destroy();
+  }
+
+  private lost(err: ForwardError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.acks.failAll(err);
+    this.awaiting?.reject(err);
+    this.awaiting = undefined;
+    for (const listener of this.closeListeners.splice(0)) listener(err);
+  }
+
+  private async handshake(credentials: Credentials, timeoutMs: number): Promise<void> {
+    const helo = await this.next('HELO', timeoutMs, 'the receiver sent no HELO: is it set up for Shared_Key (security section)?');
+    const handshake = new Handshake(credentials);
+    await this.write(encodeValue(handshake.ping(helo as Helo)));
+    const pong = await this.next(
+      'PONG',
+      timeoutMs,
+      'the receiver did not answer our PING',
+      // Fluent Bit's in_forward closes without a PONG when the key does not match.
+      'the receiver closed the connection after our PING: it most likely refused Shared_Key (or Username/Password)',
+    );
+    handshake.checkPong(pong as Pong);
+    this.log.debug(`${this.endpoint.name}: handshake done`);
+  }
+
+  /** The next server message, which must be of `kind`. */
+  private next(kind: 'HELO' | 'PONG', timeoutMs: number, onTimeout: string, onClose?: string): Promise<ServerMessage> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(onClose ? new AuthError(onClose) : this.failure);
+      const timer = setTimeout(() => {
+        this.awaiting = undefined;
+        reject(new ProtocolError(`${this.endpoint.name}: ${onTimeout} within ${timeoutMs / 1000}s`));
+      }, timeoutMs);
+      this.awaiting = {
+        resolve: (m) => {
+          clearTimeout(timer);
+          if (m.kind !== kind) reject(new ProtocolError(`${this.endpoint.name}: expected ${kind}, got ${m.kind}`));
+          else resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(onClose && e instanceof ConnectionLostError ? new AuthError(`${this.endpoint.name}: ${onClose}`) : e);
+        },
+      };
+    });
+  }
+
+  private dispatch(message: ServerMessage): void {
+    if (this.awaiting) {
+      const awaiting = this.awaiting;
+      this.awaiting = undefined;
+      awaiting.resolve(message);
+      return;
+    }
+    if (message.kind === 'ack') {
+      if (!this.acks.settle(message.chunk)) this.log.debug(`${this.endpoint.name}: ack for ${message.chunk} that nobody awaits (late or duplicate)`);
+      return;
+    }
+    if (message.kind === 'HELO') {
+      throw new AuthError(`${this.endpoint.name}: the receiver asks for a handshake (HELO): set Shared_Key, or Empty_Shared_Key on`);
+    }
+    throw new ProtocolError(`${this.endpoint.name}: unexpected ${message.kind} from the receiver`);
+  }
+
+  private async readLoop(): Promise<void> {
+    // rawStrings: a str nonce holds random bytes that UTF-8 decoding would mangle.
+    const decoder = new Decoder({ rawStrings: true });
+    try {
+      for await (const value of decoder.decodeStream(this.socket)) {
+        this.dispatch(parseServerMessage(value));
+      }
+    } catch (err) {
+      const reason = err instanceof ForwardError ? err : new ProtocolError(`${this.endpoint.name}: cannot read the receiver's reply: ${(err as Error).message}`);
+      if (!this.failure) this.log.debug(reason.message);
+      this.destroy(reason);
+    }
+  }
+}
