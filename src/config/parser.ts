@@ -86,7 +86,8 @@ class ClassicConfigReader {
     }
 
     this.stack.push(file);
-    this.readLines(file.path, text);
+    // A byte-order mark (some Windows editors write one) is not part of line 1.
+    this.readLines(file.path, text.replace(/^\uFEFF/, ''));
     this.stack.pop();
   }
 

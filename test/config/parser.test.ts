@@ -38,6 +38,10 @@ describe('parseClassicConfig: sections and entries', () => {
     expect(summary(fixture('parser/tabs.conf'))).toEqual([['input', ['Name=ebpf', 'Tag=x y']]]);
   });
 
+  it('ignores a byte-order mark before the first line', () => {
+    expect(summary(fixture('parser/bom.conf'))).toEqual([['service', ['Flush=1']]]);
+  });
+
   it('treats white-space-only lines as blank', () => {
     expect(summary(fixture('parser/whitespace-line.conf'))).toEqual([['input', ['Name=ebpf', 'Tag=x']]]);
   });
