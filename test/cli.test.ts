@@ -60,7 +60,7 @@ describe('ebpf-forward CLI', () => {
     const path = writeConfig(good.replace('    Port   24224', '    Port   24224\n    Prot   1'));
     const r = await runCli(['-c', path, '--dry-run']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/:17: .*Prot/);
+    expect(r.stderr).toMatch(/:16: unknown key "Prot"/);
   });
 
   it('a missing config file, a missing -c and an unknown flag are one line each', async () => {
