@@ -96,6 +96,7 @@ async function main(argv: string[]): Promise<void> {
   if (config.outputs.length === 0) config.outputs.push(defaultOutput(config));
 
   if (args['dry-run']) {
+    for (const warning of config.warnings ?? []) process.stderr.write(`ebpf-forward: warning: ${warning}\n`);
     process.stdout.write('configuration test is successful\n');
     return;
   }
@@ -108,6 +109,7 @@ async function main(argv: string[]): Promise<void> {
   if (denied) fail(denied);
 
   log.info(`ebpf-forward v${version()} (pid ${process.pid})`);
+  for (const warning of config.warnings ?? []) log.warn(warning);
   let app: EbpfForward;
   try {
     app = await EbpfForward.start(config, log);
