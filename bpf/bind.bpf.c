@@ -81,7 +81,7 @@ int bind_exit(struct syscall_trace_exit *ctx)
 		e->sock_family = p->sock_family;
 		e->protocol = p->protocol;
 		e->asked = p->asked;
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;

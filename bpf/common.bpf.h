@@ -59,8 +59,40 @@ static __always_inline void fill_header(struct event_header *h, __u16 kind, __u6
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* Wake-up batching. By default the kernel wakes the reader for a record when
+ * the reader has caught up, which under load means one wake-up (an irq_work,
+ * an epoll round and a call into JS) for every few records. Instead a record
+ * wakes the reader when the data waiting crosses wakeup_bytes, or when the
+ * last wake-up is wakeup_delay_ns old; otherwise it waits. The reader bounds
+ * the wait of those records: after each read that found records it reads
+ * again wakeup_delay_ns later (native/ring_reader.cc). Both knobs are set
+ * before load by src/inputs/trace-session.ts; 0 keeps the kernel's default. */
+const volatile __u64 wakeup_delay_ns = 0;
+const volatile __u64 wakeup_bytes = 0;
+/* When a record last forced a wake-up (shared by all CPUs; a lost race only
+ * costs one extra wake-up). */
+__u64 last_wakeup_ns = 0;
+
+/* Wake-up flags for a record of `size` bytes, with `waiting` bytes in the
+ * ring counting it. */
+static __always_inline __u64 wakeup_flags(__u64 waiting, __u64 size)
+{
+	if (!wakeup_delay_ns)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	bool crossed = waiting >= wakeup_bytes && waiting - size < wakeup_bytes;
+	if (crossed || now - last_wakeup_ns >= wakeup_delay_ns) {
+		last_wakeup_ns = now;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* The ring's own header before each record, and its 8-byte alignment. */
+#define RINGBUF_RECORD_BYTES(size) ((((__u64)(size)) + 8 + 7) & ~7ULL)
+
 /* Reserves a fixed-size record and fills its header; counts a loss and
- * returns NULL when the ring buffer is full. */
+ * returns NULL when the ring buffer is full. Send it with submit_event(). */
 #define reserve_event(type, kind_, ts)                                        \
 	({                                                                    \
 		type *__e = bpf_ringbuf_reserve(&events, sizeof(type), 0);    \
@@ -73,11 +105,18 @@ static __always_inline void fill_header(struct event_header *h, __u16 kind, __u6
 		__e;                                                          \
 	})
 
+/* Commits a record from reserve_event(), waking the reader as batching says
+ * (the reserved record already counts in the ring's waiting data). */
+#define submit_event(e)                                                       \
+	bpf_ringbuf_submit((e), wakeup_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), \
+					     RINGBUF_RECORD_BYTES(sizeof(*(e)))))
+
 /* Copies a record built elsewhere (variable size, at most max bytes) into
  * the ring buffer, counting a loss when there is no room. */
 static __always_inline int output_event(void *data, __u64 size)
 {
-	long err = bpf_ringbuf_output(&events, data, size, 0);
+	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + RINGBUF_RECORD_BYTES(size);
+	long err = bpf_ringbuf_output(&events, data, size, wakeup_flags(waiting, RINGBUF_RECORD_BYTES(size)));
 	if (err) {
 		count_lost();
 		return -1;

@@ -151,7 +151,7 @@ static __always_inline int alloc_return(struct pt_regs *ctx)
 	e->address = PT_REGS_RC(ctx);
 	e->size = c->size;
 	e->old_address = c->old_address;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }
 
@@ -208,6 +208,6 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 	e->address = ptr;
 	e->size = 0;
 	e->old_address = 0;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }

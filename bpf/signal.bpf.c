@@ -48,7 +48,7 @@ static __always_inline int on_exit(long ret)
 		e->target = p->target;
 		e->tpid = p->target > 0 ? p->target : 0;
 		e->error_raw = ret < 0 ? -ret : 0;
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
@@ -107,6 +107,6 @@ int signal_generate(struct trace_event_raw_signal_generate *ctx)
 	e->tpid = ctx->pid;
 	e->target = ctx->pid;
 	e->error_raw = 0;
-	bpf_ringbuf_submit(e, 0);
+	submit_event(e);
 	return 0;
 }

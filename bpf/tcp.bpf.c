@@ -115,7 +115,7 @@ int listen_exit(struct syscall_trace_exit *ctx)
 		e->fd = p->fd;
 		e->backlog = p->backlog;
 		e->error_raw = errno_of(ctx->ret);
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
@@ -148,7 +148,7 @@ static __always_inline int accept_exit(struct syscall_trace_exit *ctx)
 			read_sock_peer(sk, &e->peer);
 		else
 			__builtin_memset(&e->peer, 0, sizeof(e->peer));
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
@@ -201,7 +201,7 @@ int connect_exit(struct syscall_trace_exit *ctx)
 		e->fd = p->fd;
 		e->error_raw = errno_of(ctx->ret);
 		e->remote = p->remote;
-		bpf_ringbuf_submit(e, 0);
+		submit_event(e);
 	}
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;

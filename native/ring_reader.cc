@@ -1,7 +1,10 @@
 #include "ring_reader.h"
 
 #include <bpf/libbpf.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -13,9 +16,9 @@ namespace {
 // Returned by OnSample to stop ring_buffer__consume once the batch is full;
 // libbpf has already consumed the sample that returned it.
 constexpr int kBatchFull = -ENOBUFS;
-// Batches sent per wake-up before yielding to the event loop; the fd stays
-// readable, so libuv calls again on its next turn.
-constexpr int kRoundsPerWakeup = 8;
+// Batches sent per read before yielding to the event loop; if records remain,
+// the read resumes on the loop's next turn.
+constexpr int kRoundsPerRead = 8;
 }  // namespace
 
 Napi::Function RingReader::Init(Napi::Env env) {
@@ -27,13 +30,14 @@ Napi::Function RingReader::Init(Napi::Env env) {
                      });
 }
 
-// new RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number)
+// new RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number,
+//                deadlineMs?: number)
 RingReader::RingReader(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<RingReader>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsObject() || !info[1].IsString() || !info[2].IsFunction() ||
-      !info[3].IsNumber()) {
-    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number)");
+      !info[3].IsNumber() || (info.Length() > 4 && !info[4].IsNumber() && !info[4].IsUndefined())) {
+    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number, deadlineMs?: number)");
     return;
   }
   owner_ = BpfObject::Unwrap(info[0].As<Napi::Object>());
@@ -48,6 +52,12 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
     return;
   }
   max_batch_bytes_ = static_cast<size_t>(info[3].As<Napi::Number>().Int64Value());
+  if (info.Length() > 4 && info[4].IsNumber()) deadline_ms_ = static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value());
+  // Room for a full batch plus the record that fills it (most are far smaller).
+  if (!Reserve(max_batch_bytes_ + 64 * 1024)) {
+    Napi::Error::New(env, "RingReader: out of memory for the batch buffer").ThrowAsJavaScriptException();
+    return;
+  }
 
   BeginLibbpfCapture();
   ring_ = ring_buffer__new(bpf_map__fd(map), &RingReader::OnSample, this, nullptr);
@@ -58,20 +68,37 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
     return;
   }
 
+  // Readiness comes from our own epoll with the ring edge-triggered: libbpf's
+  // is level-triggered, which reports the ring readable whenever it holds a
+  // record, so the loop would read again on every turn and records that were
+  // told not to wake the reader (wake-up batching) would wake it anyway.
+  edge_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event watch = {};
+  watch.events = EPOLLIN | EPOLLET;
+  if (edge_fd_ < 0 || epoll_ctl(edge_fd_, EPOLL_CTL_ADD, bpf_map__fd(map), &watch) < 0) {
+    int e = errno;
+    Shutdown();
+    ThrowFailure(env, "watching ring buffer " + map_name, e);
+    return;
+  }
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   poll_ = new uv_poll_t;
   poll_->data = this;
-  int rc = uv_poll_init(loop, poll_, ring_buffer__epoll_fd(ring_));
+  int rc = uv_poll_init(loop, poll_, edge_fd_);
   if (rc == 0) rc = uv_poll_start(poll_, UV_READABLE, &RingReader::OnReadable);
   if (rc != 0) {
     delete poll_;
     poll_ = nullptr;
-    ring_buffer__free(ring_);
-    ring_ = nullptr;
+    Shutdown();
     Napi::Error::New(env, std::string("watching ring buffer: ") + uv_strerror(rc)).ThrowAsJavaScriptException();
     return;
   }
+  timer_ = new uv_timer_t;
+  timer_->data = this;
+  uv_timer_init(loop, timer_);
+  // A pending deadline must not keep the process alive on its own.
+  uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
   callback_ = Napi::Persistent(info[2].As<Napi::Function>());
   owner_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
   owner_->AddReader(this);
@@ -86,6 +113,16 @@ void RingReader::Shutdown() {
              [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
     poll_ = nullptr;
   }
+  if (timer_) {
+    uv_timer_stop(timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
+    timer_ = nullptr;
+  }
+  if (edge_fd_ >= 0) {  // libuv stopped watching it above
+    close(edge_fd_);
+    edge_fd_ = -1;
+  }
   if (ring_) {
     ring_buffer__free(ring_);
     ring_ = nullptr;
@@ -94,24 +131,33 @@ void RingReader::Shutdown() {
     owner_->RemoveReader(this);
     owner_ = nullptr;
   }
-  free(batch_);
+  // The bytes stay with the batch Buffer (freed by its finalizer).
   batch_ = nullptr;
   batch_size_ = batch_capacity_ = 0;
+}
+
+bool RingReader::Reserve(size_t needed) {
+  if (needed <= batch_capacity_) return true;
+  size_t capacity = batch_capacity_ ? batch_capacity_ : 64 * 1024;
+  while (capacity < needed) capacity *= 2;
+  auto* grown = static_cast<uint8_t*>(malloc(capacity));
+  if (!grown) return false;
+  if (batch_size_ > 0) memcpy(grown, batch_, batch_size_);
+  // A new Buffer over the new bytes; the old one frees its bytes when collected.
+  batch_ref_ = Napi::Persistent(
+      Napi::Buffer<uint8_t>::New(env_, grown, capacity, [](Napi::Env, uint8_t* p) { free(p); }));
+  batch_ = grown;
+  batch_capacity_ = capacity;
+  return true;
 }
 
 int RingReader::OnSample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<RingReader*>(ctx);
   size_t padded = (8 + size + 7) & ~static_cast<size_t>(7);
-  if (self->batch_size_ + padded > self->batch_capacity_) {
-    size_t capacity = self->batch_capacity_ ? self->batch_capacity_ : 64 * 1024;
-    while (capacity < self->batch_size_ + padded) capacity *= 2;
-    auto* grown = static_cast<uint8_t*>(realloc(self->batch_, capacity));
-    if (!grown) {  // the sample is lost (and counted); the batch so far is kept
-      self->dropped_++;
-      return -ENOMEM;
-    }
-    self->batch_ = grown;
-    self->batch_capacity_ = capacity;
+  if (!self->Reserve(self->batch_size_ + padded)) {
+    // The sample is lost (and counted); the batch so far is kept.
+    self->dropped_++;
+    return -ENOMEM;
   }
   uint8_t* slot = self->batch_ + self->batch_size_;
   self->batch_size_ += padded;
@@ -125,6 +171,7 @@ int RingReader::OnSample(void* ctx, void* data, size_t size) {
 
 int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
   int64_t total = 0;
+  more_ = false;
   for (int round = 0; round < max_rounds && ring_; round++) {
     batch_size_ = 0;
     batch_count_ = 0;
@@ -134,14 +181,12 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
     total += count;
     batches_++;
     records_ += count;
-    // The batch becomes an external Buffer: JS owns the bytes from here on.
-    Napi::Buffer<uint8_t> buffer =
-        Napi::Buffer<uint8_t>::New(env, batch_, batch_size_, [](Napi::Env, uint8_t* p) { free(p); });
-    batch_ = nullptr;
-    batch_size_ = batch_capacity_ = 0;
-    Napi::Value result = callback_.MakeCallback(Value(), {buffer, Napi::Number::New(env, count)});
+    Napi::Value result = callback_.MakeCallback(
+        Value(), {batch_ref_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, static_cast<double>(batch_size_))});
+    batch_size_ = 0;
     if (env.IsExceptionPending() || result.IsEmpty()) return -1;
     if (rc != kBatchFull) break;
+    more_ = round + 1 == max_rounds;
   }
   return total;
 }
@@ -150,12 +195,42 @@ void RingReader::OnReadable(uv_poll_t* handle, int status, int) {
   auto* self = static_cast<RingReader*>(handle->data);
   if (!self || !self->ring_) return;
   self->wakeups_++;
-  Napi::Env env = self->env_;
+  // Takes the edge: a wake-up from here on is a new one.
+  epoll_event events[1];
+  while (epoll_wait(self->edge_fd_, events, 1, 0) > 0) {
+  }
+  self->Read();
+}
+
+void RingReader::OnTimer(uv_timer_t* handle) {
+  auto* self = static_cast<RingReader*>(handle->data);
+  if (!self || !self->ring_) return;
+  uint64_t before = self->records_;
+  bool deadline = !self->more_;
+  self->Read();
+  if (deadline && self->records_ != before) self->deadline_reads_++;
+}
+
+void RingReader::Read() {
+  Napi::Env env = env_;
   Napi::HandleScope scope(env);
-  if (self->Pump(env, kRoundsPerWakeup) < 0 && env.IsExceptionPending()) {
+  int64_t n = Pump(env, kRoundsPerRead);
+  if (n < 0 && env.IsExceptionPending()) {
     // A throwing batch handler is a bug in JS: surface it as uncaught.
     Napi::Error error = env.GetAndClearPendingException();
     napi_fatal_exception(env, error.Value());
+    return;
+  }
+  if (!timer_) return;
+  if (more_) {
+    // Stopped at kRoundsPerRead with records left: go on after the loop has
+    // served everything else once.
+    uv_timer_start(timer_, &RingReader::OnTimer, 0, 0);
+  } else if (n > 0 && deadline_ms_ > 0) {
+    // Records committed after this read may not wake us (wake-up batching):
+    // look again within the deadline. Restarted by every read that found
+    // records, so under a steady flow it rarely fires; it picks up the tail.
+    uv_timer_start(timer_, &RingReader::OnTimer, deadline_ms_, 0);
   }
 }
 
@@ -172,11 +247,12 @@ Napi::Value RingReader::Drain(const Napi::CallbackInfo& info) {
 Napi::Value RingReader::Close(const Napi::CallbackInfo& info) {
   Shutdown();
   callback_.Reset();
+  batch_ref_.Reset();
   owner_ref_.Reset();
   return info.Env().Undefined();
 }
 
-// stats(): {wakeups, batches, records}
+// stats(): {wakeups, batches, records, dropped, deadlineReads}
 Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -184,6 +260,7 @@ Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   out.Set("batches", Napi::Number::New(env, static_cast<double>(batches_)));
   out.Set("records", Napi::Number::New(env, static_cast<double>(records_)));
   out.Set("dropped", Napi::Number::New(env, static_cast<double>(dropped_)));
+  out.Set("deadlineReads", Napi::Number::New(env, static_cast<double>(deadline_reads_)));
   return out;
 }
 

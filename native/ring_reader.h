@@ -1,7 +1,11 @@
 // RingReader: one BPF ring buffer watched by libuv. When the ring's fd turns
 // readable, everything in the ring is copied into a batch and handed to JS in
-// one call: (batch: Buffer, count: number). In the batch each record stands at
-// an 8-byte-aligned offset as [u32 length][u32 0][length bytes].
+// one call: (batch: Buffer, count: number, bytes: number). In the batch each
+// record stands at an 8-byte-aligned offset as [u32 length][u32 0][length
+// bytes]. The batch Buffer is reused: its bytes are valid during the call only.
+// With a deadline (ms), the ring is read again that long after every read that
+// found records: the BPF side lets records wait for a wake-up (wake-up
+// batching, bpf/common.bpf.h) and this bounds their wait.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -30,8 +34,13 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
 
   static int OnSample(void* ctx, void* data, size_t size);
   static void OnReadable(uv_poll_t* handle, int status, int events);
-  // Consumes until the ring is empty (or max_rounds batches were sent).
-  // Returns the number of records handed to JS, or -1 if JS threw.
+  static void OnTimer(uv_timer_t* handle);
+  // Reads after a wake-up or a deadline; re-arms the deadline if it found records.
+  void Read();
+  // Makes room for `needed` bytes in the batch; false if memory ran out.
+  bool Reserve(size_t needed);
+  // Consumes until the ring is empty (or max_rounds batches were sent; then
+  // more_ is set). Returns the number of records handed to JS, or -1 if JS threw.
   int64_t Pump(Napi::Env env, int max_rounds);
 
   Napi::Env env_;
@@ -40,7 +49,15 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   Napi::FunctionReference callback_;
   ring_buffer* ring_ = nullptr;
   uv_poll_t* poll_ = nullptr;
-  // The batch being filled; handed to JS as an external Buffer when sent.
+  // Our epoll instance holding the ring's fd edge-triggered (see the constructor).
+  int edge_fd_ = -1;
+  // Fires for the deadline, or to go on with a read cut short.
+  uv_timer_t* timer_ = nullptr;
+  uint64_t deadline_ms_ = 0;
+  bool more_ = false;
+  // The batch being filled, and the external Buffer over it that JS is handed
+  // each time. The Buffer's finalizer frees the bytes (JS may outlive us).
+  Napi::Reference<Napi::Buffer<uint8_t>> batch_ref_;
   uint8_t* batch_ = nullptr;
   size_t batch_size_ = 0;
   size_t batch_capacity_ = 0;
@@ -50,6 +67,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   uint64_t batches_ = 0;
   uint64_t records_ = 0;
   uint64_t dropped_ = 0;  // samples lost to a failed allocation here
+  uint64_t deadline_reads_ = 0;  // deadline reads that found records
 };
 
 }  // namespace ebpf_forward

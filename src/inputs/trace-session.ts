@@ -10,6 +10,15 @@ import { findLibcPaths } from './libc.js';
 
 export const bpfObjectDir = join(packageRoot, 'bpf', '.output');
 
+/**
+ * Wake-up batching (bpf/common.bpf.h): a record wakes the reader only if the
+ * last wake-up is this old or the ring fills past a quarter; the reader reads
+ * again this long (+1 ms for libuv's millisecond timers) after every read that
+ * found records, so no record waits longer. Under load this turns one wake-up
+ * per few records into a few hundred per second.
+ */
+const WAKEUP_DELAY_MS = 5;
+
 export interface TraceSessionOptions {
   trace: TraceDefinition;
   settings: TraceSettings;
@@ -44,6 +53,12 @@ function explain(trace: TraceDefinition, step: string, err: NativeError): TraceS
   const detail = err.message.split('\n').slice(1).filter((l) => !l.includes('-- BEGIN') && !l.includes('-- END')).slice(-3);
   const text = `${trace.name}: ${step} failed: ${first}${hint ? ` — ${hint}` : ''}${detail.length ? `\n  ${detail.join('\n  ')}` : ''}`;
   return new TraceStartError(trace.name, text, err.errno);
+}
+
+function u64(value: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(value));
+  return b;
 }
 
 export class TraceSession {
@@ -89,6 +104,8 @@ export class TraceSession {
       self.writeUInt32LE(settings.selfPid);
       object.setGlobal('self_tgid', self);
       object.setMapMaxEntries(this.options.ringbufMapName, this.options.ringbufBytes);
+      object.setGlobal('wakeup_delay_ns', u64(WAKEUP_DELAY_MS * 1_000_000));
+      object.setGlobal('wakeup_bytes', u64(Math.floor(this.options.ringbufBytes / 4)));
       trace.configure?.(object, settings);
     });
     step('loading', () => object.load());
@@ -108,7 +125,7 @@ export class TraceSession {
       }
     }
     step('opening its ring buffer', () => {
-      this.reader = openRingReader(object, this.options.ringbufMapName, (batch, count) => this.onBatch(batch, count), this.options.maxBatchBytes ?? 1 << 20);
+      this.reader = openRingReader(object, this.options.ringbufMapName, (batch, count) => this.onBatch(batch, count), this.options.maxBatchBytes ?? 1 << 20, WAKEUP_DELAY_MS + 1);
     });
   }
 

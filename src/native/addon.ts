@@ -34,6 +34,8 @@ export interface RingStats {
   records: number;
   /** Samples lost to a failed allocation in the reader itself. */
   dropped: number;
+  /** Deadline reads that found records (records that waited for no wake-up). */
+  deadlineReads: number;
 }
 
 export interface NativeRingReader {
@@ -43,12 +45,16 @@ export interface NativeRingReader {
   stats(): RingStats;
 }
 
-/** One batch from a ring: records at 8-aligned offsets, each [u32 len][u32 0][bytes]. */
-export type BatchHandler = (batch: Buffer, count: number) => void;
+/**
+ * One batch from a ring: `count` records in the first `bytes` bytes, at
+ * 8-aligned offsets, each [u32 len][u32 0][bytes]. The Buffer is reused for
+ * the next batch: copy out what is kept after the call.
+ */
+export type BatchHandler = (batch: Buffer, count: number, bytes: number) => void;
 
 interface Addon {
   BpfObject: new (path: string) => NativeBpfObject;
-  RingReader: new (object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number) => NativeRingReader;
+  RingReader: new (object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number, deadlineMs?: number) => NativeRingReader;
   clockOffset(): bigint;
   monotonicNow(): bigint;
   ensureTracefs(): 'present' | 'mounted';
@@ -82,9 +88,15 @@ export function openBpfObject(path: string): NativeBpfObject {
   return new (addon().BpfObject)(path);
 }
 
-export function openRingReader(object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number): NativeRingReader {
+/**
+ * Reads a ring buffer map in batches. deadlineMs > 0: the ring is read again
+ * that long after every read that found records (for records the BPF side
+ * let wait without a wake-up, see bpf/common.bpf.h).
+ */
+export function openRingReader(object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number, deadlineMs = 0): NativeRingReader {
   if (typeof map !== 'string' || map.length === 0) throw new TypeError('ring buffer map name must be a non-empty string');
   if (typeof onBatch !== 'function') throw new TypeError('onBatch must be a function');
   if (!Number.isInteger(maxBatchBytes) || maxBatchBytes < 4096) throw new RangeError('maxBatchBytes must be an integer >= 4096');
-  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes);
+  if (!Number.isInteger(deadlineMs) || deadlineMs < 0) throw new RangeError('deadlineMs must be an integer >= 0');
+  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs);
 }

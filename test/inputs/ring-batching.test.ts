@@ -1,0 +1,75 @@
+// Wake-up batching on the real kernel (bpf/common.bpf.h, native/ring_reader.cc):
+// a burst is read in few wake-ups yet completely, across many small batches
+// that reuse one buffer; and records that were let wait without a wake-up are
+// still read when nothing follows them (the reader's deadline).
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FluentEvent } from '../../src/event.js';
+import { TraceSession } from '../../src/inputs/trace-session.js';
+import { addon } from '../../src/native/addon.js';
+import { trace_signal } from '../../src/traces/signal/index.js';
+import { waitFor } from '../support/cli.js';
+// @ts-expect-error: plain ESM helper of the benchmark, no type declarations
+import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
+
+interface LoadgenReport {
+  pid: number;
+  events: number;
+}
+
+let session: TraceSession | undefined;
+const events: FluentEvent[] = [];
+
+function start(maxBatchBytes: number): TraceSession {
+  events.length = 0;
+  session = TraceSession.start({
+    trace: trace_signal,
+    settings: { keys: new Map(), selfPid: process.pid },
+    ringbufMapName: 'events',
+    ringbufBytes: 16 << 20,
+    maxBatchBytes,
+    onEvents: (batch) => events.push(...batch),
+  });
+  return session;
+}
+
+/** kill(getpid(), 0) records of the generator's worker. */
+const fromWorker = (pid: number) => events.filter((e) => e.record.pid === pid && e.record.signal === 0);
+
+beforeAll(() => {
+  buildLoadgen();
+  addon().ensureTracefs();
+});
+
+afterEach(() => {
+  session?.stop();
+  session?.close();
+  session = undefined;
+});
+
+describe('ring buffer wake-up batching', () => {
+  it('reads a burst completely, in far fewer wake-ups than records, through many reused batches', async () => {
+    const s = start(4096);
+    const job = (await runLoadgen('signal', 20_000, 0)) as LoadgenReport;
+    const mine = await waitFor(() => {
+      const got = fromWorker(job.pid);
+      return got.length >= 20_000 ? got : undefined;
+    }, 20_000, 'all 20,000 records');
+    expect(mine).toHaveLength(20_000);
+    expect(mine.every((e) => e.record.tpid === job.pid && e.record.error_raw === 0)).toBe(true);
+    expect(s.lost()).toBe(0);
+    const stats = s.ringStats()!;
+    // By default the kernel wakes the reader every few records.
+    expect(stats.wakeups).toBeLessThan(20_000 / 10);
+    // 4 KB batches of 64-byte records: several batches per read, one Buffer.
+    expect(stats.batches).toBeGreaterThan(stats.wakeups);
+    expect(stats.dropped).toBe(0);
+  });
+
+  it('reads records that were let wait even when nothing comes after them', async () => {
+    start(1 << 20);
+    // Three kills 1 ms apart: at most the first forces a wake-up.
+    const job = (await runLoadgen('signal', 3, 1000)) as LoadgenReport;
+    const mine = await waitFor(() => (fromWorker(job.pid).length === 3 ? fromWorker(job.pid) : undefined), 10_000, 'the 3 records');
+    expect(mine.map((e) => e.record.tpid)).toEqual([job.pid, job.pid, job.pid]);
+  });
+});
