@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FluentEvent } from '../../src/event.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { execStringSource, trace_exec, type ExecStringSource } from '../../src/traces/exec/index.js';
+import { decodeExecRecord, ExecFlags, execStringSource, trace_exec, type ExecStringSource } from '../../src/traces/exec/index.js';
+import { emptyHeader, HEADER_SIZE, readHeader } from '../../src/traces/header.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { waitFor } from '../support/cli.js';
 import { EXEC_PROBE_COMM, execProbePath, numberedArgs, runExecProbe, type ExecProbeOption, type ExecProbeRun } from '../support/exec.js';
@@ -268,5 +269,60 @@ describe('trace_exec', () => {
     expect(trace.checked.size).toBeGreaterThan(10);
     for (const pid of trace.checked) expect(trace.recordsFrom(pid), `records of pid ${pid}`).toHaveLength(2);
     expect(trace.lost()).toBe(0);
+  });
+});
+
+/** A ring-buffer record as bpf/exec.bpf.c lays it out (struct exec_event + strings). */
+function execRecordBytes(o: { kind?: number; flags?: number; dirfd?: number; strings: string[]; lengths?: number[] }): Buffer {
+  const strings = o.strings.map((x) => Buffer.from(x, 'utf8'));
+  const b = Buffer.alloc(HEADER_SIZE + 32 + strings.reduce((n, x) => n + x.length, 0));
+  b.writeUInt32LE(1234, 16); // pid
+  b.writeUInt32LE(1235, 20); // tid
+  b.writeUInt16LE(o.kind ?? 0, 24);
+  b.writeUInt16LE(o.flags ?? 0, 26);
+  b.write('sh', 32);
+  b.writeUInt32LE(1, HEADER_SIZE); // ppid
+  b.writeUInt32LE(4, HEADER_SIZE + 4); // argc
+  b.writeInt32LE(0, HEADER_SIZE + 8);
+  b.writeInt32LE(o.dirfd ?? -100, HEADER_SIZE + 12);
+  let at = HEADER_SIZE + 32;
+  strings.forEach((x, i) => {
+    b.writeUInt16LE(o.lengths?.[i] ?? x.length, HEADER_SIZE + 16 + 2 * i);
+    x.copy(b, at);
+    at += x.length;
+  });
+  return b;
+}
+
+function decode(bytes: Buffer) {
+  return decodeExecRecord(bytes, 0, bytes.length, readHeader(bytes, 0, emptyHeader()));
+}
+
+describe('decodeExecRecord', () => {
+  it('reads the fields in the documented order, strings back to back (UTF-8)', () => {
+    const r = decode(execRecordBytes({ kind: 1, strings: ['/usr/bin/café', 'café', 'b', 'c', 'last'] }));
+    expect(r).toEqual({ event_type: 'execve', pid: 1234, tid: 1235, comm: 'sh', stage: 'exit', ppid: 1, filename: '/usr/bin/café', argv: 'café', argv1: 'b', argv2: 'c', argv_last: 'last', argc: 4, error_raw: 0 });
+    expect(Object.keys(r)).toEqual(FIELDS);
+  });
+
+  it('an unknown stage is "unknown"', () => {
+    expect(decode(execRecordBytes({ kind: 7, strings: ['', '', '', '', ''] })).stage).toBe('unknown');
+  });
+
+  it('never reads past the record when a length is wrong', () => {
+    const r = decode(execRecordBytes({ strings: ['/bin/x', 'x', '', '', ''], lengths: [6, 999, 0, 0, 0] }));
+    expect(r.filename).toBe('/bin/x');
+    expect(r.argv).toBe('x');
+  });
+
+  it('execveat read from the new program: the kernel\'s /dev/fd/<dirfd> name becomes the path as passed', () => {
+    const image = ExecFlags.execveat | ExecFlags.fromImage;
+    const name = (flags: number, dirfd: number, filename: string) => decode(execRecordBytes({ flags, dirfd, strings: [filename, 'a', '', '', ''] })).filename;
+    expect(name(image, 3, '/dev/fd/3/echo')).toBe('echo');
+    expect(name(image, 3, '/dev/fd/3')).toBe(''); // AT_EMPTY_PATH
+    expect(name(image, 3, '/bin/echo')).toBe('/bin/echo'); // absolute: dirfd unused
+    expect(name(image, 3, '/dev/fd/31/echo')).toBe('/dev/fd/31/echo');
+    expect(name(image, -100, 'echo')).toBe('echo');
+    expect(name(ExecFlags.execveat, 3, '/dev/fd/3/echo')).toBe('/dev/fd/3/echo'); // read at the call: as passed already
   });
 });

@@ -85,7 +85,9 @@ export const trace_exec: TraceDefinition = {
   name: 'trace_exec',
   summary: 'program executions: execve and execveat, at the call and with their result',
   object: 'exec.bpf.o',
-  needs: 'syscall tracepoints (syscalls:sys_enter_execve...), sched:sched_process_exec and the bpf_loop helper (Linux 5.17+)',
+  needs:
+    'syscall tracepoints (syscalls:sys_enter_execve...), sched:sched_process_exec, ' +
+    'and Linux 6.1+ (bpf_loop, non-preallocated hash maps in tracepoint programs)',
   attach: [
     { program: 'execve_enter', kind: 'section' },
     { program: 'execve_exit', kind: 'section' },
