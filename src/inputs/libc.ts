@@ -1,7 +1,8 @@
 // Finds the C libraries that running processes really map, for uprobes: one
 // path per distinct file (device + inode), reachable from this mount
 // namespace even when the library lives in a container's file system.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
 
 const LIBC = /\/(libc\.so\.6|libc-[\d.]+\.so|ld-musl-[^/]+\.so\.1|libc\.musl-[^/]+\.so\.1)$/;
 const DELETED = ' (deleted)';
@@ -64,16 +65,42 @@ function reachablePath(pid: string, m: MapsLine): string | undefined {
   return candidates.find((c) => isFile(c, m.device, m.inode));
 }
 
+// ELF e_machine of this process's architecture: a uprobe program reads its
+// arguments from this architecture's registers, so a libc of another one (a
+// 32-bit program's, say) would give wrong values.
+const ELF_MACHINE: Record<string, number> = { x64: 62, arm64: 183, ia32: 3, arm: 40, riscv64: 243, s390x: 22, ppc64: 21, loong64: 258 };
+const ELF_CLASS_64 = ['x64', 'arm64', 'riscv64', 's390x', 'ppc64', 'loong64'].includes(process.arch) ? 2 : 1;
+
+/** Is this an ELF file this process's uprobe programs can read the arguments of? */
+function isNativeElf(path: string): boolean {
+  const head = Buffer.alloc(20);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    if (readSync(fd, head, 0, 20, 0) < 20) return false;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (head.readUInt32BE(0) !== 0x7f454c46) return false; // "\x7fELF"
+  const machine = ELF_MACHINE[process.arch];
+  const little = endianness() === 'LE';
+  if (head[4] !== ELF_CLASS_64 || head[5] !== (little ? 1 : 2)) return false;
+  return machine === undefined || (little ? head.readUInt16LE(18) : head.readUInt16BE(18)) === machine;
+}
+
 function isProcessDir(name: string): boolean {
   return name.length > 0 && name.charCodeAt(0) >= 48 && name.charCodeAt(0) <= 57;
 }
 
 /**
- * Every C library mapped by a running process (or only by `pids`), each
- * file once however many processes and paths it is mapped through.
+ * Every C library of this architecture mapped by a running process (or only
+ * by `pids`), each file once however many processes and paths map it.
  */
 export function findLibcs(pids?: readonly number[]): MappedLibc[] {
   const found = new Map<string, MappedLibc>();
+  const seen = new Set<string>();
   const scan = (pid: string) => {
     let maps: string;
     try {
@@ -87,9 +114,11 @@ export function findLibcs(pids?: readonly number[]): MappedLibc[] {
       if (!m) continue;
       const name = m.path.endsWith(DELETED) ? m.path.slice(0, -DELETED.length) : m.path;
       const key = `${m.device}/${m.inode}`;
-      if (!LIBC.test(name) || found.has(key)) continue;
+      if (!LIBC.test(name) || seen.has(key)) continue;
       const path = reachablePath(pid, m);
-      if (path) found.set(key, { path, mappedAs: m.path, device: m.device, inode: m.inode, pid: pid === 'self' ? process.pid : Number(pid) });
+      if (!path) continue; // another process may still show it
+      seen.add(key);
+      if (isNativeElf(path)) found.set(key, { path, mappedAs: m.path, device: m.device, inode: m.inode, pid: pid === 'self' ? process.pid : Number(pid) });
     }
   };
   if (pids) {

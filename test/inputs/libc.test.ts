@@ -1,8 +1,8 @@
 // findLibcs on the real machine: each C library once, by device + inode,
 // reachable even when the process that maps it sees it in another mount
 // namespace or the file was deleted; and malloc traced through such a copy.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,31 @@ describe('findLibcs', () => {
     expect(records.length).toBeGreaterThanOrEqual(run.calls.length);
     expect(records.every((r) => r.pid === run.pid)).toBe(true);
     expect(records.filter((r) => r.operation === MallocOperation.calloc)).toHaveLength(1);
+  });
+
+  it("skips a libc.so.6 of another architecture (a 32-bit program's)", async () => {
+    const dir = tempDir();
+    const fake = join(dir, 'libc.so.6');
+    // An ELF header saying 32-bit i386 (class 1, machine 3), then padding.
+    const header = Buffer.alloc(4096);
+    Buffer.from([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]).copy(header);
+    header.writeUInt16LE(3, 16);
+    header.writeUInt16LE(3, 18);
+    writeFileSync(fake, header);
+    const mapper = spawn('python3', ['-c', `import mmap,sys\nf=open(${JSON.stringify(fake)},'rb')\nm=mmap.mmap(f.fileno(),0,prot=mmap.PROT_READ)\nprint('ready',flush=True)\nsys.stdin.read()`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => mapper.stdout!.once('data', () => resolve()));
+      const inode = String(statSync(fake).ino);
+      // It is mapped under the name, and still not a libc the uprobes can use.
+      expect(findLibcs([mapper.pid!]).map((l) => l.inode)).not.toContain(inode);
+      expect(findLibcs().map((l) => l.inode)).not.toContain(inode);
+      // The same file with this machine's header is found.
+      readFileSync(ourLibc().path).subarray(0, 20).copy(header);
+      writeFileSync(fake, header);
+      expect(findLibcs([mapper.pid!]).map((l) => l.inode)).toContain(inode);
+    } finally {
+      mapper.kill();
+    }
   });
 
   it('finds a deleted libc through /proc/<pid>/map_files', async () => {
