@@ -119,8 +119,8 @@ describe('trace_vfs', () => {
     expectRecord(c, VfsOperation.openat, '');
   });
 
-  it('lost nothing and decoded everything', () => {
-    expect(session.lost()).toBe(0);
+  it('decoded every record (the trace is machine-wide, so losses depend on others: not asserted)', () => {
     expect(session.malformed()).toBe(0);
+    expect(session.received).toBeGreaterThanOrEqual(run.calls.length);
   });
 });
