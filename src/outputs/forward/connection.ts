@@ -173,7 +173,11 @@ export class ForwardConnection {
       // Fluent Bit's in_forward closes without a PONG when the key does not match.
       'the receiver closed the connection after our PING: it most likely refused Shared_Key (or Username/Password)',
     );
-    handshake.checkPong(pong as Pong);
+    try {
+      handshake.checkPong(pong as Pong);
+    } catch (err) {
+      throw new AuthError(`${this.endpoint.name}: ${(err as Error).message}`);
+    }
     this.log.debug(`${this.endpoint.name}: handshake done`);
   }
 

@@ -39,6 +39,7 @@ const CHUNK_SHARE_OF_LIMIT = 1 / 8;
 /** With a spool, chunks go to disk above this share of mem_buf_limit, down to the next. */
 const SPILL_ABOVE = 0.5;
 const SPILL_DOWN_TO = 0.25;
+const SPILL_FILES_AT_ONCE = 4;
 /** During the grace period a failed chunk is tried again this soon (the grace is short). */
 const GRACE_RETRY_MS = 250;
 /** Part of the grace kept for writing undelivered chunks to the spool. */
@@ -289,15 +290,21 @@ export class ForwardOutput implements Output {
   private async deliver(chunk: Chunk): Promise<void> {
     let readBack = 0;
     try {
+      // Connect first: while receivers are down, spooled chunks stay on disk.
+      const connection = await this.upstream.acquire();
       let entries = chunk.entries;
       if (!entries) {
+        // Memory may have filled while connecting: try later, no failure counted.
+        if (!this.canReadBack(chunk)) {
+          chunk.state = 'ready';
+          return;
+        }
         readBack = chunk.bytes;
         this.budget.add(readBack);
         this.backlogBytes += readBack;
         entries = await this.spool!.read(chunk.file!);
       }
       const message = await this.frame(chunk, entries);
-      const connection = await this.upstream.acquire();
       const ack = this.settings.requireAck ? connection.expectAck(chunk.id) : undefined;
       await connection.write(message);
       if (chunk.written) this.stats.records_retried += chunk.records;
@@ -392,13 +399,19 @@ export class ForwardOutput implements Output {
     }
   }
 
-  /** Moves chunks from memory to disk, newest first (the oldest are sent next). */
+  /** Moves chunks from memory to disk, newest first (the oldest are sent next), a few files at a time. */
   private async spill(): Promise<void> {
-    for (const tag of this.batcher.tags()) this.seal(tag);
     while (this.budget.used > this.budget.limit * SPILL_DOWN_TO) {
-      const victim = [...this.queue].reverse().find((c) => c.state === 'ready' && c.entries && !c.file);
-      if (!victim) break;
-      if (!(await this.persist(victim))) break;
+      // Batches filled while the last files were written are taken too.
+      for (const tag of this.batcher.tags()) this.seal(tag);
+      const victims: Chunk[] = [];
+      for (let i = this.queue.length - 1; i >= 0 && victims.length < SPILL_FILES_AT_ONCE; i--) {
+        const c = this.queue[i]!;
+        if (c.state === 'ready' && c.entries && !c.file) victims.push(c);
+      }
+      if (victims.length === 0) break;
+      const written = await Promise.all(victims.map((c) => this.persist(c)));
+      if (written.includes(false)) break;
     }
   }
 

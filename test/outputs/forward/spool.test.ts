@@ -1,0 +1,142 @@
+// The filesystem spool (storage.path): a receiver down longer than
+// mem_buf_limit holds, and a restart of the output with chunks on disk.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
+import { receivers, type TestReceiver } from './receivers.js';
+import { createForward, makeEvents, sleep, tally, testLog, waitFor } from './support.js';
+
+const chunkFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.chunk'));
+
+describe.each(receivers)('spool with %s', (name, start) => {
+  let receiver: TestReceiver | undefined;
+  let outputs: ForwardOutput[] = [];
+  let storage: string;
+  beforeEach(() => {
+    storage = mkdtempSync(join(tmpdir(), 'forward-spool-'));
+  });
+  afterEach(async () => {
+    for (const o of outputs) await o.close(300);
+    await receiver?.close();
+    receiver = undefined;
+    outputs = [];
+    rmSync(storage, { recursive: true, force: true });
+  });
+
+  const open = async (keys: Record<string, string>, log = testLog()) => {
+    const output = createForward({ port: String(receiver!.port), require_ack_response: 'on', retry_limit: 'no_limits', ...keys }, { storagePath: storage, log: log.logger });
+    outputs.push(output);
+    await output.start();
+    return output;
+  };
+
+  it('receiver down longer than the memory buffer holds: chunks go to disk, all are delivered after', async () => {
+    receiver = await start();
+    await receiver.kill();
+    const limit = 200_000;
+    const output = await open({ mem_buf_limit: String(limit) });
+    // About 1.7 MB of entries (eight times the memory buffer) at 20,000
+    // records/s: a pace the disk keeps up with, so nothing is dropped.
+    const total = 20_000;
+    for (let i = 0; i < total; i += 100) {
+      output.write('host.ebpf', makeEvents(i, 100));
+      await sleep(5);
+    }
+    const during = output.counters();
+    expect(during.records_spooled).toBeGreaterThan(total / 2);
+    expect(chunkFiles(join(storage, 'forward.0')).length).toBeGreaterThan(0);
+    await receiver.restart();
+    // Everything not dropped (nothing should be: checked below, with the count).
+    const kept = () => total - Object.values(output.counters().records_dropped).reduce((a, b) => a + b, 0);
+    await waitFor(`${total} records`, () => tally(receiver!.seqs()).unique === kept(), 20_000);
+    await output.flush();
+    const c = output.counters();
+    console.log(`[${name}] outage: ${c.records_spooled} records spooled, buffer peak ${c.buffer_bytes_peak} of ${limit} bytes, received ${receiver.seqs().length} (${tally(receiver.seqs()).duplicates} duplicates)`);
+    expect(c.buffer_bytes_peak).toBeLessThanOrEqual(limit);
+    expect(c.records_dropped).toEqual({});
+    expect(c.records_acked).toBe(total);
+    expect(tally(receiver.seqs()).duplicates).toBeLessThanOrEqual(c.records_retried);
+    await waitFor('an empty spool', () => chunkFiles(join(storage, 'forward.0')).length === 0);
+    expect(c.spool_bytes).toBe(0);
+  });
+
+  it('restart of the output: chunks spooled at close are sent by the next run', async () => {
+    receiver = await start();
+    const first = await open({});
+    first.write('host.ebpf', makeEvents(0, 1000));
+    await first.flush();
+    expect(first.counters().records_acked).toBe(1000);
+    await receiver.kill();
+    first.write('host.ebpf', makeEvents(1000, 2000));
+    await first.close(300); // the receiver is down: everything left goes to disk
+    const before = first.counters();
+    expect(before).toMatchObject({ records_sent: 1000, records_acked: 1000, records_dropped: {} });
+    expect(before.records_spooled).toBe(2000);
+    expect(chunkFiles(join(storage, 'forward.0')).length).toBeGreaterThan(0);
+
+    await receiver.restart();
+    const second = await open({});
+    await waitFor('3000 records', () => tally(receiver!.seqs()).unique === 3000, 20_000);
+    await second.flush();
+    const after = second.counters();
+    const { unique, duplicates } = tally(receiver.seqs());
+    console.log(`[${name}] output restart: first run sent ${before.records_sent} and spooled ${before.records_spooled}; second run restored ${after.records_restored}, sent ${after.records_sent}, acked ${after.records_acked}; received ${receiver.seqs().length} (${unique} distinct, ${duplicates} duplicates)`);
+    expect(after).toMatchObject({ records_restored: 2000, records_sent: 2000, records_acked: 2000, records_in: 0, records_dropped: {} });
+    expect(unique).toBe(3000);
+    expect(duplicates).toBe(0);
+    await waitFor('an empty spool', () => chunkFiles(join(storage, 'forward.0')).length === 0);
+  });
+});
+
+describe('spool limits and damage', () => {
+  let storage: string;
+  let outputs: ForwardOutput[] = [];
+  beforeEach(() => {
+    storage = mkdtempSync(join(tmpdir(), 'forward-spool-'));
+  });
+  afterEach(async () => {
+    for (const o of outputs) await o.close(100);
+    outputs = [];
+    rmSync(storage, { recursive: true, force: true });
+  });
+
+  it('storage.total_limit_size: the oldest spooled chunks are dropped and counted', async () => {
+    // Port 9 (discard) on loopback: nothing listens, every connect is refused.
+    const output = createForward({ port: '9', retry_limit: 'no_limits', mem_buf_limit: '40000', 'storage.total_limit_size': '30000' }, { storagePath: storage });
+    outputs.push(output);
+    await output.start();
+    for (let i = 0; i < 3000; i += 50) {
+      output.write('t', makeEvents(i, 50));
+      await sleep(2);
+    }
+    await output.close(100);
+    const c = output.counters();
+    const dropped = c.records_dropped.storage_full ?? 0;
+    expect(dropped).toBeGreaterThan(0);
+    expect(c.spool_bytes).toBeLessThanOrEqual(30_000);
+    expect(c.records_dropped.buffer_full ?? 0).toBe(0);
+    // Nothing vanished: what is on disk plus what was dropped is everything.
+    const onDisk = createForward({ port: '9' }, { storagePath: storage });
+    outputs.push(onDisk);
+    await onDisk.start();
+    expect(onDisk.counters().records_restored! + dropped).toBe(3000);
+  });
+
+  it('a damaged chunk file is set aside with an error, the others are sent', async () => {
+    const dir = join(storage, 'forward.0');
+    const first = createForward({ port: '9', retry_limit: 'no_limits' }, { storagePath: storage });
+    await first.start();
+    first.write('t', makeEvents(0, 10));
+    await first.close(100);
+    writeFileSync(join(dir, '0000000000001-1-000000.chunk'), 'not msgpack at all');
+    const log = testLog();
+    const second = createForward({ port: '9' }, { storagePath: storage, log: log.logger });
+    outputs.push(second);
+    await second.start();
+    expect(second.counters().records_restored).toBe(10);
+    expect(log.text()).toMatch(/0000000000001-1-000000.chunk is not .*moved to .*\.bad/);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.bad'))).toHaveLength(1);
+  });
+});
