@@ -30,12 +30,15 @@ export interface ConnectOptions {
 }
 
 /** Node's TLS error codes that mean "the certificate is not trusted". */
-const certificateErrors = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID/;
+const certificateErrors = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/;
 
 function describeConnectError(endpoint: Endpoint, err: NodeJS.ErrnoException): ConnectError {
   const where = `${endpoint.host}:${endpoint.port}`;
+  if (endpoint.tls && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new ConnectError(`TLS to ${where}: ${err.message} (set tls.vhost to a name the certificate holds)`);
+  }
   if (endpoint.tls && err.code && certificateErrors.test(err.code)) {
-    return new ConnectError(`TLS to ${where}: ${err.message} (tls.verify is on: give the receiver's CA in tls.ca_file, or its name in tls.vhost)`);
+    return new ConnectError(`TLS to ${where}: ${err.message} (tls.verify is on: give the CA that signed the receiver's certificate in tls.ca_file)`);
   }
   return new ConnectError(`cannot connect to ${where}: ${err.message}`);
 }

@@ -10,7 +10,7 @@
 // the same port.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { Decoder, Encoder, ExtensionCodec, decodeMulti } from '@msgpack/msgpack';
 import { FluentServer } from '@fluent-org/logger';
@@ -33,6 +33,8 @@ export interface Security {
 export interface TlsKeys {
   key: Buffer;
   cert: Buffer;
+  /** Require a client certificate signed by this CA (independent receiver only). */
+  clientCa?: Buffer;
 }
 
 export interface TestReceiver {
@@ -54,6 +56,12 @@ export interface ReceiverOptions {
   /** Answer acks when a batch asks for one (default true). */
   ack?: boolean;
   port?: number;
+}
+
+/** Closes with a TCP reset, as the kernel does for a killed process with unread data (TLS sockets: plain destroy). */
+function reset(socket: Socket): void {
+  if (socket instanceof TLSSocket) socket.destroy();
+  else socket.resetAndDestroy();
 }
 
 const seqsOf = (entries: ReceivedEntry[]) => entries.map((e) => e.record.seq as number);
@@ -114,7 +122,7 @@ export class FluentServerReceiver implements TestReceiver {
     if (!server) return;
     this.server = undefined;
     const clients = (server as unknown as { clients: Record<string, { socket: Socket }> }).clients;
-    for (const c of Object.values(clients)) c.socket.resetAndDestroy?.() ?? c.socket.destroy();
+    for (const c of Object.values(clients)) reset(c.socket);
     const listening = (server as unknown as { server: Server }).server;
     await new Promise<void>((resolve) => listening.close(() => resolve()));
   }
@@ -183,6 +191,8 @@ export class IndependentReceiver implements TestReceiver {
   /** PINGs refused (wrong key or user). */
   refused = 0;
   connections = 0;
+  /** TLS handshakes that failed (e.g. no client certificate). */
+  tlsRefusals = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly encoder = new Encoder();
@@ -201,7 +211,11 @@ export class IndependentReceiver implements TestReceiver {
 
   private async listen(): Promise<void> {
     const onSocket = (socket: Socket) => void this.serve(socket);
-    const server = this.options.tls ? createTlsServer({ key: this.options.tls.key, cert: this.options.tls.cert }, onSocket) : createNetServer(onSocket);
+    const tls = this.options.tls;
+    const server = tls
+      ? createTlsServer({ key: tls.key, cert: tls.cert, ...(tls.clientCa ? { requestCert: true, rejectUnauthorized: true, ca: tls.clientCa } : {}) }, onSocket)
+      : createNetServer(onSocket);
+    if (tls) server.on('tlsClientError', () => this.tlsRefusals++);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', () => resolve());
@@ -303,7 +317,7 @@ export class IndependentReceiver implements TestReceiver {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    for (const s of this.sockets) s.resetAndDestroy?.() ?? s.destroy();
+    for (const s of this.sockets) reset(s);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
