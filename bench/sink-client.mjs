@@ -54,5 +54,5 @@ export function startSink() {
 
 /** Records of one origin (pid) and kind in a sink report, with their latency. */
 export function originStats(stats, pid, recordKind) {
-  return stats.origins[String(pid)]?.[recordKind] ?? { count: 0, latency: { p50_ms: null, p99_ms: null, max_ms: 0, negative: 0 } };
+  return stats.origins[String(pid)]?.[recordKind] ?? { count: 0, first_arrival_ms: 0, last_arrival_ms: 0, latency: { p50_ms: null, p99_ms: null, max_ms: 0, negative: 0 } };
 }

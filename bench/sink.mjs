@@ -13,8 +13,9 @@
 // Stats: records, bytes, messages, connections (open_connections: not yet
 // closed, all they carried counted), by_tag, and origins: per origin pid (the
 // record's pid; for execve the ppid, the process that ran execve) per kind
-// (event_type; "signal:N" for a signal record with signal N != 0), the count
-// and latency p50/p99/max in ms (arrival wall time - the record's EventTime).
+// (event_type; "signal:N" for a signal record with signal N != 0), the count,
+// the wall time (ms) the first and last arrived, and latency p50/p99/max in
+// ms (arrival wall time - the record's EventTime).
 //
 // Decoding uses msgpackr: for Forward batches of small records it decodes
 // 1.5-2x faster than @msgpack/msgpack here (bench/decode-speed.mjs).
@@ -89,8 +90,9 @@ function countRecord(time, record, arrivalMs) {
   if (!kinds) origins.set(pid, (kinds = new Map()));
   const kind = type === 'signal' && record.signal !== 0 ? `signal:${record.signal}` : String(type);
   let entry = kinds.get(kind);
-  if (!entry) kinds.set(kind, (entry = { count: 0, latency: new Latency() }));
+  if (!entry) kinds.set(kind, (entry = { count: 0, latency: new Latency(), firstMs: arrivalMs, lastMs: 0 }));
   entry.count++;
+  entry.lastMs = arrivalMs;
   if (time instanceof EventTime) entry.latency.add(arrivalMs - time.ms);
   else totals.integer_times++;
 }
@@ -188,7 +190,9 @@ function stats() {
   const out = { ...totals, by_tag: Object.fromEntries(byTag), origins: {} };
   for (const [pid, kinds] of origins) {
     out.origins[pid] = {};
-    for (const [kind, e] of kinds) out.origins[pid][kind] = { count: e.count, latency: e.latency.toJSON() };
+    for (const [kind, e] of kinds) {
+      out.origins[pid][kind] = { count: e.count, first_arrival_ms: e.firstMs, last_arrival_ms: e.lastMs, latency: e.latency.toJSON() };
+    }
   }
   return out;
 }

@@ -3,8 +3,8 @@
 import { join } from 'node:path';
 import type { FluentEvent } from '../event.js';
 import { openBpfObject, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRingReader, type RingStats } from '../native/addon.js';
-import { emptyHeader, HEADER_SIZE, readHeader } from '../traces/header.js';
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
+import { BatchDecoder } from './batch-decoder.js';
 import { MonotonicClock } from './clock.js';
 import { findLibcPaths } from './libc.js';
 
@@ -64,14 +64,14 @@ function u64(value: number): Buffer {
 export class TraceSession {
   private object: NativeBpfObject | undefined;
   private reader: NativeRingReader | undefined;
-  private readonly clock = new MonotonicClock();
-  private readonly header = emptyHeader();
-  private decodeErrors = 0;
+  private readonly decoder: BatchDecoder;
   private lostCount = 0;
   /** Records decoded and handed on. */
   received = 0;
 
-  private constructor(private readonly options: TraceSessionOptions) {}
+  private constructor(private readonly options: TraceSessionOptions) {
+    this.decoder = new BatchDecoder(options.trace, new MonotonicClock());
+  }
 
   /** Opens, loads and attaches the trace; on failure nothing stays attached. */
   static start(options: TraceSessionOptions): TraceSession {
@@ -130,27 +130,7 @@ export class TraceSession {
   }
 
   private onBatch(batch: Buffer, count: number): void {
-    const { trace } = this.options;
-    const header = this.header;
-    const clock = this.clock;
-    clock.maybeRefresh();
-    const events: FluentEvent[] = [];
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      const length = batch.readUInt32LE(at);
-      const offset = at + 8;
-      at = (offset + length + 7) & ~7;
-      if (length < HEADER_SIZE) {
-        this.decodeErrors++;
-        continue;
-      }
-      readHeader(batch, offset, header);
-      const record = trace.decode(batch, offset, length, header);
-      if (record === null) continue;
-      const event: FluentEvent = { sec: 0, nsec: 0, record };
-      clock.toWall(header.tsHigh, header.tsLow, event);
-      events.push(event);
-    }
+    const events = this.decoder.decode(batch, count);
     this.received += events.length;
     if (events.length > 0) this.options.onEvents(events);
   }
@@ -168,7 +148,7 @@ export class TraceSession {
 
   /** Records that were too short to be decoded: a bug, counted rather than hidden. */
   malformed(): number {
-    return this.decodeErrors;
+    return this.decoder.malformed;
   }
 
   ringStats(): RingStats | undefined {
