@@ -126,11 +126,28 @@ async function startEbpfForward(configPath) {
   };
 }
 
-/** The shutdown counters: "<instance> <trace>: N records, M lost in the kernel[, K malformed]". */
+/**
+ * The shutdown counters: the input's "<instance> <trace>: N records, M lost in
+ * the kernel[, K malformed][, D dropped in the reader]", the forward output's
+ * "records in N, sent N, ..., dropped D (reason n...)" and the router's
+ * "N records matched no output".
+ */
 function shutdownCounters(stderr, trace) {
-  const m = new RegExp(`\\] \\S+ ${trace}: (\\d+) records, (\\d+) lost in the kernel(?:, (\\d+) malformed)?`).exec(stderr);
+  const m = new RegExp(`\\] \\S+ ${trace}: (\\d+) records, (\\d+) lost in the kernel(?:, (\\d+) malformed)?(?:, (\\d+) dropped in the reader)?`).exec(stderr);
   if (!m) return undefined;
-  return { records: Number(m[1]), lost: Number(m[2]), malformed: Number(m[3] ?? 0) };
+  const output = /records in (\d+), sent (\d+), .*?dropped (\d+)(?: \(([^)]*)\))?/.exec(stderr);
+  const unrouted = /(\d+) records matched no output/.exec(stderr);
+  return {
+    records: Number(m[1]),
+    lost: Number(m[2]),
+    malformed: Number(m[3] ?? 0),
+    readerDropped: Number(m[4] ?? 0),
+    outputIn: output ? Number(output[1]) : undefined,
+    outputSent: output ? Number(output[2]) : undefined,
+    outputDropped: output ? Number(output[3]) : undefined,
+    outputDropReasons: output?.[4] ?? '',
+    unrouted: unrouted ? Number(unrouted[1]) : 0,
+  };
 }
 
 async function benchRun(run) {
@@ -180,6 +197,9 @@ async function benchRun(run) {
       lost,
       ringRecords: counters?.records,
       malformed: counters?.malformed,
+      counters,
+      // Records ebpf-forward read but did not deliver, whatever their pid.
+      droppedInside: counters ? counters.malformed + counters.readerDropped + counters.unrouted + (counters.outputDropped ?? 0) : undefined,
       exact: lost === undefined ? undefined : ours.count + lost === on.offered,
       offeredRate: on.achieved_rate * on.records_per_event,
       // From the generator's start to the arrival of its last record.
@@ -219,8 +239,8 @@ const fmt = {
 
 function tableRows(results) {
   const header = [
-    'run', 'offered', 'received', 'lost (kernel)', 'received + lost = offered', 'offered/s', 'received/s',
-    'CPU s / M events', 'µs / event', 'peak RSS MB', 'latency p50 ms', 'p99 ms', 'generator slowdown',
+    'run', 'offered', 'received', 'lost (kernel)', 'received + lost = offered', 'dropped in ebpf-forward', 'offered/s', 'received/s',
+    'CPU µs / event', 'peak RSS MB', 'latency p50 ms', 'p99 ms', 'generator slowdown',
   ];
   const rows = results.map((r) => {
     if (r.skipped) return [r.run.name, ...Array(header.length - 2).fill(''), `skipped: ${r.skipped}`].slice(0, header.length);
@@ -230,9 +250,9 @@ function tableRows(results) {
       fmt.int(r.received),
       fmt.int(r.lost),
       r.exact === undefined ? '? (no shutdown count)' : r.exact ? 'yes' : `NO (${fmt.int(r.received + r.lost - r.offered)}; others' records ${fmt.int(r.others)})`,
+      fmt.int(r.droppedInside),
       fmt.int(r.offeredRate),
       fmt.int(r.receivedRate),
-      fmt.fixed(r.cpuSecondsPerMillion, 2),
       fmt.fixed(r.cpuSecondsPerMillion, 2),
       fmt.fixed(r.peakRssBytes / 2 ** 20, 0),
       fmt.fixed(r.latency.p50_ms, 1),
@@ -297,7 +317,10 @@ async function main() {
     log(`${run.name}: ${fmt.int(run.count)} events at ${run.rate ? `${fmt.int(run.rate)}/s` : 'full speed'}...`);
     const r = await benchRun(run);
     results.push(r);
-    log(`${run.name}: offered ${fmt.int(r.offered)}, received ${fmt.int(r.received)}, lost ${fmt.int(r.lost)}, others ${fmt.int(r.others)}, ring records ${fmt.int(r.ringRecords)}, exit ${r.exitCode}`);
+    const c = r.counters;
+    log(`${run.name}: offered ${fmt.int(r.offered)}, received ${fmt.int(r.received)} (+ ${fmt.int(r.others)} of other processes), lost ${fmt.int(r.lost)}; ` +
+      `ebpf-forward read ${fmt.int(r.ringRecords)}, output sent ${fmt.int(c?.outputSent)}, dropped ${fmt.int(c?.outputDropped)}${c?.outputDropReasons ? ` (${c.outputDropReasons})` : ''}, ` +
+      `malformed ${fmt.int(c?.malformed)}, reader ${fmt.int(c?.readerDropped)}, unrouted ${fmt.int(c?.unrouted)}; exit ${r.exitCode}`);
     for (const w of r.warnings) log(`  ebpf-forward: ${w}`);
     for (const e of r.sinkErrors) log(`  sink error: ${e}`);
   }
@@ -313,8 +336,9 @@ async function main() {
     '',
     'Columns: offered = records the generator\'s events should make; received = those of them the sink got',
     '(filtered by the generator\'s pid); lost = ebpf-forward\'s kernel count at shutdown (the whole trace);',
-    'CPU = ebpf-forward\'s utime + stime from attach to the last record, per million offered records',
-    '(so "CPU s / M events" and "µs / event" are the same number); peak RSS = VmHWM; latency = sink',
+    'dropped in ebpf-forward = records it read but did not deliver (output drops, malformed, unrouted; whole trace);',
+    'CPU = ebpf-forward\'s utime + stime from attach to the last record per offered record (µs/event =',
+    'CPU seconds per million events); peak RSS = VmHWM; latency = sink',
     'arrival time - the record\'s EventTime; slowdown = the generator\'s CPU time for the same job with',
     'tracing on / off.',
     '',

@@ -96,7 +96,7 @@ export class EbpfForward {
     addon().releaseTracefs();
     for (const i of this.inputs) {
       for (const t of i.counters()) {
-        this.log.info(`${i.instance} ${t.trace}: ${t.records} records, ${t.lost} lost in the kernel${t.malformed ? `, ${t.malformed} malformed` : ''}`);
+        this.log.info(`${i.instance} ${t.trace}: ${t.records} records, ${t.lost} lost in the kernel${t.malformed ? `, ${t.malformed} malformed` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}`);
       }
     }
     if (this.router?.unrouted) this.log.warn(`${this.router.unrouted} records matched no output and were dropped`);

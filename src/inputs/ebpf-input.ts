@@ -17,6 +17,8 @@ export interface TraceCounters {
   lost: number;
   /** Records too short to decode (a bug; counted, never hidden). */
   malformed: number;
+  /** Records read from the ring but lost in the reader for want of memory. */
+  dropped: number;
 }
 
 export interface EbpfInputOptions {
@@ -101,7 +103,7 @@ export class EbpfInput {
   }
 
   counters(): TraceCounters[] {
-    return this.sessions.map((s) => ({ trace: s.name, records: s.received, lost: s.lost(), malformed: s.malformed() }));
+    return this.sessions.map((s) => ({ trace: s.name, records: s.received, lost: s.lost(), malformed: s.malformed(), dropped: s.readerDropped() }));
   }
 
   /** Detaches every trace, hands on what is left in the rings, frees everything. */

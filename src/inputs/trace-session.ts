@@ -66,6 +66,7 @@ export class TraceSession {
   private reader: NativeRingReader | undefined;
   private readonly decoder: BatchDecoder;
   private lostCount = 0;
+  private lastRingStats: RingStats | undefined;
   /** Records decoded and handed on. */
   received = 0;
 
@@ -151,8 +152,15 @@ export class TraceSession {
     return this.decoder.malformed;
   }
 
+  /** The ring reader's counters (the last ones once closed). */
   ringStats(): RingStats | undefined {
-    return this.reader?.stats();
+    if (this.reader) this.lastRingStats = this.reader.stats();
+    return this.lastRingStats;
+  }
+
+  /** Records read from the ring but lost in the reader (no memory for the batch). */
+  readerDropped(): number {
+    return this.ringStats()?.dropped ?? 0;
   }
 
   /** Detaches the programs, then hands on whatever is left in the ring. */
@@ -168,6 +176,7 @@ export class TraceSession {
     } catch {
       // not loaded: nothing was counted
     }
+    this.ringStats();
     this.reader?.close();
     this.reader = undefined;
     this.object?.close();
