@@ -15,6 +15,8 @@ export class Chunk {
   nextAttemptAt = 0;
   /** Written to a receiver at least once: a later write is a resend. */
   written = false;
+  /** Delivered or dropped: no longer in the queue. */
+  done = false;
 
   constructor(
     /** Creation order: chunks are delivered oldest first. */

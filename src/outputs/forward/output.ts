@@ -78,6 +78,8 @@ export class ForwardOutput implements Output {
   private warnedFull = false;
   private warnedInvalid = false;
   private readonly waiters: (() => void)[] = [];
+  /** Spool files being deleted (awaited at close, or a delivered chunk would be sent again next start). */
+  private readonly removals = new Set<Promise<void>>();
 
   private readonly settings: ForwardSettings;
 
@@ -175,7 +177,7 @@ export class ForwardOutput implements Output {
     const started = new Map(this.queue.map((c) => [c, c.attempts]));
     // Every chunk there now has had its attempt (or waits a backoff): "written, acked or given up".
     await this.waitUntil(
-      () => [...started].every(([c, attempts]) => !this.queue.includes(c) || (c.state !== 'sending' && (c.attempts > attempts || c.nextAttemptAt > Date.now()))) || this.stopped,
+      () => [...started].every(([c, attempts]) => c.done || (c.state !== 'sending' && (c.attempts > attempts || c.nextAttemptAt > Date.now()))) || this.stopped,
       Infinity,
     );
   }
@@ -374,6 +376,7 @@ export class ForwardOutput implements Output {
 
   /** Forgets a chunk: its memory, its spool file. */
   private remove(chunk: Chunk): void {
+    chunk.done = true;
     const at = this.queue.indexOf(chunk);
     if (at >= 0) this.queue.splice(at, 1);
     if (chunk.entries) {
@@ -383,7 +386,8 @@ export class ForwardOutput implements Output {
     if (chunk.file) {
       const file = chunk.file;
       chunk.file = undefined;
-      void this.spool!.remove(file);
+      const removal = this.spool!.remove(file).finally(() => this.removals.delete(removal));
+      this.removals.add(removal);
     }
     this.notify();
   }
@@ -420,17 +424,18 @@ export class ForwardOutput implements Output {
     const spool = this.spool!;
     chunk.state = 'spilling';
     try {
+      const data = spool.encode({ id: chunk.id, tag: chunk.tag, records: chunk.records, createdAt: chunk.createdAt }, chunk.entries!);
       // storage.total_limit_size: the oldest spooled chunks make room, as in Fluent Bit.
-      while (!spool.fits(chunk.bytes)) {
+      while (!spool.reserve(data.length)) {
         const oldest = this.queue.find((c) => c !== chunk && c.state === 'ready' && c.file && !c.entries);
+        const limit = `storage.total_limit_size ${spool.options.limitBytes} bytes reached`;
         if (!oldest) {
-          this.drop(chunk, 'storage_full', `(storage.total_limit_size ${spool.options.limitBytes} bytes reached)`);
+          this.drop(chunk, 'storage_full', `(${limit})`);
           return true;
         }
-        this.drop(oldest, 'storage_full', `(storage.total_limit_size ${spool.options.limitBytes} bytes reached; oldest first)`);
+        this.drop(oldest, 'storage_full', `(${limit}; oldest first)`);
       }
-      const file = await spool.write({ id: chunk.id, tag: chunk.tag, records: chunk.records, createdAt: chunk.createdAt }, chunk.entries!);
-      chunk.file = file;
+      chunk.file = await spool.write(chunk.createdAt, data);
       this.budget.release(chunk.bytes);
       chunk.entries = undefined;
       this.stats.records_spooled += chunk.records;
@@ -473,6 +478,7 @@ export class ForwardOutput implements Output {
     } else {
       for (const chunk of left) this.drop(chunk, 'shutdown', 'undelivered within the grace period (set storage.path to keep them)');
     }
+    await Promise.all(this.removals);
     this.log.info(this.stats.summary(this.budget.peak, this.budget.limit, this.spool?.used));
   }
 

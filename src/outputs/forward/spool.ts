@@ -42,6 +42,8 @@ export function spoolFolderName(instance: string): string {
 export class Spool {
   /** Bytes of chunk files on disk now. */
   used = 0;
+  /** Bytes of files being written. */
+  private reserved = 0;
   private readonly sizes = new Map<string, number>();
   private sequence = 0;
 
@@ -77,24 +79,39 @@ export class Spool {
     return chunks;
   }
 
-  /** Whether a chunk of `bytes` entries would fit under storage.total_limit_size. */
-  fits(bytes: number): boolean {
-    return this.options.limitBytes === undefined || this.used + bytes + 256 <= this.options.limitBytes;
+  /** A chunk's file contents (its size is what storage.total_limit_size counts). */
+  encode(chunk: Omit<SpooledChunk, 'file' | 'bytes'>, entries: Buffer): Buffer {
+    return packr.pack([MAGIC, VERSION, chunk.id, chunk.tag, chunk.records, chunk.createdAt, this.options.checksum ? crc32(entries) : null, entries]);
   }
 
-  async write(chunk: Omit<SpooledChunk, 'file' | 'bytes'>, entries: Buffer): Promise<string> {
-    const name = `${String(chunk.createdAt).padStart(13, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.chunk`;
+  /** Claims room for a file of `bytes` under storage.total_limit_size; false if it does not fit now. */
+  reserve(bytes: number): boolean {
+    const limit = this.options.limitBytes;
+    if (limit !== undefined && this.used + this.reserved + bytes > limit) return false;
+    this.reserved += bytes;
+    return true;
+  }
+
+  /** Writes reserved file contents; the reservation becomes the file (or is given back on failure). */
+  async write(createdAt: number, data: Buffer): Promise<string> {
+    const name = `${String(createdAt).padStart(13, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.chunk`;
     const file = join(this.dir, name);
     const temp = join(this.dir, `.tmp-${name}`);
-    const data = packr.pack([MAGIC, VERSION, chunk.id, chunk.tag, chunk.records, chunk.createdAt, this.options.checksum ? crc32(entries) : null, entries]);
-    const handle = await open(temp, 'w');
     try {
-      await handle.writeFile(data);
-      if (this.options.sync) await handle.sync();
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(data);
+        if (this.options.sync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, file);
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw err;
     } finally {
-      await handle.close();
+      this.reserved -= data.length;
     }
-    await rename(temp, file);
     this.track(file, data.length);
     return file;
   }
