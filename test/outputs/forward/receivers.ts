@@ -33,7 +33,7 @@ export interface Security {
 export interface TlsKeys {
   key: Buffer;
   cert: Buffer;
-  /** Require a client certificate signed by this CA (independent receiver only). */
+  /** Require a client certificate signed by this CA. */
   clientCa?: Buffer;
 }
 
@@ -95,7 +95,7 @@ export class FluentServerReceiver implements TestReceiver {
     const { security, tls } = this.options;
     const server = new FluentServer({
       listenOptions: { host: '127.0.0.1', port: this.port },
-      tlsOptions: tls ? { key: tls.key, cert: tls.cert } : undefined,
+      tlsOptions: tls ? { key: tls.key, cert: tls.cert, ...(tls.clientCa ? { requestCert: true, rejectUnauthorized: true, ca: tls.clientCa } : {}) } : undefined,
       security: security
         ? { serverHostname: security.hostname ?? 'receiver.test', sharedKey: security.sharedKey, authorize: !!security.users, userDict: security.users ?? {} }
         : undefined,

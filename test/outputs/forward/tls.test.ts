@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { makeCertificates, type TestCertificates } from './certificates.js';
-import { IndependentReceiver, receivers, type TestReceiver } from './receivers.js';
+import { receivers, type TestReceiver } from './receivers.js';
 import { createForward, makeEvents, testLog, waitFor } from './support.js';
 
 let certs: TestCertificates;
@@ -74,8 +74,8 @@ describe.each(receivers)('TLS with %s', (_name, start) => {
   });
 });
 
-describe('TLS client certificate (independent receiver)', () => {
-  let receiver: IndependentReceiver | undefined;
+describe.each(receivers)('TLS client certificate with %s', (_name, start) => {
+  let receiver: TestReceiver | undefined;
   let output: ForwardOutput | undefined;
   afterEach(async () => {
     await output?.close(300);
@@ -84,7 +84,7 @@ describe('TLS client certificate (independent receiver)', () => {
   });
 
   it('tls.crt_file and tls.key_file are presented; without them the receiver refuses', async () => {
-    receiver = await new IndependentReceiver({ tls: { key: certs.serverKey, cert: certs.serverCert, clientCa: certs.ca } }).start();
+    receiver = await start({ tls: { key: certs.serverKey, cert: certs.serverCert, clientCa: certs.ca } });
     output = createForward(
       { port: String(receiver.port), tls: 'on', 'tls.ca_file': certs.caFile, 'tls.crt_file': certs.clientCrtFile, 'tls.key_file': certs.clientKeyFile, require_ack_response: 'on' },
       { configDir: certs.dir },
@@ -101,7 +101,9 @@ describe('TLS client certificate (independent receiver)', () => {
     await waitFor('the batch dropped', () => output!.counters().records_dropped.retry_limit === 5);
     expect(receiver.entries).toHaveLength(5);
   });
+});
 
+describe('TLS settings', () => {
   it('a missing certificate file is an error when the output is created', () => {
     expect(() => createForward({ tls: 'on', 'tls.ca_file': 'nope.pem' }, { configDir: certs.dir })).toThrow(/tls\.ca_file: cannot read .*nope\.pem/);
   });
