@@ -49,6 +49,8 @@ export const serviceKeys: readonly KeySpec[] = [
   { name: 'storage.sync', description: 'normal or full', default: 'normal', parse: enumParser(['normal', 'full']) },
   { name: 'storage.checksum', description: 'checksum spooled chunks', default: 'off', parse: parseBool },
   { name: 'storage.backlog.mem_limit', description: 'memory for records read back from disk', default: '5M', parse: sizeParser({ min: 0 }) },
+  { name: 'scheduler.base', description: 'seconds: least wait before a retry', default: '5', parse: secondsParser({ min: 1 }) },
+  { name: 'scheduler.cap', description: 'seconds: most wait before a retry', default: '2000', parse: secondsParser({ min: 1 }) },
 ];
 
 const RINGBUF_MIN = 4096;

@@ -80,6 +80,8 @@ describe('loadConfig: a minimal config', () => {
       'storage.sync': 'normal',
       'storage.checksum': false,
       'storage.backlog.mem_limit': 5_000_000,
+      'scheduler.base': 5,
+      'scheduler.cap': 2000,
     });
     expect(config.inputs).toHaveLength(1);
     const input = config.inputs[0]!;
@@ -163,7 +165,7 @@ describe('loadConfig: [SERVICE]', () => {
 
   it('unknown key: error at its line listing the known keys', () => {
     expect(problemAt('load/service-unknown-key.conf', 3)).toBe(
-      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, http_server, http_listen, http_port, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit',
+      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, http_server, http_listen, http_port, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit, scheduler.base, scheduler.cap',
     );
   });
 
