@@ -8,7 +8,8 @@ import { BatchDecoder } from './batch-decoder.js';
 import { MonotonicClock } from './clock.js';
 import { findLibcPaths } from './libc.js';
 
-export const bpfObjectDir = join(packageRoot, 'bpf', '.output');
+/** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
+export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot, 'bpf', '.output');
 
 /**
  * Wake-up batching (bpf/common.bpf.h): a record wakes the reader only if the
