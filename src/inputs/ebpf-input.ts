@@ -9,6 +9,12 @@ import { TraceSession, TraceStartError } from './trace-session.js';
 const LOSS_CHECK_MS = 1000;
 const LOSS_WARN_EVERY_MS = 5000;
 
+/** Adds a note to a message's first line (libbpf's lines may follow it). */
+function withNote(message: string, note: string): string {
+  const end = message.indexOf('\n');
+  return end < 0 ? `${message} ${note}` : `${message.slice(0, end)} ${note}${message.slice(end)}`;
+}
+
 export interface TraceCounters {
   trace: string;
   /** Records read from the ring and handed on. */
@@ -68,9 +74,9 @@ export class EbpfInput {
         this.failed.push(err);
         if (onFailure === 'exit') {
           this.stop();
-          throw err;
+          throw new TraceStartError(err.trace, withNote(err.message, '(Trace_Error exit: stopping)'), err.errno);
         }
-        log.error(`${err.message} (Trace_Error continue: the other traces keep running)`);
+        log.error(withNote(err.message, '(Trace_Error continue: the other traces keep running)'));
       }
     }
     this.lossTimer = setInterval(() => this.checkLosses(), LOSS_CHECK_MS);

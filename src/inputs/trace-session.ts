@@ -1,5 +1,6 @@
 // One trace running in the kernel: its BPF object opened, configured, loaded
 // and attached, and its ring buffer read in batches into Fluent events.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FluentEvent } from '../event.js';
 import { openBpfObject, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRingReader, type RingStats } from '../native/addon.js';
@@ -45,15 +46,88 @@ export class TraceStartError extends Error {
   }
 }
 
-function explain(trace: TraceDefinition, step: string, err: NativeError): TraceStartError {
+/** What a step that failed was doing, for the message. */
+interface FailedStep {
+  /** "opening its BPF object", "loading", "attaching bind_enter"... */
+  what: string;
+  /** The BPF object file the step opened. */
+  file?: string;
+  /** The kernel hook an attach step targets, as a user names it: "tracepoint syscalls:sys_enter_bind". */
+  hook?: string;
+  /** The trace runs without this step. */
+  optional?: boolean;
+  /** Loading: each program's SEC() name, to name the hook of the one the kernel refused. */
+  sections?: ReadonlyMap<string, string>;
+}
+
+/** A program's SEC() name as the kernel hook it names. */
+function hookOf(section: string): string {
+  const [kind, ...rest] = section.split('/');
+  if ((kind === 'tracepoint' || kind === 'tp') && rest.length === 2) return `tracepoint ${rest[0]}:${rest[1]}`;
+  if (kind === 'raw_tp' || kind === 'raw_tracepoint') return `raw tracepoint ${rest.join('/')}`;
+  if (kind === 'tp_btf') return `BTF tracepoint ${rest.join('/')}`;
+  if (kind === 'fentry' || kind === 'fexit' || kind === 'kprobe' || kind === 'kretprobe') return `${kind} on kernel function ${rest.join('/')}`;
+  return section;
+}
+
+/** Why a hook is missing, where that can be told apart. */
+function missingHookReason(hook: string): string {
+  const syscall = /^tracepoint syscalls:sys_(?:enter|exit)_(\w+)$/.exec(hook);
+  if (!syscall) return '';
+  const haveSyscallTracepoints = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'].some((dir) => existsSync(join(dir, 'events', 'syscalls')));
+  return haveSyscallTracepoints ? ` (it has no system call ${syscall[1]})` : ' (it was built without syscall tracepoints, CONFIG_FTRACE_SYSCALLS)';
+}
+
+/** The system's text for the error ("No such file or directory"), without the addon's context. */
+function reasonOf(err: NativeError): string {
   const first = err.message.split('\n')[0] ?? err.message;
-  let hint = '';
-  if (err.code === 'EPERM' || err.code === 'EACCES') hint = 'permission denied: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)';
-  else if (err.code === 'ENOENT') hint = `this kernel lacks a hook it needs: ${trace.needs}`;
-  else if (err.code === 'EINVAL' || err.code === 'ENOTSUP') hint = `this kernel can't run it: it needs ${trace.needs}`;
-  const detail = err.message.split('\n').slice(1).filter((l) => !l.includes('-- BEGIN') && !l.includes('-- END')).slice(-3);
-  const text = `${trace.name}: ${step} failed: ${first}${hint ? ` — ${hint}` : ''}${detail.length ? `\n  ${detail.join('\n  ')}` : ''}`;
-  return new TraceStartError(trace.name, text, err.errno);
+  return /: ([^:]+) \(errno \d+\)$/.exec(first)?.[1] ?? first;
+}
+
+/**
+ * One message for the user: the trace, what the kernel (or the install)
+ * lacks, and what the trace needs. libbpf's own lines are kept only where
+ * the error is not explained otherwise (a verifier rejection, say).
+ */
+function explain(trace: TraceDefinition, step: FailedStep, err: NativeError): TraceStartError {
+  const reason = reasonOf(err);
+  // Which program a load failed on is only in libbpf's lines.
+  const refused = step.sections && /prog '(\w+)': failed to load/.exec(err.message)?.[1];
+  if (refused) step = { ...step, what: `loading ${refused}`, hook: hookOf(step.sections!.get(refused) ?? refused) };
+  const needs = step.optional ? `; ${trace.name} runs without it` : `; ${trace.name} needs ${trace.needs}`;
+  // The verifier's last word: why it refused the program (an older or differently built kernel).
+  const verifierLog = /-- BEGIN PROG LOAD LOG --\n([\s\S]*?)-- END PROG LOAD LOG --/.exec(err.message)?.[1];
+  const verdict = verifierLog?.split('\n').filter((l) => l.trim() && !/^processed \d+ insns/.test(l)).pop();
+  let text: string;
+  let detailed = false;
+  if (verdict !== undefined) {
+    text = `this kernel's verifier rejected ${step.what.replace(/^loading /, '')}${step.hook ? ` (${step.hook})` : ''}: ${verdict}${needs}`;
+  } else if (step.file && err.code === 'ENOENT') {
+    text = `its BPF object ${step.file} is missing: build it (node scripts/build.mjs) or set EBPF_FORWARD_BPF_DIR to the folder that has it`;
+  } else if (err.code === 'EPERM' || err.code === 'EACCES') {
+    // The CLI checks privileges first: as root, the kernel itself refuses.
+    const why = process.getuid?.() === 0
+      ? 'refused even to root (kernel lockdown, a security module, or a kind of hook this kernel does not allow)'
+      : 'permission denied: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)';
+    text = `${step.what}${step.hook ? ` (${step.hook})` : ''}: ${why}${needs}`;
+    detailed = !step.hook;
+  } else if (err.code === 'ENOENT' && step.hook && !step.hook.startsWith('uprobe')) {
+    text = `can't ${step.what.replace(/^attaching/, 'attach')}: this kernel has no ${step.hook}${missingHookReason(step.hook)}${needs}`;
+  } else if (err.code === 'ENOENT' && step.hook) {
+    text = `can't attach a ${step.hook}: ${reason}${needs}`;
+  } else if (err.code === 'EINVAL' || err.code === 'ENOTSUP' || err.code === 'EOPNOTSUPP' || err.code === 'E2BIG') {
+    text = `this kernel can't run it (${step.what}${step.hook ? `, ${step.hook}` : ''}: ${reason})${needs}`;
+    detailed = true;
+  } else {
+    // Only a system error says something about the kernel (not a bad key value, say).
+    text = `${step.what}${step.hook ? ` (${step.hook})` : ''} failed: ${reason}${err.errno !== undefined ? needs : ''}`;
+    detailed = true;
+  }
+  // The addon prefixes libbpf's lines with "libbpf: ", and libbpf itself often did already.
+  const detail = detailed
+    ? err.message.split('\n').slice(1).filter((l) => !l.includes('-- BEGIN') && !l.includes('-- END')).map((l) => l.replace(/^(libbpf: )+/, 'libbpf: ')).slice(-3)
+    : [];
+  return new TraceStartError(trace.name, `${trace.name}: ${text}${detail.length ? `\n  ${detail.join('\n  ')}` : ''}`, err.errno);
 }
 
 function u64(value: number): Buffer {
@@ -89,16 +163,17 @@ export class TraceSession {
 
   private open(): void {
     const { trace, settings } = this.options;
-    const step = (what: string, fn: () => void) => {
+    const step = (what: string | FailedStep, fn: () => void) => {
       try {
         fn();
       } catch (err) {
         if (err instanceof TraceStartError) throw err;
-        throw explain(trace, what, err as NativeError);
+        throw explain(trace, typeof what === 'string' ? { what } : what, err as NativeError);
       }
     };
-    step('opening its BPF object', () => {
-      this.object = openBpfObject(join(bpfObjectDir, trace.object));
+    const file = join(bpfObjectDir, trace.object);
+    step({ what: 'opening its BPF object', file }, () => {
+      this.object = openBpfObject(file);
     });
     const object = this.object!;
     step('configuring', () => {
@@ -110,18 +185,24 @@ export class TraceSession {
       object.setGlobal('wakeup_bytes', u64(Math.floor(this.options.ringbufBytes / 4)));
       trace.configure?.(object, settings);
     });
-    step('loading', () => object.load());
+    const sections = new Map(object.programs().map((p) => [p.name, p.section]));
+    step({ what: 'loading', sections }, () => object.load());
     for (const attach of trace.attach) {
+      const failed: FailedStep = { what: `attaching ${attach.program}`, optional: attach.optional };
       try {
         if (attach.kind === 'section') {
+          failed.hook = hookOf(sections.get(attach.program) ?? attach.program);
           object.attach(attach.program);
         } else {
           const paths = findLibcPaths();
           if (paths.length === 0) throw Object.assign(new Error('no C library found in any running process'), { code: 'ENOENT' });
-          for (const path of paths) object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, -1);
+          for (const path of paths) {
+            failed.hook = `${attach.retprobe ? 'uretprobe' : 'uprobe'} on ${attach.symbol} in ${path}`;
+            object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, -1);
+          }
         }
       } catch (err) {
-        const failure = explain(trace, `attaching ${attach.program}`, err as NativeError);
+        const failure = explain(trace, failed, err as NativeError);
         if (!attach.optional) throw failure;
         this.options.onWarning?.(failure.message);
       }
