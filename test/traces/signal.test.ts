@@ -7,48 +7,7 @@ import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
 import { waitFor } from '../support/cli.js';
-import { compileC } from '../support/c-program.js';
-
-const SOURCE = String.raw`
-#define _GNU_SOURCE
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* Each mode makes one signal event and prints "pid tid errno" of the call. */
-int main(int argc, char **argv) {
-  const char *mode = argv[1];
-  long r = 0;
-  if (!strcmp(mode, "kill")) r = kill(atoi(argv[2]), atoi(argv[3]));
-  else if (!strcmp(mode, "tkill")) r = syscall(SYS_tkill, atoi(argv[2]), atoi(argv[3]));
-  else if (!strcmp(mode, "tgkill")) r = syscall(SYS_tgkill, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-  else if (!strcmp(mode, "child")) {            /* SIGCHLD from the kernel */
-    pid_t c = fork();
-    if (c == 0) _exit(0);
-    printf("%d %d 0 %d\n", getpid(), (int)syscall(SYS_gettid), c);
-    waitpid(c, NULL, 0);
-    return 0;
-  } else if (!strcmp(mode, "segv")) {           /* SIGSEGV from the kernel */
-    printf("%d %d 0\n", getpid(), (int)syscall(SYS_gettid));
-    fflush(stdout);
-    *(volatile int *)0 = 1;
-  } else if (!strcmp(mode, "pipe")) {           /* SIGPIPE from the kernel */
-    int fds[2];
-    pipe(fds);
-    close(fds[0]);
-    printf("%d %d 0\n", getpid(), (int)syscall(SYS_gettid));
-    fflush(stdout);
-    write(fds[1], "x", 1);
-  }
-  printf("%d %d %d\n", getpid(), (int)syscall(SYS_gettid), r < 0 ? errno : 0);
-  return 0;
-}
-`;
+import { signalToolPath } from '../support/signal-tool.js';
 
 let session: TraceSession;
 const events: FluentEvent[] = [];
@@ -66,7 +25,7 @@ function fromPid(pid: number) {
 }
 
 beforeAll(() => {
-  tool = compileC('signal-tool', SOURCE);
+  tool = signalToolPath();
   addon().ensureTracefs();
   session = TraceSession.start({
     trace: trace_signal,
