@@ -458,6 +458,10 @@ describe('every record of our children, once the CLI has delivered all and exite
     console.log(`${mine.length} records from ${ourPids.size} processes of this test (${receivers.wire.length} received in all)`);
   });
 
+  it('every other record received (the traces are machine-wide) is documented too', () => {
+    for (const e of receivers.wire) expectDocumented(e);
+  });
+
   it('FluentServer accepted the same records', async () => {
     // @fluent-org/logger decodes 64-bit integers as numbers: compare those it can hold exactly.
     const exactNumber = (v: unknown) => typeof v !== 'bigint' || v <= BigInt(Number.MAX_SAFE_INTEGER);
