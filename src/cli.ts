@@ -108,31 +108,38 @@ async function main(argv: string[]): Promise<void> {
   const denied = missingPrivileges();
   if (denied) fail(denied);
 
-  log.info(`ebpf-forward v${version()} (pid ${process.pid})`);
-  for (const warning of config.warnings ?? []) log.warn(warning);
-  let app: EbpfForward;
-  try {
-    app = await EbpfForward.start(config, log);
-  } catch (err) {
-    if (err instanceof TraceStartError || err instanceof StartError || err instanceof AddonMissingError) fail(err.message);
-    throw err;
-  }
-
+  // Handlers before anything is logged: a SIGTERM as soon as the first line
+  // shows, or right after "tracing ...", must stop the CLI, not kill it.
+  let app: EbpfForward | undefined;
+  let stopSignal: NodeJS.Signals | undefined;
   let signals = 0;
+  const stop = (signal: NodeJS.Signals, running: EbpfForward) => {
+    log.info(`${signal}: stopping (Grace ${config.service.graceSeconds}s)`);
+    running.stop().then(
+      () => process.exit(0),
+      (err: Error) => fail(err.message),
+    );
+  };
   const shutdown = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
       log.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
-    log.info(`${signal}: stopping (Grace ${config.service.graceSeconds}s)`);
-    app.stop().then(
-      () => process.exit(0),
-      (err: Error) => fail(err.message),
-    );
+    if (app) stop(signal, app);
+    else stopSignal = signal; // still starting: stop once started
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+  log.info(`ebpf-forward v${version()} (pid ${process.pid})`);
+  for (const warning of config.warnings ?? []) log.warn(warning);
+  try {
+    app = await EbpfForward.start(config, log);
+  } catch (err) {
+    if (err instanceof TraceStartError || err instanceof StartError || err instanceof AddonMissingError) fail(err.message);
+    throw err;
+  }
+  if (stopSignal) stop(stopSignal, app);
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {
