@@ -11,7 +11,7 @@ const sinkPath = join(dirname(fileURLToPath(import.meta.url)), 'sink.mjs');
  * stats() resolves with the sink's counters; stop() with its final ones.
  */
 export function startSink() {
-  const child = spawn(process.execPath, [sinkPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.SINK_NODE_ARGS ? process.env.SINK_NODE_ARGS.split(' ') : []), sinkPath], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = [];
   const waiters = [];
   let buffered = '';

@@ -97,91 +97,229 @@ function countRecord(time, record, arrivalMs) {
   else totals.integer_times++;
 }
 
-const entriesReader = new Unpackr({ mapsAsObjects: true, useRecords: false });
+const reader = new Unpackr({ mapsAsObjects: true, useRecords: false });
+const ackWriter = new Packr({ useRecords: false });
 
-/** One Forward protocol message; returns the option map (for acks). */
-function handleMessage(message, arrivalMs) {
-  if (!Array.isArray(message) || typeof message[0] !== 'string') throw new Error('not a Forward protocol message');
-  totals.messages++;
-  const [tag, second] = message;
-  let n = 0;
-  let option;
-  if (Array.isArray(second)) {
-    // Forward: [tag, [[time, record], ...], option?]
-    for (const entry of second) countRecord(entry[0], entry[1], arrivalMs);
-    n = second.length;
-    option = message[2];
-  } else if (second instanceof Uint8Array) {
-    // PackedForward / CompressedPackedForward: [tag, entries-stream, option?]
-    option = message[2];
-    const stream = option?.compressed === 'gzip' ? gunzipSync(second) : second;
-    // Collected first: msgpackr can't decode while inside its own forEach.
-    const entries = entriesReader.unpackMultiple(stream);
-    for (const entry of entries) countRecord(entry[0], entry[1], arrivalMs);
-    n = entries.length;
-  } else {
-    // Message: [tag, time, record, option?]
-    countRecord(second, message[2], arrivalMs);
-    n = 1;
-    option = message[3];
-  }
+function count(tag, n) {
   byTag.set(tag, (byTag.get(tag) ?? 0) + n);
-  return option;
 }
 
-const ackWriter = new Packr({ useRecords: false });
-const messageReader = new Unpackr({ mapsAsObjects: true, useRecords: false });
+class NotForward extends Error {
+  constructor() {
+    super('not a Forward protocol message');
+  }
+}
+
+/**
+ * Length of the msgpack array or bin header at `at` and the size it gives,
+ * or undefined if the byte there starts neither (or is not all in yet).
+ * These container headers are all this reads itself; msgpackr decodes every
+ * value. Knowing them lets a Forward batch be decoded entry by entry as it
+ * arrives, instead of as one multi-megabyte message decoded again from its
+ * start whenever more of it comes in (and held whole in memory).
+ */
+function containerHeader(b, at) {
+  const t = b[at];
+  if (t === undefined) return undefined;
+  if (t >= 0x90 && t <= 0x9f) return { kind: 'array', bytes: 1, size: t & 0x0f };
+  const wide = { 0xdc: ['array', 2], 0xdd: ['array', 4], 0xc4: ['bin', 1], 0xc5: ['bin', 2], 0xc6: ['bin', 4] }[t];
+  if (!wide) return undefined;
+  const [kind, n] = wide;
+  if (at + 1 + n > b.length) return { incomplete: true };
+  const size = n === 1 ? b[at + 1] : n === 2 ? b.readUInt16BE(at + 1) : b.readUInt32BE(at + 1);
+  return { kind, bytes: 1 + n, size };
+}
+
+/** Decodes msgpack values from `b` at `at` while `each(value)` is true; returns where it stopped. */
+function decodeFrom(b, at, each) {
+  if (at >= b.length) return at;
+  let end = at;
+  try {
+    reader.unpackMultiple(b.subarray(at), (value, _start, stop) => {
+      end = at + stop;
+      return each(value);
+    });
+  } catch (err) {
+    if (!err.incomplete) throw err;
+  }
+  return end;
+}
+
+/**
+ * One connection's byte stream, decoded as it arrives. States: 'head' (array
+ * header, tag, and what the second element is), 'entries' (Forward: entries
+ * one by one), 'packed' (PackedForward: the whole bin and the option, since
+ * gzip is said in the option), 'message' (Message mode: time, record,
+ * option, decoded together), 'options' (what follows a Forward's entries).
+ * Each step starts at the position where the previous one left off; when a
+ * step lacks bytes, the stream keeps the bytes from there and waits.
+ */
+class ForwardStream {
+  constructor(socket) {
+    this.socket = socket;
+    this.buf = Buffer.alloc(0);
+    this.chunks = [];
+    this.chunkBytes = 0;
+    /** Bytes (from the start of buf) needed before the current step can go on. */
+    this.need = 1;
+    this.state = 'head';
+    this.message = undefined;
+    this.arrivalMs = 0;
+  }
+
+  push(chunk, arrivalMs) {
+    this.arrivalMs = arrivalMs;
+    this.chunks.push(chunk);
+    this.chunkBytes += chunk.length;
+  }
+
+  /** Decodes all that can be; throws on what is not the Forward protocol. */
+  drain() {
+    if (this.buf.length + this.chunkBytes < this.need) return;
+    if (this.chunkBytes > 0) {
+      this.buf = Buffer.concat([this.buf, ...this.chunks], this.buf.length + this.chunkBytes);
+      this.chunks = [];
+      this.chunkBytes = 0;
+    }
+    let at = 0;
+    this.need = 0;
+    while (this.need === 0) at = this.step(at);
+    this.buf = this.buf.subarray(at);
+  }
+
+  /** One step from `at`: returns the position after it, or `at` having set this.need. */
+  step(at) {
+    const b = this.buf;
+    const m = this.message;
+    switch (this.state) {
+      case 'head': {
+        if (at >= b.length) return this.wait(at, 1);
+        const outer = containerHeader(b, at);
+        if (outer?.incomplete) return this.wait(at, b.length - at + 1);
+        if (!outer || outer.kind !== 'array' || outer.size < 2 || outer.size > 4) throw new NotForward();
+        let tag;
+        const afterTag = decodeFrom(b, at + outer.bytes, (v) => ((tag = v), false));
+        if (tag === undefined || afterTag >= b.length) return this.wait(at, b.length - at + 1);
+        if (typeof tag !== 'string') throw new NotForward();
+        const second = containerHeader(b, afterTag);
+        if (second?.incomplete) return this.wait(at, b.length - at + 1);
+        totals.messages++;
+        // Elements after the second one (the option, if any).
+        this.message = { tag, after: outer.size - 2, option: undefined };
+        if (second?.kind === 'array') {
+          this.message.entries = second.size;
+          count(tag, second.size);
+          this.state = 'entries';
+          return afterTag + second.bytes;
+        }
+        if (second?.kind === 'bin') {
+          this.message.binHeader = second.bytes;
+          this.message.binSize = second.size;
+          this.state = 'packed';
+        } else {
+          this.state = 'message';
+        }
+        return afterTag;
+      }
+      case 'entries': {
+        if (m.entries === 0) {
+          this.state = 'options';
+          return at;
+        }
+        const end = decodeFrom(b, at, (entry) => {
+          countRecord(entry[0], entry[1], this.arrivalMs);
+          return --m.entries > 0;
+        });
+        return end === at ? this.wait(at, b.length - at + 1) : end;
+      }
+      case 'options': {
+        if (m.after === 0) return this.finish(at);
+        let option;
+        const end = decodeFrom(b, at, (v) => ((option = v), false));
+        if (end === at) return this.wait(at, b.length - at + 1);
+        m.option ??= option;
+        m.after--;
+        return end;
+      }
+      case 'packed': {
+        const binEnd = at + m.binHeader + m.binSize;
+        if (b.length < binEnd + (m.after > 0 ? 1 : 0)) return this.wait(at, binEnd - at + (m.after > 0 ? 1 : 0));
+        let end = binEnd;
+        if (m.after > 0) {
+          let option;
+          end = decodeFrom(b, binEnd, (v) => ((option = v), false));
+          if (end === binEnd) return this.wait(at, b.length - at + 1);
+          m.option = option;
+        }
+        const bin = b.subarray(at + m.binHeader, binEnd);
+        const stream = m.option?.compressed === 'gzip' ? gunzipSync(bin) : bin;
+        let n = 0;
+        decodeFrom(stream, 0, (entry) => {
+          countRecord(entry[0], entry[1], this.arrivalMs);
+          n++;
+          return true;
+        });
+        count(m.tag, n);
+        return this.finish(end);
+      }
+      case 'message': {
+        // [tag, time, record, option?]: small, decoded together; while it is
+        // incomplete, tried again once twice the bytes are in.
+        const want = m.after + 1;
+        const values = [];
+        const end = decodeFrom(b, at, (v) => (values.push(v), values.length < want));
+        if (values.length < want) return this.wait(at, 2 * (b.length - at) + 1);
+        countRecord(values[0], values[1], this.arrivalMs);
+        count(m.tag, 1);
+        m.option = values[2];
+        return this.finish(end);
+      }
+    }
+    throw new Error(`bad state ${this.state}`);
+  }
+
+  /** Stops until `more` bytes from `at` on are in (drain() keeps the bytes from `at`). */
+  wait(at, more) {
+    this.need = Math.max(1, more);
+    return at;
+  }
+
+  finish(at) {
+    const chunk = this.message.option?.chunk;
+    if (chunk !== undefined) this.socket.write(ackWriter.pack({ ack: chunk }));
+    this.message = undefined;
+    this.state = 'head';
+    return at;
+  }
+}
 
 function onConnection(socket) {
   totals.connections++;
   totals.open_connections++;
-  let pending = null; // bytes not yet decoded
-  let arrivalMs = 0;
+  const stream = new ForwardStream(socket);
   let scheduled = false;
-
-  // Parsing waits for the end of the event-loop turn so that all chunks that
-  // came in together are parsed once (a large message spans many chunks).
-  const parse = () => {
+  const drain = () => {
     scheduled = false;
-    if (!pending) return;
-    const messages = [];
-    let consumed = 0;
     try {
-      messageReader.unpackMultiple(pending, (m, _start, end) => {
-        messages.push(m);
-        consumed = end;
-      });
+      stream.drain();
     } catch (err) {
-      if (!err.incomplete) {
-        totals.errors.push(String(err.message));
-        socket.destroy();
-        return;
-      }
-      consumed = err.lastPosition ?? consumed;
-    }
-    pending = consumed >= pending.length ? null : pending.subarray(consumed);
-    for (const m of messages) {
-      try {
-        const option = handleMessage(m, arrivalMs);
-        if (option && option.chunk !== undefined) socket.write(ackWriter.pack({ ack: option.chunk }));
-      } catch (err) {
-        totals.errors.push(String(err.message));
-      }
+      totals.errors.push(String(err.message));
+      socket.destroy();
     }
   };
-
   socket.on('data', (chunk) => {
-    arrivalMs = performance.timeOrigin + performance.now();
     totals.bytes += chunk.length;
-    pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+    stream.push(chunk, performance.timeOrigin + performance.now());
+    // At the end of this loop turn: the chunks that came in together are
+    // decoded in one go.
     if (!scheduled) {
       scheduled = true;
-      setImmediate(parse);
+      setImmediate(drain);
     }
   });
-  // Parsed now, not on the next turn: once a connection is closed, all that
-  // came over it is counted (the driver waits for that).
-  socket.on('end', () => parse());
+  // Decoded now: once a connection is closed, all that came over it is
+  // counted (the driver waits for that).
+  socket.on('end', drain);
   socket.on('close', () => totals.open_connections--);
   socket.on('error', () => {});
 }
