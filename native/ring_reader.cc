@@ -25,6 +25,8 @@ Napi::Function RingReader::Init(Napi::Env env) {
   return DefineClass(env, "RingReader",
                      {
                          InstanceMethod<&RingReader::Drain>("drain"),
+                         InstanceMethod<&RingReader::Pause>("pause"),
+                         InstanceMethod<&RingReader::Resume>("resume"),
                          InstanceMethod<&RingReader::Close>("close"),
                          InstanceMethod<&RingReader::Stats>("stats"),
                      });
@@ -172,7 +174,7 @@ int RingReader::OnSample(void* ctx, void* data, size_t size) {
 int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
   int64_t total = 0;
   more_ = false;
-  for (int round = 0; round < max_rounds && ring_; round++) {
+  for (int round = 0; round < max_rounds && ring_ && !paused_; round++) {
     batch_size_ = 0;
     batch_count_ = 0;
     int rc = ring_buffer__consume(ring_);
@@ -221,7 +223,7 @@ void RingReader::Read() {
     napi_fatal_exception(env, error.Value());
     return;
   }
-  if (!timer_) return;
+  if (!timer_ || paused_) return;
   if (more_) {
     // Stopped at kRoundsPerRead with records left: go on after the loop has
     // served everything else once.
@@ -239,9 +241,36 @@ void RingReader::Read() {
 Napi::Value RingReader::Drain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!ring_) return Napi::Number::New(env, 0);
+  // Everything, paused or not: at shutdown what is left must be handed on
+  // (delivered, or dropped and counted there), never left uncounted.
+  bool was_paused = paused_;
+  paused_ = false;
   int64_t n = Pump(env, 1 << 20);
+  paused_ = was_paused;
   if (n < 0) return env.Undefined();
   return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// pause(): stops reading the ring until resume(); a batch being handed out
+// is the last one.
+Napi::Value RingReader::Pause(const Napi::CallbackInfo& info) {
+  if (!paused_ && ring_) {
+    paused_ = true;
+    uv_poll_stop(poll_);
+    uv_timer_stop(timer_);
+  }
+  return info.Env().Undefined();
+}
+
+// resume(): reads what gathered meanwhile (on the next loop turn) and
+// watches the ring again.
+Napi::Value RingReader::Resume(const Napi::CallbackInfo& info) {
+  if (paused_ && ring_) {
+    paused_ = false;
+    uv_poll_start(poll_, UV_READABLE, &RingReader::OnReadable);
+    uv_timer_start(timer_, &RingReader::OnTimer, 0, 0);
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value RingReader::Close(const Napi::CallbackInfo& info) {

@@ -29,6 +29,8 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
 
  private:
   Napi::Value Drain(const Napi::CallbackInfo& info);
+  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
 
@@ -55,6 +57,9 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   uv_timer_t* timer_ = nullptr;
   uint64_t deadline_ms_ = 0;
   bool more_ = false;
+  // Set by pause(): the ring is not read (records wait there, or are lost
+  // and counted by the kernel) until resume().
+  bool paused_ = false;
   // The batch being filled, and the external Buffer over it that JS is handed
   // each time. The Buffer's finalizer frees the bytes (JS may outlive us).
   Napi::Reference<Napi::Buffer<uint8_t>> batch_ref_;

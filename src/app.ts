@@ -64,6 +64,7 @@ export class EbpfForward {
         settings,
         log: log.child(`input:ebpf:${settings.instance}`),
         emit: (tag, events) => this.router.route(tag, events),
+        accepting: (tag) => this.router.accepting(tag),
       });
       this.inputs.push(input);
       input.start();

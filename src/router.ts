@@ -15,16 +15,27 @@ export class Router {
 
   constructor(private readonly routes: Route[]) {}
 
-  route(tag: string, events: FluentEvent[]): void {
+  private outputsOf(tag: string): Output[] {
     let outputs = this.byTag.get(tag);
     if (!outputs) {
       outputs = this.routes.filter((r) => r.matches(tag)).map((r) => r.output);
       this.byTag.set(tag, outputs);
     }
+    return outputs;
+  }
+
+  route(tag: string, events: FluentEvent[]): void {
+    const outputs = this.outputsOf(tag);
     if (outputs.length === 0) {
       this.unrouted += events.length;
       return;
     }
     for (const output of outputs) output.write(tag, events);
+  }
+
+  /** Whether every output of the tag takes more records now (none is full). */
+  accepting(tag: string): boolean {
+    for (const output of this.outputsOf(tag)) if (output.full?.()) return false;
+    return true;
   }
 }

@@ -31,6 +31,8 @@ export interface EbpfInputOptions {
   settings: InputSettings;
   log: Logger;
   emit(tag: string, events: FluentEvent[]): void;
+  /** Whether the outputs of the tag take more now (see TraceSessionOptions.accepting). */
+  accepting?(tag: string): boolean;
 }
 
 export class EbpfInput {
@@ -38,6 +40,7 @@ export class EbpfInput {
   private readonly failed: TraceStartError[] = [];
   private lossTimer: NodeJS.Timeout | undefined;
   private lostReported = new Map<string, number>();
+  private pausesReported = new Map<string, number>();
   private lastLossWarning = 0;
 
   constructor(private readonly options: EbpfInputOptions) {}
@@ -65,6 +68,7 @@ export class EbpfInput {
           ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
           ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
           onEvents: (events) => emit(tag, events),
+          accepting: this.options.accepting && (() => this.options.accepting!(tag)),
           onWarning: (message) => log.warn(message),
         });
         this.sessions.push(session);
@@ -97,15 +101,22 @@ export class EbpfInput {
     const now = Date.now();
     if (!force && now - this.lastLossWarning < LOSS_WARN_EVERY_MS) return;
     const news: string[] = [];
+    let outputsFull = false;
     for (const s of this.sessions) {
       const lost = s.lost();
       const before = this.lostReported.get(s.name) ?? 0;
-      if (lost > before) news.push(`${s.name} lost ${lost - before} records (total ${lost})`);
+      if (lost > before) {
+        news.push(`${s.name} lost ${lost - before} records (total ${lost})`);
+        // Reading stopped for full outputs since the last warning: they are the bottleneck.
+        if (s.pauses > (this.pausesReported.get(s.name) ?? 0)) outputsFull = true;
+      }
       this.lostReported.set(s.name, lost);
+      this.pausesReported.set(s.name, s.pauses);
     }
     if (news.length === 0) return;
     this.lastLossWarning = now;
-    this.options.log.warn(`ring buffer full: ${news.join(', ')}; raise ringbuf_size to keep up`);
+    const hint = outputsFull ? 'the outputs were full (not delivering fast enough), so reading waited' : 'raise ringbuf_size to keep up';
+    this.options.log.warn(`ring buffer full: ${news.join(', ')}; ${hint}`);
   }
 
   counters(): TraceCounters[] {

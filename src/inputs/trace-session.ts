@@ -20,6 +20,8 @@ export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot
  * per few records into a few hundred per second.
  */
 const WAKEUP_DELAY_MS = 5;
+/** While the outputs are full, how often to look whether they took some out. */
+const FULL_CHECK_MS = 5;
 
 export interface TraceSessionOptions {
   trace: TraceDefinition;
@@ -30,6 +32,12 @@ export interface TraceSessionOptions {
   /** Largest batch handed from the ring to JS, in bytes. */
   maxBatchBytes?: number;
   onEvents(events: FluentEvent[]): void;
+  /**
+   * Whether the outputs take more now. When not, the ring is not read until
+   * they do: records wait in the ring, and what does not fit there is lost
+   * and counted by the kernel (`lost`), not dropped in memory.
+   */
+  accepting?(): boolean;
   /** Told of an optional attach step that failed (the trace still runs). */
   onWarning?(message: string): void;
 }
@@ -142,6 +150,10 @@ export class TraceSession {
   private readonly decoder: BatchDecoder;
   private lostCount = 0;
   private lastRingStats: RingStats | undefined;
+  private fullTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  /** Times reading stopped because the outputs were full. */
+  pauses = 0;
   /** Records decoded and handed on. */
   received = 0;
 
@@ -216,6 +228,22 @@ export class TraceSession {
     const events = this.decoder.decode(batch, count);
     this.received += events.length;
     if (events.length > 0) this.options.onEvents(events);
+    if (this.options.accepting && !this.stopping && !this.fullTimer && !this.options.accepting()) this.pauseWhileFull();
+  }
+
+  /** Stops reading until the outputs take more (checked every FULL_CHECK_MS, only while full). */
+  private pauseWhileFull(): void {
+    this.reader?.pause();
+    this.pauses++;
+    const check = () => {
+      if (this.stopping || !this.reader || this.options.accepting!()) {
+        this.fullTimer = undefined;
+        this.reader?.resume();
+      } else {
+        this.fullTimer = setTimeout(check, FULL_CHECK_MS);
+      }
+    };
+    this.fullTimer = setTimeout(check, FULL_CHECK_MS);
   }
 
   get name(): string {
@@ -245,14 +273,20 @@ export class TraceSession {
     return this.ringStats()?.dropped ?? 0;
   }
 
-  /** Detaches the programs, then hands on whatever is left in the ring. */
+  /** Detaches the programs, then hands on whatever is left in the ring (full outputs or not). */
   stop(): void {
+    this.stopping = true;
+    clearTimeout(this.fullTimer);
+    this.fullTimer = undefined;
     this.object?.detach();
     this.reader?.drain();
   }
 
   /** Detaches everything. Idempotent. */
   close(): void {
+    this.stopping = true;
+    clearTimeout(this.fullTimer);
+    this.fullTimer = undefined;
     try {
       this.lost();
     } catch {

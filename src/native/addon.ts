@@ -39,8 +39,11 @@ export interface RingStats {
 }
 
 export interface NativeRingReader {
-  /** Consumes what is in the ring now, calling onBatch; returns the record count. */
+  /** Consumes what is in the ring now, calling onBatch (paused or not); returns the record count. */
   drain(): number;
+  /** Stops reading the ring (after the batch being handed out) until resume(). */
+  pause(): void;
+  resume(): void;
   close(): void;
   stats(): RingStats;
 }

@@ -42,6 +42,12 @@ export interface Output {
   start(): Promise<void>;
   /** Takes events for a tag. Never blocks and never throws: what can't be kept is dropped and counted. */
   write(tag: string, events: FluentEvent[]): void;
+  /**
+   * True while the output holds about as much as it may: inputs then stop
+   * reading (the ebpf input leaves records in the kernel's ring buffer, where
+   * any loss is counted) until it is false again. Optional: never full.
+   */
+  full?(): boolean;
   /** Sends everything buffered now; resolves when written (and acked, if acks are on) or given up. */
   flush(): Promise<void>;
   /** Stops: delivers (or spools) what is buffered within graceMs, then closes. */
