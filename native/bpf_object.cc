@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 
 #include <cstring>
+#include <pthread.h>
 #include <vector>
 
 #include "errors.h"
@@ -69,8 +70,29 @@ void BpfObject::Destroy() {
 }
 
 void BpfObject::DetachLinks() {
-  for (auto it = links_.rbegin(); it != links_.rend(); ++it) bpf_link__destroy(*it);
+  // Each detach waits for the kernel (an RCU grace period as the tracepoint
+  // or uprobe is unregistered): hundreds of ms for a trace's links one after
+  // another, so they are destroyed side by side.
+  std::vector<bpf_link*> links = std::move(links_);
   links_.clear();
+  if (links.size() <= 1) {
+    for (bpf_link* link : links) bpf_link__destroy(link);
+    return;
+  }
+  std::vector<pthread_t> threads;
+  threads.reserve(links.size());
+  for (bpf_link* link : links) {
+    pthread_t thread;
+    auto destroy = [](void* arg) -> void* {
+      bpf_link__destroy(static_cast<bpf_link*>(arg));
+      return nullptr;
+    };
+    if (pthread_create(&thread, nullptr, destroy, link) == 0)
+      threads.push_back(thread);
+    else
+      bpf_link__destroy(link);  // no thread to be had: detach it here
+  }
+  for (pthread_t thread : threads) pthread_join(thread, nullptr);
 }
 
 void BpfObject::CloseAll() {
