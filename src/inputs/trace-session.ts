@@ -7,7 +7,7 @@ import { openBpfObject, openRingReader, packageRoot, type NativeBpfObject, type 
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
 import { BatchDecoder } from './batch-decoder.js';
 import { MonotonicClock } from './clock.js';
-import { findLibcPaths } from './libc.js';
+import { findLibcs } from './libc.js';
 
 /** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
 export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot, 'bpf', '.output');
@@ -206,11 +206,18 @@ export class TraceSession {
           failed.hook = hookOf(sections.get(attach.program) ?? attach.program);
           object.attach(attach.program);
         } else {
-          const paths = findLibcPaths();
-          if (paths.length === 0) throw Object.assign(new Error('no C library found in any running process'), { code: 'ENOENT' });
-          for (const path of paths) {
-            failed.hook = `${attach.retprobe ? 'uretprobe' : 'uprobe'} on ${attach.symbol} in ${path}`;
-            object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, -1);
+          // [path, pid]: pid -1 probes every process mapping the library.
+          const pids = attach.onlyPids?.(settings);
+          const targets: [string, number][] = pids?.length
+            ? pids.flatMap((pid) => findLibcs([pid]).map((libc): [string, number] => [libc.path, pid]))
+            : findLibcs().map((libc): [string, number] => [libc.path, -1]);
+          if (targets.length === 0) {
+            const where = pids?.length ? `processes ${pids.join(', ')}` : 'any running process';
+            throw Object.assign(new Error(`no C library found in ${where}`), { code: 'ENOENT' });
+          }
+          for (const [path, pid] of targets) {
+            failed.hook = `${attach.retprobe ? 'uretprobe' : 'uprobe'} on ${attach.symbol} in ${path}${pid > 0 ? ` for pid ${pid}` : ''}`;
+            object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, pid);
           }
         }
       } catch (err) {

@@ -12,7 +12,18 @@ export type AttachStep =
   /** Attach by the program's SEC() name (tracepoint/..., raw_tp/..., tp_btf/...). */
   | { program: string; kind: 'section'; optional?: boolean }
   /** A uprobe on a function of the C library, found at run time. */
-  | { program: string; kind: 'uprobe-libc'; symbol: string; retprobe: boolean; optional?: boolean };
+  | {
+      program: string;
+      kind: 'uprobe-libc';
+      symbol: string;
+      retprobe: boolean;
+      optional?: boolean;
+      /**
+       * Processes to probe alone, when the input names some: their uprobes are
+       * then installed in those processes only, so that no other process traps.
+       */
+      onlyPids?(settings: TraceSettings): readonly number[] | undefined;
+    };
 
 /** A trace-specific input key, read from the [INPUT] section. */
 export interface TraceKey {

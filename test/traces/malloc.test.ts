@@ -1,6 +1,7 @@
 // trace_malloc on the real kernel: malloc, calloc, realloc and free from a C
 // program, narrowed in the kernel to its pid or its comm; one record per
 // call, the addresses the program saw, u64s that stay integers on the wire.
+import { spawnSync } from 'node:child_process';
 import { decode } from '@msgpack/msgpack';
 import { pack } from 'msgpackr';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +90,30 @@ describe('trace_malloc', () => {
     expect(events.filter((e) => e.record.pid !== run.pid)).toEqual([]);
     expect(session.lost()).toBe(0);
     expect(session.malformed()).toBe(0);
+  });
+
+  it('malloc_pid: the uprobes are in those processes only, so others never trap', async () => {
+    const wanted = startMallocProgram();
+    const other = startMallocProgram({ path: mallocProgramPath('malloc-other') });
+    await Promise.all([wanted.ready, other.ready]);
+    start({ malloc_pid: [[wanted.pid]] }, []);
+    // The kernel's per-program run counts (bpf_stats) show whether a probe fired.
+    const stats = spawnSync('sysctl', ['-n', 'kernel.bpf_stats_enabled'], { encoding: 'utf8' }).stdout.trim();
+    spawnSync('sysctl', ['-qw', 'kernel.bpf_stats_enabled=1']);
+    const runs = () => {
+      const progs = JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8' }).stdout) as { name?: string; run_cnt?: number }[];
+      return progs.filter((p) => p.name === 'free_entry' || p.name === 'malloc_entry').reduce((n, p) => n + (p.run_cnt ?? 0), 0);
+    };
+    try {
+      const before = runs();
+      const run = await other.go();
+      expect(run.calls.length).toBeGreaterThan(0);
+      expect(runs()).toBe(before);
+      await wanted.go();
+      expect(runs()).toBeGreaterThan(before);
+    } finally {
+      spawnSync('sysctl', ['-qw', `kernel.bpf_stats_enabled=${stats || '0'}`]);
+    }
   });
 
   it('malloc_comm: only processes of that name', async () => {

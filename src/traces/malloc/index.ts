@@ -82,6 +82,12 @@ function flat<T>(value: unknown): T[] {
   return (Array.isArray(value) ? value.flat(2) : [value]) as T[];
 }
 
+/** With malloc_pid, only those processes get the uprobes (others never trap). */
+function filterPids(settings: TraceSettings): readonly number[] | undefined {
+  const pids = [...new Set(flat<number>(settings.keys.get('malloc_pid')))];
+  return pids.length ? pids : undefined;
+}
+
 /** Writes the malloc_pid / malloc_comm filters into the program's knobs. */
 function configureMalloc(object: NativeBpfObject, settings: TraceSettings): void {
   const pids = [...new Set(flat<number>(settings.keys.get('malloc_pid')))];
@@ -110,15 +116,17 @@ export const trace_malloc: TraceDefinition = {
   object: 'malloc.bpf.o',
   needs: 'uprobes on the C library (CONFIG_UPROBE_EVENTS) and BPF task storage (Linux 5.11+)',
   // Return probes first: an entry is only noted once its return will be seen.
-  attach: [
-    { program: 'malloc_return', kind: 'uprobe-libc', symbol: 'malloc', retprobe: true },
-    { program: 'calloc_return', kind: 'uprobe-libc', symbol: 'calloc', retprobe: true },
-    { program: 'realloc_return', kind: 'uprobe-libc', symbol: 'realloc', retprobe: true },
-    { program: 'malloc_entry', kind: 'uprobe-libc', symbol: 'malloc', retprobe: false },
-    { program: 'calloc_entry', kind: 'uprobe-libc', symbol: 'calloc', retprobe: false },
-    { program: 'realloc_entry', kind: 'uprobe-libc', symbol: 'realloc', retprobe: false },
-    { program: 'free_entry', kind: 'uprobe-libc', symbol: 'free', retprobe: false },
-  ],
+  attach: (
+    [
+      ['malloc_return', 'malloc', true],
+      ['calloc_return', 'calloc', true],
+      ['realloc_return', 'realloc', true],
+      ['malloc_entry', 'malloc', false],
+      ['calloc_entry', 'calloc', false],
+      ['realloc_entry', 'realloc', false],
+      ['free_entry', 'free', false],
+    ] as const
+  ).map(([program, symbol, retprobe]) => ({ program, kind: 'uprobe-libc' as const, symbol, retprobe, onlyPids: filterPids })),
   keys: [pidKey, commKey],
   configure: configureMalloc,
   decode: decodeMalloc,
