@@ -63,3 +63,8 @@ export interface TraceDefinition {
    */
   decode(data: Buffer, offset: number, length: number, header: EventHeader): TraceRecord | null;
 }
+
+/** Attach steps for programs attached by their SEC() name, in this order. */
+export function sectionSteps(programs: readonly string[], options: { optional?: boolean } = {}): AttachStep[] {
+  return programs.map((program) => ({ program, kind: 'section', ...options }));
+}

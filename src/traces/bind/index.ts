@@ -1,6 +1,6 @@
 // trace_bind: bind() calls on IPv4/IPv6 sockets, from the bind syscall's
 // tracepoints (Fluent Bit needs kprobes on inet_bind/inet6_bind).
-import type { TraceDefinition } from '../types.js';
+import { sectionSteps, type TraceDefinition } from '../types.js';
 import { HEADER_SIZE } from '../header.js';
 import { readInetAddressText, readInetPort } from '../inet-address.js';
 
@@ -18,10 +18,7 @@ export const trace_bind: TraceDefinition = {
   summary: 'bind() calls on IPv4/IPv6 sockets: port asked for, device bound to, result',
   object: 'bind.bpf.o',
   needs: 'syscall tracepoints (syscalls:sys_enter_bind, syscalls:sys_exit_bind) and BTF for CO-RE socket reads',
-  attach: [
-    { program: 'bind_enter', kind: 'section' },
-    { program: 'bind_exit', kind: 'section' },
-  ],
+  attach: sectionSteps(['bind_enter', 'bind_exit']),
   decode(data, offset, _length, h) {
     const body = offset + HEADER_SIZE;
     return {

@@ -1,6 +1,6 @@
 // trace_exec: execve and execveat, an "enter" record at the call and an
 // "exit" record with the result (bpf/exec.bpf.c).
-import type { TraceDefinition, TraceRecord } from '../types.js';
+import { sectionSteps, type TraceDefinition, type TraceRecord } from '../types.js';
 import type { EventHeader } from '../header.js';
 import { HEADER_SIZE } from '../header.js';
 
@@ -88,13 +88,7 @@ export const trace_exec: TraceDefinition = {
   needs:
     'syscall tracepoints (syscalls:sys_enter_execve...), sched:sched_process_exec, ' +
     'and Linux 6.1+ (bpf_loop, non-preallocated hash maps in tracepoint programs)',
-  attach: [
-    { program: 'execve_enter', kind: 'section' },
-    { program: 'execve_exit', kind: 'section' },
-    { program: 'execveat_enter', kind: 'section' },
-    { program: 'execveat_exit', kind: 'section' },
-    { program: 'process_exec', kind: 'section' },
-  ],
+  attach: sectionSteps(['execve_enter', 'execve_exit', 'execveat_enter', 'execveat_exit', 'process_exec']),
   decode(data, offset, length, h) {
     if (length < HEADER_SIZE + FIXED_SIZE) return null;
     return decodeExecRecord(data, offset, length, h);

@@ -1,5 +1,5 @@
 // trace_signal: kill/tkill/tgkill calls and kernel-generated signals.
-import type { TraceDefinition } from '../types.js';
+import { sectionSteps, type TraceDefinition } from '../types.js';
 import { HEADER_SIZE } from '../header.js';
 
 // struct signal_event after the header: sig, tpid, error_raw, target.
@@ -8,15 +8,7 @@ export const trace_signal: TraceDefinition = {
   summary: 'signals: kill, tkill, tgkill calls and signals the kernel generates',
   object: 'signal.bpf.o',
   needs: 'syscall tracepoints (syscalls:sys_enter_kill...) and signal:signal_generate',
-  attach: [
-    { program: 'kill_enter', kind: 'section' },
-    { program: 'kill_exit', kind: 'section' },
-    { program: 'tkill_enter', kind: 'section' },
-    { program: 'tkill_exit', kind: 'section' },
-    { program: 'tgkill_enter', kind: 'section' },
-    { program: 'tgkill_exit', kind: 'section' },
-    { program: 'signal_generate', kind: 'section' },
-  ],
+  attach: sectionSteps(['kill_enter', 'kill_exit', 'tkill_enter', 'tkill_exit', 'tgkill_enter', 'tgkill_exit', 'signal_generate']),
   decode(data, offset, _length, h) {
     const body = offset + HEADER_SIZE;
     return {

@@ -1,6 +1,6 @@
 // trace_tcp: listen(), accept()/accept4() and connect() on TCP sockets,
 // from syscall tracepoints; one record per call, at its exit.
-import type { TraceDefinition, TraceRecord } from '../types.js';
+import { sectionSteps, type TraceDefinition, type TraceRecord } from '../types.js';
 import { HEADER_SIZE } from '../header.js';
 import { readInetAddressText, readInetPort } from '../inet-address.js';
 
@@ -14,16 +14,7 @@ export const trace_tcp: TraceDefinition = {
   summary: 'TCP listen, accept/accept4 and connect calls with addresses and results',
   object: 'tcp.bpf.o',
   needs: 'syscall tracepoints (syscalls:sys_enter/exit_listen, _accept, _accept4, _connect) and BTF for CO-RE socket reads',
-  attach: [
-    { program: 'listen_enter', kind: 'section' },
-    { program: 'listen_exit', kind: 'section' },
-    { program: 'accept_enter_tp', kind: 'section' },
-    { program: 'accept_exit_tp', kind: 'section' },
-    { program: 'accept4_enter_tp', kind: 'section' },
-    { program: 'accept4_exit_tp', kind: 'section' },
-    { program: 'connect_enter', kind: 'section' },
-    { program: 'connect_exit', kind: 'section' },
-  ],
+  attach: sectionSteps(['listen_enter', 'listen_exit', 'accept_enter_tp', 'accept_exit_tp', 'accept4_enter_tp', 'accept4_exit_tp', 'connect_enter', 'connect_exit']),
   decode(data, offset, _length, h): TraceRecord | null {
     const body = offset + HEADER_SIZE;
     switch (h.kind) {

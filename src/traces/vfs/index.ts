@@ -1,5 +1,5 @@
 // trace_vfs: openat, openat2 and open calls with their path and result.
-import type { TraceDefinition, TraceRecord } from '../types.js';
+import { sectionSteps, type TraceDefinition, type TraceRecord } from '../types.js';
 import { HEADER_SIZE, type EventHeader } from '../header.js';
 
 /** `operation` values (the record header's kind). */
@@ -41,13 +41,9 @@ export const trace_vfs: TraceDefinition = {
   needs: 'syscall tracepoints (syscalls:sys_enter_openat/sys_exit_openat) and BPF task storage (Linux 5.11+)',
   attach: [
     // Exits first, so every call whose enter is seen also has its exit seen.
-    { program: 'openat_exit', kind: 'section' },
-    { program: 'openat_enter', kind: 'section' },
+    ...sectionSteps(['openat_exit', 'openat_enter']),
     // openat2 (Linux 5.6+) and open (absent on arm64, riscv...) where the kernel has them.
-    { program: 'openat2_exit', kind: 'section', optional: true },
-    { program: 'openat2_enter', kind: 'section', optional: true },
-    { program: 'open_exit', kind: 'section', optional: true },
-    { program: 'open_enter', kind: 'section', optional: true },
+    ...sectionSteps(['openat2_exit', 'openat2_enter', 'open_exit', 'open_enter'], { optional: true }),
   ],
   decode: decodeVfs,
 };
