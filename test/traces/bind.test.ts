@@ -2,25 +2,18 @@
 // for, the device the socket is bound to, the errno, the caller's uid/gid.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FluentEvent } from '../../src/event.js';
-import { TraceSession } from '../../src/inputs/trace-session.js';
-import { addon } from '../../src/native/addon.js';
+import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_bind } from '../../src/traces/bind/index.js';
 import type { TraceRecord } from '../../src/traces/types.js';
+import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { expectRecordShape, runBindScenario, runUnprivilegedBindScenario } from '../support/net-scenarios.js';
 
 let session: TraceSession;
-const events: FluentEvent[] = [];
+let events: FluentEvent[] = [];
 
 beforeAll(() => {
-  addon().ensureTracefs();
-  session = TraceSession.start({
-    trace: trace_bind,
-    settings: { keys: new Map(), selfPid: process.pid },
-    ringbufMapName: 'events',
-    ringbufBytes: 1 << 22,
-    onEvents: (e) => events.push(...e),
-  });
+  ({ session, events } = startTrace(trace_bind));
 });
 
 afterAll(() => session?.close());

@@ -3,14 +3,14 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FluentEvent } from '../../src/event.js';
-import { TraceSession } from '../../src/inputs/trace-session.js';
-import { addon } from '../../src/native/addon.js';
+import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
+import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { signalToolPath } from '../support/signal-tool.js';
 
 let session: TraceSession;
-const events: FluentEvent[] = [];
+let events: FluentEvent[] = [];
 let tool: string;
 
 function run(...args: string[]): { pid: number; tid: number; errno: number; extra?: number } {
@@ -26,14 +26,7 @@ function fromPid(pid: number) {
 
 beforeAll(() => {
   tool = signalToolPath();
-  addon().ensureTracefs();
-  session = TraceSession.start({
-    trace: trace_signal,
-    settings: { keys: new Map(), selfPid: process.pid },
-    ringbufMapName: 'events',
-    ringbufBytes: 1 << 22,
-    onEvents: (e) => events.push(...e),
-  });
+  ({ session, events } = startTrace(trace_signal));
 });
 
 afterAll(() => session?.close());

@@ -3,26 +3,19 @@
 // IPv4-mapped addresses, and the errnos of failed calls.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FluentEvent } from '../../src/event.js';
-import { TraceSession } from '../../src/inputs/trace-session.js';
-import { addon } from '../../src/native/addon.js';
+import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { readInetAddressText } from '../../src/traces/inet-address.js';
 import { trace_tcp } from '../../src/traces/tcp/index.js';
 import type { TraceRecord } from '../../src/traces/types.js';
+import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { expectRecordShape, runAcceptScenario, runTcpErrorsScenario } from '../support/net-scenarios.js';
 
 let session: TraceSession;
-const events: FluentEvent[] = [];
+let events: FluentEvent[] = [];
 
 beforeAll(() => {
-  addon().ensureTracefs();
-  session = TraceSession.start({
-    trace: trace_tcp,
-    settings: { keys: new Map(), selfPid: process.pid },
-    ringbufMapName: 'events',
-    ringbufBytes: 1 << 22,
-    onEvents: (e) => events.push(...e),
-  });
+  ({ session, events } = startTrace(trace_tcp));
 });
 
 afterAll(() => session?.close());

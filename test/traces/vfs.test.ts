@@ -4,9 +4,9 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FluentEvent } from '../../src/event.js';
-import { TraceSession } from '../../src/inputs/trace-session.js';
-import { addon } from '../../src/native/addon.js';
+import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_vfs, VfsOperation } from '../../src/traces/vfs/index.js';
+import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { runVfsProgram, type VfsCall, type VfsRun } from '../support/vfs.js';
 
@@ -14,20 +14,12 @@ const FIELDS = ['event_type', 'pid', 'tid', 'comm', 'operation', 'path', 'flags'
 const hasTracepoint = (name: string) => existsSync(`/sys/kernel/tracing/events/syscalls/${name}`);
 
 let session: TraceSession;
-const events: FluentEvent[] = [];
-const warnings: string[] = [];
+let events: FluentEvent[] = [];
+let warnings: string[] = [];
 let run: VfsRun;
 
 beforeAll(async () => {
-  addon().ensureTracefs();
-  session = TraceSession.start({
-    trace: trace_vfs,
-    settings: { keys: new Map(), selfPid: process.pid },
-    ringbufMapName: 'events',
-    ringbufBytes: 1 << 22,
-    onEvents: (e) => events.push(...e),
-    onWarning: (m) => warnings.push(m),
-  });
+  ({ session, events, warnings } = startTrace(trace_vfs));
   run = runVfsProgram();
   // The last call the program makes is the bad pointer: once it is here, all are.
   await waitFor(() => (records().some((r) => r.fd === -14) ? true : undefined), 10_000, 'the efault record');
