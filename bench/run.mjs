@@ -79,7 +79,7 @@ function writeConfig(run, port) {
     Name          ebpf
     Trace         ${loadKinds[run.kind].trace}
     Tag           bench.${run.kind}
-    ringbuf_size  ${run.ringbuf ?? '16M'}
+    ringbuf_size  ${run.ringbuf ?? '8M'}
 ${Object.entries(run.inputKeys ?? {}).map(([k, v]) => `    ${k.padEnd(13)} ${v}\n`).join('')}
 [OUTPUT]
     Name   forward

@@ -32,6 +32,13 @@ const gzip = promisify(gzipCallback);
 
 /** Chunks being delivered at once (pipelined on the connections). */
 const MAX_IN_FLIGHT = 4;
+/**
+ * Share of mem_buf_limit held at which the output says it is full: inputs
+ * stop reading (the ebpf input leaves records in the kernel's ring buffer,
+ * where overflow is counted as lost) instead of records being dropped here.
+ * Above the spill threshold, so that a spool gets to take chunks first.
+ */
+const FULL_SHARE = 0.75;
 /** A batch is sealed at this size even before Flush (Fluent Bit's chunks are about 2 MB)... */
 const CHUNK_MAX_BYTES = 2 * 1024 * 1024;
 /** ...or at this share of mem_buf_limit, so that a small limit still holds several chunks. */
@@ -158,9 +165,13 @@ export class ForwardOutput implements Output {
         this.maybeSpill();
         return;
       }
-      this.warnedFull = false;
+      // Warned again only once the buffer has really drained.
+      if (this.budget.used < this.budget.limit / 2) this.warnedFull = false;
       this.budget.add(entries.length);
-      if (this.batcher.add(outTag, entries, records) >= this.chunkMaxBytes) {
+      // Sent at once when a connection slot is free and nothing waits (one
+      // write per batch from the input, latency of a write); else batched
+      // until a slot frees, Flush, or the chunk size.
+      if (this.batcher.add(outTag, entries, records) >= this.chunkMaxBytes || this.canSendNow()) {
         this.seal(outTag);
         this.pump();
       }
@@ -169,6 +180,15 @@ export class ForwardOutput implements Output {
       this.stats.drop('internal_error', events.length);
       this.log.error(`cannot take ${events.length} records: ${(err as Error).stack ?? err}`);
     }
+  }
+
+  full(): boolean {
+    return this.budget.used >= this.budget.limit * FULL_SHARE;
+  }
+
+  /** A delivery could start now: a slot is free and every queued chunk is being sent (none waits a retry, the spool or a slot). */
+  private canSendNow(): boolean {
+    return !this.stopped && this.inFlight < MAX_IN_FLIGHT && this.queue.length === this.inFlight;
   }
 
   async flush(): Promise<void> {
@@ -285,7 +305,9 @@ export class ForwardOutput implements Output {
     void this.deliver(chunk).finally(() => {
       this.inFlight--;
       this.notify();
-      this.pump();
+      // What came in while every slot was busy goes out now, not at Flush.
+      if (this.canSendNow()) this.sealAndPump();
+      else this.pump();
     });
   }
 

@@ -1,0 +1,102 @@
+// When the forward output sends: at once while a connection slot is free (a
+// write per input batch, no Flush wait), batched while every slot is busy;
+// and when it says it is full, so that inputs stop reading before anything
+// would be dropped here.
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
+import { IndependentReceiver } from './receivers.js';
+import { createForward, makeEvents, sleep, waitFor } from './support.js';
+
+/** A TCP proxy that reads nothing until release(): the sender's writes stop completing once the kernel buffers are full. */
+async function stalledLink(targetPort: number): Promise<{ port: number; release(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let released = false;
+  const flows: (() => void)[] = [];
+  const server = createServer((client) => {
+    client.pause();
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    const flow = () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    if (released) flow();
+    else flows.push(flow);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    release() {
+      released = true;
+      for (const f of flows.splice(0)) f();
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe('forward output pacing', () => {
+  let receiver: IndependentReceiver | undefined;
+  let link: Awaited<ReturnType<typeof stalledLink>> | undefined;
+  let output: ForwardOutput | undefined;
+  afterEach(async () => {
+    await output?.close(100);
+    await link?.close();
+    await receiver?.close();
+    output = receiver = link = undefined;
+  });
+
+  it('sends a write at once when a connection slot is free, long before Flush', async () => {
+    receiver = await new IndependentReceiver().start();
+    output = createForward({ port: String(receiver.port) }, { flushSeconds: 600 });
+    await output.start();
+    output.write('t', makeEvents(0, 10));
+    await waitFor('the 10 records', () => receiver!.entries.length === 10, 10_000);
+    output.write('t', makeEvents(10, 5));
+    await waitFor('the next 5', () => receiver!.entries.length === 15, 10_000);
+    expect(receiver.messages.map((m) => m.entries)).toEqual([10, 5]);
+  });
+
+  it('batches what is written while every slot is busy, and sends it when one frees', async () => {
+    receiver = await new IndependentReceiver().start();
+    // Once the sockets' kernel buffers are full (a few MB), writes stop
+    // completing and every slot stays busy.
+    link = await stalledLink(receiver.port);
+    output = createForward({ port: String(link.port) }, { flushSeconds: 600 });
+    await output.start();
+    const writes = 80;
+    for (let i = 0; i < writes; i++) {
+      output.write('t', makeEvents(i * 2000, 2000));
+      await sleep(2);
+    }
+    link.release();
+    await waitFor('all the records', () => receiver!.entries.length === writes * 2000, 30_000);
+    expect(receiver.messages.length).toBeLessThan(writes);
+    expect(output.counters().records_dropped).toEqual({});
+  });
+
+  it('says it is full at three quarters of mem_buf_limit, before it would drop, and not once delivered', async () => {
+    receiver = await new IndependentReceiver().start();
+    link = await stalledLink(receiver.port);
+    output = createForward({ port: String(link.port), mem_buf_limit: '256K' }, { flushSeconds: 600 });
+    await output.start();
+    let writes = 0;
+    // What an input does: write while the output is not full.
+    while (!output.full() && writes < 5000) {
+      output.write('t', makeEvents(writes * 50, 50));
+      writes++;
+      await sleep(1);
+    }
+    expect(output.full()).toBe(true);
+    expect(output.counters().buffer_bytes).toBeGreaterThanOrEqual(0.75 * 256_000);
+    expect(output.counters().records_dropped).toEqual({});
+    link.release();
+    await waitFor('room again', () => !output!.full(), 20_000);
+    await waitFor('every record', () => receiver!.entries.length === writes * 50, 20_000);
+  });
+});
