@@ -5,10 +5,11 @@
 // message is then a few header bytes around them, so a batch is never
 // re-encoded for a resend, a spool file or another node.
 //
-// Why some bytes are written here rather than by msgpackr (measured in
-// bench/forward-encode.mjs): msgpackr's addExtension refuses ext type 0
-// (EventTime), and the fastest way we found is to write the 11 bytes of
-// `[EventTime,` ourselves and let msgpackr pack the record. Array and bin
+// msgpackr's addExtension refuses ext type 0 (EventTime), so the time is a
+// small class whose pack() writes its bytes in place (as Uint64 below), and
+// a whole batch is one packr.pack() of its [time, record] pairs: per-record
+// pack() calls (and a Buffer each, copied after) were the largest part of
+// ebpf-forward's CPU under load (bench/run.mjs, --cpu-prof). Array and bin
 // headers around pre-encoded entries are framing msgpackr has no API for.
 import { Packr, addExtension } from 'msgpackr';
 import type { FluentEvent } from '../../event.js';
@@ -38,6 +39,32 @@ addExtension({
     const { target, position } = allocateForWrite(9);
     target[position] = 0xcf;
     target.writeBigUInt64BE(value.value, position + 1);
+  }) as unknown as (value: unknown) => Buffer,
+});
+
+/** An entry's time, written in place: fixext 8 type 0 (EventTime) or, with Time_as_Integer, uint32. */
+class WireTime {
+  constructor(
+    readonly sec: number,
+    readonly nsec: number,
+    readonly asInteger: boolean,
+  ) {}
+}
+addExtension({
+  Class: WireTime,
+  type: 0x64,
+  pack: ((value: WireTime, allocateForWrite: Allocate) => {
+    if (value.asInteger) {
+      const { target, position } = allocateForWrite(5);
+      target[position] = 0xce; // uint32 (what msgpack_pack_uint64 gives for today's epoch seconds)
+      target.writeUInt32BE(value.sec, position + 1);
+    } else {
+      const { target, position } = allocateForWrite(10);
+      target[position] = 0xd7; // fixext 8
+      target[position + 1] = 0x00; // EventTime
+      target.writeUInt32BE(value.sec, position + 2);
+      target.writeUInt32BE(value.nsec, position + 6);
+    }
   }) as unknown as (value: unknown) => Buffer,
 });
 
@@ -80,10 +107,6 @@ function wireRecord(record: WireRecord): Record<string, unknown> {
   return record;
 }
 
-/** Bytes of `[time, ` for an entry: 1 (array header) + 10 (fixext 8) or 5 (uint32). */
-const EVENT_TIME_PREFIX = 11;
-const INTEGER_TIME_PREFIX = 6;
-
 function checkTime(e: FluentEvent): void {
   if (!(e.sec >>> 0 === e.sec) || !(e.nsec >>> 0 === e.nsec) || e.nsec >= 1e9) {
     throw new RangeError(`invalid event time ${e.sec}.${e.nsec}`);
@@ -98,35 +121,21 @@ export class EntryEncoder {
 
   /** Packed entries: one `[time, record]` msgpack array per event, back to back. */
   encode(events: readonly FluentEvent[]): Buffer {
-    const prefix = this.timeAsInteger ? INTEGER_TIME_PREFIX : EVENT_TIME_PREFIX;
-    const records = new Array<Buffer>(events.length);
-    let total = 0;
+    const pairs = new Array<[WireTime, Record<string, unknown>]>(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       checkTime(e);
-      const packed = packr.pack(wireRecord(e.record));
-      records[i] = packed;
-      total += prefix + packed.length;
+      pairs[i] = [new WireTime(e.sec, e.nsec, this.timeAsInteger), wireRecord(e.record)];
     }
-    const out = Buffer.allocUnsafe(total);
-    let at = 0;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      out[at] = 0x92; // [time, record]
-      if (this.timeAsInteger) {
-        out[at + 1] = 0xce; // uint32 (what msgpack_pack_uint64 gives for today's epoch seconds)
-        out.writeUInt32BE(e.sec, at + 2);
-      } else {
-        out[at + 1] = 0xd7; // fixext 8
-        out[at + 2] = 0x00; // EventTime
-        out.writeUInt32BE(e.sec, at + 3);
-        out.writeUInt32BE(e.nsec, at + 7);
-      }
-      at += prefix;
-      at += records[i]!.copy(out, at);
-    }
-    return out;
+    // One array of the pairs, without its header: the entries back to back.
+    // (msgpackr does not reuse the bytes it returned, so this view stays valid.)
+    return packr.pack(pairs).subarray(arrayHeaderBytes(events.length));
   }
+}
+
+/** Length of the msgpack array header for n elements. */
+function arrayHeaderBytes(n: number): number {
+  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
 }
 
 /** Msgpack array header for n elements. */
