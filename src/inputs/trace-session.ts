@@ -19,7 +19,7 @@ export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot
  * found records, so no record waits longer. Under load this turns one wake-up
  * per few records into a few hundred per second.
  */
-const WAKEUP_DELAY_MS = 5;
+const WAKEUP_DELAY_MS = 20;
 /** While the outputs are full, how often to look whether they took some out. */
 const FULL_CHECK_MS = 5;
 

@@ -5,9 +5,10 @@
 // message is then a few header bytes around them, so a batch is never
 // re-encoded for a resend, a spool file or another node.
 //
-// msgpackr's addExtension refuses ext type 0 (EventTime), so the time is a
-// small class whose pack() writes its bytes in place (as Uint64 below), and
-// a whole batch is one packr.pack() of its [time, record] pairs: per-record
+// msgpackr's addExtension refuses ext type 0 (EventTime), so each entry's
+// head ([time, record] array header and the time) is a small class whose
+// pack() writes its bytes in place (as Uint64 below), and a whole batch is
+// one packr.pack() of heads and records (EntryHead): per-record
 // pack() calls (and a Buffer each, copied after) were the largest part of
 // ebpf-forward's CPU under load (bench/run.mjs, --cpu-prof). Array and bin
 // headers around pre-encoded entries are framing msgpackr has no API for.
@@ -42,8 +43,13 @@ addExtension({
   }) as unknown as (value: unknown) => Buffer,
 });
 
-/** An entry's time, written in place: fixext 8 type 0 (EventTime) or, with Time_as_Integer, uint32. */
-class WireTime {
+/**
+ * The head of an entry, written in place: the `[time, record]` array header
+ * and the time, fixext 8 type 0 (EventTime) or, with Time_as_Integer, uint32.
+ * Packing [head, record, head, record...] and leaving out that outer array's
+ * header gives the entries back to back, with no array per entry.
+ */
+class EntryHead {
   constructor(
     readonly sec: number,
     readonly nsec: number,
@@ -51,19 +57,21 @@ class WireTime {
   ) {}
 }
 addExtension({
-  Class: WireTime,
+  Class: EntryHead,
   type: 0x64,
-  pack: ((value: WireTime, allocateForWrite: Allocate) => {
+  pack: ((value: EntryHead, allocateForWrite: Allocate) => {
     if (value.asInteger) {
-      const { target, position } = allocateForWrite(5);
-      target[position] = 0xce; // uint32 (what msgpack_pack_uint64 gives for today's epoch seconds)
-      target.writeUInt32BE(value.sec, position + 1);
-    } else {
-      const { target, position } = allocateForWrite(10);
-      target[position] = 0xd7; // fixext 8
-      target[position + 1] = 0x00; // EventTime
+      const { target, position } = allocateForWrite(6);
+      target[position] = 0x92; // [time, record]
+      target[position + 1] = 0xce; // uint32 (what msgpack_pack_uint64 gives for today's epoch seconds)
       target.writeUInt32BE(value.sec, position + 2);
-      target.writeUInt32BE(value.nsec, position + 6);
+    } else {
+      const { target, position } = allocateForWrite(11);
+      target[position] = 0x92; // [time, record]
+      target[position + 1] = 0xd7; // fixext 8
+      target[position + 2] = 0x00; // EventTime
+      target.writeUInt32BE(value.sec, position + 3);
+      target.writeUInt32BE(value.nsec, position + 7);
     }
   }) as unknown as (value: unknown) => Buffer,
 });
@@ -121,15 +129,15 @@ export class EntryEncoder {
 
   /** Packed entries: one `[time, record]` msgpack array per event, back to back. */
   encode(events: readonly FluentEvent[]): Buffer {
-    const pairs = new Array<[WireTime, Record<string, unknown>]>(events.length);
+    const flat = new Array<EntryHead | Record<string, unknown>>(2 * events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       checkTime(e);
-      pairs[i] = [new WireTime(e.sec, e.nsec, this.timeAsInteger), wireRecord(e.record)];
+      flat[2 * i] = new EntryHead(e.sec, e.nsec, this.timeAsInteger);
+      flat[2 * i + 1] = wireRecord(e.record);
     }
-    // One array of the pairs, without its header: the entries back to back.
     // (msgpackr does not reuse the bytes it returned, so this view stays valid.)
-    return packr.pack(pairs).subarray(arrayHeaderBytes(events.length));
+    return packr.pack(flat).subarray(arrayHeaderBytes(flat.length));
   }
 }
 

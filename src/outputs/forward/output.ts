@@ -129,8 +129,8 @@ export class ForwardOutput implements Output {
   }
 
   async start(): Promise<void> {
-    // The first chunk id sets up OpenSSL's random generator (~0.1 s of CPU):
-    // at start rather than on the first delivery.
+    // Chunk ids draw their random part (and OpenSSL sets up its generator,
+    // ~0.1 s of CPU) at start rather than on the first delivery.
     Chunk.newId();
     if (this.spool) {
       const found = await this.spool.open();
