@@ -74,6 +74,7 @@ export const ebpfInputKeys: readonly KeySpec[] = [
   { name: 'poll_ms', description: "Fluent Bit's ring buffer polling interval; ebpf-forward reads as events come, so it is accepted and kept", default: '1000', parse: integerParser({ min: 1 }) },
   { name: 'ringbuf_map_name', description: 'name of the ring buffer map in the BPF objects', default: 'events', parse: parseNonEmpty },
   { name: 'ringbuf_size', description: 'ring buffer size: a power of two from 4K to 2G', default: '8M', parse: parseRingbufSize },
+  { name: 'sequence_key', description: 'add the trace\'s sequence number under this key (gaps are records lost in the kernel)', parse: parseNonEmpty },
   { name: 'trace_error', description: 'when a trace cannot attach: continue (log it, run the others) or exit', default: 'continue', parse: enumParser(['continue', 'exit']) },
 ];
 

@@ -17,6 +17,8 @@ export class BatchDecoder {
   constructor(
     private readonly trace: TraceDefinition,
     private readonly clock: MonotonicClock,
+    /** Where to put the record's sequence number (the input's sequence_key), if anywhere. */
+    private readonly sequenceKey?: string,
   ) {}
 
   /** The events of `count` records at the start of `batch`. */
@@ -40,6 +42,7 @@ export class BatchDecoder {
         this.held++;
         continue;
       }
+      if (this.sequenceKey !== undefined) record[this.sequenceKey] = header.seq;
       const event: FluentEvent = { sec: 0, nsec: 0, record };
       clock.toWall(header.tsHigh, header.tsLow, event);
       events.push(event);

@@ -67,6 +67,7 @@ export class EbpfInput {
           settings: { keys, selfPid: process.pid },
           ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
           ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
+          sequenceKey: settings.values.get('sequence_key') as string | undefined,
           onEvents: (events) => emit(tag, events),
           accepting: this.options.accepting && (() => this.options.accepting!(tag)),
           onWarning: (message) => log.warn(message),

@@ -37,6 +37,8 @@ export interface TraceSessionOptions {
   ringbufBytes: number;
   /** Largest batch handed from the ring to JS, in bytes. */
   maxBatchBytes?: number;
+  /** Adds each record's sequence number under this key (the input's sequence_key). */
+  sequenceKey?: string;
   onEvents(events: FluentEvent[]): void;
   /**
    * Whether the outputs take more now. When not, the ring is not read until
@@ -164,7 +166,7 @@ export class TraceSession {
   received = 0;
 
   private constructor(private readonly options: TraceSessionOptions) {
-    this.decoder = new BatchDecoder(options.trace, new MonotonicClock());
+    this.decoder = new BatchDecoder(options.trace, new MonotonicClock(), options.sequenceKey);
   }
 
   /** Opens, loads and attaches the trace; on failure nothing stays attached. */

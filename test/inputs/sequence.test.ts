@@ -1,0 +1,50 @@
+// sequence_key on the real kernel: every record carries its trace's sequence
+// number, and records the kernel could not queue take one too, so the gaps a
+// consumer sees are exactly the losses ebpf-forward counts.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { FluentEvent } from '../../src/event.js';
+import { TraceSession } from '../../src/inputs/trace-session.js';
+import { addon } from '../../src/native/addon.js';
+import { trace_signal } from '../../src/traces/signal/index.js';
+import { waitFor } from '../support/cli.js';
+// @ts-expect-error: plain ESM helper of the benchmark, no type declarations
+import { buildLoadgen } from '../../bench/loadgen.mjs';
+
+let session: TraceSession;
+const events: FluentEvent[] = [];
+
+beforeAll(() => {
+  addon().ensureTracefs();
+  session = TraceSession.start({
+    trace: trace_signal,
+    settings: { keys: new Map(), selfPid: process.pid },
+    ringbufMapName: 'events',
+    ringbufBytes: 4096, // one page: a burst overflows it
+    sequenceKey: 'seq',
+    onEvents: (batch) => events.push(...batch),
+  });
+});
+
+afterAll(() => session?.close());
+
+it('gaps in the sequence are the records lost in the kernel', async () => {
+  // Synchronously: the event loop can't read the ring while the burst runs.
+  execFileSync(buildLoadgen() as string, ['signal', '20000', '0']);
+  // Once the ring is read, one more record gets through, after the gap.
+  await waitFor(() => (events.length > 0 ? true : undefined), 5000, 'the records that fitted');
+  const marker = spawnSync('/bin/kill', ['-0', String(process.pid)]);
+  await waitFor(() => (events.some((e) => e.record.pid === marker.pid) ? true : undefined), 5000, 'the marker record');
+  session.stop(); // detach, then read what the ring holds
+  const lost = session.lost();
+  const seqs = events.map((e) => e.record.seq as number);
+  expect(lost).toBeGreaterThan(0);
+  expect(seqs.every((s) => Number.isInteger(s))).toBe(true);
+  const total = seqs.length + lost;
+  expect(new Set(seqs).size).toBe(seqs.length);
+  expect(Math.max(...seqs)).toBeLessThan(total);
+  // The lost records left holes: the received numbers are not just 0..n-1.
+  expect(Math.max(...seqs)).toBeGreaterThanOrEqual(seqs.length);
+  // The key comes after the documented fields.
+  expect(Object.keys(events[0]!.record).at(-1)).toBe('seq');
+});
