@@ -46,6 +46,14 @@ static __always_inline void count_lost(void)
 		*n += 1;
 }
 
+/* An event seen but not recorded (no ring space, no memory for its state):
+ * it takes a sequence number all the same, so the gap shows, and counts. */
+static __always_inline void drop_event(void)
+{
+	__sync_fetch_and_add(&next_seq, 1);
+	count_lost();
+}
+
 static __always_inline void fill_header(struct event_header *h, __u16 kind, __u64 ts)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -98,10 +106,8 @@ static __always_inline __u64 wakeup_flags(__u64 waiting, __u64 size)
 		type *__e = bpf_ringbuf_reserve(&events, sizeof(type), 0);    \
 		if (__e)                                                      \
 			fill_header(&__e->hdr, (kind_), (ts));                \
-		else {                                                        \
-			__sync_fetch_and_add(&next_seq, 1);                   \
-			count_lost();                                         \
-		}                                                             \
+		else                                                          \
+			drop_event();                                         \
 		__e;                                                          \
 	})
 

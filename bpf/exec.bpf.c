@@ -267,14 +267,6 @@ static __always_inline void send(struct exec_state *s)
 	output_event(&s->ev, sizeof(struct exec_event) + (string_bytes(s) & (STR_AREA - 1)));
 }
 
-/* A record that will not be sent: it takes a sequence number all the same,
- * so the gap shows. */
-static __always_inline void lose_record(void)
-{
-	__sync_fetch_and_add(&next_seq, 1);
-	count_lost();
-}
-
 /* The enter record's header as at the call: time, ids, comm. Its sequence
  * number is taken when it is sent. */
 static __always_inline void stamp_caller(struct event_header *h, __u64 ts)
@@ -328,9 +320,9 @@ static __always_inline int on_enter(__s32 dirfd, __u64 filename, __u64 argv, __u
 
 	if (bpf_map_update_elem(&inflight, &tid, s, BPF_ANY)) {
 		/* no memory to keep the call: its exit record (and a deferred enter) are lost */
-		lose_record();
+		drop_event();
 		if (s->call.pending)
-			lose_record();
+			drop_event();
 	}
 	return 0;
 }
@@ -365,7 +357,7 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	}
 	if (old_tid != tid) {
 		if (bpf_map_update_elem(&inflight, &tid, s, BPF_ANY))
-			lose_record(); /* the exit record */
+			drop_event(); /* the exit record */
 		bpf_map_delete_elem(&inflight, &old_tid);
 	}
 	return 0;

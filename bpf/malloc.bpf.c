@@ -98,13 +98,6 @@ static __always_inline bool wanted(void)
 	return true;
 }
 
-/* An event we saw but could not record: counted like a full ring. */
-static __always_inline void drop_event(void)
-{
-	__sync_fetch_and_add(&next_seq, 1);
-	count_lost();
-}
-
 /* Calls the C library makes inside a traced one come within microseconds of
  * its entry; a call noted longer ago than this lost its return (a longjmp out
  * of it, say) and must not hide the thread's calls from then on. */

@@ -13,34 +13,44 @@ struct signal_event {
 };
 
 struct pending_kill {
-	__u64 ts;
+	__u64 ts;   /* 0: no call in progress */
 	__s32 sig;
 	__s32 target;
 };
 
-/* kill/tkill/tgkill calls between their enter and exit, by thread. */
+/* The kill/tkill/tgkill call a thread is in, between its enter and exit.
+ * Task storage, not a hash map: no lookup by key and no delete per call. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pending_kill);
 } pending SEC(".maps");
+
+static __always_inline struct pending_kill *pending_of_current(__u64 flags)
+{
+	return bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, flags);
+}
 
 static __always_inline int on_enter(__s32 target, __s32 sig)
 {
 	if (is_self())
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_kill p = { .ts = bpf_ktime_get_ns(), .sig = sig, .target = target };
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	struct pending_kill *p = pending_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
+		drop_event(); /* no memory for the call's state: its record is lost */
+		return 0;
+	}
+	p->ts = bpf_ktime_get_ns();
+	p->sig = sig;
+	p->target = target;
 	return 0;
 }
 
 static __always_inline int on_exit(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_kill *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
+	struct pending_kill *p = pending_of_current(0);
+	if (!p || !p->ts)
 		return 0;
 	struct signal_event *e = reserve_event(struct signal_event, 0, p->ts);
 	if (e) {
@@ -50,7 +60,7 @@ static __always_inline int on_exit(long ret)
 		e->error_raw = ret < 0 ? -ret : 0;
 		submit_event(e);
 	}
-	bpf_map_delete_elem(&pending, &tid);
+	p->ts = 0;
 	return 0;
 }
 
@@ -97,8 +107,8 @@ int signal_generate(struct trace_event_raw_signal_generate *ctx)
 {
 	if (is_self())
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	if (bpf_map_lookup_elem(&pending, &tid))
+	struct pending_kill *p = pending_of_current(0);
+	if (p && p->ts)
 		return 0;
 	struct signal_event *e = reserve_event(struct signal_event, 0, bpf_ktime_get_ns());
 	if (!e)

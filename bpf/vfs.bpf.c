@@ -50,13 +50,6 @@ struct {
 	__type(value, struct vfs_call);
 } calls SEC(".maps");
 
-/* An event we saw but could not record: counted like a full ring. */
-static __always_inline void drop_event(void)
-{
-	__sync_fetch_and_add(&next_seq, 1);
-	count_lost();
-}
-
 static __always_inline int on_enter(__u16 op, const char *filename, __u32 flags, __u32 mode)
 {
 	if (is_self())
