@@ -54,17 +54,25 @@ static __always_inline void drop_event(void)
 	count_lost();
 }
 
-static __always_inline void fill_header(struct event_header *h, __u16 kind, __u64 ts)
+/* Fills a header's time, ids, kind and comm; its sequence number is left 0
+ * (taken when the record is sent). */
+static __always_inline void stamp_header(struct event_header *h, __u16 kind, __u64 ts)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	h->ts_ns = ts;
-	h->seq = __sync_fetch_and_add(&next_seq, 1);
+	h->seq = 0;
 	h->pid = id >> 32;
 	h->tid = (__u32)id;
 	h->kind = kind;
 	h->flags = 0;
 	h->reserved = 0;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline void fill_header(struct event_header *h, __u16 kind, __u64 ts)
+{
+	stamp_header(h, kind, ts);
+	h->seq = __sync_fetch_and_add(&next_seq, 1);
 }
 
 /* Wake-up batching. By default the kernel wakes the reader for a record when

@@ -267,21 +267,6 @@ static __always_inline void send(struct exec_state *s)
 	output_event(&s->ev, sizeof(struct exec_event) + (string_bytes(s) & (STR_AREA - 1)));
 }
 
-/* The enter record's header as at the call: time, ids, comm. Its sequence
- * number is taken when it is sent. */
-static __always_inline void stamp_caller(struct event_header *h, __u64 ts)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	h->ts_ns = ts;
-	h->seq = 0;
-	h->pid = id >> 32;
-	h->tid = (__u32)id;
-	h->kind = EXEC_STAGE_ENTER;
-	h->flags = 0;
-	h->reserved = 0;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
-}
-
 /* Sends the enter record, marking where its strings were read. */
 static __always_inline void send_enter(struct exec_state *s, __u16 source, int failed)
 {
@@ -306,7 +291,7 @@ static __always_inline int on_enter(__s32 dirfd, __u64 filename, __u64 argv, __u
 	s->call.argv = argv;
 	s->call.flags = flags;
 	s->call.pending = 0;
-	stamp_caller(&s->ev.hdr, ts);
+	stamp_header(&s->ev.hdr, EXEC_STAGE_ENTER, ts); /* its seq is taken when sent */
 	s->ev.ppid = current_ppid();
 	s->ev.error_raw = 0;
 	s->ev.dirfd = dirfd;
