@@ -11,7 +11,7 @@ run: setup
 	node dist/cli.js -c $(CONF)
 
 test: setup
-	npx vitest run
+	bash scripts/test.sh
 
 bench: setup
 	node bench/run.mjs
