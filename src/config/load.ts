@@ -36,13 +36,20 @@ function refuseDaemon(value: string): boolean {
   return false;
 }
 
+function refuseHttpServer(value: string): boolean {
+  if (parseBool(value)) {
+    throw new Error('On is not supported yet: ebpf-forward has no HTTP metrics server; set it Off (counters are logged at shutdown)');
+  }
+  return false;
+}
+
 /** [SERVICE] keys. Later features read the ones not in ServiceSettings from `values`. */
 export const serviceKeys: readonly KeySpec[] = [
   { name: 'flush', description: 'seconds between flushes to the outputs (may be fractional)', default: '1', parse: secondsParser({ fractional: true, above: 0 }) },
   { name: 'grace', description: 'seconds given on shutdown to deliver buffered records', default: '5', parse: secondsParser({ min: 0 }) },
   { name: 'log_level', description: `${logLevels.join(', ')}`, default: 'info', parse: enumParser<LogLevel>(logLevels, { warning: 'warn' }) },
   { name: 'daemon', description: 'only Off: run under a supervisor instead', default: 'off', parse: refuseDaemon },
-  { name: 'http_server', description: 'serve metrics over HTTP', default: 'off', parse: parseBool },
+  { name: 'http_server', description: 'only Off: there is no HTTP metrics server yet', default: 'off', parse: refuseHttpServer },
   { name: 'http_listen', description: 'address of the HTTP server', default: '0.0.0.0', parse: parseNonEmpty },
   { name: 'http_port', description: 'port of the HTTP server', default: '2020', parse: integerParser({ min: 1, max: 65535 }) },
   { name: 'storage.path', description: 'folder where outputs may spool records to disk', parse: parseNonEmpty },

@@ -109,7 +109,7 @@ describe('loadConfig: a full config', () => {
       'storage.sync': 'full',
       'storage.checksum': true,
       'storage.backlog.mem_limit': 10_000_000,
-      http_server: true,
+      http_server: false,
       http_listen: '127.0.0.1',
       http_port: 2021,
       daemon: false,
@@ -180,6 +180,10 @@ describe('loadConfig: [SERVICE]', () => {
   for (const [name, line, problem] of badValues) {
     it(`bad value: ${name}`, () => expect(problemAt(name, line)).toBe(problem));
   }
+
+  it('HTTP_Server On is refused: there is no metrics server yet', () => {
+    expect(problemAt('load/http-server-on.conf', 2)).toMatch(/^HTTP_Server: On is not supported yet: .*set it Off/);
+  });
 
   it('Daemon On is refused with what to do instead', () => {
     expect(problemAt('load/daemon-on.conf', 2)).toMatch(/^Daemon: On is not supported: .*run it under a supervisor/);
