@@ -73,13 +73,12 @@ const seqsOf = (entries: ReceivedEntry[]) => entries.map((e) => e.record.seq as 
  * swallows the acks it writes (the one way to get a never-acking
  * FluentServer). Its server decodes EventTime as {epoch, nano}.
  */
-export class FluentServerReceiver implements TestReceiver {
-  readonly kind = 'FluentServer';
+/** What both receivers share: listening on a port that stays the same across kill/restart. */
+abstract class ListeningReceiver<Options extends ReceiverOptions = ReceiverOptions> {
   port = 0;
   readonly entries: ReceivedEntry[] = [];
-  private server: FluentServer | undefined;
 
-  constructor(private readonly options: ReceiverOptions = {}) {}
+  constructor(protected readonly options: Options = {} as Options) {}
 
   async start(): Promise<this> {
     this.port = this.options.port ?? 0;
@@ -91,7 +90,23 @@ export class FluentServerReceiver implements TestReceiver {
     return seqsOf(this.entries);
   }
 
-  private async listen(): Promise<void> {
+  protected abstract listen(): Promise<void>;
+  abstract kill(): Promise<void>;
+
+  async restart(): Promise<void> {
+    await this.listen();
+  }
+
+  async close(): Promise<void> {
+    await this.kill();
+  }
+}
+
+export class FluentServerReceiver extends ListeningReceiver implements TestReceiver {
+  readonly kind = 'FluentServer';
+  private server: FluentServer | undefined;
+
+  protected async listen(): Promise<void> {
     const { security, tls } = this.options;
     const server = new FluentServer({
       listenOptions: { host: '127.0.0.1', port: this.port },
@@ -125,14 +140,6 @@ export class FluentServerReceiver implements TestReceiver {
     for (const c of Object.values(clients)) reset(c.socket);
     const listening = (server as unknown as { server: Server }).server;
     await new Promise<void>((resolve) => listening.close(() => resolve()));
-  }
-
-  async restart(): Promise<void> {
-    await this.listen();
-  }
-
-  async close(): Promise<void> {
-    await this.kill();
   }
 }
 
@@ -183,10 +190,8 @@ function heloWithStrings(nonce: Buffer, auth: Buffer): Buffer {
   ]);
 }
 
-export class IndependentReceiver implements TestReceiver {
+export class IndependentReceiver extends ListeningReceiver<IndependentOptions> implements TestReceiver {
   readonly kind = 'independent';
-  port = 0;
-  readonly entries: ReceivedEntry[] = [];
   readonly messages: WireMessage[] = [];
   /** PINGs refused (wrong key or user). */
   refused = 0;
@@ -197,19 +202,7 @@ export class IndependentReceiver implements TestReceiver {
   private readonly sockets = new Set<Socket>();
   private readonly encoder = new Encoder();
 
-  constructor(private readonly options: IndependentOptions = {}) {}
-
-  async start(): Promise<this> {
-    this.port = this.options.port ?? 0;
-    await this.listen();
-    return this;
-  }
-
-  seqs(): number[] {
-    return seqsOf(this.entries);
-  }
-
-  private async listen(): Promise<void> {
+  protected async listen(): Promise<void> {
     const onSocket = (socket: Socket) => void this.serve(socket);
     const tls = this.options.tls;
     const server = tls
@@ -319,14 +312,6 @@ export class IndependentReceiver implements TestReceiver {
     this.server = undefined;
     for (const s of this.sockets) reset(s);
     await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  async restart(): Promise<void> {
-    await this.listen();
-  }
-
-  async close(): Promise<void> {
-    await this.kill();
   }
 }
 
