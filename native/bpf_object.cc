@@ -23,13 +23,11 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                      {
                          InstanceMethod<&BpfObject::SetGlobal>("setGlobal"),
                          InstanceMethod<&BpfObject::SetMapMaxEntries>("setMapMaxEntries"),
-                         InstanceMethod<&BpfObject::SetAutoload>("setAutoload"),
                          InstanceMethod<&BpfObject::Programs>("programs"),
                          InstanceMethod<&BpfObject::Load>("load"),
                          InstanceMethod<&BpfObject::Attach>("attach"),
                          InstanceMethod<&BpfObject::AttachUprobe>("attachUprobe"),
                          InstanceMethod<&BpfObject::PerCpuSum>("perCpuSum"),
-                         InstanceMethod<&BpfObject::LinkCount>("linkCount"),
                          InstanceMethod<&BpfObject::Detach>("detach"),
                          InstanceMethod<&BpfObject::Close>("close"),
                      });
@@ -186,21 +184,6 @@ Napi::Value BpfObject::SetMapMaxEntries(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// setAutoload(program: string, load: boolean), before load: leaves out a
-// program the kernel can't take (an optional kprobe, say).
-Napi::Value BpfObject::SetAutoload(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Usable(env, false)) return env.Undefined();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
-  if (!prog) {
-    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  bpf_program__set_autoload(prog, info[1].As<Napi::Boolean>().Value());
-  return env.Undefined();
-}
-
 // programs(): {name, section}[]
 Napi::Value BpfObject::Programs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -301,10 +284,6 @@ Napi::Value BpfObject::PerCpuSum(const Napi::CallbackInfo& info) {
   uint64_t sum = 0;
   for (uint64_t v : values) sum += v;
   return Napi::BigInt::New(env, sum);
-}
-
-Napi::Value BpfObject::LinkCount(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(links_.size()));
 }
 
 Napi::Value BpfObject::Detach(const Napi::CallbackInfo& info) {

@@ -35,13 +35,11 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
  private:
   Napi::Value SetGlobal(const Napi::CallbackInfo& info);
   Napi::Value SetMapMaxEntries(const Napi::CallbackInfo& info);
-  Napi::Value SetAutoload(const Napi::CallbackInfo& info);
   Napi::Value Programs(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
   Napi::Value PerCpuSum(const Napi::CallbackInfo& info);
-  Napi::Value LinkCount(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 

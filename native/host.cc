@@ -51,11 +51,6 @@ Napi::Value ClockOffset(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), best_offset);
 }
 
-// monotonicNow(): bigint, the clock bpf_ktime_get_ns() reads.
-Napi::Value MonotonicNow(const Napi::CallbackInfo& info) {
-  return Napi::BigInt::New(info.Env(), Nanos(CLOCK_MONOTONIC));
-}
-
 // ensureTracefs(): 'present' | 'mounted'. Mounts tracefs at
 // /sys/kernel/tracing when neither it nor debugfs's tracing is there, as on a
 // fresh host or in a container; throws when that is not allowed.
@@ -101,7 +96,6 @@ void ReleaseTracefsMount() {
 
 void InitHost(Napi::Env env, Napi::Object exports) {
   exports.Set("clockOffset", Napi::Function::New(env, ClockOffset));
-  exports.Set("monotonicNow", Napi::Function::New(env, MonotonicNow));
   exports.Set("ensureTracefs", Napi::Function::New(env, EnsureTracefs));
   exports.Set("releaseTracefs", Napi::Function::New(env, ReleaseTracefs));
   exports.Set("setLibbpfDebug", Napi::Function::New(env, SetDebug));

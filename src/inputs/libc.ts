@@ -129,8 +129,3 @@ export function findLibcs(pids?: readonly number[]): MappedLibc[] {
   }
   return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
-
-/** Distinct paths, openable from this mount namespace, of every mapped libc. */
-export function findLibcPaths(pids?: readonly number[]): string[] {
-  return findLibcs(pids).map((l) => l.path);
-}

@@ -16,13 +16,11 @@ export interface ProgramInfo {
 export interface NativeBpfObject {
   setGlobal(name: string, value: Buffer): void;
   setMapMaxEntries(map: string, entries: number): void;
-  setAutoload(program: string, load: boolean): void;
   programs(): ProgramInfo[];
   load(): void;
   attach(program: string): void;
   attachUprobe(program: string, binaryPath: string, functionName: string, retprobe: boolean, pid: number): void;
   perCpuSum(map: string, key: number): bigint;
-  linkCount(): number;
   /** Destroys the links only: nothing new arrives, the ring can still be drained. */
   detach(): void;
   close(): void;
@@ -59,7 +57,6 @@ interface Addon {
   BpfObject: new (path: string) => NativeBpfObject;
   RingReader: new (object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number, deadlineMs?: number) => NativeRingReader;
   clockOffset(): bigint;
-  monotonicNow(): bigint;
   ensureTracefs(): 'present' | 'mounted';
   releaseTracefs(): void;
   setLibbpfDebug(on: boolean): void;
