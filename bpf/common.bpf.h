@@ -12,6 +12,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Puts a record's struct in the object's BTF, where user space reads its
+ * layout (src/records/): clang emits the types of globals, and of little
+ * else that is only used on the stack. An unused pointer costs nothing. */
+#define RECORD_TYPE(name) const struct name *__record_type_##name __attribute__((unused))
+
 /* Set before load: ebpf-forward's own pid, never traced. */
 const volatile __u32 self_tgid = 0;
 

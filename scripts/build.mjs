@@ -4,12 +4,13 @@
 // Each step is skipped when its outputs are newer than its inputs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// --bpf-only: just the BPF objects (for working on one trace while other
-// TypeScript is mid-change).
+// --bpf-only: just the BPF objects; --no-ts: all but the TypeScript (for
+// working on one part while other TypeScript is mid-change).
 const bpfOnly = process.argv.includes('--bpf-only');
+const noTs = process.argv.includes('--no-ts');
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'bpf', '.output');
 
@@ -57,15 +58,25 @@ if (!existsSync(vmlinuxH)) {
   renameSync(vmlinuxH + '.tmp', vmlinuxH);
 }
 
-// 2. One BPF object per bpf/*.bpf.c.
+// 2. One BPF object per trace folder (src/traces/<name>/<name>.bpf.c ->
+// bpf/.output/<name>.bpf.o), and the examples' objects next to their source
+// (conf/examples/x.bpf.c -> conf/examples/x.bpf.o, which their configs name).
 const bpfDir = join(root, 'bpf');
 const headers = filesIn(bpfDir, /\.h$/);
 const arch = { x64: 'x86', arm64: 'arm64', s390x: 's390', ppc64: 'powerpc', riscv64: 'riscv' }[process.arch] ?? process.arch;
-for (const src of filesIn(bpfDir, /\.bpf\.c$/)) {
-  const obj = join(out, src.slice(bpfDir.length + 1).replace(/\.c$/, '.o'));
-  if (mtime(obj) > newest([src, vmlinuxH, ...headers])) continue;
+const tracesDir = join(root, 'src', 'traces');
+const sources = [
+  ...readdirSync(tracesDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) => filesIn(join(tracesDir, d.name), /\.bpf\.c$/))
+    .map((src) => ({ src, obj: join(out, basename(src).replace(/\.c$/, '.o')) })),
+  ...filesIn(join(root, 'conf', 'examples'), /\.bpf\.c$/).map((src) => ({ src, obj: src.replace(/\.c$/, '.o') })),
+];
+for (const { src, obj } of sources) {
+  const local = filesIn(dirname(src), /\.h$/);
+  if (mtime(obj) > newest([src, vmlinuxH, ...headers, ...local])) continue;
   run('clang', ['-g', '-O2', '-Wall', '-Werror', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`,
-    '-I', out, '-I', bpfDir, '-c', src, '-o', obj]);
+    '-I', out, '-I', bpfDir, '-I', dirname(src), '-c', src, '-o', obj]);
 }
 
 if (bpfOnly) process.exit(0);
@@ -86,6 +97,8 @@ if (mtime(addon) <= newest(nativeSources)) {
   if (existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
   run(process.execPath, args);
 }
+
+if (noTs) process.exit(0);
 
 // 4. TypeScript.
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');

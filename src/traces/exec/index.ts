@@ -1,5 +1,5 @@
 // trace_exec: execve and execveat, an "enter" record at the call and an
-// "exit" record with the result (bpf/exec.bpf.c).
+// "exit" record with the result (exec.bpf.c).
 import { sectionSteps, type TraceDefinition, type TraceRecord } from '../types.js';
 import type { EventHeader } from '../header.js';
 import { HEADER_SIZE } from '../header.js';
@@ -12,7 +12,7 @@ const LENGTHS_AT = 16;
 const AT_FDCWD = -100;
 const STRING_SLOTS = 5;
 
-/** event_header.flags of an exec record (EXEC_F_* in bpf/exec.bpf.c). */
+/** event_header.flags of an exec record (EXEC_F_* in exec.bpf.c). */
 export const ExecFlags = {
   /** The call was execveat. */
   execveat: 0x1,

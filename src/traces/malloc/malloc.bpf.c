@@ -25,6 +25,7 @@ struct malloc_event {
 	__u64 size;        /* asked for; calloc: nmemb * size; free: 0 */
 	__u64 old_address; /* realloc: the pointer passed; else 0 */
 };
+RECORD_TYPE(malloc_event);
 
 /* Filters, set before load; a count of 0 lets everyone through. */
 #define MAX_FILTER_PIDS 64

@@ -16,6 +16,7 @@ struct bind_event {
 	__u16 protocol;      /* IPPROTO_* of the socket */
 	struct inet_address asked; /* the sockaddr passed; its port is the port asked for */
 };
+RECORD_TYPE(bind_event);
 
 struct pending_bind {
 	__u64 ts;

@@ -45,6 +45,7 @@ struct exec_event {
 	__u16 len[5];
 	__u16 reserved[3];
 };
+RECORD_TYPE(exec_event);
 _Static_assert(sizeof(struct exec_event) == 80, "src/traces/exec/index.ts reads this layout");
 
 /* The call, as it was when it entered. */

@@ -11,6 +11,7 @@ struct signal_event {
 	__s32 error_raw; /* positive errno, 0 on success */
 	__s32 target;    /* the pid argument as passed (negative: a process group) */
 };
+RECORD_TYPE(signal_event);
 
 struct pending_kill {
 	__u64 ts;   /* 0: no call in progress */

@@ -30,6 +30,7 @@ struct vfs_event {
 	__u16 reserved;
 	char path[VFS_PATH_MAX];
 };
+RECORD_TYPE(vfs_event);
 
 #define VFS_EVENT_FIXED (sizeof(struct vfs_event) - VFS_PATH_MAX)
 

@@ -19,6 +19,7 @@ struct listen_event {
 	__s32 backlog;
 	__s32 error_raw; /* positive errno, 0 on success */
 };
+RECORD_TYPE(listen_event);
 
 struct accept_event {
 	struct event_header hdr;
@@ -27,6 +28,7 @@ struct accept_event {
 	__s32 error_raw;
 	struct inet_address peer; /* from the new socket; family 0 on failure */
 };
+RECORD_TYPE(accept_event);
 
 struct connect_event {
 	struct event_header hdr;
@@ -34,6 +36,7 @@ struct connect_event {
 	__s32 error_raw;
 	struct inet_address remote; /* the sockaddr passed */
 };
+RECORD_TYPE(connect_event);
 
 struct pending_call {
 	__u64 ts;
