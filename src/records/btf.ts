@@ -1,0 +1,327 @@
+// A BPF object's BTF, parsed from the raw blob (the kernel's and libbpf's
+// format: header, type section, string section), and the layouts of its
+// types: what record layouts are read from, so that no offset is written
+// twice. Only what layouts need is kept: integers, floats, enums, arrays,
+// structs and unions, pointers; typedefs and qualifiers are seen through
+// (their names are kept for messages).
+import { addon } from '../native/addon.js';
+
+const BTF_MAGIC = 0xeb9f;
+
+/** BTF kinds (include/uapi/linux/btf.h). */
+const Kind = {
+  INT: 1,
+  PTR: 2,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  TYPEDEF: 8,
+  VOLATILE: 9,
+  CONST: 10,
+  RESTRICT: 11,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  TYPE_TAG: 18,
+  ENUM64: 19,
+} as const;
+
+const INT_SIGNED = 1;
+const INT_BOOL = 4;
+
+export type TypeLayout =
+  | { kind: 'int'; cName: string; size: number; signed: boolean; bool: boolean }
+  | { kind: 'float'; cName: string; size: number }
+  | { kind: 'enum'; cName: string; size: number; signed: boolean; values: { name: string; value: bigint }[] }
+  | { kind: 'array'; cName: string; size: number; element: TypeLayout; length: number }
+  | { kind: 'struct' | 'union'; cName: string; size: number; members: MemberLayout[] }
+  | { kind: 'pointer'; cName: string; size: number }
+  | { kind: 'other'; cName: string; size: number };
+
+export type StructLayout = Extract<TypeLayout, { kind: 'struct' | 'union' }>;
+
+export interface MemberLayout {
+  /** "" for an anonymous struct or union member. */
+  name: string;
+  /** Byte offset in the enclosing struct. */
+  offset: number;
+  /** Bit-field width, 0 for a whole member. */
+  bitSize: number;
+  /** Bit offset within the byte at `offset` of a bit-field. */
+  bitOffset: number;
+  type: TypeLayout;
+}
+
+interface RawType {
+  kind: number;
+  name: string;
+  vlen: number;
+  kindFlag: boolean;
+  /** size for INT, ENUM, STRUCT, UNION, DATASEC, FLOAT; a type id for the rest. */
+  sizeOrType: number;
+  /** INT: its encoding word. */
+  intInfo?: number;
+  array?: { type: number; nelems: number };
+  members?: { name: string; type: number; offset: number }[];
+  enumValues?: { name: string; value: bigint }[];
+}
+
+export class BtfError extends Error {}
+
+export class Btf {
+  private readonly types: (RawType | undefined)[];
+  private readonly layouts = new Map<number, TypeLayout>();
+
+  private constructor(types: (RawType | undefined)[]) {
+    this.types = types;
+  }
+
+  /** The BTF of an ELF BPF object file (throws a BtfError naming the file when it has none). */
+  static ofObject(path: string): Btf {
+    let raw: Buffer;
+    try {
+      raw = addon().readBtf(path);
+    } catch (err) {
+      throw new BtfError(`${path}: ${(err as Error).message}`);
+    }
+    return Btf.parse(raw, path);
+  }
+
+  static parse(raw: Buffer, source = 'BTF'): Btf {
+    if (raw.length < 24 || raw.readUInt16LE(0) !== BTF_MAGIC) throw new BtfError(`${source}: not BTF (bad magic)`);
+    const hdrLen = raw.readUInt32LE(4);
+    const typeOff = hdrLen + raw.readUInt32LE(8);
+    const typeLen = raw.readUInt32LE(12);
+    const strOff = hdrLen + raw.readUInt32LE(16);
+    const strLen = raw.readUInt32LE(20);
+    if (typeOff + typeLen > raw.length || strOff + strLen > raw.length) throw new BtfError(`${source}: BTF sections run past its end`);
+    const str = (off: number): string => {
+      if (off >= strLen) throw new BtfError(`${source}: string offset ${off} out of range`);
+      const start = strOff + off;
+      const end = raw.indexOf(0, start);
+      return raw.toString('utf8', start, end < 0 || end > strOff + strLen ? strOff + strLen : end);
+    };
+    const types: (RawType | undefined)[] = [undefined]; // id 0 is void
+    let at = typeOff;
+    const end = typeOff + typeLen;
+    while (at < end) {
+      if (at + 12 > end) throw new BtfError(`${source}: truncated type at byte ${at - typeOff}`);
+      const info = raw.readUInt32LE(at + 4);
+      const t: RawType = {
+        name: str(raw.readUInt32LE(at)),
+        vlen: info & 0xffff,
+        kind: (info >>> 24) & 0x1f,
+        kindFlag: (info & 0x80000000) !== 0,
+        sizeOrType: raw.readUInt32LE(at + 8),
+      };
+      at += 12;
+      const need = (n: number) => {
+        if (at + n > end) throw new BtfError(`${source}: truncated type ${types.length}`);
+      };
+      switch (t.kind) {
+        case Kind.INT:
+          need(4);
+          t.intInfo = raw.readUInt32LE(at);
+          at += 4;
+          break;
+        case Kind.ARRAY:
+          need(12);
+          t.array = { type: raw.readUInt32LE(at), nelems: raw.readUInt32LE(at + 8) };
+          at += 12;
+          break;
+        case Kind.STRUCT:
+        case Kind.UNION:
+          need(12 * t.vlen);
+          t.members = [];
+          for (let i = 0; i < t.vlen; i++, at += 12) {
+            t.members.push({ name: str(raw.readUInt32LE(at)), type: raw.readUInt32LE(at + 4), offset: raw.readUInt32LE(at + 8) });
+          }
+          break;
+        case Kind.ENUM:
+          need(8 * t.vlen);
+          t.enumValues = [];
+          for (let i = 0; i < t.vlen; i++, at += 8) {
+            const v = t.kindFlag ? raw.readInt32LE(at + 4) : raw.readUInt32LE(at + 4);
+            t.enumValues.push({ name: str(raw.readUInt32LE(at)), value: BigInt(v) });
+          }
+          break;
+        case Kind.ENUM64:
+          need(12 * t.vlen);
+          t.enumValues = [];
+          for (let i = 0; i < t.vlen; i++, at += 12) {
+            const lo = BigInt(raw.readUInt32LE(at + 4));
+            const hi = BigInt(raw.readUInt32LE(at + 8));
+            const u = (hi << 32n) | lo;
+            t.enumValues.push({ name: str(raw.readUInt32LE(at)), value: t.kindFlag ? BigInt.asIntN(64, u) : u });
+          }
+          break;
+        case Kind.FUNC_PROTO:
+          need(8 * t.vlen);
+          at += 8 * t.vlen;
+          break;
+        case Kind.VAR:
+        case Kind.DECL_TAG:
+          need(4);
+          at += 4;
+          break;
+        case Kind.DATASEC:
+          need(12 * t.vlen);
+          at += 12 * t.vlen;
+          break;
+        case Kind.PTR:
+        case Kind.FWD:
+        case Kind.TYPEDEF:
+        case Kind.VOLATILE:
+        case Kind.CONST:
+        case Kind.RESTRICT:
+        case Kind.FUNC:
+        case Kind.FLOAT:
+        case Kind.TYPE_TAG:
+          break;
+        default:
+          throw new BtfError(`${source}: unknown BTF kind ${t.kind} (type ${types.length})`);
+      }
+      types.push(t);
+    }
+    return new Btf(types);
+  }
+
+  /** Global variables (BTF VARs: .rodata knobs, .data, .bss) by name, with their layout. */
+  globals(): Map<string, TypeLayout> {
+    const out = new Map<string, TypeLayout>();
+    this.types.forEach((t, id) => {
+      if (t?.kind === Kind.VAR) out.set(t.name, this.layout(id));
+    });
+    return out;
+  }
+
+  /** The names of every struct in the BTF, for messages. */
+  structNames(): string[] {
+    return this.types.filter((t): t is RawType => t?.kind === Kind.STRUCT && t.name !== '').map((t) => t.name);
+  }
+
+  /** The layout of `struct name`, or undefined when the BTF has no such struct. */
+  struct(name: string): StructLayout | undefined {
+    const id = this.types.findIndex((t) => t?.kind === Kind.STRUCT && t.name === name);
+    if (id < 0) return undefined;
+    return this.layout(id) as StructLayout;
+  }
+
+  private layout(id: number, depth = 0): TypeLayout {
+    const cached = this.layouts.get(id);
+    if (cached) return cached;
+    if (depth > 64) throw new BtfError(`BTF type ${id} nests too deep`);
+    const t = this.types[id];
+    if (!t) return { kind: 'other', cName: 'void', size: 0 };
+    let layout: TypeLayout;
+    switch (t.kind) {
+      case Kind.INT: {
+        const encoding = (t.intInfo! >>> 24) & 0xf;
+        layout = { kind: 'int', cName: t.name, size: t.sizeOrType, signed: (encoding & INT_SIGNED) !== 0, bool: (encoding & INT_BOOL) !== 0 };
+        break;
+      }
+      case Kind.FLOAT:
+        layout = { kind: 'float', cName: t.name, size: t.sizeOrType };
+        break;
+      case Kind.ENUM:
+      case Kind.ENUM64:
+        layout = { kind: 'enum', cName: `enum ${t.name}`.trim(), size: t.sizeOrType, signed: t.kindFlag, values: t.enumValues! };
+        break;
+      case Kind.PTR:
+        layout = { kind: 'pointer', cName: 'pointer', size: 8 };
+        break;
+      case Kind.ARRAY: {
+        const element = this.layout(t.array!.type, depth + 1);
+        layout = { kind: 'array', cName: `${element.cName}[${t.array!.nelems}]`, size: element.size * t.array!.nelems, element, length: t.array!.nelems };
+        break;
+      }
+      case Kind.STRUCT:
+      case Kind.UNION: {
+        const kind = t.kind === Kind.STRUCT ? 'struct' : 'union';
+        const members = t.members!.map((m) => {
+          const bitSize = t.kindFlag ? m.offset >>> 24 : 0;
+          const bits = t.kindFlag ? m.offset & 0xffffff : m.offset;
+          return { name: m.name, offset: Math.floor(bits / 8), bitOffset: bits % 8, bitSize, type: this.layout(m.type, depth + 1) };
+        });
+        layout = { kind, cName: `${kind} ${t.name}`.trim(), size: t.sizeOrType, members };
+        break;
+      }
+      case Kind.VAR:
+      case Kind.TYPEDEF:
+      case Kind.VOLATILE:
+      case Kind.CONST:
+      case Kind.RESTRICT:
+      case Kind.TYPE_TAG: {
+        const inner = this.layout(t.sizeOrType, depth + 1);
+        // A typedef's name is what the C source says (__u32), kept for messages.
+        layout = t.kind === Kind.TYPEDEF ? ({ ...inner, cName: t.name } as TypeLayout) : inner;
+        break;
+      }
+      default:
+        layout = { kind: 'other', cName: t.name || `BTF kind ${t.kind}`, size: 0 };
+    }
+    this.layouts.set(id, layout);
+    return layout;
+  }
+}
+
+export interface ResolvedMember {
+  /** Byte offset from the start of the outermost struct. */
+  offset: number;
+  type: TypeLayout;
+  bitSize: number;
+}
+
+/**
+ * A member by its path in a struct: "fd", "hdr.kind", "peer.addr", "len[2]".
+ * Anonymous struct/union members are looked through, as C does.
+ */
+export function memberAt(layout: TypeLayout, path: string): ResolvedMember | undefined {
+  let offset = 0;
+  let type = layout;
+  let bitSize = 0;
+  for (const part of path.split('.')) {
+    const m = /^(\w+)((?:\[\d+\])*)$/.exec(part);
+    if (!m) return undefined;
+    const found = findMember(type, m[1]!);
+    if (!found) return undefined;
+    offset += found.offset;
+    type = found.type;
+    bitSize = found.bitSize;
+    for (const index of m[2]!.match(/\d+/g) ?? []) {
+      if (type.kind !== 'array' || Number(index) >= type.length) return undefined;
+      offset += Number(index) * type.element.size;
+      type = type.element;
+    }
+  }
+  return { offset, type, bitSize };
+}
+
+function findMember(type: TypeLayout, name: string): { offset: number; type: TypeLayout; bitSize: number } | undefined {
+  if (type.kind !== 'struct' && type.kind !== 'union') return undefined;
+  for (const m of type.members) {
+    if (m.name === name) return { offset: m.offset, type: m.type, bitSize: m.bitSize };
+    if (m.name === '') {
+      const inner = findMember(m.type, name);
+      if (inner) return { ...inner, offset: m.offset + inner.offset };
+    }
+  }
+  return undefined;
+}
+
+/** How a member's C type reads in a message: "__s32 (signed, 4 bytes)". */
+export function describeType(type: TypeLayout): string {
+  switch (type.kind) {
+    case 'int':
+      return `${type.cName} (${type.bool ? 'bool' : type.signed ? 'signed' : 'unsigned'}, ${type.size} bytes)`;
+    case 'array':
+      return `${type.cName} (an array of ${type.length})`;
+    default:
+      return `${type.cName} (${type.kind}, ${type.size} bytes)`;
+  }
+}

@@ -1,0 +1,430 @@
+// Compiles a record declaration, checked against the layout its BPF
+// object's BTF gives, into a record program (program.ts): the encoder then
+// writes each ring record as a Forward entry with no JS per record. Also
+// compiles any struct of any object as it is (bring-your-own BPF objects):
+// every member, nested structs as maps, enums by name.
+import { Packr } from 'msgpackr';
+import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
+import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
+import { HEAD_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
+import { CASE_WORDS, FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode, type RecordProgram } from './program.js';
+
+/** A declaration that does not fit the BTF it is compiled against; the message names both. */
+export class RecordLayoutError extends Error {}
+
+// Literals (keys, constant strings) are encoded once, at compile time.
+const packr = new Packr({ useRecords: false });
+
+/** Bytes of a msgpack map header for n entries. */
+function mapHeader(n: number): Buffer {
+  if (n < 16) return Buffer.from([0x80 | n]);
+  if (n < 0x10000) return Buffer.from([0xde, n >> 8, n & 0xff]);
+  const b = Buffer.alloc(5);
+  b[0] = 0xdf;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
+/** Bytes of a msgpack array header for n elements. */
+function arrayHeader(n: number): Buffer {
+  if (n < 16) return Buffer.from([0x90 | n]);
+  if (n < 0x10000) return Buffer.from([0xdc, n >> 8, n & 0xff]);
+  const b = Buffer.alloc(5);
+  b[0] = 0xdd;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
+/** Programs larger than this are refused (a huge array in a user's struct, say). */
+const MAX_CODE_WORDS = 1 << 20;
+
+/** Emits code words and collects the constant pool (identical literals stored once). */
+class ProgramBuilder {
+  readonly code: number[] = [];
+  private readonly poolParts: Buffer[] = [];
+  private poolSize = 0;
+  private readonly literals = new Map<string, number>();
+
+  emit(op: Opcode, ...args: number[]): number {
+    const at = this.code.length;
+    if (args.length < FIXED_ARGS[op]) throw new Error(`opcode ${op} takes ${FIXED_ARGS[op]} arguments`);
+    this.code.push(op, ...args);
+    if (this.code.length > MAX_CODE_WORDS) throw new RecordLayoutError(`the record program would be larger than ${MAX_CODE_WORDS} words`);
+    return at;
+  }
+
+  /** [poolOff, len] of these bytes in the pool. */
+  constant(bytes: Buffer): [number, number] {
+    const hex = bytes.toString('hex');
+    let at = this.literals.get(hex);
+    if (at === undefined) {
+      at = this.poolSize;
+      this.poolParts.push(bytes);
+      this.poolSize += bytes.length;
+      this.literals.set(hex, at);
+    }
+    return [at, bytes.length];
+  }
+
+  literal(bytes: Buffer): void {
+    this.emit(Op.LIT, ...this.constant(bytes));
+  }
+
+  key(name: string): void {
+    this.literal(packr.pack(name));
+  }
+
+  build(): RecordProgram {
+    return { code: Uint32Array.from(this.code), pool: Buffer.concat(this.poolParts, this.poolSize) };
+  }
+}
+
+function isCharArray(type: TypeLayout): boolean {
+  return type.kind === 'array' && type.element.kind === 'int' && type.element.size === 1 && /^(const |volatile )*char$/.test(type.element.cName);
+}
+
+/** A member's integer view: an int, or an enum (its own size and signedness). */
+function integerOf(type: TypeLayout): { size: number; signed: boolean; bool: boolean } | undefined {
+  if (type.kind === 'int' && [1, 2, 4, 8].includes(type.size)) return type;
+  if (type.kind === 'enum' && [1, 2, 4, 8].includes(type.size)) return { size: type.size, signed: type.signed, bool: false };
+  return undefined;
+}
+
+/** Whether every value of an integer member fits the documented type. */
+function integerFits(field: FieldType, t: { size: number; signed: boolean }): boolean {
+  switch (field) {
+    case 'int':
+      return t.signed ? t.size <= 4 : t.size < 4;
+    case 'int64':
+      return t.signed ? t.size <= 8 : t.size < 8;
+    case 'uint':
+    case 'uint32':
+      return !t.signed && t.size <= 4;
+    case 'uint8':
+      return !t.signed && t.size === 1;
+    case 'uint16':
+      return !t.signed && t.size <= 2;
+    case 'uint64':
+      return !t.signed && t.size <= 8;
+    default:
+      return false;
+  }
+}
+
+interface TraceCompileOptions {
+  /** For messages: the trace ("trace_vfs") and its object file. */
+  trace: string;
+  object: string;
+  /** Adds each record's sequence number under this key (the input's sequence_key). */
+  sequenceKey?: string;
+}
+
+/** Compiles a trace's declaration against its object's BTF. Throws RecordLayoutError naming both on a mismatch. */
+export function compileTrace(declaration: RecordDeclaration, btf: Btf, options: TraceCompileOptions): RecordProgram {
+  const b = new ProgramBuilder();
+  if (!('by' in declaration)) {
+    new ShapeCompiler(b, btf, declaration, options).compile();
+    return b.build();
+  }
+  // The kind is read from the header, the same in every shape: take it from the first.
+  const shapes = Object.entries(declaration.cases).map(([value, shape]) => ({ value: Number(value), shape }));
+  if (shapes.length === 0) throw new RecordLayoutError(`${options.trace}: a record declaration with no cases`);
+  const first = new ShapeCompiler(b, btf, shapes[0]!.shape, options);
+  const by = first.member(declaration.by, `the kind member ${declaration.by}`);
+  const kind = integerOf(by.type);
+  if (!kind || kind.signed || kind.size > 4) throw first.mismatch(`the kind member ${declaration.by}`, 'an unsigned integer of at most 4 bytes', by.type);
+  b.emit(Op.MIN_LEN, by.offset + kind.size);
+  const switchAt = b.emit(Op.SWITCH, by.offset, kind.size, shapes.length, NO_TARGET, ...shapes.flatMap(({ value }) => [value, 0]));
+  const targets = [...shapes.map(({ shape }, i) => ({ shape, word: switchAt + 5 + 2 * i + 1 })), ...(declaration.otherwise ? [{ shape: declaration.otherwise, word: switchAt + 4 }] : [])];
+  // A shape shared by several kinds is compiled once.
+  const compiled = new Map<RecordShape, number>();
+  for (const { shape, word } of targets) {
+    const done = compiled.get(shape);
+    if (done !== undefined) {
+      b.code[word] = done;
+      continue;
+    }
+    b.code[word] = b.code.length;
+    compiled.set(shape, b.code.length);
+    const compiler = new ShapeCompiler(b, btf, shape, options);
+    const other = compiler.member(declaration.by, `the kind member ${declaration.by}`);
+    if (other.offset !== by.offset || other.type.size !== by.type.size) {
+      throw new RecordLayoutError(`${options.trace}: ${declaration.by} is at offset ${other.offset} in ${shape.struct} but at ${by.offset} in ${shapes[0]!.shape.struct} (${options.object})`);
+    }
+    compiler.compile();
+  }
+  return b.build();
+}
+
+class ShapeCompiler {
+  private readonly struct: StructLayout;
+  /** Largest end of a fixed-offset read: must lie within MIN_LEN. */
+  private fixedEnd = 0;
+  /** Where the variable-length part starts (a string slot read by its length), if any. */
+  private variableFrom: number | undefined;
+  private nextTail = 0;
+
+  constructor(
+    private readonly b: ProgramBuilder,
+    private readonly btf: Btf,
+    private readonly shape: RecordShape,
+    private readonly options: TraceCompileOptions,
+  ) {
+    const struct = btf.struct(shape.struct);
+    if (!struct) {
+      throw new RecordLayoutError(`${options.trace}: its record struct ${shape.struct} is not in ${options.object}'s BTF (has: ${btf.structNames().filter((n) => n.endsWith('_event')).join(', ') || 'no *_event structs'}); declare it with RECORD_TYPE(${shape.struct}) in the .bpf.c`);
+    }
+    this.struct = struct;
+  }
+
+  member(path: string, what: string): ResolvedMember {
+    const m = memberAt(this.struct, path);
+    if (!m) throw new RecordLayoutError(`${this.options.trace}: ${what} reads ${this.shape.struct}.${path}, which ${this.options.object}'s BTF does not have`);
+    if (m.bitSize) throw new RecordLayoutError(`${this.options.trace}: ${what} reads ${this.shape.struct}.${path}, a bit-field (not supported)`);
+    return m;
+  }
+
+  mismatch(what: string, wanted: string, type: TypeLayout, path?: string): RecordLayoutError {
+    return new RecordLayoutError(`${this.options.trace}: ${what} needs ${wanted}, but ${this.options.object}'s BTF has ${this.shape.struct}${path ? `.${path}` : ''} as ${describeType(type)}`);
+  }
+
+  /** A fixed-offset read of `size` bytes at `offset`. */
+  private fixed(offset: number, size: number): void {
+    this.fixedEnd = Math.max(this.fixedEnd, offset + size);
+  }
+
+  compile(): void {
+    const { b, shape, options } = this;
+    const fields = [...HEAD_FIELDS, ...shape.fields];
+    const keys = ['event_type', ...fields.map((f) => f.key), ...(options.sequenceKey !== undefined ? [options.sequenceKey] : [])];
+    const twice = keys.find((k, i) => keys.indexOf(k) !== i);
+    if (twice !== undefined) throw new RecordLayoutError(`${options.trace}: the key ${twice} would be in its records twice`);
+
+    const minLenAt = b.emit(Op.MIN_LEN, 0);
+    const time = this.member(TIME_MEMBER, 'the record time');
+    if (time.type.kind !== 'int' || time.type.size !== 8 || time.type.signed) throw this.mismatch('the record time', 'a u64', time.type, TIME_MEMBER);
+    this.fixed(time.offset, 8);
+    b.emit(Op.HEAD_KTIME, time.offset);
+    b.literal(mapHeader(keys.length));
+    b.key('event_type');
+    b.literal(packr.pack(shape.eventType));
+    for (const field of fields) {
+      b.key(field.key);
+      this.field(field);
+    }
+    if (options.sequenceKey !== undefined) {
+      b.key(options.sequenceKey);
+      const seq = this.member(SEQUENCE_MEMBER, `sequence_key ${options.sequenceKey}`);
+      this.fixed(seq.offset, 8);
+      b.emit(Op.UINT, seq.offset, 8);
+    }
+    b.emit(Op.END);
+
+    const minLen = this.variableFrom ?? this.struct.size;
+    if (this.fixedEnd > minLen) {
+      throw new RecordLayoutError(`${options.trace}: ${shape.struct} reads members up to byte ${this.fixedEnd}, past the start of its variable part at ${minLen}`);
+    }
+    b.code[minLenAt + 1] = minLen;
+  }
+
+  private field(field: FieldDeclaration): void {
+    const { b, shape } = this;
+    const from = field.from;
+    const what = `field ${field.key} (declared ${field.type})`;
+    if ('copy' in from) {
+      const m = this.member(from.copy, what);
+      if (field.type === 'string') {
+        if (!isCharArray(m.type)) throw this.mismatch(what, 'a char array', m.type, from.copy);
+        this.fixed(m.offset, m.type.size);
+        b.emit(Op.CSTR, m.offset, m.type.size);
+        return;
+      }
+      const int = integerOf(m.type);
+      if (field.type === 'bool') {
+        if (!int || int.size !== 1) throw this.mismatch(what, 'a bool (1 byte)', m.type, from.copy);
+        this.fixed(m.offset, 1);
+        b.emit(Op.BOOL, m.offset);
+        return;
+      }
+      if (!int || !integerFits(field.type, int)) throw this.mismatch(what, `an integer that fits ${field.type}`, m.type, from.copy);
+      this.fixed(m.offset, int.size);
+      b.emit(int.signed ? Op.SINT : Op.UINT, m.offset, int.size);
+      return;
+    }
+    if (field.type !== 'string' && !('errno' in from)) throw new RecordLayoutError(`${this.options.trace}: ${what}: a derived text field must be declared string`);
+    if ('string' in from) {
+      const m = this.member(from.string, what);
+      if (!isCharArray(m.type)) throw this.mismatch(what, 'a char array', m.type, from.string);
+      const len = this.lengthMember(from.length, what);
+      if (this.variableFrom !== undefined && this.variableFrom !== m.offset) throw new RecordLayoutError(`${this.options.trace}: ${shape.struct} has two variable-length parts`);
+      if (m.offset + m.type.size !== this.struct.size) throw new RecordLayoutError(`${this.options.trace}: ${what}: ${shape.struct}.${from.string} is not the struct's last member, so it can't be sent by its length`);
+      this.variableFrom = m.offset;
+      b.emit(Op.LSTR, m.offset, len.offset, len.size);
+      return;
+    }
+    if ('errno' in from) {
+      const m = this.member(from.errno, what);
+      const int = integerOf(m.type);
+      if (!int || !int.signed || field.type !== 'int') throw this.mismatch(what, 'a signed integer (a return value), declared int', m.type, from.errno);
+      this.fixed(m.offset, int.size);
+      b.emit(Op.ERRNO, m.offset, int.size);
+      return;
+    }
+    if ('address' in from) {
+      const family = this.member(`${from.address}.family`, what);
+      const addr = this.member(`${from.address}.addr`, what);
+      if (family.type.kind !== 'int' || family.type.size !== 2) throw this.mismatch(what, 'a u16 family', family.type, `${from.address}.family`);
+      if (addr.type.kind !== 'array' || addr.type.size !== 16) throw this.mismatch(what, '16 address bytes', addr.type, `${from.address}.addr`);
+      this.fixed(family.offset, 2);
+      this.fixed(addr.offset, 16);
+      b.emit(Op.INET, family.offset, addr.offset);
+      return;
+    }
+    if ('names' in from) {
+      const m = this.member(from.of, what);
+      const int = integerOf(m.type);
+      if (!int) throw this.mismatch(what, 'an integer', m.type, from.of);
+      this.fixed(m.offset, int.size);
+      const [defOff, defLen] = b.constant(packr.pack(from.otherwise));
+      b.emit(Op.ENUM, m.offset, int.size, int.signed ? 1 : 0, from.names.length, defOff, defLen, ...from.names.flatMap((name, value) => [value, 0, ...b.constant(packr.pack(name))]));
+      return;
+    }
+    // The strings after the struct, in order.
+    const index = 'tail' in from ? from.tail : from.pathAsPassed;
+    if (index !== this.nextTail) throw new RecordLayoutError(`${this.options.trace}: ${what} is tail string ${index}, but tail strings must be declared in their order (next: ${this.nextTail})`);
+    if (!shape.tailLengths) throw new RecordLayoutError(`${this.options.trace}: ${what} is a tail string, but ${shape.struct}'s declaration names no tailLengths`);
+    const len = this.lengthMember(`${shape.tailLengths}[${index}]`, what);
+    if (index === 0) b.emit(Op.TAIL, this.struct.size);
+    this.nextTail++;
+    if ('tail' in from) {
+      b.emit(Op.TSTR, len.offset, len.size);
+      return;
+    }
+    const dirfd = this.member(from.dirfd, what);
+    const flags = this.member(from.flags, what);
+    const dirfdInt = integerOf(dirfd.type);
+    const flagsInt = integerOf(flags.type);
+    if (!dirfdInt || dirfdInt.size !== 4 || !dirfdInt.signed) throw this.mismatch(what, 'an s32 dirfd', dirfd.type, from.dirfd);
+    if (!flagsInt || flagsInt.signed || flagsInt.size > 4) throw this.mismatch(what, 'unsigned flags', flags.type, from.flags);
+    this.fixed(dirfd.offset, 4);
+    this.fixed(flags.offset, flagsInt.size);
+    b.emit(Op.TSTR_FDPATH, len.offset, len.size, dirfd.offset, flags.offset, flagsInt.size, from.mask >>> 0);
+  }
+
+  private lengthMember(path: string, what: string): { offset: number; size: number } {
+    const m = this.member(path, what);
+    const int = integerOf(m.type);
+    if (!int || int.signed) throw this.mismatch(what, 'an unsigned length', m.type, path);
+    this.fixed(m.offset, int.size);
+    return { offset: m.offset, size: int.size };
+  }
+}
+
+export interface StructCompileOptions {
+  /** For messages: the object file. */
+  object: string;
+  /** A u64 member holding bpf_ktime_get_ns(): the entry's time (else the read time). */
+  timeField?: string;
+  sequenceKey?: never;
+}
+
+/**
+ * Any struct of any BPF object, as it is: each member under its name in
+ * order; integers with their signedness, bool as bool, char arrays as strings
+ * up to their NUL, other arrays as arrays, nested structs as maps (anonymous
+ * ones merged into their parent), enums by their enumerator's name (a value
+ * with none as the integer), floats, pointers as u64.
+ */
+export function compileStruct(btf: Btf, structName: string, options: StructCompileOptions): RecordProgram {
+  const struct = btf.struct(structName);
+  if (!struct) {
+    const names = btf.structNames();
+    throw new RecordLayoutError(`${options.object}'s BTF has no struct ${structName}${names.length ? ` (it has: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', ...' : ''})` : ''}`);
+  }
+  const b = new ProgramBuilder();
+  b.emit(Op.MIN_LEN, struct.size);
+  if (options.timeField !== undefined) {
+    const m = memberAt(struct, options.timeField);
+    if (!m || m.type.kind !== 'int' || m.type.size !== 8 || m.type.signed || m.bitSize) {
+      throw new RecordLayoutError(`BPF_Time_Field ${options.timeField}: struct ${structName} in ${options.object} has ${m ? `it as ${describeType(m.type)}` : 'no such member'}; it must be a u64 holding bpf_ktime_get_ns()`);
+    }
+    b.emit(Op.HEAD_KTIME, m.offset);
+  } else {
+    b.emit(Op.HEAD_NOW);
+  }
+  encodeValue(b, struct, 0, structName, options.object);
+  b.emit(Op.END);
+  return b.build();
+}
+
+/** The named members of a struct, anonymous members' own merged in, with their offsets. */
+function namedMembers(type: StructLayout, base: number, path: string, object: string): { name: string; offset: number; type: TypeLayout }[] {
+  const out: { name: string; offset: number; type: TypeLayout }[] = [];
+  for (const m of type.members) {
+    if (m.bitSize) throw new RecordLayoutError(`${path}.${m.name || '(anonymous)'} in ${object} is a bit-field, which ebpf-forward can't send`);
+    if (m.name === '' && (m.type.kind === 'struct' || m.type.kind === 'union')) {
+      if (m.type.kind === 'union') throw new RecordLayoutError(`${path} in ${object} has an anonymous union: ebpf-forward can't tell which member holds the value`);
+      out.push(...namedMembers(m.type, base + m.offset, path, object));
+    } else {
+      out.push({ name: m.name, offset: base + m.offset, type: m.type });
+    }
+  }
+  return out;
+}
+
+function encodeValue(b: ProgramBuilder, type: TypeLayout, offset: number, path: string, object: string): void {
+  switch (type.kind) {
+    case 'int':
+      if (type.bool && type.size === 1) b.emit(Op.BOOL, offset);
+      else if ([1, 2, 4, 8].includes(type.size)) b.emit(type.signed ? Op.SINT : Op.UINT, offset, type.size);
+      else throw new RecordLayoutError(`${path} in ${object} is a ${type.size}-byte integer (${type.cName}); ebpf-forward sends integers of 1, 2, 4 or 8 bytes`);
+      return;
+    case 'enum': {
+      if (![1, 2, 4, 8].includes(type.size)) throw new RecordLayoutError(`${path} in ${object} is a ${type.size}-byte enum`);
+      const cases = type.values.flatMap((v) => {
+        const u = BigInt.asUintN(64, v.value);
+        return [Number(u & 0xffffffffn), Number(u >> 32n), ...b.constant(packr.pack(v.name))];
+      });
+      b.emit(Op.ENUM, offset, type.size, type.signed ? 1 : 0, type.values.length, 0, NO_DEFAULT, ...cases);
+      return;
+    }
+    case 'float':
+      if (type.size !== 4 && type.size !== 8) throw new RecordLayoutError(`${path} in ${object} is a ${type.size}-byte float`);
+      b.emit(Op.FLOAT, offset, type.size);
+      return;
+    case 'pointer':
+      b.emit(Op.UINT, offset, 8);
+      return;
+    case 'array':
+      if (isCharArray(type)) {
+        b.emit(Op.CSTR, offset, type.length);
+        return;
+      }
+      b.literal(arrayHeader(type.length));
+      for (let i = 0; i < type.length; i++) encodeValue(b, type.element, offset + i * type.element.size, `${path}[${i}]`, object);
+      return;
+    case 'struct': {
+      const members = namedMembers(type, offset, path, object);
+      b.literal(mapHeader(members.length));
+      for (const m of members) {
+        b.key(m.name);
+        encodeValue(b, m.type, m.offset, `${path}.${m.name}`, object);
+      }
+      return;
+    }
+    case 'union':
+      throw new RecordLayoutError(`${path} in ${object} is a union: ebpf-forward can't tell which member holds the value`);
+    default:
+      throw new RecordLayoutError(`${path} in ${object} is ${type.cName}, which has no value to send`);
+  }
+}
+
+/** The word count of one instruction at `at` (for readers of programs: tests, dumps). */
+export function instructionWords(code: Uint32Array, at: number): number {
+  const op = code[at] as Opcode;
+  const fixed = 1 + FIXED_ARGS[op];
+  if (op === Op.ENUM) return fixed + code[at + 4]! * CASE_WORDS[Op.ENUM];
+  if (op === Op.SWITCH) return fixed + code[at + 3]! * CASE_WORDS[Op.SWITCH];
+  return fixed;
+}
+

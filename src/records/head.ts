@@ -1,0 +1,20 @@
+// The head every trace record starts with: struct event_header (bpf/events.h),
+// the member `hdr` of each record struct. Its fields come first in every
+// record, once, for all traces: event_type (the shape's), then these.
+import type { FieldDeclaration } from './declaration.js';
+
+/** The member of each record struct that holds struct event_header. */
+export const HEADER_MEMBER = 'hdr';
+/** The header's struct, which a record's `by` member lives in. */
+export const HEADER_STRUCT = 'event_header';
+/** bpf_ktime_get_ns() of the event: the entry's time. */
+export const TIME_MEMBER = `${HEADER_MEMBER}.ts_ns`;
+/** The record's sequence number (sequence_key). */
+export const SEQUENCE_MEMBER = `${HEADER_MEMBER}.seq`;
+
+/** The fields after event_type, in this order, on every trace record. */
+export const HEAD_FIELDS: readonly FieldDeclaration[] = [
+  { key: 'pid', type: 'uint', from: { copy: `${HEADER_MEMBER}.pid` }, doc: 'thread-group id' },
+  { key: 'tid', type: 'uint', from: { copy: `${HEADER_MEMBER}.tid` }, doc: 'thread id' },
+  { key: 'comm', type: 'string', from: { copy: `${HEADER_MEMBER}.comm` }, doc: 'task name (no trailing NULs)' },
+];
