@@ -7,6 +7,9 @@
         "native/libbpf_log.cc",
         "native/bpf_object.cc",
         "native/ring_reader.cc",
+        "native/record_encoder.cc",
+        "native/record_program.cc",
+        "native/btf_reader.cc",
         "native/host.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

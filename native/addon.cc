@@ -1,10 +1,12 @@
-// The addon's entry: the classes, the host functions, and a cleanup hook
+// The addon's entry: the classes, the host functions (and readBtf), and a cleanup hook
 // that detaches every BPF program when the environment goes away.
 #include <napi.h>
 
 #include "bpf_object.h"
+#include "btf_reader.h"
 #include "host.h"
 #include "libbpf_log.h"
+#include "record_program.h"
 #include "ring_reader.h"
 
 namespace ebpf_forward {
@@ -13,7 +15,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallLibbpfLog();
   exports.Set("BpfObject", BpfObject::Init(env));
   exports.Set("RingReader", RingReader::Init(env));
+  exports.Set("RecordProgram", RecordProgram::Init(env));
   InitHost(env, exports);
+  InitBtfReader(env, exports);
   napi_add_env_cleanup_hook(
       env,
       [](void*) {

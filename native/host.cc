@@ -34,21 +34,9 @@ bool HasEvents(const std::string& dir) {
   return stat((dir + "/events").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// clockOffset(): bigint — CLOCK_REALTIME minus CLOCK_MONOTONIC in ns, taken
-// from the closest of a few reading pairs.
+// clockOffset(): bigint — RealtimeMinusMonotonicNs().
 Napi::Value ClockOffset(const Napi::CallbackInfo& info) {
-  int64_t best_offset = 0;
-  uint64_t best_span = UINT64_MAX;
-  for (int i = 0; i < 5; i++) {
-    uint64_t m1 = Nanos(CLOCK_MONOTONIC);
-    uint64_t r = Nanos(CLOCK_REALTIME);
-    uint64_t m2 = Nanos(CLOCK_MONOTONIC);
-    if (m2 - m1 < best_span) {
-      best_span = m2 - m1;
-      best_offset = static_cast<int64_t>(r) - static_cast<int64_t>(m1 + (m2 - m1) / 2);
-    }
-  }
-  return Napi::BigInt::New(info.Env(), best_offset);
+  return Napi::BigInt::New(info.Env(), RealtimeMinusMonotonicNs());
 }
 
 // ensureTracefs(): 'present' | 'mounted'. Mounts tracefs at
@@ -87,6 +75,23 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+int64_t RealtimeMinusMonotonicNs() {
+  int64_t best_offset = 0;
+  uint64_t best_span = UINT64_MAX;
+  for (int i = 0; i < 5; i++) {
+    uint64_t m1 = Nanos(CLOCK_MONOTONIC);
+    uint64_t r = Nanos(CLOCK_REALTIME);
+    uint64_t m2 = Nanos(CLOCK_MONOTONIC);
+    if (m2 - m1 < best_span) {
+      best_span = m2 - m1;
+      best_offset = static_cast<int64_t>(r) - static_cast<int64_t>(m1 + (m2 - m1) / 2);
+    }
+  }
+  return best_offset;
+}
+
+uint64_t RealtimeNs() { return Nanos(CLOCK_REALTIME); }
 
 void ReleaseTracefsMount() {
   if (!we_mounted_tracefs) return;

@@ -10,6 +10,8 @@
 
 #include "bpf_object.h"
 #include "errors.h"
+#include "host.h"
+#include "record_program.h"
 
 namespace ebpf_forward {
 namespace {
@@ -33,13 +35,15 @@ Napi::Function RingReader::Init(Napi::Env env) {
 }
 
 // new RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number,
-//                deadlineMs?: number)
+//                deadlineMs?: number, program?: RecordProgram)
 RingReader::RingReader(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<RingReader>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
+  RecordProgram* program = info.Length() > 5 && !info[5].IsUndefined() ? RecordProgram::FromValue(env, info[5]) : nullptr;
   if (info.Length() < 4 || !info[0].IsObject() || !info[1].IsString() || !info[2].IsFunction() ||
-      !info[3].IsNumber() || (info.Length() > 4 && !info[4].IsNumber() && !info[4].IsUndefined())) {
-    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number, deadlineMs?: number)");
+      !info[3].IsNumber() || (info.Length() > 4 && !info[4].IsNumber() && !info[4].IsUndefined()) ||
+      (info.Length() > 5 && !info[5].IsUndefined() && !program)) {
+    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number, deadlineMs?: number, program?: RecordProgram)");
     return;
   }
   owner_ = BpfObject::Unwrap(info[0].As<Napi::Object>());
@@ -103,6 +107,11 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
   uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
   callback_ = Napi::Persistent(info[2].As<Napi::Function>());
   owner_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  if (program) {
+    // Held so that the encoder outlives every read.
+    program_ref_ = Napi::Persistent(info[5].As<Napi::Object>());
+    encoder_ = &program->encoder();
+  }
   owner_->AddReader(this);
 }
 
@@ -155,6 +164,7 @@ bool RingReader::Reserve(size_t needed) {
 
 int RingReader::OnSample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<RingReader*>(ctx);
+  if (self->encoder_) return self->EncodeSample(static_cast<const uint8_t*>(data), size);
   size_t padded = (8 + size + 7) & ~static_cast<size_t>(7);
   if (!self->Reserve(self->batch_size_ + padded)) {
     // The sample is lost (and counted); the batch so far is kept.
@@ -168,25 +178,66 @@ int RingReader::OnSample(void* ctx, void* data, size_t size) {
   memcpy(slot + 8, data, size);
   if (padded > 8 + size) memset(slot + 8 + size, 0, padded - 8 - size);
   self->batch_count_++;
+  self->batch_samples_++;
   return self->batch_size_ >= self->max_batch_bytes_ ? kBatchFull : 0;
+}
+
+int RingReader::EncodeSample(const uint8_t* data, size_t size) {
+  // Room for the longest entry the program can make of this sample.
+  if (!Reserve(batch_size_ + encoder_->Bound(size))) {
+    dropped_++;
+    return -ENOMEM;
+  }
+  // A ring sample is at most the ring's size (a u32 length in its header).
+  EncodedRecord e = encoder_->Encode(data, static_cast<uint32_t>(size), batch_ + batch_size_, clock_);
+  batch_samples_++;
+  if (e.outcome == RecordOutcome::kEntry) {
+    batch_size_ += e.bytes;
+    batch_count_++;
+    if (e.has_time) {
+      if (!batch_has_time_ || e.sec < min_sec_ || (e.sec == min_sec_ && e.nsec < min_nsec_)) min_sec_ = e.sec, min_nsec_ = e.nsec;
+      if (!batch_has_time_ || e.sec > max_sec_ || (e.sec == max_sec_ && e.nsec > max_nsec_)) max_sec_ = e.sec, max_nsec_ = e.nsec;
+      batch_has_time_ = true;
+    }
+  } else if (e.outcome == RecordOutcome::kMalformed) {
+    malformed_++;
+  } else {
+    skipped_++;
+  }
+  return batch_size_ >= max_batch_bytes_ ? kBatchFull : 0;
 }
 
 int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
   int64_t total = 0;
   more_ = false;
+  pump_samples_ = 0;
+  // One clock offset per read; HEAD_NOW's time is each batch's start.
+  int64_t offset_ns = encoder_ ? RealtimeMinusMonotonicNs() : 0;
   for (int round = 0; round < max_rounds && ring_ && !paused_; round++) {
     batch_size_ = 0;
     batch_count_ = 0;
+    batch_samples_ = 0;
+    batch_has_time_ = false;
+    min_sec_ = min_nsec_ = max_sec_ = max_nsec_ = 0;
+    if (encoder_) clock_ = EncodeClock::At(offset_ns, RealtimeNs());
     int rc = ring_buffer__consume(ring_);
-    if (batch_count_ == 0) break;
+    if (batch_samples_ == 0) break;
+    pump_samples_ += batch_samples_;
+    samples_ += batch_samples_;
     uint32_t count = batch_count_;
-    total += count;
-    batches_++;
-    records_ += count;
-    Napi::Value result = callback_.MakeCallback(
-        Value(), {batch_ref_.Value(), Napi::Number::New(env, count), Napi::Number::New(env, static_cast<double>(batch_size_))});
-    batch_size_ = 0;
-    if (env.IsExceptionPending() || result.IsEmpty()) return -1;
+    if (count > 0) {  // none when every sample was malformed or skipped
+      total += count;
+      batches_++;
+      records_ += count;
+      Napi::Number bytes = Napi::Number::New(env, static_cast<double>(batch_size_));
+      Napi::Value result =
+          encoder_ ? callback_.MakeCallback(Value(), {batch_ref_.Value(), Napi::Number::New(env, count), bytes,
+                                                      Napi::Number::New(env, min_sec_), Napi::Number::New(env, min_nsec_),
+                                                      Napi::Number::New(env, max_sec_), Napi::Number::New(env, max_nsec_)})
+                   : callback_.MakeCallback(Value(), {batch_ref_.Value(), Napi::Number::New(env, count), bytes});
+      batch_size_ = 0;
+      if (env.IsExceptionPending() || result.IsEmpty()) return -1;
+    }
     if (rc != kBatchFull) break;
     more_ = round + 1 == max_rounds;
   }
@@ -207,10 +258,10 @@ void RingReader::OnReadable(uv_poll_t* handle, int status, int) {
 void RingReader::OnTimer(uv_timer_t* handle) {
   auto* self = static_cast<RingReader*>(handle->data);
   if (!self || !self->ring_) return;
-  uint64_t before = self->records_;
+  uint64_t before = self->samples_;
   bool deadline = !self->more_;
   self->Read();
-  if (deadline && self->records_ != before) self->deadline_reads_++;
+  if (deadline && self->samples_ != before) self->deadline_reads_++;
 }
 
 void RingReader::Read() {
@@ -228,7 +279,7 @@ void RingReader::Read() {
     // Stopped at kRoundsPerRead with records left: go on after the loop has
     // served everything else once.
     uv_timer_start(timer_, &RingReader::OnTimer, 0, 0);
-  } else if (n > 0 && deadline_ms_ > 0) {
+  } else if (pump_samples_ > 0 && deadline_ms_ > 0) {
     // Records committed after this read may not wake us (wake-up batching):
     // look again within the deadline. Restarted by every read that found
     // records, so under a steady flow it rarely fires; it picks up the tail.
@@ -278,10 +329,12 @@ Napi::Value RingReader::Close(const Napi::CallbackInfo& info) {
   callback_.Reset();
   batch_ref_.Reset();
   owner_ref_.Reset();
+  encoder_ = nullptr;  // (no read comes after Shutdown)
+  program_ref_.Reset();
   return info.Env().Undefined();
 }
 
-// stats(): {wakeups, batches, records, dropped, deadlineReads}
+// stats(): {wakeups, batches, records, dropped, deadlineReads, malformed, skipped}
 Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -290,6 +343,8 @@ Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   out.Set("records", Napi::Number::New(env, static_cast<double>(records_)));
   out.Set("dropped", Napi::Number::New(env, static_cast<double>(dropped_)));
   out.Set("deadlineReads", Napi::Number::New(env, static_cast<double>(deadline_reads_)));
+  out.Set("malformed", Napi::Number::New(env, static_cast<double>(malformed_)));
+  out.Set("skipped", Napi::Number::New(env, static_cast<double>(skipped_)));
   return out;
 }
 

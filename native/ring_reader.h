@@ -6,17 +6,25 @@
 // With a deadline (ms), the ring is read again that long after every read that
 // found records: the BPF side lets records wait for a wake-up (wake-up
 // batching, bpf/common.bpf.h) and this bounds their wait.
+//
+// Given a RecordProgram, each sample is encoded as a Forward entry straight
+// from the ring's memory into the batch instead, and JS gets (entries:
+// Buffer, count, bytes, minSec, minNsec, maxSec, maxNsec): `count` entries in
+// the first `bytes` bytes, and their time range.
 #pragma once
 #include <napi.h>
 #include <uv.h>
 
 #include <cstdint>
 
+#include "record_encoder.h"
+
 struct ring_buffer;
 
 namespace ebpf_forward {
 
 class BpfObject;
+class RecordProgram;
 
 class RingReader : public Napi::ObjectWrap<RingReader> {
  public:
@@ -42,8 +50,11 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   // Makes room for `needed` bytes in the batch; false if memory ran out.
   bool Reserve(size_t needed);
   // Consumes until the ring is empty (or max_rounds batches were sent; then
-  // more_ is set). Returns the number of records handed to JS, or -1 if JS threw.
+  // more_ is set). Returns the number of records (entries, with a program)
+  // handed to JS, or -1 if JS threw; pump_samples_ is what it consumed.
   int64_t Pump(Napi::Env env, int max_rounds);
+  // OnSample with a program: encodes the sample into the batch.
+  int EncodeSample(const uint8_t* data, size_t size);
 
   Napi::Env env_;
   BpfObject* owner_ = nullptr;
@@ -67,7 +78,19 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   size_t batch_size_ = 0;
   size_t batch_capacity_ = 0;
   uint32_t batch_count_ = 0;
+  uint32_t batch_samples_ = 0;  // consumed into this batch (records, or entries + malformed + skipped)
   size_t max_batch_bytes_;
+  // With a program: its encoder, the clocks of the batch being filled, and the
+  // batch's time range.
+  Napi::ObjectReference program_ref_;
+  const RecordEncoder* encoder_ = nullptr;
+  EncodeClock clock_;
+  bool batch_has_time_ = false;
+  uint32_t min_sec_ = 0, min_nsec_ = 0, max_sec_ = 0, max_nsec_ = 0;
+  uint64_t pump_samples_ = 0;
+  uint64_t samples_ = 0;
+  uint64_t malformed_ = 0;  // records the program found malformed (not sent)
+  uint64_t skipped_ = 0;    // records of a kind the program does not know (not sent)
   uint64_t wakeups_ = 0;
   uint64_t batches_ = 0;
   uint64_t records_ = 0;

@@ -1,0 +1,813 @@
+#include "record_encoder.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ebpf_forward {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "records are read as little-endian host memory");
+
+namespace {
+
+// Opcodes and their fixed argument words: src/records/program.ts.
+enum Op : uint32_t {
+  END = 0,
+  MIN_LEN,
+  HEAD_KTIME,
+  HEAD_NOW,
+  LIT,
+  UINT,
+  SINT,
+  ERRNO,
+  BOOL,
+  FLOAT,
+  CSTR,
+  LSTR,
+  TAIL,
+  TSTR,
+  TSTR_FDPATH,
+  INET,
+  ENUM,
+  SWITCH,
+  kOpCount
+};
+constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4};
+constexpr const char* kOpNames[kOpCount] = {"END",  "MIN_LEN", "HEAD_KTIME", "HEAD_NOW", "LIT",         "UINT",
+                                            "SINT", "ERRNO",   "BOOL",       "FLOAT",    "CSTR",        "LSTR",
+                                            "TAIL", "TSTR",    "TSTR_FDPATH", "INET",    "ENUM",        "SWITCH"};
+constexpr uint32_t kNoDefault = 0xffffffff;
+constexpr uint32_t kNoTarget = 0xffffffff;
+constexpr int32_t kAtFdcwd = -100;
+constexpr uint64_t kNsPerSec = 1000000000ull;
+// Longest INET text: eight groups of "ffff" and seven colons.
+constexpr uint64_t kInetMax = 1 + 39;
+
+bool IsIntSize(uint32_t size) { return size == 1 || size == 2 || size == 4 || size == 8; }
+
+// Unsigned little-endian integer of 1, 2, 4 or 8 bytes (size checked by Compile).
+inline uint64_t LoadLE(const uint8_t* p, unsigned size) {
+  switch (size) {
+    case 1:
+      return p[0];
+    case 2: {
+      uint16_t v;
+      memcpy(&v, p, 2);
+      return v;
+    }
+    case 4: {
+      uint32_t v;
+      memcpy(&v, p, 4);
+      return v;
+    }
+    default: {
+      uint64_t v;
+      memcpy(&v, p, 8);
+      return v;
+    }
+  }
+}
+
+inline int64_t SignExtend(uint64_t v, unsigned size) {
+  unsigned shift = 64 - 8 * size;
+  return static_cast<int64_t>(v << shift) >> shift;
+}
+
+inline uint8_t* PutBE16(uint8_t* o, uint16_t v) {
+  v = __builtin_bswap16(v);
+  memcpy(o, &v, 2);
+  return o + 2;
+}
+inline uint8_t* PutBE32(uint8_t* o, uint32_t v) {
+  v = __builtin_bswap32(v);
+  memcpy(o, &v, 4);
+  return o + 4;
+}
+inline uint8_t* PutBE64(uint8_t* o, uint64_t v) {
+  v = __builtin_bswap64(v);
+  memcpy(o, &v, 8);
+  return o + 8;
+}
+
+inline uint8_t* PutHead(uint8_t* o, uint32_t sec, uint32_t nsec) {
+  o[0] = 0x92;  // [time, record]
+  o[1] = 0xd7;  // fixext 8
+  o[2] = 0x00;  // EventTime
+  PutBE32(o + 3, sec);
+  PutBE32(o + 7, nsec);
+  return o + 11;
+}
+
+inline uint8_t* PutStrHeader(uint8_t* o, size_t n) {
+  if (n < 32) {
+    *o = static_cast<uint8_t>(0xa0 | n);
+    return o + 1;
+  }
+  if (n < 256) {
+    o[0] = 0xd9;
+    o[1] = static_cast<uint8_t>(n);
+    return o + 2;
+  }
+  if (n < 65536) {
+    *o = 0xda;
+    return PutBE16(o + 1, static_cast<uint16_t>(n));
+  }
+  *o = 0xdb;
+  return PutBE32(o + 1, static_cast<uint32_t>(n));
+}
+
+// Index of the first byte >= 0x80 (n if none), 8 bytes a step.
+inline size_t AsciiPrefix(const uint8_t* s, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    if (w & 0x8080808080808080ull) break;
+  }
+  for (; i < n; i++)
+    if (s[i] & 0x80) return i;
+  return n;
+}
+
+// The UTF-8 sequence at s (s[0] >= 0x80): its length if valid, else 0 with
+// *bad = the bytes of its maximal subpart (WHATWG: one U+FFFD replaces them,
+// and decoding goes on at the byte that broke the sequence).
+inline size_t SequenceAt(const uint8_t* s, size_t n, size_t* bad) {
+  uint8_t b = s[0];
+  size_t need;
+  uint8_t lo = 0x80, hi = 0xbf;
+  if (b >= 0xc2 && b <= 0xdf) {
+    need = 1;
+  } else if (b >= 0xe0 && b <= 0xef) {
+    need = 2;
+    if (b == 0xe0) lo = 0xa0;  // overlong
+    if (b == 0xed) hi = 0x9f;  // surrogates
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    need = 3;
+    if (b == 0xf0) lo = 0x90;  // overlong
+    if (b == 0xf4) hi = 0x8f;  // past U+10FFFF
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  for (size_t k = 1; k <= need; k++) {
+    if (k >= n || s[k] < lo || s[k] > hi) {
+      *bad = k;
+      return 0;
+    }
+    lo = 0x80;
+    hi = 0xbf;
+  }
+  return need + 1;
+}
+
+// Where the first invalid sequence starts (n if the bytes are valid UTF-8).
+inline size_t FirstInvalid(const uint8_t* s, size_t n, size_t i) {
+  while (i < n) {
+    if (s[i] < 0x80) {
+      i += AsciiPrefix(s + i, n - i);
+      continue;
+    }
+    size_t bad;
+    size_t len = SequenceAt(s + i, n - i, &bad);
+    if (!len) return i;
+    i += len;
+  }
+  return n;
+}
+
+// Appends the decimal digits of v.
+inline char* PutDecimal(char* t, uint32_t v) {
+  char digits[10];
+  int k = 0;
+  do {
+    digits[k++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (k) *t++ = digits[--k];
+  return t;
+}
+
+inline char* PutDottedQuad(char* t, const uint8_t* a) {
+  for (int i = 0; i < 4; i++) {
+    if (i) *t++ = '.';
+    t = PutDecimal(t, a[i]);
+  }
+  return t;
+}
+
+// Literal bytes, up to 16 of them as one fixed-size move (the pool is padded
+// and the output has slack, see Bound).
+inline uint8_t* PutLiteral(uint8_t* o, const uint8_t* src, uint32_t len) {
+  if (len <= 16)
+    memcpy(o, src, 16);
+  else
+    memcpy(o, src, len);
+  return o + len;
+}
+
+}  // namespace
+
+EncodeClock EncodeClock::At(int64_t offset_ns, uint64_t now_ns) {
+  EncodeClock clock;
+  clock.offset_ns = offset_ns;
+  clock.now_sec = static_cast<uint32_t>(now_ns / kNsPerSec);
+  clock.now_nsec = static_cast<uint32_t>(now_ns % kNsPerSec);
+  return clock;
+}
+
+uint8_t* PutUint(uint8_t* o, uint64_t v) {
+  if (v < 0x80) {
+    *o = static_cast<uint8_t>(v);
+    return o + 1;
+  }
+  if (v < 0x100) {
+    o[0] = 0xcc;
+    o[1] = static_cast<uint8_t>(v);
+    return o + 2;
+  }
+  if (v < 0x10000) {
+    *o = 0xcd;
+    return PutBE16(o + 1, static_cast<uint16_t>(v));
+  }
+  if (v <= 0xffffffffull) {
+    *o = 0xce;
+    return PutBE32(o + 1, static_cast<uint32_t>(v));
+  }
+  *o = 0xcf;
+  return PutBE64(o + 1, v);
+}
+
+uint8_t* PutInt(uint8_t* o, int64_t v) {
+  if (v >= 0) return PutUint(o, static_cast<uint64_t>(v));
+  if (v >= -32) {
+    *o = static_cast<uint8_t>(v);  // negative fixint
+    return o + 1;
+  }
+  if (v >= -128) {
+    o[0] = 0xd0;
+    o[1] = static_cast<uint8_t>(v);
+    return o + 2;
+  }
+  if (v >= -32768) {
+    *o = 0xd1;
+    return PutBE16(o + 1, static_cast<uint16_t>(v));
+  }
+  if (v >= INT32_MIN) {
+    *o = 0xd2;
+    return PutBE32(o + 1, static_cast<uint32_t>(v));
+  }
+  *o = 0xd3;
+  return PutBE64(o + 1, static_cast<uint64_t>(v));
+}
+
+uint8_t* PutUtf8String(uint8_t* o, const uint8_t* s, size_t n) {
+  size_t invalid = FirstInvalid(s, n, AsciiPrefix(s, n));
+  if (invalid == n) {
+    o = PutStrHeader(o, n);
+    memcpy(o, s, n);
+    return o + n;
+  }
+  // Rare: count the replaced length first (the header comes before the text).
+  size_t out_len = invalid;
+  for (size_t i = invalid; i < n;) {
+    if (s[i] < 0x80) {
+      out_len++;
+      i++;
+      continue;
+    }
+    size_t bad;
+    size_t len = SequenceAt(s + i, n - i, &bad);
+    out_len += len ? len : 3;
+    i += len ? len : bad;
+  }
+  o = PutStrHeader(o, out_len);
+  memcpy(o, s, invalid);
+  o += invalid;
+  for (size_t i = invalid; i < n;) {
+    if (s[i] < 0x80) {
+      *o++ = s[i++];
+      continue;
+    }
+    size_t bad;
+    size_t len = SequenceAt(s + i, n - i, &bad);
+    if (len) {
+      memcpy(o, s + i, len);
+      o += len;
+      i += len;
+    } else {
+      o[0] = 0xef;  // U+FFFD
+      o[1] = 0xbf;
+      o[2] = 0xbd;
+      o += 3;
+      i += bad;
+    }
+  }
+  return o;
+}
+
+// uv_inet_ntop's text (what net.SocketAddress gives): the longest run of two
+// or more zero groups (the first of equal ones) as "::", lower-case hex, and
+// a dotted quad for "::ffff:a.b.c.d" and for "::a.b.c.d" (IPv4-compatible;
+// its check for "::0.0.0.1" is dead code in libuv, so "::1" stays hex).
+size_t FormatInet(uint16_t family, const uint8_t addr[16], char text[48]) {
+  char* t = text;
+  if (family == 2) {
+    t = PutDottedQuad(t, addr);
+  } else if (family == 10) {
+    uint16_t words[8];
+    for (int i = 0; i < 8; i++) words[i] = static_cast<uint16_t>(addr[2 * i] << 8 | addr[2 * i + 1]);
+    int best_base = -1, best_len = 0, cur_base = -1, cur_len = 0;
+    for (int i = 0; i < 8; i++) {
+      if (words[i] == 0) {
+        if (cur_base == -1) cur_base = i, cur_len = 0;
+        cur_len++;
+      } else if (cur_base != -1) {
+        if (best_base == -1 || cur_len > best_len) best_base = cur_base, best_len = cur_len;
+        cur_base = -1;
+      }
+    }
+    if (cur_base != -1 && (best_base == -1 || cur_len > best_len)) best_base = cur_base, best_len = cur_len;
+    if (best_base != -1 && best_len < 2) best_base = -1;
+    static const char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 8; i++) {
+      if (best_base != -1 && i >= best_base && i < best_base + best_len) {
+        if (i == best_base) *t++ = ':';
+        continue;
+      }
+      if (i != 0) *t++ = ':';
+      if (i == 6 && best_base == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
+        t = PutDottedQuad(t, addr + 12);
+        break;
+      }
+      uint16_t w = words[i];
+      bool started = false;
+      for (int shift = 12; shift >= 0; shift -= 4) {
+        unsigned digit = (w >> shift) & 0xf;
+        if (digit || started || shift == 0) {
+          *t++ = kHex[digit];
+          started = true;
+        }
+      }
+    }
+    if (best_base != -1 && best_base + best_len == 8) *t++ = ':';
+  }
+  return static_cast<size_t>(t - text);
+}
+
+bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* pool, size_t pool_size,
+                            std::string* error) {
+  auto fail = [&](size_t at, const std::string& what) {
+    *error = "record program: word " + std::to_string(at) + ": " + what;
+    return false;
+  };
+  auto in_pool = [&](uint32_t off, uint32_t len) { return static_cast<uint64_t>(off) + len <= pool_size; };
+  if (words == 0) {
+    *error = "record program: no code";
+    return false;
+  }
+
+  // 1. Instruction starts, opcodes, lengths and arguments.
+  std::vector<size_t> starts;                 // word of each instruction
+  std::vector<int32_t> index_of(words, -1);   // word -> instruction index
+  for (size_t w = 0; w < words;) {
+    uint32_t op = code[w];
+    if (op >= kOpCount) return fail(w, "unknown opcode " + std::to_string(op));
+    const std::string name = kOpNames[op];
+    uint64_t length = 1 + kFixedArgs[op];
+    if (w + length > words) return fail(w, name + " needs " + std::to_string(kFixedArgs[op]) + " argument words; the code ends first");
+    const uint32_t* arg = code + w + 1;
+    if (op == ENUM) length += 4ull * arg[3];
+    if (op == SWITCH) length += 2ull * arg[2];
+    if (w + length > words) return fail(w, name + " has " + std::to_string(op == ENUM ? arg[3] : arg[2]) + " cases; the code ends first");
+    switch (op) {
+      case LIT:
+        if (!in_pool(arg[0], arg[1]))
+          return fail(w, "LIT pool range " + std::to_string(arg[0]) + "+" + std::to_string(arg[1]) + " is outside the pool (" + std::to_string(pool_size) + " bytes)");
+        break;
+      case UINT:
+      case SINT:
+      case ERRNO:
+        if (!IsIntSize(arg[1])) return fail(w, name + " size " + std::to_string(arg[1]) + " is not 1, 2, 4 or 8");
+        break;
+      case FLOAT:
+        if (arg[1] != 4 && arg[1] != 8) return fail(w, "FLOAT size " + std::to_string(arg[1]) + " is not 4 or 8");
+        break;
+      case LSTR:
+        if (!IsIntSize(arg[2])) return fail(w, "LSTR length size " + std::to_string(arg[2]) + " is not 1, 2, 4 or 8");
+        break;
+      case TSTR:
+        if (!IsIntSize(arg[1])) return fail(w, "TSTR length size " + std::to_string(arg[1]) + " is not 1, 2, 4 or 8");
+        break;
+      case TSTR_FDPATH:
+        if (!IsIntSize(arg[1])) return fail(w, "TSTR_FDPATH length size " + std::to_string(arg[1]) + " is not 1, 2, 4 or 8");
+        if (!IsIntSize(arg[4])) return fail(w, "TSTR_FDPATH flags size " + std::to_string(arg[4]) + " is not 1, 2, 4 or 8");
+        break;
+      case ENUM: {
+        if (!IsIntSize(arg[1])) return fail(w, "ENUM size " + std::to_string(arg[1]) + " is not 1, 2, 4 or 8");
+        if (arg[2] > 1) return fail(w, "ENUM signed flag " + std::to_string(arg[2]) + " is not 0 or 1");
+        if (arg[5] != kNoDefault && !in_pool(arg[4], arg[5]))
+          return fail(w, "ENUM default pool range " + std::to_string(arg[4]) + "+" + std::to_string(arg[5]) + " is outside the pool (" + std::to_string(pool_size) + " bytes)");
+        for (uint32_t i = 0; i < arg[3]; i++) {
+          const uint32_t* c = arg + 6 + 4 * i;
+          if (!in_pool(c[2], c[3]))
+            return fail(w, "ENUM case " + std::to_string(i) + " pool range " + std::to_string(c[2]) + "+" + std::to_string(c[3]) + " is outside the pool (" + std::to_string(pool_size) + " bytes)");
+        }
+        break;
+      }
+      case SWITCH:
+        if (!IsIntSize(arg[1])) return fail(w, "SWITCH size " + std::to_string(arg[1]) + " is not 1, 2, 4 or 8");
+        break;
+      default:
+        break;
+    }
+    index_of[w] = static_cast<int32_t>(starts.size());
+    starts.push_back(w);
+    w += length;
+  }
+  const size_t count = starts.size();
+
+  // 2. Jump targets, and each instruction's successors.
+  std::vector<bool> targeted(count, false);
+  targeted[0] = true;
+  auto target_index = [&](size_t at, uint32_t target, int32_t* index) {
+    if (target >= words || index_of[target] < 0)
+      return fail(at, "SWITCH target " + std::to_string(target) + " is not the start of an instruction");
+    *index = index_of[target];
+    targeted[*index] = true;
+    return true;
+  };
+  std::vector<std::vector<int32_t>> next(count);  // -1: past the end of the code
+  for (size_t i = 0; i < count; i++) {
+    size_t w = starts[i];
+    uint32_t op = code[w];
+    if (op == END) continue;
+    if (op != SWITCH) {
+      next[i].push_back(i + 1 < count ? static_cast<int32_t>(i + 1) : -1);
+      continue;
+    }
+    const uint32_t* arg = code + w + 1;
+    int32_t index;
+    if (arg[3] != kNoTarget) {
+      if (!target_index(w, arg[3], &index)) return false;
+      next[i].push_back(index);
+    }
+    for (uint32_t c = 0; c < arg[2]; c++) {
+      if (!target_index(w, arg[5 + 2 * c], &index)) return false;
+      next[i].push_back(index);
+    }
+  }
+
+  // 3. Every path from word 0 ends at END: no path runs off the code, none
+  // loops. Depth-first, iteratively; post-order gives the bounds (longest
+  // output over the paths: the program is a DAG by then).
+  std::vector<uint8_t> state(count, 0);  // 0 new, 1 on the path, 2 done
+  std::vector<uint64_t> fixed(count, 0), strings(count, 0);
+  std::vector<std::pair<size_t, size_t>> stack;  // instruction, next successor to visit
+  stack.push_back({0, 0});
+  state[0] = 1;
+  while (!stack.empty()) {
+    auto& [i, k] = stack.back();
+    if (k < next[i].size()) {
+      int32_t s = next[i][k++];
+      if (s < 0) return fail(starts[i], std::string(kOpNames[code[starts[i]]]) + " is the last instruction and not END: a path runs past the end of the code");
+      if (state[s] == 1) return fail(starts[i], "a loop: SWITCH jumps back to word " + std::to_string(starts[s]));
+      if (state[s] == 0) {
+        state[s] = 1;
+        stack.push_back({static_cast<size_t>(s), 0});
+      }
+      continue;
+    }
+    const uint32_t* arg = code + starts[i] + 1;
+    uint64_t own = 0, own_strings = 0;
+    switch (code[starts[i]]) {
+      case HEAD_KTIME:
+      case HEAD_NOW: own = 11; break;
+      case LIT: own = arg[1]; break;
+      case UINT:
+      case SINT:
+      case ERRNO:
+      case FLOAT: own = 9; break;
+      case BOOL: own = 1; break;
+      case CSTR:
+      case LSTR:
+      case TSTR:
+      case TSTR_FDPATH: own_strings = 1; break;
+      case INET: own = kInetMax; break;
+      case ENUM: {
+        own = 9;
+        if (arg[5] != kNoDefault) own = std::max<uint64_t>(own, arg[5]);
+        for (uint32_t c = 0; c < arg[3]; c++) own = std::max<uint64_t>(own, arg[6 + 4 * c + 3]);
+        break;
+      }
+      default: break;
+    }
+    uint64_t after_fixed = 0, after_strings = 0;
+    for (int32_t s : next[i]) {
+      after_fixed = std::max(after_fixed, fixed[s]);
+      after_strings = std::max(after_strings, strings[s]);
+    }
+    fixed[i] = own + after_fixed;
+    strings[i] = own_strings + after_strings;
+    state[i] = 2;
+    stack.pop_back();
+  }
+  fixed_bound_ = fixed[0];
+  string_bound_ = strings[0];
+
+  // 4. Translation. A run of LITs becomes the prefix of the instruction after
+  // it, unless a jump lands in between (then the run is an instruction of its own).
+  instrs_.clear();
+  enum_cases_.clear();
+  switch_cases_.clear();
+  pool_.assign(reinterpret_cast<const char*>(pool), pool_size);
+  std::vector<uint32_t> instr_of(count, 0);  // original instruction -> translated one
+  Instr pending = {};
+  pending.op = LIT;
+  pending.prefix_off = static_cast<uint32_t>(pool_.size());
+  auto flush_pending = [&]() {
+    if (pending.prefix_len == 0) return;
+    instrs_.push_back(pending);
+    pending = {};
+    pending.op = LIT;
+    pending.prefix_off = static_cast<uint32_t>(pool_.size());
+  };
+  struct Fixup {
+    size_t instr;
+    uint32_t cases, word;
+  };
+  std::vector<Fixup> switches;
+  for (size_t i = 0; i < count; i++) {
+    const uint32_t op = code[starts[i]];
+    const uint32_t* arg = code + starts[i] + 1;
+    if (targeted[i]) flush_pending();
+    instr_of[i] = static_cast<uint32_t>(instrs_.size());
+    if (op == LIT) {
+      if (pending.prefix_len == 0) pending.prefix_off = static_cast<uint32_t>(pool_.size());
+      pool_.append(reinterpret_cast<const char*>(pool) + arg[0], arg[1]);
+      pending.prefix_len += arg[1];
+      continue;
+    }
+    Instr in = pending;
+    pending = {};
+    in.op = static_cast<uint8_t>(op);
+    switch (op) {
+      case MIN_LEN:
+      case HEAD_KTIME:
+      case BOOL:
+      case TAIL:
+        in.a = arg[0];
+        break;
+      case UINT:
+      case SINT:
+      case ERRNO:
+      case FLOAT:
+        in.a = arg[0];
+        in.size = static_cast<uint8_t>(arg[1]);
+        break;
+      case CSTR:
+        in.a = arg[0];
+        in.b = arg[1];
+        break;
+      case LSTR:
+        in.a = arg[0];
+        in.b = arg[1];
+        in.size = static_cast<uint8_t>(arg[2]);
+        break;
+      case TSTR:
+        in.b = arg[0];
+        in.size = static_cast<uint8_t>(arg[1]);
+        break;
+      case TSTR_FDPATH:
+        in.b = arg[0];
+        in.size = static_cast<uint8_t>(arg[1]);
+        in.c = arg[2];
+        in.d = arg[3];
+        in.size2 = static_cast<uint8_t>(arg[4]);
+        in.a = arg[5];
+        break;
+      case INET:
+        in.a = arg[0];
+        in.b = arg[1];
+        break;
+      case ENUM: {
+        in.a = arg[0];
+        in.size = static_cast<uint8_t>(arg[1]);
+        in.size2 = static_cast<uint8_t>(arg[2]);
+        // Default first, then the cases sorted by value (the first of equal values kept).
+        in.b = static_cast<uint32_t>(enum_cases_.size());
+        enum_cases_.push_back({0, arg[4], arg[5]});
+        std::vector<EnumCase> cases;
+        for (uint32_t c = 0; c < arg[3]; c++) {
+          const uint32_t* k = arg + 6 + 4 * c;
+          cases.push_back({static_cast<uint64_t>(k[1]) << 32 | k[0], k[2], k[3]});
+        }
+        std::stable_sort(cases.begin(), cases.end(), [](const EnumCase& x, const EnumCase& y) { return x.value < y.value; });
+        cases.erase(std::unique(cases.begin(), cases.end(), [](const EnumCase& x, const EnumCase& y) { return x.value == y.value; }), cases.end());
+        in.c = static_cast<uint32_t>(cases.size());
+        enum_cases_.insert(enum_cases_.end(), cases.begin(), cases.end());
+        break;
+      }
+      case SWITCH:
+        in.a = arg[0];
+        in.size = static_cast<uint8_t>(arg[1]);
+        switches.push_back({instrs_.size(), arg[2], static_cast<uint32_t>(starts[i])});
+        break;
+      default:  // END, HEAD_NOW
+        break;
+    }
+    instrs_.push_back(in);
+    pending.op = LIT;
+    pending.prefix_off = static_cast<uint32_t>(pool_.size());
+  }
+  flush_pending();  // only after an unreachable tail
+  // Jump targets as translated instruction indexes, now that all exist.
+  for (const Fixup& f : switches) {
+    const uint32_t* arg = code + f.word + 1;
+    Instr& in = instrs_[f.instr];
+    in.b = static_cast<uint32_t>(switch_cases_.size());
+    in.d = arg[3] == kNoTarget ? kNoTarget : instr_of[index_of[arg[3]]];
+    std::vector<SwitchCase> cases;
+    for (uint32_t c = 0; c < f.cases; c++) cases.push_back({arg[4 + 2 * c], instr_of[index_of[arg[5 + 2 * c]]]});
+    std::stable_sort(cases.begin(), cases.end(), [](const SwitchCase& x, const SwitchCase& y) { return x.value < y.value; });
+    cases.erase(std::unique(cases.begin(), cases.end(), [](const SwitchCase& x, const SwitchCase& y) { return x.value == y.value; }), cases.end());
+    in.c = static_cast<uint32_t>(cases.size());
+    switch_cases_.insert(switch_cases_.end(), cases.begin(), cases.end());
+  }
+  pool_.append(16, '\0');  // PutLiteral's 16-byte moves stay inside
+  return true;
+}
+
+namespace {
+
+// Case of `value` among n sorted cases, or nullptr.
+template <typename Case>
+inline const Case* FindCase(const Case* cases, uint32_t n, uint64_t value) {
+  if (n <= 8) {
+    for (uint32_t i = 0; i < n; i++)
+      if (cases[i].value == value) return cases + i;
+    return nullptr;
+  }
+  const Case* end = cases + n;
+  const Case* at = std::lower_bound(cases, end, value, [](const Case& c, uint64_t v) { return c.value < v; });
+  return at != end && at->value == value ? at : nullptr;
+}
+
+}  // namespace
+
+EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out, const EncodeClock& clock) const {
+  const Instr* instrs = instrs_.data();
+  const uint8_t* pool = reinterpret_cast<const uint8_t*>(pool_.data());
+  uint8_t* o = out;
+  uint64_t cursor = 0;
+  EncodedRecord result = {RecordOutcome::kEntry, 0, false, 0, 0};
+  // Whether `size` bytes at `off` are inside the record.
+  auto inside = [len](uint64_t off, uint64_t size) { return off + size <= len; };
+  for (uint32_t pc = 0;;) {
+    const Instr& in = instrs[pc++];
+    if (in.prefix_len) o = PutLiteral(o, pool + in.prefix_off, in.prefix_len);
+    switch (in.op) {
+      case END:
+        result.bytes = static_cast<size_t>(o - out);
+        return result;
+      case MIN_LEN:
+        if (len < in.a) goto malformed;
+        break;
+      case HEAD_KTIME: {
+        if (!inside(in.a, 8)) goto malformed;
+        uint64_t wall = LoadLE(r + in.a, 8) + static_cast<uint64_t>(clock.offset_ns);  // mod 2^64
+        result.has_time = true;
+        result.sec = static_cast<uint32_t>(wall / kNsPerSec);
+        result.nsec = static_cast<uint32_t>(wall % kNsPerSec);
+        o = PutHead(o, result.sec, result.nsec);
+        break;
+      }
+      case HEAD_NOW:
+        result.has_time = true;
+        result.sec = clock.now_sec;
+        result.nsec = clock.now_nsec;
+        o = PutHead(o, result.sec, result.nsec);
+        break;
+      case LIT:
+        break;  // the prefix was all of it
+      case UINT:
+        if (!inside(in.a, in.size)) goto malformed;
+        o = PutUint(o, LoadLE(r + in.a, in.size));
+        break;
+      case SINT:
+        if (!inside(in.a, in.size)) goto malformed;
+        o = PutInt(o, SignExtend(LoadLE(r + in.a, in.size), in.size));
+        break;
+      case ERRNO: {
+        if (!inside(in.a, in.size)) goto malformed;
+        int64_t v = SignExtend(LoadLE(r + in.a, in.size), in.size);
+        o = PutUint(o, v < 0 ? 0 - static_cast<uint64_t>(v) : 0);
+        break;
+      }
+      case BOOL:
+        if (!inside(in.a, 1)) goto malformed;
+        *o++ = r[in.a] ? 0xc3 : 0xc2;
+        break;
+      case FLOAT:
+        if (!inside(in.a, in.size)) goto malformed;
+        if (in.size == 4) {
+          *o = 0xca;
+          o = PutBE32(o + 1, static_cast<uint32_t>(LoadLE(r + in.a, 4)));
+        } else {
+          *o = 0xcb;
+          o = PutBE64(o + 1, LoadLE(r + in.a, 8));
+        }
+        break;
+      case CSTR: {
+        if (in.a > len) goto malformed;
+        size_t avail = std::min<size_t>(in.b, len - in.a);
+        const uint8_t* s = r + in.a;
+        const void* nul = memchr(s, 0, avail);
+        o = PutUtf8String(o, s, nul ? static_cast<size_t>(static_cast<const uint8_t*>(nul) - s) : avail);
+        break;
+      }
+      case LSTR: {
+        if (!inside(in.b, in.size) || in.a > len) goto malformed;
+        uint64_t n = std::min<uint64_t>(LoadLE(r + in.b, in.size), len - in.a);
+        o = PutUtf8String(o, r + in.a, n);
+        break;
+      }
+      case TAIL:
+        cursor = in.a;
+        break;
+      case TSTR: {
+        if (!inside(in.b, in.size) || cursor > len) goto malformed;
+        uint64_t n = std::min<uint64_t>(LoadLE(r + in.b, in.size), len - cursor);
+        o = PutUtf8String(o, r + cursor, n);
+        cursor += n;
+        break;
+      }
+      case TSTR_FDPATH: {
+        if (!inside(in.b, in.size) || !inside(in.c, 4) || !inside(in.d, in.size2) || cursor > len) goto malformed;
+        uint64_t n = std::min<uint64_t>(LoadLE(r + in.b, in.size), len - cursor);
+        const uint8_t* s = r + cursor;
+        cursor += n;
+        int32_t dirfd = static_cast<int32_t>(LoadLE(r + in.c, 4));
+        uint64_t flags = LoadLE(r + in.d, in.size2);
+        if ((flags & in.a) == in.a && dirfd != kAtFdcwd) {
+          // The kernel's name for a path relative to dirfd: "/dev/fd/<dirfd>[/rest]".
+          char prefix[24] = "/dev/fd/";
+          char* t = prefix + 8;
+          if (dirfd < 0) *t++ = '-';
+          t = PutDecimal(t, dirfd < 0 ? 0u - static_cast<uint32_t>(dirfd) : static_cast<uint32_t>(dirfd));
+          size_t plen = static_cast<size_t>(t - prefix);
+          if (n >= plen && memcmp(s, prefix, plen) == 0) {
+            if (n == plen) {
+              s += n;
+              n = 0;
+            } else if (s[plen] == '/') {
+              s += plen + 1;
+              n -= plen + 1;
+            }
+          }
+        }
+        o = PutUtf8String(o, s, n);
+        break;
+      }
+      case INET: {
+        if (!inside(in.a, 2) || !inside(in.b, 16)) goto malformed;
+        char text[48];
+        size_t n = FormatInet(static_cast<uint16_t>(LoadLE(r + in.a, 2)), r + in.b, text);
+        o = PutStrHeader(o, n);
+        memcpy(o, text, n);
+        o += n;
+        break;
+      }
+      case ENUM: {
+        if (!inside(in.a, in.size)) goto malformed;
+        uint64_t v = LoadLE(r + in.a, in.size);
+        if (in.size2) v = static_cast<uint64_t>(SignExtend(v, in.size));
+        const EnumCase* cases = enum_cases_.data() + in.b;  // [0] is the default
+        const EnumCase* hit = FindCase(cases + 1, in.c, v);
+        if (!hit && cases[0].len != kNoDefault) hit = cases;
+        if (hit)
+          o = PutLiteral(o, pool + hit->pool_off, hit->len);
+        else if (in.size2)
+          o = PutInt(o, static_cast<int64_t>(v));
+        else
+          o = PutUint(o, v);
+        break;
+      }
+      case SWITCH: {
+        if (!inside(in.a, in.size)) goto malformed;
+        const SwitchCase* hit = FindCase(switch_cases_.data() + in.b, in.c, LoadLE(r + in.a, in.size));
+        if (hit) {
+          pc = hit->target;
+        } else if (in.d != kNoTarget) {
+          pc = in.d;
+        } else {
+          return {RecordOutcome::kSkipped, 0, false, 0, 0};
+        }
+        break;
+      }
+    }
+  }
+malformed:
+  return {RecordOutcome::kMalformed, 0, false, 0, 0};
+}
+
+}  // namespace ebpf_forward
