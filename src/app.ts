@@ -63,7 +63,7 @@ export class EbpfForward {
       const input = new EbpfInput({
         settings,
         log: log.child(`input:ebpf:${settings.instance}`),
-        emit: (tag, events) => this.router.route(tag, events),
+        emit: (tag, chunk) => this.router.route(tag, chunk),
         accepting: (tag) => this.router.accepting(tag),
       });
       this.inputs.push(input);

@@ -1,6 +1,7 @@
-// Sends each input's events to the outputs whose Match accepts the tag, as
-// Fluent Bit's router does. Matches are worked out once per tag.
-import type { FluentEvent } from './event.js';
+// Sends each input's chunks to the outputs whose Match accepts the tag, as
+// Fluent Bit's router does. Matches are worked out once per tag. Every
+// matching output gets the same chunk (outputs never write to it).
+import type { EventChunk } from './chunk.js';
 import type { Output } from './outputs/types.js';
 
 export interface Route {
@@ -10,7 +11,7 @@ export interface Route {
 
 export class Router {
   private readonly byTag = new Map<string, Output[]>();
-  /** Events whose tag no output matched (Fluent Bit drops these too; we count them). */
+  /** Records whose tag no output matched (Fluent Bit drops these too; we count them). */
   unrouted = 0;
 
   constructor(private readonly routes: Route[]) {}
@@ -24,13 +25,13 @@ export class Router {
     return outputs;
   }
 
-  route(tag: string, events: FluentEvent[]): void {
+  route(tag: string, chunk: EventChunk): void {
     const outputs = this.outputsOf(tag);
     if (outputs.length === 0) {
-      this.unrouted += events.length;
+      this.unrouted += chunk.count;
       return;
     }
-    for (const output of outputs) output.write(tag, events);
+    for (const output of outputs) output.write(tag, chunk);
   }
 
   /** Whether every output of the tag takes more records now (none is full). */

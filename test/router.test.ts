@@ -1,18 +1,26 @@
-// The router: each tag's events go to every output whose Match accepts it,
-// events no output matches are counted, and a full output holds its inputs.
-import { describe, expect, it } from 'vitest';
+// The router: each tag's chunks go to every output whose Match accepts it,
+// records no output matches are counted, a full output holds its inputs, and
+// one chunk sent to several outputs (a forward output rewriting it for
+// Time_as_Integer, one compressing it, stdout decoding it) is unchanged.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventChunk } from '../src/chunk.js';
 import { compileMatch } from '../src/config/match.js';
-import type { FluentEvent } from '../src/event.js';
+import { createLogger } from '../src/log.js';
+import type { ForwardOutput } from '../src/outputs/forward/output.js';
+import { StdoutOutput, stdoutOutput } from '../src/outputs/stdout.js';
 import type { Output, OutputCounters } from '../src/outputs/types.js';
 import { Router } from '../src/router.js';
+import { chunkOf } from './support/chunks.js';
+import { IndependentReceiver } from './outputs/forward/receivers.js';
+import { createForward, makeEvents, waitFor } from './outputs/forward/support.js';
 
 class RecordingOutput implements Output {
-  got: [string, number][] = [];
+  got: [string, EventChunk][] = [];
   isFull = false;
   constructor(readonly instance: string) {}
   async start() {}
-  write(tag: string, events: FluentEvent[]) {
-    this.got.push([tag, events.length]);
+  write(tag: string, chunk: EventChunk) {
+    this.got.push([tag, chunk]);
   }
   full() {
     return this.isFull;
@@ -24,7 +32,8 @@ class RecordingOutput implements Output {
   }
 }
 
-const event = (): FluentEvent => ({ sec: 1, nsec: 2, record: { event_type: 'signal' } });
+const chunk = (count: number) => chunkOf(Array.from({ length: count }, () => ({ sec: 1, nsec: 2, record: { event_type: 'signal' } })));
+const counts = (o: RecordingOutput) => o.got.map(([tag, c]) => [tag, c.count]);
 
 describe('Router', () => {
   const all = new RecordingOutput('all');
@@ -34,13 +43,17 @@ describe('Router', () => {
     { output: net, matches: compileMatch({ kind: 'wildcard', pattern: 'host.net' }) },
   ]);
 
-  it('sends to every matching output, and counts what matches none', () => {
-    router.route('host.proc', [event(), event()]);
-    router.route('host.net', [event()]);
-    router.route('ebpf.0', [event(), event(), event()]);
-    expect(all.got).toEqual([['host.proc', 2], ['host.net', 1]]);
-    expect(net.got).toEqual([['host.net', 1]]);
+  it('sends to every matching output, and counts the records of what matches none', () => {
+    router.route('host.proc', chunk(2));
+    const netChunk = chunk(1);
+    router.route('host.net', netChunk);
+    router.route('ebpf.0', chunk(3));
+    expect(counts(all)).toEqual([['host.proc', 2], ['host.net', 1]]);
+    expect(counts(net)).toEqual([['host.net', 1]]);
     expect(router.unrouted).toBe(3);
+    // The same chunk, not a copy each.
+    expect(all.got[1]![1]).toBe(netChunk);
+    expect(net.got[0]![1]).toBe(netChunk);
   });
 
   it('is accepting only while no output of the tag is full', () => {
@@ -50,5 +63,44 @@ describe('Router', () => {
     expect(router.accepting('host.proc')).toBe(true); // net does not take host.proc
     net.isFull = false;
     expect(router.accepting('host.net')).toBe(true);
+  });
+});
+
+describe('one chunk, several outputs', () => {
+  const receivers: IndependentReceiver[] = [];
+  const outputs: ForwardOutput[] = [];
+  afterEach(async () => {
+    for (const o of outputs.splice(0)) await o.close(500);
+    for (const r of receivers.splice(0)) await r.close();
+  });
+
+  it('each output sends or prints it in its own way, and the chunk stays byte for byte as it was', async () => {
+    const [integer, gzip] = [await new IndependentReceiver().start(), await new IndependentReceiver().start()];
+    receivers.push(integer, gzip);
+    const withIntegerTimes = createForward({ port: String(integer.port), time_as_integer: 'on' });
+    const compressed = createForward({ port: String(gzip.port), compress: 'gzip' });
+    outputs.push(withIntegerTimes, compressed);
+    const values = new Map<string, unknown>(stdoutOutput.keys.map((k) => [k.name, k.parse(k.default!)]));
+    let printed = '';
+    const stdout = new StdoutOutput(values, { instance: 'stdout.0', log: createLogger('error'), service: {} as never, configDir: '/' }, {
+      write: (text: string) => ((printed += text), true),
+    } as unknown as NodeJS.WritableStream);
+    const match = compileMatch({ kind: 'wildcard', pattern: '*' });
+    const router = new Router([withIntegerTimes, compressed, stdout].map((output) => ({ output, matches: match })));
+    await Promise.all(outputs.map((o) => o.start()));
+
+    const events = makeEvents(0, 50);
+    const shared = chunkOf(events);
+    const before = Buffer.from(shared.entries);
+    router.route('host.ebpf', shared);
+    await Promise.all(outputs.map((o) => o.flush()));
+    await waitFor('both receivers', () => integer.entries.length === 50 && gzip.entries.length === 50);
+
+    expect(shared.entries.equals(before)).toBe(true);
+    expect(shared.count).toBe(50);
+    expect(integer.entries[7]).toEqual({ tag: 'host.ebpf', time: events[7]!.sec, record: events[7]!.record });
+    expect(gzip.entries[7]).toEqual({ tag: 'host.ebpf', time: { sec: events[7]!.sec, nsec: events[7]!.nsec }, record: events[7]!.record });
+    expect(gzip.messages[0]).toMatchObject({ mode: 'CompressedPackedForward', bytes: expect.any(Number) });
+    expect(printed.split('\n')).toHaveLength(51);
   });
 });

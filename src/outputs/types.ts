@@ -1,7 +1,7 @@
-// What an output is to the rest of the program. Outputs know Fluent events
-// and tags, nothing of traces.
+// What an output is to the rest of the program. Outputs know chunks of
+// Fluent events and tags, nothing of traces.
+import type { EventChunk } from '../chunk.js';
 import type { KeySpec, KeyValues, ServiceSettings } from '../config/model.js';
-import type { FluentEvent } from '../event.js';
 import type { Logger } from '../log.js';
 
 export interface OutputContext {
@@ -40,8 +40,12 @@ export interface Output {
   readonly instance: string;
   /** Connects or prepares; resolves when ready to take records (need not be connected). */
   start(): Promise<void>;
-  /** Takes events for a tag. Never blocks and never throws: what can't be kept is dropped and counted. */
-  write(tag: string, events: FluentEvent[]): void;
+  /**
+   * Takes a chunk of events for a tag. Never blocks and never throws: what
+   * can't be kept is dropped and counted. The same chunk may go to other
+   * outputs: its entries are read (or kept), never written to.
+   */
+  write(tag: string, chunk: EventChunk): void;
   /**
    * True while the output holds about as much as it may: inputs then stop
    * reading (the ebpf input leaves records in the kernel's ring buffer, where

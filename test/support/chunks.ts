@@ -110,7 +110,7 @@ export function recordsOf(chunk: EventChunk): TestEvent[] {
   const events: TestEvent[] = [];
   const bytes = chunk.entries;
   if (bytes.length === 0) return events;
-  unpackr.unpackMultiple(bytes, (value: unknown, start: number) => {
+  unpackr.unpackMultiple(bytes, (value: unknown, start = 0) => {
     if (bytes[start] !== 0x92 || bytes[start + 1] !== 0xd7 || bytes[start + 2] !== 0x00) {
       throw new Error(`entry at byte ${start} does not start with [EventTime: ${bytes.subarray(start, start + 3).toString('hex')}`);
     }

@@ -5,7 +5,7 @@ import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, 
 import { Decoder } from '@msgpack/msgpack';
 import type { Logger } from '../../log.js';
 import { AckTracker, type PendingAck } from './ack.js';
-import { encodeValue } from './encoder.js';
+import { encodeValue } from './framing.js';
 import { AuthError, ConnectError, ConnectionLostError, ForwardError, ProtocolError } from './errors.js';
 import { Handshake, type Credentials } from './handshake.js';
 import { parseServerMessage, type Helo, type Pong, type ServerMessage } from './protocol.js';

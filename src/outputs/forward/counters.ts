@@ -11,7 +11,7 @@ export type DropReason =
   | 'storage_full'
   /** Undelivered at close with no storage.path, or written after close. */
   | 'shutdown'
-  /** A record msgpack cannot carry (an integer beyond 64 bits, a bad time). */
+  /** A chunk whose entries cannot be read (Time_as_Integer rewrites them; nothing else looks). */
   | 'invalid_record'
   /** A bug of ours, logged; counted rather than thrown into the input. */
   | 'internal_error';

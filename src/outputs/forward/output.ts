@@ -1,7 +1,8 @@
-// The forward output: events in, batches out to one or several receivers.
+// The forward output: chunks in, batches out to one or several receivers.
 //
-//   write()  encodes the events at once (packed entries) into the tag's open
-//            batch, against mem_buf_limit; never blocks, never throws.
+//   write()  takes a chunk's entries as they are (Time_as_Integer: with their
+//            heads rewritten, once) into the tag's open batch, against
+//            mem_buf_limit; never blocks, never throws.
 //   Flush    seals open batches into chunks (also when one reaches its size
 //            threshold) and delivers ready chunks, oldest first, a few at a
 //            time, one socket write each.
@@ -14,18 +15,20 @@
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
+import type { EventChunk } from '../../chunk.js';
 import type { KeyValues } from '../../config/model.js';
-import type { FluentEvent } from '../../event.js';
 import type { Logger } from '../../log.js';
+import { MalformedChunkError } from '../chunk-decoder.js';
 import type { Output, OutputContext, OutputCounters } from '../types.js';
 import { Batcher, Chunk, MemoryBudget } from './buffer.js';
 import { ForwardCounters, type DropReason } from './counters.js';
-import { EntryEncoder, encodeForwardMessage, encodePackedForwardMessage } from './encoder.js';
 import { ForwardError } from './errors.js';
+import { encodeForwardMessage, encodePackedForwardMessage } from './framing.js';
 import type { TransportOptions } from './protocol.js';
 import { Backoff, DEFAULT_SCHEDULER_BASE_SECONDS, DEFAULT_SCHEDULER_CAP_SECONDS, serviceSeconds } from './retry.js';
 import { readForwardSettings, type ForwardSettings } from './settings.js';
 import { Spool, spoolFolderName } from './spool.js';
+import { integerTimeEntries } from './time-as-integer.js';
 import { Upstream, endpointOf, readUpstreamFile } from './upstream.js';
 
 const gzip = promisify(gzipCallback);
@@ -57,7 +60,6 @@ const DEFAULT_BACKLOG_BYTES = 5_000_000;
 
 export class ForwardOutput implements Output {
   private readonly log: Logger;
-  private readonly encoder: EntryEncoder;
   private readonly batcher = new Batcher();
   private readonly budget: MemoryBudget;
   private readonly stats = new ForwardCounters();
@@ -97,7 +99,6 @@ export class ForwardOutput implements Output {
     const settings = readForwardSettings(values);
     this.settings = settings;
     this.log = context.log;
-    this.encoder = new EntryEncoder(settings.timeAsInteger);
     this.budget = new MemoryBudget(settings.memBufLimit);
     this.chunkMaxBytes = Math.max(1024, Math.min(CHUNK_MAX_BYTES, Math.floor(settings.memBufLimit * CHUNK_SHARE_OF_LIMIT)));
 
@@ -147,18 +148,18 @@ export class ForwardOutput implements Output {
     this.pump();
   }
 
-  write(tag: string, events: FluentEvent[]): void {
+  write(tag: string, chunk: EventChunk): void {
+    const records = chunk.count;
     try {
-      this.stats.records_in += events.length;
-      if (events.length === 0) return;
+      this.stats.records_in += records;
+      if (records === 0) return;
       if (this.refusing) {
-        this.stats.drop('shutdown', events.length);
+        this.stats.drop('shutdown', records);
         return;
       }
       const outTag = this.settings.tag ?? tag;
-      const encoded = this.encode(events);
-      if (!encoded) return;
-      const { entries, records } = encoded;
+      const entries = this.entriesOf(chunk);
+      if (!entries) return;
       if (!this.budget.fits(entries.length)) {
         this.stats.drop('buffer_full', records);
         if (!this.warnedFull) {
@@ -180,8 +181,8 @@ export class ForwardOutput implements Output {
       }
       this.maybeSpill();
     } catch (err) {
-      this.stats.drop('internal_error', events.length);
-      this.log.error(`cannot take ${events.length} records: ${(err as Error).stack ?? err}`);
+      this.stats.drop('internal_error', records);
+      this.log.error(`cannot take ${records} records: ${(err as Error).stack ?? err}`);
     }
   }
 
@@ -226,28 +227,23 @@ export class ForwardOutput implements Output {
 
   // --- taking records -------------------------------------------------------
 
-  /** Packed entries of the events; records msgpack can't carry are dropped and counted. */
-  private encode(events: FluentEvent[]): { entries: Buffer; records: number } | undefined {
+  /**
+   * The entries to batch: the chunk's own bytes (never written to: other
+   * outputs may hold them too), or with Time_as_Integer a rewritten copy; a
+   * chunk that rewrite cannot read is dropped and counted.
+   */
+  private entriesOf(chunk: EventChunk): Buffer | undefined {
+    if (!this.settings.timeAsInteger) return chunk.entries;
     try {
-      return { entries: this.encoder.encode(events), records: events.length };
-    } catch {
-      // Find the bad ones; the rest go on.
-      const good: Buffer[] = [];
-      let firstError = '';
-      for (const e of events) {
-        try {
-          good.push(this.encoder.encode([e]));
-        } catch (err) {
-          firstError ||= (err as Error).message;
-        }
-      }
-      const bad = events.length - good.length;
-      this.stats.drop('invalid_record', bad);
+      return integerTimeEntries(chunk);
+    } catch (err) {
+      if (!(err instanceof MalformedChunkError)) throw err;
+      this.stats.drop('invalid_record', chunk.count);
       if (!this.warnedInvalid) {
         this.warnedInvalid = true;
-        this.log.warn(`dropped ${bad} records msgpack cannot carry (${firstError}); further ones are counted as invalid_record`);
+        this.log.warn(`dropped a chunk of ${chunk.count} records that cannot be read (${err.message}); further ones are counted as invalid_record`);
       }
-      return good.length > 0 ? { entries: Buffer.concat(good), records: good.length } : undefined;
+      return undefined;
     }
   }
 

@@ -11,15 +11,11 @@
 //   PING ["PING", self_hostname, shared_key_salt, sha512_hex(salt+hostname+nonce+key), username, sha512_hex(auth+username+password)]
 //   PONG ["PONG", ok, reason, server_hostname, sha512_hex(salt+server_hostname+nonce+key)]
 //   ack  {ack: chunk}
+import type { EventTime } from '../../chunk.js';
 import { ProtocolError } from './errors.js';
 
 /** Msgpack ext type of EventTime: 8 bytes, seconds then nanoseconds, big-endian u32s. */
 export const EVENT_TIME_EXT_TYPE = 0;
-
-export interface EventTime {
-  sec: number;
-  nsec: number;
-}
 
 /** How batches travel: Forward (default), PackedForward, CompressedPackedForward. */
 export type ForwardMode = 'forward' | 'packed' | 'compressed';

@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { IndependentReceiver, receivers, type TestReceiver } from './receivers.js';
-import { createForward, makeEvents, tally, waitFor } from './support.js';
+import { chunkOf } from '../../support/chunks.js';
+import { createForward, makeChunk, makeEvents, tally, waitFor } from './support.js';
 
 describe.each(receivers)('forward output → %s', (_name, start) => {
   let receiver: TestReceiver | undefined;
@@ -19,8 +20,8 @@ describe.each(receivers)('forward output → %s', (_name, start) => {
     output = createForward({ host: '127.0.0.1', port: String(receiver.port) });
     await output.start();
     const events = makeEvents(0, 250);
-    output.write('host.ebpf', events.slice(0, 100));
-    output.write('host.ebpf', events.slice(100));
+    output.write('host.ebpf', chunkOf(events.slice(0, 100)));
+    output.write('host.ebpf', chunkOf(events.slice(100)));
     await waitFor('250 records', () => receiver!.entries.length >= 250);
     expect(tally(receiver.seqs())).toEqual({ unique: 250, duplicates: 0 });
     const first = receiver.entries.find((e) => e.record.seq === 123)!;
@@ -36,19 +37,19 @@ describe.each(receivers)('forward output → %s', (_name, start) => {
     receiver = await start();
     output = createForward({ port: String(receiver.port), require_ack_response: 'on', tag: 'renamed', time_as_integer: 'on' });
     await output.start();
-    output.write('host.ebpf', makeEvents(0, 40));
+    output.write('host.ebpf', makeChunk(0, 40));
     await output.flush();
     expect(output.counters()).toMatchObject({ records_sent: 40, records_acked: 40, records_dropped: {} });
     expect(receiver.entries.map((e) => e.tag)).toEqual(Array(40).fill('renamed'));
     expect(receiver.entries[0]!.time).toBe(1_790_000_000);
   });
 
-  for (const mode of [{ forward_mode: 'PackedForward' }, { compress: 'gzip' }]) {
+  for (const mode of [{ forward_mode: 'PackedForward' }, { compress: 'gzip' }] as Record<string, string>[]) {
     it(`delivers with ${JSON.stringify(mode)}`, async () => {
       receiver = await start();
       output = createForward({ port: String(receiver.port), require_ack_response: 'on', ...mode });
       await output.start();
-      output.write('t', makeEvents(0, 500));
+      output.write('t', makeChunk(0, 500));
       await output.flush();
       expect(tally(receiver.seqs())).toEqual({ unique: 500, duplicates: 0 });
       expect(output.counters().records_acked).toBe(500);
@@ -76,7 +77,7 @@ describe('modes on the wire (independent receiver)', () => {
       receiver = await new IndependentReceiver().start();
       output = createForward({ port: String(receiver.port), ...keys });
       await output.start();
-      output.write('t', makeEvents(0, 30));
+      output.write('t', makeChunk(0, 30));
       await output.flush();
       await waitFor('30 records', () => receiver!.entries.length === 30);
       expect(receiver.messages).toHaveLength(1);
@@ -88,7 +89,7 @@ describe('modes on the wire (independent receiver)', () => {
     receiver = await new IndependentReceiver().start();
     output = createForward({ port: String(receiver.port), compress: 'gzip' });
     await output.start();
-    output.write('t', makeEvents(0, 1000));
+    output.write('t', makeChunk(0, 1000));
     await output.flush();
     await waitFor('1000 records', () => receiver!.entries.length === 1000);
     const packedSize = receiver.messages.reduce((n, m) => n + m.bytes, 0);

@@ -5,13 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { receivers, type TestReceiver } from './receivers.js';
-import { createForward, makeEvents, sleep, tally, testLog, waitFor } from './support.js';
+import { createForward, makeChunk, sleep, tally, testLog, waitFor } from './support.js';
 import { startThrottle, type Throttle } from './throttle.js';
 
 /** Writes `total` records from `from` in batches, yielding between them as an input does. */
 async function produce(output: ForwardOutput, from: number, total: number, perBatch: number, pauseMs: number, between?: (written: number) => Promise<void>) {
   for (let written = 0; written < total; written += perBatch) {
-    output.write('host.ebpf', makeEvents(from + written, Math.min(perBatch, total - written)));
+    output.write('host.ebpf', makeChunk(from + written, Math.min(perBatch, total - written)));
     await between?.(written + perBatch);
     await sleep(pauseMs);
   }
@@ -68,7 +68,7 @@ describe.each(receivers)('faults with %s', (name, start) => {
     const log = testLog();
     output = createForward({ port: String(receiver.port), require_ack_response: 'on', ack_response_timeout: '0.3', retry_limit: '2' }, { log: log.logger });
     await output.start();
-    output.write('host.ebpf', makeEvents(0, 50));
+    output.write('host.ebpf', makeChunk(0, 50));
     await waitFor('50 records dropped at Retry_Limit', () => output!.counters().records_dropped.retry_limit === 50);
     const c = output.counters();
     // First send plus two resends, each on a new connection.

@@ -1,15 +1,18 @@
-// The encoder against hand-checked bytes, and each mode decoded by an
-// independent msgpack library (@msgpack/msgpack).
+// Framing against hand-checked bytes: each mode's message is a few header
+// bytes around a chunk's entries, which appear in it verbatim; each mode
+// decoded by an independent msgpack library (@msgpack/msgpack). And the test
+// chunks themselves against the same bytes (the native encoder's, as
+// src/chunk.ts describes them).
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { decode, decodeMulti, ExtensionCodec } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../../src/event.js';
-import { EntryEncoder, arrayHeader, binHeader, encodeForwardMessage, encodePackedForwardMessage } from '../../../src/outputs/forward/encoder.js';
+import { arrayHeader, binHeader, encodeForwardMessage, encodePackedForwardMessage } from '../../../src/outputs/forward/framing.js';
+import { chunkOf, recordsOf, type TestEvent } from '../../support/chunks.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+|#[^\n]*/g, ''), 'hex');
 const ascii = (s: string) => Buffer.from(s).toString('hex');
 
-const event: FluentEvent = {
+const event: TestEvent = {
   sec: 1_790_000_000, // 0x6ab13b80
   nsec: 123_456_789, // 0x075bcd15
   record: { event_type: 'signal', pid: 1234, tid: 1235, comm: 'bash', signal: 10, tpid: 99, error_raw: 0 },
@@ -37,26 +40,21 @@ codec.register({
 });
 const decodeAll = (b: Uint8Array) => [...decodeMulti(b, { extensionCodec: codec, useBigInt64: true })];
 
-describe('EntryEncoder', () => {
-  it('writes [EventTime, record] as Fluent Bit does', () => {
-    const entries = new EntryEncoder(false).encode([event]);
-    expect(entries.toString('hex')).toBe(hex(entryHex).toString('hex'));
-    expect(decodeAll(entries)).toEqual([[{ sec: event.sec, nsec: event.nsec }, event.record]]);
-  });
-
-  it('writes whole seconds with Time_as_Integer', () => {
-    const entries = new EntryEncoder(true).encode([event]);
-    expect(entries.subarray(0, 6).toString('hex')).toBe('92ce6ab13b80');
-    expect(entries.subarray(6).toString('hex')).toBe(hex(entryHex).subarray(11).toString('hex'));
+describe('test chunks (chunkOf)', () => {
+  it('writes [EventTime, record] as Fluent Bit does, with count and time range', () => {
+    const chunk = chunkOf([event]);
+    expect(chunk.entries.toString('hex')).toBe(hex(entryHex).toString('hex'));
+    expect(chunk).toMatchObject({ count: 1, minTime: { sec: event.sec, nsec: event.nsec }, maxTime: { sec: event.sec, nsec: event.nsec } });
+    expect(decodeAll(chunk.entries)).toEqual([[{ sec: event.sec, nsec: event.nsec }, event.record]]);
   });
 
   it('gives 64-bit integers unsigned/signed wire types, not float64 or int64 for positives', () => {
-    const e: FluentEvent = {
+    const e: TestEvent = {
       sec: 1,
       nsec: 2,
       record: { a: 0x7f00deadbeefn, b: 2 ** 40, c: -(2n ** 40n), d: 5n, e: -5, f: 1.5, g: 2n ** 64n - 1n, h: -(2 ** 40) },
     };
-    const entries = new EntryEncoder(false).encode([e]);
+    const { entries } = chunkOf([e]);
     const map = entries.subarray(11).toString('hex');
     expect(map).toBe(
       hex(`
@@ -75,22 +73,25 @@ describe('EntryEncoder', () => {
   });
 
   it('refuses what msgpack cannot carry', () => {
-    const enc = new EntryEncoder(false);
-    expect(() => enc.encode([{ sec: 1, nsec: 0, record: { x: 2n ** 64n } }])).toThrow(/64 bits/);
-    expect(() => enc.encode([{ sec: -1, nsec: 0, record: {} }])).toThrow(/invalid event time/);
-    expect(() => enc.encode([{ sec: 1, nsec: 1e9, record: {} }])).toThrow(/invalid event time/);
+    expect(() => chunkOf([{ sec: 1, nsec: 0, record: { x: 2n ** 64n } }])).toThrow(/64 bits/);
+    expect(() => chunkOf([{ sec: -1, nsec: 0, record: {} }])).toThrow(/invalid event time/);
+    expect(() => chunkOf([{ sec: 1, nsec: 1e9, record: {} }])).toThrow(/invalid event time/);
   });
 
-  it('encodes many events back to back', () => {
-    const events = Array.from({ length: 300 }, (_, i) => ({ ...event, nsec: i, record: { ...event.record, i } }));
-    const decoded = decodeAll(new EntryEncoder(false).encode(events));
+  it('encodes many events back to back; recordsOf reads them back', () => {
+    const events = Array.from({ length: 300 }, (_, i) => ({ ...event, nsec: 1000 - i, record: { ...event.record, i } }));
+    const chunk = chunkOf(events);
+    const decoded = decodeAll(chunk.entries);
     expect(decoded).toHaveLength(300);
-    expect(decoded[299]).toEqual([{ sec: event.sec, nsec: 299 }, { ...event.record, i: 299 }]);
+    expect(decoded[299]).toEqual([{ sec: event.sec, nsec: 701 }, { ...event.record, i: 299 }]);
+    expect(recordsOf(chunk)).toEqual(events);
+    expect(chunk).toMatchObject({ count: 300, minTime: { sec: event.sec, nsec: 701 }, maxTime: { sec: event.sec, nsec: 1000 } });
   });
 });
 
 describe('message framing', () => {
-  const entries = new EntryEncoder(false).encode([event]);
+  const { entries } = chunkOf([event]);
+  const threeEntries = chunkOf([event, { ...event, nsec: 1 }, { ...event, record: { nested: { a: [1, 'x'] } } }]);
 
   it('headers for every size class', () => {
     expect(arrayHeader(15).toString('hex')).toBe('9f');
@@ -115,6 +116,17 @@ describe('message framing', () => {
     const [tag, packed, options] = decode(message) as [string, Uint8Array, unknown];
     expect([tag, options]).toEqual(['t', { size: 1 }]);
     expect(decodeAll(packed)).toEqual([[{ sec: event.sec, nsec: event.nsec }, event.record]]);
+  });
+
+  it('every mode carries the entries verbatim', () => {
+    const { entries: e } = threeEntries;
+    const forward = encodeForwardMessage('tag', e, 3, { size: 3 });
+    expect(forward.subarray(0, 6).toString('hex')).toBe(`93a3${ascii('tag')}93`);
+    expect(forward.subarray(6, 6 + e.length).equals(e)).toBe(true);
+    expect(forward.subarray(6 + e.length).toString('hex')).toBe(`81a4${ascii('size')}03`);
+    const packed = encodePackedForwardMessage('tag', e);
+    expect(packed.subarray(0, 7).toString('hex')).toBe(`92a3${ascii('tag')}c4${e.length.toString(16)}`);
+    expect(packed.subarray(7).equals(e)).toBe(true);
   });
 
   it('CompressedPackedForward: [tag, bin(gzip(entries)), {compressed: "gzip"}]', () => {

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { IndependentReceiver } from './receivers.js';
-import { createForward, makeEvents, testLog, waitFor } from './support.js';
+import { createForward, makeChunk, testLog, waitFor } from './support.js';
 
 describe('forward output lifecycle', () => {
   let receiver: IndependentReceiver | undefined;
@@ -19,7 +19,7 @@ describe('forward output lifecycle', () => {
     const log = testLog();
     output = createForward({ port: String(receiver.port), require_ack_response: 'on' }, { flushSeconds: 60, log: log.logger });
     await output.start();
-    output.write('t', makeEvents(0, 300));
+    output.write('t', makeChunk(0, 300));
     expect(receiver.entries).toHaveLength(0);
     await output.close(5000);
     expect(receiver.entries).toHaveLength(300);
@@ -32,7 +32,7 @@ describe('forward output lifecycle', () => {
   it('close() with the receiver down and no storage.path: drops after the grace period, counted as shutdown', async () => {
     output = createForward({ port: '9', retry_limit: 'no_limits' });
     await output.start();
-    output.write('t', makeEvents(0, 100));
+    output.write('t', makeChunk(0, 100));
     await output.close(300);
     expect(output.counters()).toMatchObject({ records_in: 100, records_sent: 0, records_dropped: { shutdown: 100 }, buffer_bytes: 0, connection: 'down' });
   });
@@ -41,22 +41,25 @@ describe('forward output lifecycle', () => {
     output = createForward({ port: '9' });
     await output.start();
     await output.close(0);
-    expect(() => output!.write('t', makeEvents(0, 5))).not.toThrow();
+    expect(() => output!.write('t', makeChunk(0, 5))).not.toThrow();
     expect(output.counters()).toMatchObject({ records_in: 5, records_dropped: { shutdown: 5 } });
   });
 
-  it('a record msgpack cannot carry is dropped alone and counted; the batch goes on', async () => {
+  it('Time_as_Integer: a chunk whose entries cannot be read is dropped whole and counted; the chunks around it go on', async () => {
     receiver = await new IndependentReceiver().start();
-    output = createForward({ port: String(receiver.port) });
+    const log = testLog();
+    output = createForward({ port: String(receiver.port), time_as_integer: 'on' }, { log: log.logger });
     await output.start();
-    const events = makeEvents(0, 10);
-    events[3]!.record.huge = 2n ** 70n;
-    events[6]!.sec = -5;
-    output.write('t', events);
+    const good = makeChunk(0, 10);
+    output.write('t', makeChunk(100, 5));
+    output.write('t', { ...good, entries: good.entries.subarray(0, good.entries.length - 1) }); // its last record cut
+    output.write('t', { ...good, count: 11 }); // says more than it holds
+    output.write('t', makeChunk(200, 5));
     await output.flush();
-    await waitFor('8 records', () => receiver!.entries.length === 8);
-    expect(output.counters().records_dropped).toEqual({ invalid_record: 2 });
-    expect(receiver.seqs().sort((a, b) => a - b)).toEqual([0, 1, 2, 4, 5, 7, 8, 9]);
+    await waitFor('10 records', () => receiver!.entries.length === 10);
+    expect(output.counters()).toMatchObject({ records_in: 31, records_sent: 10, records_dropped: { invalid_record: 21 } });
+    expect(receiver.seqs().sort((a, b) => a - b)).toEqual([100, 101, 102, 103, 104, 200, 201, 202, 203, 204]);
+    expect(log.lines.filter((l) => l.includes('invalid_record'))).toHaveLength(1);
   });
 
   it('counters: connection state and buffer bytes are live', async () => {
@@ -64,7 +67,7 @@ describe('forward output lifecycle', () => {
     output = createForward({ port: String(receiver.port) }, { flushSeconds: 60 });
     await output.start();
     expect(output.counters()).toMatchObject({ connection: 'down', buffer_bytes: 0 });
-    output.write('t', makeEvents(0, 100));
+    output.write('t', makeChunk(0, 100));
     const held = output.counters().buffer_bytes;
     expect(held).toBeGreaterThan(100 * 50);
     await output.flush();

@@ -6,7 +6,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { IndependentReceiver } from './receivers.js';
-import { createForward, makeEvents, sleep, waitFor } from './support.js';
+import { createForward, makeChunk, sleep, waitFor } from './support.js';
 
 /** A TCP proxy that reads nothing until release(): the sender's writes stop completing once the kernel buffers are full. */
 async function stalledLink(targetPort: number): Promise<{ port: number; release(): void; close(): Promise<void> }> {
@@ -55,9 +55,9 @@ describe('forward output pacing', () => {
     receiver = await new IndependentReceiver().start();
     output = createForward({ port: String(receiver.port) }, { flushSeconds: 600 });
     await output.start();
-    output.write('t', makeEvents(0, 10));
+    output.write('t', makeChunk(0, 10));
     await waitFor('the 10 records', () => receiver!.entries.length === 10, 10_000);
-    output.write('t', makeEvents(10, 5));
+    output.write('t', makeChunk(10, 5));
     await waitFor('the next 5', () => receiver!.entries.length === 15, 10_000);
     expect(receiver.messages.map((m) => m.entries)).toEqual([10, 5]);
   });
@@ -71,7 +71,7 @@ describe('forward output pacing', () => {
     await output.start();
     const writes = 80;
     for (let i = 0; i < writes; i++) {
-      output.write('t', makeEvents(i * 2000, 2000));
+      output.write('t', makeChunk(i * 2000, 2000));
       await sleep(2);
     }
     link.release();
@@ -88,7 +88,7 @@ describe('forward output pacing', () => {
     let writes = 0;
     // What an input does: write while the output is not full.
     while (!output.full() && writes < 5000) {
-      output.write('t', makeEvents(writes * 50, 50));
+      output.write('t', makeChunk(writes * 50, 50));
       writes++;
       await sleep(1);
     }

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { FluentServerReceiver, IndependentReceiver, type TestReceiver } from './receivers.js';
-import { createForward, makeEvents, testLog, waitFor } from './support.js';
+import { createForward, makeChunk, testLog, waitFor } from './support.js';
 
 type Variant = [string, (security: ConstructorParameters<typeof IndependentReceiver>[0]) => Promise<TestReceiver>];
 const variants: Variant[] = [
@@ -27,7 +27,7 @@ describe.each(variants)('handshake with %s', (_name, start) => {
     receiver = await start({ security: { sharedKey: 's3cr3t' } });
     output = createForward({ port: String(receiver.port), shared_key: 's3cr3t', self_hostname: 'ebpf-host', require_ack_response: 'on' });
     await output.start();
-    output.write('t', makeEvents(0, 20));
+    output.write('t', makeChunk(0, 20));
     await output.flush();
     expect(receiver.entries).toHaveLength(20);
     expect(output.counters()).toMatchObject({ records_sent: 20, records_acked: 20, records_dropped: {} });
@@ -37,7 +37,7 @@ describe.each(variants)('handshake with %s', (_name, start) => {
     receiver = await start({ security: { sharedKey: 'k', users: { alice: 'pa55' } } });
     output = createForward({ port: String(receiver.port), shared_key: 'k', username: 'alice', password: 'pa55', require_ack_response: 'on' });
     await output.start();
-    output.write('t', makeEvents(0, 5));
+    output.write('t', makeChunk(0, 5));
     await output.flush();
     expect(receiver.entries).toHaveLength(5);
   });
@@ -46,7 +46,7 @@ describe.each(variants)('handshake with %s', (_name, start) => {
     receiver = await start({ security: { sharedKey: '' } });
     output = createForward({ port: String(receiver.port), empty_shared_key: 'on' });
     await output.start();
-    output.write('t', makeEvents(0, 5));
+    output.write('t', makeChunk(0, 5));
     await output.flush();
     await waitFor('5 records', () => receiver!.entries.length === 5);
   });
@@ -56,7 +56,7 @@ describe.each(variants)('handshake with %s', (_name, start) => {
     const log = testLog();
     output = createForward({ port: String(receiver.port), shared_key: 'wrong', retry_limit: '2' }, { log: log.logger });
     await output.start();
-    output.write('t', makeEvents(0, 10));
+    output.write('t', makeChunk(0, 10));
     await waitFor('the batch dropped at Retry_Limit', () => output!.counters().records_dropped.retry_limit === 10);
     expect(receiver.entries).toHaveLength(0);
     expect(output.counters()).toMatchObject({ records_sent: 0, records_retried: 0, records_dropped: { retry_limit: 10 } });
@@ -72,7 +72,7 @@ describe.each(variants)('handshake with %s', (_name, start) => {
     const log = testLog();
     output = createForward({ port: String(receiver.port), shared_key: 'k', username: 'alice', password: 'nope', retry_limit: 'no_retries' }, { log: log.logger });
     await output.start();
-    output.write('t', makeEvents(0, 3));
+    output.write('t', makeChunk(0, 3));
     await waitFor('the batch dropped', () => output!.counters().records_dropped.retry_limit === 3);
     expect(receiver.entries).toHaveLength(0);
     expect(log.lines.filter((l) => l.includes('[error]'))).toHaveLength(1);
@@ -93,7 +93,7 @@ describe('handshake details', () => {
     const log = testLog();
     output = createForward({ port: String(receiver.port), require_ack_response: 'on', retry_limit: 'no_retries' }, { log: log.logger });
     await output.start();
-    output.write('t', makeEvents(0, 3));
+    output.write('t', makeChunk(0, 3));
     await waitFor('the batch dropped', () => output!.counters().records_dropped.retry_limit === 3);
     expect(log.text()).toMatch(/asks for a handshake \(HELO\): set Shared_Key/);
     expect(receiver.entries).toHaveLength(0);
@@ -104,7 +104,7 @@ describe('handshake details', () => {
     const log = testLog();
     output = createForward({ port: String(receiver.port), shared_key: 'k', self_hostname: 'same', retry_limit: 'no_retries' }, { log: log.logger });
     await output.start();
-    output.write('t', makeEvents(0, 1));
+    output.write('t', makeChunk(0, 1));
     await waitFor('the batch dropped', () => output!.counters().records_dropped.retry_limit === 1);
     expect(log.text()).toMatch(/set a different Self_Hostname/);
   });

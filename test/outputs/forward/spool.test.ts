@@ -1,12 +1,13 @@
 // The filesystem spool (storage.path): a receiver down longer than
 // mem_buf_limit holds, and a restart of the output with chunks on disk.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decode } from '@msgpack/msgpack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { receivers, type TestReceiver } from './receivers.js';
-import { createForward, makeEvents, sleep, tally, testLog, waitFor } from './support.js';
+import { createForward, makeChunk, sleep, tally, testLog, waitFor } from './support.js';
 
 const chunkFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.chunk'));
 
@@ -41,7 +42,7 @@ describe.each(receivers)('spool with %s', (name, start) => {
     // records/s: a pace the disk keeps up with, so nothing is dropped.
     const total = 20_000;
     for (let i = 0; i < total; i += 100) {
-      output.write('host.ebpf', makeEvents(i, 100));
+      output.write('host.ebpf', makeChunk(i, 100));
       await sleep(5);
     }
     const during = output.counters();
@@ -65,11 +66,11 @@ describe.each(receivers)('spool with %s', (name, start) => {
   it('restart of the output: chunks spooled at close are sent by the next run', async () => {
     receiver = await start();
     const first = await open({});
-    first.write('host.ebpf', makeEvents(0, 1000));
+    first.write('host.ebpf', makeChunk(0, 1000));
     await first.flush();
     expect(first.counters().records_acked).toBe(1000);
     await receiver.kill();
-    first.write('host.ebpf', makeEvents(1000, 2000));
+    first.write('host.ebpf', makeChunk(1000, 2000));
     await first.close(300); // the receiver is down: everything left goes to disk
     const before = first.counters();
     expect(before).toMatchObject({ records_sent: 1000, records_acked: 1000, records_dropped: {} });
@@ -108,7 +109,7 @@ describe('spool limits and damage', () => {
     outputs.push(output);
     await output.start();
     for (let i = 0; i < 3000; i += 50) {
-      output.write('t', makeEvents(i, 50));
+      output.write('t', makeChunk(i, 50));
       await sleep(2);
     }
     await output.close(100);
@@ -124,11 +125,25 @@ describe('spool limits and damage', () => {
     expect(onDisk.counters().records_restored! + dropped).toBe(3000);
   });
 
+  it('a chunk file holds the chunk\'s entries as they came', async () => {
+    const output = createForward({ port: '9', retry_limit: 'no_limits' }, { storagePath: storage });
+    outputs.push(output);
+    await output.start();
+    const chunk = makeChunk(0, 25);
+    output.write('t', chunk);
+    await output.close(100);
+    const dir = join(storage, 'forward.0');
+    const [file] = chunkFiles(dir);
+    const [magic, , , tag, records, , , entries] = decode(readFileSync(join(dir, file!))) as unknown[];
+    expect([magic, tag, records]).toEqual(['ebpf-forward chunk', 't', 25]);
+    expect(Buffer.from(entries as Uint8Array).equals(chunk.entries)).toBe(true);
+  });
+
   it('a damaged chunk file is set aside with an error, the others are sent', async () => {
     const dir = join(storage, 'forward.0');
     const first = createForward({ port: '9', retry_limit: 'no_limits' }, { storagePath: storage });
     await first.start();
-    first.write('t', makeEvents(0, 10));
+    first.write('t', makeChunk(0, 10));
     await first.close(100);
     writeFileSync(join(dir, '0000000000001-1-000000.chunk'), 'not msgpack at all');
     const log = testLog();

@@ -1,10 +1,11 @@
 // Helpers for the forward output's tests: outputs built as the config loader
-// builds them, test events, a log that is kept, and waiting.
+// builds them, test chunks, a log that is kept, and waiting.
+import type { EventChunk } from '../../../src/chunk.js';
 import type { KeyValues, ServiceSettings } from '../../../src/config/model.js';
-import type { FluentEvent } from '../../../src/event.js';
 import { createLogger, type Logger, type RootLogger } from '../../../src/log.js';
 import { forwardOutput } from '../../../src/outputs/forward/index.js';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
+import { chunkOf, type TestEvent } from '../../support/chunks.js';
 
 /** Key values as the config loader makes them: each parsed by its KeySpec, defaults filled in. */
 export function forwardValues(raw: Record<string, string>): KeyValues {
@@ -73,7 +74,7 @@ export function createForward(raw: Record<string, string>, o: OutputOptions = {}
 }
 
 /** Test events with a unique `seq` each, shaped like trace_signal's records. */
-export function makeEvents(from: number, count: number): FluentEvent[] {
+export function makeEvents(from: number, count: number): TestEvent[] {
   return Array.from({ length: count }, (_, i) => {
     const seq = from + i;
     return {
@@ -82,6 +83,11 @@ export function makeEvents(from: number, count: number): FluentEvent[] {
       record: { event_type: 'signal', pid: 4000 + (seq % 100), tid: 4000 + (seq % 100), comm: 'kill', signal: 10, tpid: 77, error_raw: 0, seq },
     };
   });
+}
+
+/** A chunk of makeEvents(from, count), as an input hands it over. */
+export function makeChunk(from: number, count: number): EventChunk {
+  return chunkOf(makeEvents(from, count));
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { makeCertificates, type TestCertificates } from './certificates.js';
 import { receivers, type TestReceiver } from './receivers.js';
-import { createForward, makeEvents, testLog, waitFor } from './support.js';
+import { createForward, makeChunk, testLog, waitFor } from './support.js';
 
 let certs: TestCertificates;
 beforeAll(() => {
@@ -29,7 +29,7 @@ describe.each(receivers)('TLS with %s', (_name, start) => {
     const log = testLog();
     output = createForward({ port: String(receiver!.port), tls: 'on', retry_limit: 'no_retries', ...keys }, { configDir: certs.dir, log: log.logger });
     await output.start();
-    output.write('t', makeEvents(0, 10));
+    output.write('t', makeChunk(0, 10));
     await output.flush();
     return log;
   };
@@ -90,14 +90,14 @@ describe.each(receivers)('TLS client certificate with %s', (_name, start) => {
       { configDir: certs.dir },
     );
     await output.start();
-    output.write('t', makeEvents(0, 5));
+    output.write('t', makeChunk(0, 5));
     await output.flush();
     expect(output.counters().records_acked).toBe(5);
     await output.close(300);
 
     output = createForward({ port: String(receiver.port), tls: 'on', 'tls.ca_file': certs.caFile, require_ack_response: 'on', retry_limit: 'no_retries' }, { configDir: certs.dir });
     await output.start();
-    output.write('t', makeEvents(5, 5));
+    output.write('t', makeChunk(5, 5));
     await waitFor('the batch dropped', () => output!.counters().records_dropped.retry_limit === 5);
     expect(receiver.entries).toHaveLength(5);
   });

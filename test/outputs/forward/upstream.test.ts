@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { IndependentReceiver, receivers, type TestReceiver } from './receivers.js';
-import { createForward, makeEvents, tally, waitFor } from './support.js';
+import { createForward, makeChunk, tally, waitFor } from './support.js';
 
 let dir: string;
 beforeEach(() => {
@@ -45,7 +45,7 @@ describe.each(receivers)('Upstream with %s', (_name, start) => {
     output = createForward({ upstream: file, retry_limit: 'no_retries', require_ack_response: 'on' }, { configDir: dir });
     await output.start();
     for (let i = 0; i < 20; i++) {
-      output.write('t', makeEvents(i * 50, 50));
+      output.write('t', makeChunk(i * 50, 50));
       await output.flush();
     }
     expect(tally(live.seqs())).toEqual({ unique: 1000, duplicates: 0 });
@@ -58,7 +58,7 @@ describe.each(receivers)('Upstream with %s', (_name, start) => {
     await dead.restart();
     let seq = 1000;
     await waitFor('the revived node to get records', () => {
-      output!.write('t', makeEvents(seq, 10));
+      output!.write('t', makeChunk(seq, 10));
       seq += 10;
       return dead!.seqs().length > 0;
     }, 10_000);
@@ -87,7 +87,7 @@ describe('Upstream round-robin and per-node keys (independent receivers)', () =>
     output = createForward({ upstream: file, require_ack_response: 'on', retry_limit: 'no_retries' }, { configDir: dir });
     await output.start();
     for (let i = 0; i < 10; i++) {
-      output.write('t', makeEvents(i * 10, 10));
+      output.write('t', makeChunk(i * 10, 10));
       await output.flush();
     }
     expect(a.seqs()).toHaveLength(50);
@@ -106,7 +106,7 @@ describe('Upstream round-robin and per-node keys (independent receivers)', () =>
     output = createForward({ upstream: file, shared_key: 'shared', require_ack_response: 'on', retry_limit: 'no_retries' }, { configDir: dir });
     await output.start();
     for (let i = 0; i < 4; i++) {
-      output.write('t', makeEvents(i * 10, 10));
+      output.write('t', makeChunk(i * 10, 10));
       await output.flush();
     }
     expect(a.seqs().length + b.seqs().length).toBe(40);
