@@ -29,11 +29,16 @@ export interface NativeBpfObject {
 export interface RingStats {
   wakeups: number;
   batches: number;
+  /** Records handed to JS (with a record program: entries). */
   records: number;
   /** Samples lost to a failed allocation in the reader itself. */
   dropped: number;
   /** Deadline reads that found records (records that waited for no wake-up). */
   deadlineReads: number;
+  /** With a record program: records it found malformed (too short, a read past their end), not sent. */
+  malformed: number;
+  /** With a record program: records of a kind it does not know (SWITCH with no case), not sent. */
+  skipped: number;
 }
 
 export interface NativeRingReader {
@@ -53,9 +58,59 @@ export interface NativeRingReader {
  */
 export type BatchHandler = (batch: Buffer, count: number, bytes: number) => void;
 
+/**
+ * One batch from a ring read with a record program: `count` Forward entries
+ * (src/chunk.ts) in the first `bytes` bytes of `entries`, and the earliest and
+ * latest entry time. The Buffer is reused for the next batch: copy out what is
+ * kept after the call.
+ */
+export type EntryBatchHandler = (entries: Buffer, count: number, bytes: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number) => void;
+
+/** What encoding a batch of records gives (RecordProgram.encode, and src/records/js-encoder.ts). */
+export interface EncodedBatch {
+  /** The entries back to back (a Buffer of exactly their bytes). */
+  entries: Buffer;
+  /** Entries written. */
+  count: number;
+  /** Records shorter than their MIN_LEN or with a read past their end: nothing of them is written. */
+  malformed: number;
+  /** Records a SWITCH had no case (and no default) for. */
+  skipped: number;
+  /** Earliest and latest entry time (0s when there are no entries). */
+  minSec: number;
+  minNsec: number;
+  maxSec: number;
+  maxNsec: number;
+}
+
+/** A validated record program (src/records/program.ts) in the addon. */
+export interface NativeRecordProgram {
+  /**
+   * Encodes the first `count` records of `batch`, in the ring format (each
+   * [u32 length][u32 0][bytes] at an 8-aligned offset). HEAD_KTIME adds
+   * clockOffsetNs (realtime - monotonic) to the record's time; HEAD_NOW
+   * writes nowNs (realtime). Throws a RangeError if a record runs past the batch.
+   */
+  encode(batch: Buffer, count: number, clockOffsetNs: bigint, nowNs: bigint): EncodedBatch;
+}
+
+/** The addon's RecordProgram, which trusts its arguments. */
+interface AddonRecordProgram {
+  encode(batch: Buffer, count: number, clockOffsetNs: bigint, nowNs: bigint): EncodedBatch;
+}
+
 interface Addon {
   BpfObject: new (path: string) => NativeBpfObject;
-  RingReader: new (object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number, deadlineMs?: number) => NativeRingReader;
+  RingReader: new (
+    object: NativeBpfObject,
+    map: string,
+    onBatch: BatchHandler | EntryBatchHandler,
+    maxBatchBytes: number,
+    deadlineMs?: number,
+    program?: AddonRecordProgram,
+  ) => NativeRingReader;
+  RecordProgram: new (code: Uint32Array, pool: Buffer) => AddonRecordProgram;
+  readBtf(path: string): Buffer;
   clockOffset(): bigint;
   ensureTracefs(): 'present' | 'mounted';
   releaseTracefs(): void;
@@ -91,12 +146,70 @@ export function openBpfObject(path: string): NativeBpfObject {
 /**
  * Reads a ring buffer map in batches. deadlineMs > 0: the ring is read again
  * that long after every read that found records (for records the BPF side
- * let wait without a wake-up, see bpf/common.bpf.h).
+ * let wait without a wake-up, see bpf/common.bpf.h). With a record program,
+ * each record is encoded as a Forward entry as it is read, and onBatch gets
+ * entries (EntryBatchHandler); maxBatchBytes then bounds the entry bytes.
  */
-export function openRingReader(object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number, deadlineMs = 0): NativeRingReader {
+export function openRingReader(object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number, deadlineMs?: number): NativeRingReader;
+export function openRingReader(
+  object: NativeBpfObject,
+  map: string,
+  onBatch: EntryBatchHandler,
+  maxBatchBytes: number,
+  deadlineMs: number,
+  program: NativeRecordProgram,
+): NativeRingReader;
+export function openRingReader(
+  object: NativeBpfObject,
+  map: string,
+  onBatch: BatchHandler | EntryBatchHandler,
+  maxBatchBytes: number,
+  deadlineMs = 0,
+  program?: NativeRecordProgram,
+): NativeRingReader {
   if (typeof map !== 'string' || map.length === 0) throw new TypeError('ring buffer map name must be a non-empty string');
   if (typeof onBatch !== 'function') throw new TypeError('onBatch must be a function');
   if (!Number.isInteger(maxBatchBytes) || maxBatchBytes < 4096) throw new RangeError('maxBatchBytes must be an integer >= 4096');
   if (!Number.isInteger(deadlineMs) || deadlineMs < 0) throw new RangeError('deadlineMs must be an integer >= 0');
-  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs);
+  if (program !== undefined && !(program instanceof CheckedRecordProgram)) throw new TypeError('program must come from openRecordProgram()');
+  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program?.handle);
+}
+
+const I64_MIN = -(1n << 63n);
+const U64_LIMIT = 1n << 64n;
+
+/** The addon's RecordProgram with encode()'s arguments checked first. */
+class CheckedRecordProgram implements NativeRecordProgram {
+  constructor(readonly handle: AddonRecordProgram) {}
+
+  encode(batch: Buffer, count: number, clockOffsetNs: bigint, nowNs: bigint): EncodedBatch {
+    if (!Buffer.isBuffer(batch)) throw new TypeError('batch must be a Buffer');
+    if (!Number.isInteger(count) || count < 0 || count > 0xffffffff) throw new RangeError('count must be an integer from 0 to 2^32-1');
+    if (typeof clockOffsetNs !== 'bigint' || clockOffsetNs < I64_MIN || clockOffsetNs >= -I64_MIN) throw new RangeError('clockOffsetNs must be a bigint in the int64 range');
+    if (typeof nowNs !== 'bigint' || nowNs < 0n || nowNs >= U64_LIMIT) throw new RangeError('nowNs must be a bigint in the uint64 range');
+    return this.handle.encode(batch, count, clockOffsetNs, nowNs);
+  }
+}
+
+/**
+ * A record program (src/records/program.ts) validated and made ready to run
+ * natively. Throws an Error naming the first problem (an unknown opcode, a
+ * jump to no instruction start, a pool range outside the pool, a path that
+ * does not reach END...).
+ */
+export function openRecordProgram(code: Uint32Array, pool: Buffer): NativeRecordProgram {
+  if (!(code instanceof Uint32Array)) throw new TypeError('record program code must be a Uint32Array');
+  if (!Buffer.isBuffer(pool)) throw new TypeError('record program pool must be a Buffer');
+  return new CheckedRecordProgram(new (addon().RecordProgram)(code, pool));
+}
+
+/**
+ * The raw BTF of an ELF BPF object (its .BTF section as libbpf reads it:
+ * header, types, strings). Throws with .code ENOENT for a missing file, and
+ * with .code ENODATA ("has no BTF (build it with clang -g)") for an object
+ * without BTF.
+ */
+export function readBtf(path: string): Buffer {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('BPF object path must be a non-empty string');
+  return addon().readBtf(path);
 }
