@@ -1,7 +1,7 @@
 // One `[INPUT] Name ebpf` section: its traces running in the kernel, their
 // events tagged and routed, and their kernel-side losses reported.
 import type { InputSettings } from '../config/model.js';
-import type { FluentEvent } from '../event.js';
+import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { TraceSession, TraceStartError } from './trace-session.js';
 
@@ -21,8 +21,12 @@ export interface TraceCounters {
   records: number;
   /** Records the kernel could not put in the ring (it was full). */
   lost: number;
-  /** Records too short to decode (a bug; counted, never hidden). */
+  /** Records too short for their struct (a bug; counted, never hidden). */
   malformed: number;
+  /** Records of a kind the trace does not know (counted, not sent). */
+  skipped: number;
+  /** Whether `lost` is counted (a user's BPF object may keep no count). */
+  lossesCounted: boolean;
   /** Records read from the ring but lost in the reader for want of memory. */
   dropped: number;
 }
@@ -30,7 +34,7 @@ export interface TraceCounters {
 export interface EbpfInputOptions {
   settings: InputSettings;
   log: Logger;
-  emit(tag: string, events: FluentEvent[]): void;
+  emit(tag: string, chunk: EventChunk): void;
   /** Whether the outputs of the tag take more now (see TraceSessionOptions.accepting). */
   accepting?(tag: string): boolean;
 }
@@ -68,7 +72,7 @@ export class EbpfInput {
           ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
           ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
           sequenceKey: settings.values.get('sequence_key') as string | undefined,
-          onEvents: (events) => emit(tag, events),
+          onChunk: (chunk) => emit(tag, chunk),
           accepting: this.options.accepting && (() => this.options.accepting!(tag)),
           onWarning: (message) => log.warn(message),
         });
@@ -121,7 +125,15 @@ export class EbpfInput {
   }
 
   counters(): TraceCounters[] {
-    return this.sessions.map((s) => ({ trace: s.name, records: s.received, lost: s.lost(), malformed: s.malformed(), dropped: s.readerDropped() }));
+    return this.sessions.map((s) => ({
+      trace: s.name,
+      records: s.received,
+      lost: s.lost(),
+      malformed: s.malformed(),
+      skipped: s.skipped(),
+      dropped: s.readerDropped(),
+      lossesCounted: s.lossesCounted,
+    }));
   }
 
   /** Detaches every trace, hands on what is left in the rings, frees everything. */

@@ -1,12 +1,15 @@
-// One trace running in the kernel: its BPF object opened, configured, loaded
-// and attached, and its ring buffer read in batches into Fluent events.
+// One trace running in the kernel: its record program compiled from the
+// object's BTF, its BPF object opened, configured, loaded and attached, and
+// its ring buffer read in batches, each encoded natively into a chunk of
+// Forward entries.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { FluentEvent } from '../event.js';
-import { openBpfObject, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRingReader, type RingStats } from '../native/addon.js';
+import { join, resolve } from 'node:path';
+import type { EventChunk } from '../chunk.js';
+import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
+import { Btf, BtfError } from '../records/btf.js';
+import { compileStruct, compileTrace, RecordLayoutError } from '../records/compile.js';
+import type { RecordProgram } from '../records/program.js';
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
-import { BatchDecoder } from './batch-decoder.js';
-import { MonotonicClock } from './clock.js';
 import { findLibcs } from './libc.js';
 
 /** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
@@ -39,7 +42,7 @@ export interface TraceSessionOptions {
   maxBatchBytes?: number;
   /** Adds each record's sequence number under this key (the input's sequence_key). */
   sequenceKey?: string;
-  onEvents(events: FluentEvent[]): void;
+  onChunk(chunk: EventChunk): void;
   /**
    * Whether the outputs take more now. When not, the ring is not read until
    * they do: records wait in the ring, and what does not fit there is lost
@@ -152,22 +155,34 @@ function u64(value: number): Buffer {
   return b;
 }
 
+/** Whether a section's hook is where a call ends (attached first: a call whose entry is seen then has its end seen too). */
+function isReturnHook(section: string): boolean {
+  return /^(?:tracepoint|tp)\/syscalls\/sys_exit_|^(?:kretprobe|uretprobe|fexit)(?:\/|$)/.test(section);
+}
+
+/** The record program of a trace, from its object's BTF (the layout is never written in TypeScript). */
+export function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, sequenceKey?: string): RecordProgram {
+  const record = trace.record;
+  if ('asIs' in record) return compileStruct(btf, record.asIs, { object: file, timeField: record.timeField });
+  return compileTrace(record, btf, { trace: trace.name, object: trace.object, sequenceKey });
+}
+
 export class TraceSession {
   private object: NativeBpfObject | undefined;
   private reader: NativeRingReader | undefined;
-  private readonly decoder: BatchDecoder;
+  private program: NativeRecordProgram | undefined;
+  /** Whether the object counts what its ring could not take (a per-CPU `lost` map; a user's object may have none). */
+  private countsLosses = true;
   private lostCount = 0;
   private lastRingStats: RingStats | undefined;
   private fullTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   /** Times reading stopped because the outputs were full. */
   pauses = 0;
-  /** Records decoded and handed on. */
+  /** Records encoded and handed on. */
   received = 0;
 
-  private constructor(private readonly options: TraceSessionOptions) {
-    this.decoder = new BatchDecoder(options.trace, new MonotonicClock(), options.sequenceKey);
-  }
+  private constructor(private readonly options: TraceSessionOptions) {}
 
   /** Opens, loads and attaches the trace; on failure nothing stays attached. */
   static start(options: TraceSessionOptions): TraceSession {
@@ -191,58 +206,110 @@ export class TraceSession {
         throw explain(trace, typeof what === 'string' ? { what } : what, err as NativeError);
       }
     };
-    const file = join(bpfObjectDir, trace.object);
+    const file = resolve(bpfObjectDir, trace.object);
+    if (!existsSync(file)) throw explain(trace, { what: 'opening its BPF object', file }, Object.assign(new Error(file), { code: 'ENOENT' }));
+    // The record layout first: a mismatch is a start error naming both sides, before anything loads.
+    let program: RecordProgram;
+    let btf: Btf;
+    try {
+      btf = Btf.ofObject(file);
+      program = compileRecordProgram(trace, btf, file, this.options.sequenceKey);
+    } catch (err) {
+      if (err instanceof RecordLayoutError || err instanceof BtfError) throw new TraceStartError(trace.name, err.message.startsWith(trace.name) ? err.message : `${trace.name}: ${err.message}`);
+      throw err;
+    }
+    step('preparing its record encoder', () => {
+      this.program = openRecordProgram(program.code, program.pool);
+    });
     step({ what: 'opening its BPF object', file }, () => {
       this.object = openBpfObject(file);
     });
     const object = this.object!;
+    const globals = btf.globals();
     step('configuring', () => {
+      // A user's object may lack ebpf-forward's own knobs: set those it has.
+      const setIfPresent = (name: string, value: Buffer) => {
+        if (globals.has(name)) object.setGlobal(name, value);
+      };
       const self = Buffer.alloc(4);
       self.writeUInt32LE(settings.selfPid);
-      object.setGlobal('self_tgid', self);
+      setIfPresent('self_tgid', self);
       object.setMapMaxEntries(this.options.ringbufMapName, this.options.ringbufBytes);
-      object.setGlobal('wakeup_delay_ns', u64(WAKEUP_DELAY_MS * 1_000_000));
-      object.setGlobal('wakeup_bytes', u64(Math.floor(this.options.ringbufBytes / 4)));
+      setIfPresent('wakeup_delay_ns', u64(WAKEUP_DELAY_MS * 1_000_000));
+      setIfPresent('wakeup_bytes', u64(Math.floor(this.options.ringbufBytes / 4)));
       trace.configure?.(object, settings);
     });
-    const sections = new Map(object.programs().map((p) => [p.name, p.section]));
+    const programs = object.programs();
+    const sections = new Map(programs.map((p) => [p.name, p.section]));
     step({ what: 'loading', sections }, () => object.load());
-    for (const attach of trace.attach) {
-      const failed: FailedStep = { what: `attaching ${attach.program}`, optional: attach.optional };
+    const uprobes = new Map((trace.libcUprobes ?? []).map((u) => [u.program, u]));
+    const optional = new Set(trace.optional ?? []);
+    const bySection = programs.filter((p) => !uprobes.has(p.name));
+    const ordered = [...bySection.filter((p) => isReturnHook(p.section)), ...bySection.filter((p) => !isReturnHook(p.section))];
+    for (const p of ordered) {
+      const failed: FailedStep = { what: `attaching ${p.name}`, optional: optional.has(p.name), hook: hookOf(p.section) };
       try {
-        if (attach.kind === 'section') {
-          failed.hook = hookOf(sections.get(attach.program) ?? attach.program);
-          object.attach(attach.program);
-        } else {
-          // [path, pid]: pid -1 probes every process mapping the library.
-          const pids = attach.onlyPids?.(settings);
-          const targets: [string, number][] = pids?.length
-            ? pids.flatMap((pid) => findLibcs([pid]).map((libc): [string, number] => [libc.path, pid]))
-            : findLibcs().map((libc): [string, number] => [libc.path, -1]);
-          if (targets.length === 0) {
-            const where = pids?.length ? `processes ${pids.join(', ')}` : 'any running process';
-            throw Object.assign(new Error(`no C library found in ${where}`), { code: 'ENOENT' });
-          }
-          for (const [path, pid] of targets) {
-            failed.hook = `${attach.retprobe ? 'uretprobe' : 'uprobe'} on ${attach.symbol} in ${path}${pid > 0 ? ` for pid ${pid}` : ''}`;
-            object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, pid);
-          }
-        }
+        object.attach(p.name);
       } catch (err) {
         const failure = explain(trace, failed, err as NativeError);
-        if (!attach.optional) throw failure;
+        if (!failed.optional) throw failure;
         this.options.onWarning?.(failure.message);
       }
     }
+    // Return probes first, as above.
+    const libcOrdered = [...uprobes.values()].sort((a, b) => Number(b.retprobe) - Number(a.retprobe));
+    for (const attach of libcOrdered) {
+      const failed: FailedStep = { what: `attaching ${attach.program}`, optional: optional.has(attach.program) };
+      try {
+        // [path, pid]: pid -1 probes every process mapping the library.
+        const pids = attach.onlyPids?.(settings);
+        const targets: [string, number][] = pids?.length
+          ? pids.flatMap((pid) => findLibcs([pid]).map((libc): [string, number] => [libc.path, pid]))
+          : findLibcs().map((libc): [string, number] => [libc.path, -1]);
+        if (targets.length === 0) {
+          const where = pids?.length ? `processes ${pids.join(', ')}` : 'any running process';
+          throw Object.assign(new Error(`no C library found in ${where}`), { code: 'ENOENT' });
+        }
+        for (const [path, pid] of targets) {
+          failed.hook = `${attach.retprobe ? 'uretprobe' : 'uprobe'} on ${attach.symbol} in ${path}${pid > 0 ? ` for pid ${pid}` : ''}`;
+          object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, pid);
+        }
+      } catch (err) {
+        const failure = explain(trace, failed, err as NativeError);
+        if (!failed.optional) throw failure;
+        this.options.onWarning?.(failure.message);
+      }
+    }
+    try {
+      this.lost();
+    } catch {
+      this.countsLosses = false;
+      this.options.onWarning?.(`${trace.name}: its BPF object has no per-CPU 'lost' map, so records its ring buffer could not take are not counted`);
+    }
     step('opening its ring buffer', () => {
-      this.reader = openRingReader(object, this.options.ringbufMapName, (batch, count) => this.onBatch(batch, count), this.options.maxBatchBytes ?? MAX_BATCH_BYTES, WAKEUP_DELAY_MS + 1);
+      this.reader = openRingReader(
+        object,
+        this.options.ringbufMapName,
+        (entries, count, bytes, minSec, minNsec, maxSec, maxNsec) => this.onBatch(entries, count, bytes, minSec, minNsec, maxSec, maxNsec),
+        this.options.maxBatchBytes ?? MAX_BATCH_BYTES,
+        WAKEUP_DELAY_MS + 1,
+        this.program!,
+      );
     });
   }
 
-  private onBatch(batch: Buffer, count: number): void {
-    const events = this.decoder.decode(batch, count);
-    this.received += events.length;
-    if (events.length > 0) this.options.onEvents(events);
+  private onBatch(entries: Buffer, count: number, bytes: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number): void {
+    if (count > 0) {
+      this.received += count;
+      // The reader reuses its buffer: the chunk gets its own copy of the bytes.
+      const chunk: EventChunk = {
+        entries: Buffer.from(entries.subarray(0, bytes)),
+        count,
+        minTime: { sec: minSec, nsec: minNsec },
+        maxTime: { sec: maxSec, nsec: maxNsec },
+      };
+      this.options.onChunk(chunk);
+    }
     if (this.options.accepting && !this.stopping && !this.fullTimer && !this.options.accepting()) this.pauseWhileFull();
   }
 
@@ -268,13 +335,23 @@ export class TraceSession {
   /** Records the kernel could not put in the ring buffer (it was full). */
   lost(): number {
     // After close the last count read stands.
-    if (this.object) this.lostCount = Number(this.object.perCpuSum('lost', 0));
+    if (this.object && this.countsLosses) this.lostCount = Number(this.object.perCpuSum('lost', 0));
     return this.lostCount;
   }
 
-  /** Records that were too short to be decoded: a bug, counted rather than hidden. */
+  /** Whether lost() counts anything (false for a user's object without a `lost` map). */
+  get lossesCounted(): boolean {
+    return this.countsLosses;
+  }
+
+  /** Records too short for their struct, or read past their end: a bug, counted rather than hidden. */
   malformed(): number {
-    return this.decoder.malformed;
+    return this.ringStats()?.malformed ?? 0;
+  }
+
+  /** Records of a kind the trace's declaration has no case for: counted, not sent. */
+  skipped(): number {
+    return this.ringStats()?.skipped ?? 0;
   }
 
   /** The ring reader's counters (the last ones once closed). */
@@ -312,5 +389,6 @@ export class TraceSession {
     this.reader = undefined;
     this.object?.close();
     this.object = undefined;
+    this.program = undefined;
   }
 }

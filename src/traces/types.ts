@@ -1,29 +1,21 @@
-// What a trace is: the BPF object it loads, how its programs attach, which
-// input keys it takes, and how its ring-buffer records become Fluent records.
-// Adding a trace = one folder under src/traces/ (plus its bpf/*.bpf.c) and
-// one line in registry.ts.
+// What a trace is: the BPF object it loads, its record as data (read against
+// the object's BTF), how programs that can't attach by their SEC() name
+// attach, and which input keys it takes. Adding a trace = one folder under
+// src/traces/ (its .bpf.c and index.ts) and one line in registry.ts.
 import type { NativeBpfObject } from '../native/addon.js';
-import type { EventHeader } from './header.js';
+import type { RecordDeclaration } from '../records/declaration.js';
 
-/** A Fluent record body. Key order is the order fields were set. */
-export type TraceRecord = Record<string, string | number | bigint>;
-
-export type AttachStep =
-  /** Attach by the program's SEC() name (tracepoint/..., raw_tp/..., tp_btf/...). */
-  | { program: string; kind: 'section'; optional?: boolean }
-  /** A uprobe on a function of the C library, found at run time. */
-  | {
-      program: string;
-      kind: 'uprobe-libc';
-      symbol: string;
-      retprobe: boolean;
-      optional?: boolean;
-      /**
-       * Processes to probe alone, when the input names some: their uprobes are
-       * then installed in those processes only, so that no other process traps.
-       */
-      onlyPids?(settings: TraceSettings): readonly number[] | undefined;
-    };
+/** A uprobe on a function of the C library, found at run time (a SEC("uprobe") program). */
+export interface LibcUprobe {
+  program: string;
+  symbol: string;
+  retprobe: boolean;
+  /**
+   * Processes to probe alone, when the input names some: their uprobes are
+   * then installed in those processes only, so that no other process traps.
+   */
+  onlyPids?(settings: TraceSettings): readonly number[] | undefined;
+}
 
 /** A trace-specific input key, read from the [INPUT] section. */
 export interface TraceKey {
@@ -43,28 +35,32 @@ export interface TraceSettings {
   selfPid: number;
 }
 
+/** A user's BPF object's records: a struct of its BTF, sent as it is (BPF_Object, BPF_Record_Type). */
+export interface StructAsIs {
+  asIs: string;
+  /** A u64 member holding bpf_ktime_get_ns(): the record's time (else the time it was read). */
+  timeField?: string;
+}
+
 export interface TraceDefinition {
   /** The name used in `Trace` (e.g. "trace_signal"). */
   name: string;
   /** One line for --help and error messages. */
   summary: string;
-  /** File name of the BPF object under bpf/.output/ (e.g. "signal.bpf.o"). */
+  /** File name of the BPF object under bpf/.output/ (e.g. "signal.bpf.o"), built from the folder's .bpf.c; or an absolute path. */
   object: string;
   /** The kernel features it needs, named in the message when attach fails. */
   needs: string;
-  attach: AttachStep[];
+  /** Its records: structs of the object and the Fluent fields, in key order. */
+  record: RecordDeclaration | StructAsIs;
+  /**
+   * Every program attaches by its SEC() name (return and exit hooks first,
+   * so that a call whose entry is seen also has its end seen), except these.
+   */
+  libcUprobes?: readonly LibcUprobe[];
+  /** Programs whose hook some kernels lack: the trace runs without them. */
+  optional?: readonly string[];
   keys?: TraceKey[];
   /** Sets `const volatile` knobs before load (self_tgid is set for every trace). */
   configure?(object: NativeBpfObject, settings: TraceSettings): void;
-  /**
-   * Turns one ring-buffer record into a Fluent record, or null for a record
-   * that is not an event of its own (kept for later, say). `data` holds the
-   * record at [offset, offset + length); the header is already decoded.
-   */
-  decode(data: Buffer, offset: number, length: number, header: EventHeader): TraceRecord | null;
-}
-
-/** Attach steps for programs attached by their SEC() name, in this order. */
-export function sectionSteps(programs: readonly string[], options: { optional?: boolean } = {}): AttachStep[] {
-  return programs.map((program) => ({ program, kind: 'section', ...options }));
 }

@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TraceRecord } from '../../src/traces/types.js';
 import { startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
 import { EXEC_PROBE_COMM, execProbePath, numberedArgs, runExecProbe, type ExecProbeRun } from '../support/exec.js';
 import { END_MARKER_SIZE, mallocProgramPath, START_MARKER_SIZE, startMallocProgram } from '../support/malloc.js';
@@ -19,6 +18,11 @@ import { runAcceptScenario, runBindScenario, runTcpErrorsScenario, runUnprivileg
 import { startReceivers, type Receivers, type ServerEntry, type WireEntry } from '../support/receiver.js';
 import { runSignalTool, SIGNAL_TOOL_COMM, signalToolPath, startSignalTarget, type SignalToolRun } from '../support/signal-tool.js';
 import { runVfsProgram, type VfsCall } from '../support/vfs.js';
+import type { DecodedRecord } from '../support/decoded-events.js';
+import type { FieldType } from '../../src/records/declaration.js';
+import { fieldsByEventType } from '../../src/records/field-table.js';
+import { HEAD_FIELDS } from '../../src/records/head.js';
+import { traces } from '../../src/traces/registry.js';
 
 /** The malloc helper runs under this name; malloc_comm narrows trace_malloc to it. */
 const MALLOC_COMM = 'e2e-malloc';
@@ -36,23 +40,32 @@ const TAG: Record<string, string> = {
 };
 
 type Doc = 'str' | 'int' | 'uint';
-const HEAD: Record<string, Doc> = { event_type: 'str', pid: 'uint', tid: 'uint', comm: 'str' };
 
-/** Every documented field in record order, then the further fields the README lists, with their types. */
-const FIELDS: Record<string, Record<string, Doc>> = {
-  signal: { ...HEAD, signal: 'int', tpid: 'uint', error_raw: 'int' },
-  execve: { ...HEAD, stage: 'str', ppid: 'uint', filename: 'str', argv: 'str', argv1: 'str', argv2: 'str', argv_last: 'str', argc: 'uint', error_raw: 'int' },
-  bind: { ...HEAD, uid: 'uint', gid: 'uint', port: 'uint', bound_dev_if: 'uint', error_raw: 'int', address: 'str', family: 'uint', protocol: 'uint' },
-  listen: { ...HEAD, fd: 'int', backlog: 'int', error_raw: 'int' },
-  accept: { ...HEAD, fd: 'int', new_fd: 'int', peer_port: 'uint', peer_addr: 'str', error_raw: 'int' },
-  connect: { ...HEAD, fd: 'int', remote_port: 'uint', remote_addr: 'str', error_raw: 'int' },
-  vfs: { ...HEAD, operation: 'int', path: 'str', flags: 'uint', mode: 'uint', fd: 'int', error_raw: 'int' },
-  malloc: { ...HEAD, operation: 'int', address: 'uint', size: 'uint' },
-};
-/** Fields that are 16 bits wide (ports). */
-const U16 = new Set(['port', 'peer_port', 'remote_port']);
-/** Fields that are 64 bits wide (malloc's pointers and sizes). */
-const U64 = new Set(['address', 'size', 'old_address']);
+/** A declared field type as msgpack shows it. */
+const docOf = (type: FieldType): Doc => (type === 'string' ? 'str' : type === 'int' || type === 'int64' ? 'int' : 'uint');
+
+/**
+ * Every documented field in record order, then the further fields, with
+ * their types: from the traces' declarations (the README's tables come from
+ * them too). realloc's old_address is set apart below.
+ */
+const FIELDS: Record<string, Record<string, Doc>> = {};
+/** Fields that are 16 bits wide (ports) and 64 bits wide (malloc's pointers and sizes). */
+const U16 = new Set<string>();
+const U64 = new Set<string>();
+for (const trace of traces.values()) {
+  if ('asIs' in trace.record) continue;
+  for (const [eventType, fields] of fieldsByEventType(trace.record)) {
+    FIELDS[eventType] = { event_type: 'str', ...Object.fromEntries(HEAD_FIELDS.map((f) => [f.key, docOf(f.type)])) };
+    for (const f of fields) {
+      if (f.key === 'old_address') continue;
+      FIELDS[eventType]![f.key] = docOf(f.type);
+      if (f.type === 'uint16') U16.add(f.key);
+      if (f.type === 'uint64') U64.add(f.key);
+    }
+  }
+}
+U64.add('old_address');
 
 /** The documented fields of a record, in order (realloc adds old_address). */
 function fieldsOf(record: Record<string, unknown>): Record<string, Doc> {
@@ -108,7 +121,7 @@ let cli: RunningCli;
 /** Every process this test started whose records are checked at the end. */
 const ourPids = new Set<number>();
 /** Record sets that must be exact once everything is delivered: re-checked after the CLI's exit. */
-const exact: { what: string; select: () => WireEntry[]; records: TraceRecord[] }[] = [];
+const exact: { what: string; select: () => WireEntry[]; records: DecodedRecord[] }[] = [];
 const testStart = Date.now();
 
 function entriesOf(pid: number, eventTypes: string[]): WireEntry[] {
@@ -124,7 +137,7 @@ function arrived(select: () => WireEntry[], count: number, what: string): Promis
 }
 
 /** Asserts these entries are exactly `records` (and again at the end, when nothing more can come). */
-function expectExactly(what: string, select: () => WireEntry[], records: TraceRecord[]): void {
+function expectExactly(what: string, select: () => WireEntry[], records: DecodedRecord[]): void {
   exact.push({ what, select, records });
   const entries = select();
   expect(entries.map((e) => e.record), what).toEqual(records);
@@ -383,7 +396,7 @@ describe('trace_signal (input e2e.proc, with trace_exec)', () => {
 
 describe('trace_exec (input e2e.proc, with trace_signal)', () => {
   /** The enter and exit records an exec-probe run must give. */
-  function execRecords(run: ExecProbeRun, path: string, argv: string[]): TraceRecord[] {
+  function execRecords(run: ExecProbeRun, path: string, argv: string[]): DecodedRecord[] {
     const n = argv.length;
     const common = {
       event_type: 'execve', pid: run.pid, filename: path,

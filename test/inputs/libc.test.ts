@@ -6,13 +6,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import { findLibcs, type MappedLibc } from '../../src/inputs/libc.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import { MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
 import { waitFor } from '../support/cli.js';
 import { END_MARKER_SIZE, startMallocProgram, type MallocProgram } from '../support/malloc.js';
+import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
 
 const ourLibc = (): MappedLibc => findLibcs([process.pid])[0]!;
 const programs: MallocProgram[] = [];
@@ -33,13 +33,13 @@ function tempDir(): string {
 /** Starts the malloc program, runs it under trace_malloc for its pid, and returns its records. */
 async function traceProgram(program: MallocProgram) {
   await program.ready;
-  const events: FluentEvent[] = [];
+  const events: DecodedEvent[] = [];
   const session = TraceSession.start({
     trace: trace_malloc,
     settings: { keys: new Map([['malloc_pid', [[program.pid]]]]), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 1 << 22,
-    onEvents: (e) => events.push(...e),
+    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
   });
   try {
     const run = await program.go();

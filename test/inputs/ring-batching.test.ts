@@ -3,13 +3,13 @@
 // that reuse one buffer; and records that were let wait without a wake-up are
 // still read when nothing follows them (the reader's deadline).
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
 import { waitFor } from '../support/cli.js';
 // @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
+import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
 
 interface LoadgenReport {
   pid: number;
@@ -17,7 +17,7 @@ interface LoadgenReport {
 }
 
 let session: TraceSession | undefined;
-const events: FluentEvent[] = [];
+const events: DecodedEvent[] = [];
 
 function start(maxBatchBytes: number, more: { ringbufBytes?: number; accepting?: () => boolean } = {}): TraceSession {
   events.length = 0;
@@ -27,8 +27,8 @@ function start(maxBatchBytes: number, more: { ringbufBytes?: number; accepting?:
     ringbufMapName: 'events',
     ringbufBytes: more.ringbufBytes ?? 16 << 20,
     maxBatchBytes,
-    onEvents: (batch) => {
-      for (const e of batch) events.push(e);
+    onChunk: (chunk) => {
+      for (const e of decodeEntries(chunk)) events.push(e);
     },
     accepting: more.accepting,
   });

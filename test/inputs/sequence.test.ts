@@ -3,16 +3,16 @@
 // consumer sees are exactly the losses ebpf-forward counts.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
 import { waitFor } from '../support/cli.js';
 // @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen } from '../../bench/loadgen.mjs';
+import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
 
 let session: TraceSession;
-const events: FluentEvent[] = [];
+const events: DecodedEvent[] = [];
 
 beforeAll(() => {
   addon().ensureTracefs();
@@ -22,7 +22,7 @@ beforeAll(() => {
     ringbufMapName: 'events',
     ringbufBytes: 4096, // one page: a burst overflows it
     sequenceKey: 'seq',
-    onEvents: (batch) => events.push(...batch),
+    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
   });
 });
 

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
-import type { TraceRecord } from '../../src/traces/types.js';
 import { compileC } from './c-program.js';
+import type { DecodedRecord } from './decoded-events.js';
 
 /** The helper's task name, as comm shows it. */
 export const NET_SCENARIOS_COMM = 'net-scenarios';
@@ -19,7 +19,7 @@ function binary(): string {
 }
 
 /** Runs one scenario; resolves with its pid and the records it must cause, in order. */
-async function scenario<F extends { pid: number }>(args: string[], expected: (facts: F) => TraceRecord[]) {
+async function scenario<F extends { pid: number }>(args: string[], expected: (facts: F) => DecodedRecord[]) {
   const { stdout } = await run(binary(), args);
   const facts = JSON.parse(stdout) as F;
   return { pid: facts.pid, facts, expected: expected(facts) };

@@ -1,26 +1,28 @@
-// Starts one trace on the real kernel for a test, collecting its events.
-import type { FluentEvent } from '../../src/event.js';
+// Starts one trace on the real kernel for a test, collecting its events
+// (its chunks decoded independently).
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
+import { decodeEntries, type DecodedEvent } from './decoded-events.js';
 
 export interface StartedTrace {
   session: TraceSession;
-  events: FluentEvent[];
+  events: DecodedEvent[];
   /** Optional attach steps that failed. */
   warnings: string[];
 }
 
-export function startTrace(trace: TraceDefinition, keys: Record<string, unknown> = {}): StartedTrace {
+export function startTrace(trace: TraceDefinition, keys: Record<string, unknown> = {}, options: { sequenceKey?: string } = {}): StartedTrace {
   addon().ensureTracefs();
-  const events: FluentEvent[] = [];
+  const events: DecodedEvent[] = [];
   const warnings: string[] = [];
   const session = TraceSession.start({
     trace,
     settings: { keys: new Map(Object.entries(keys)), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 1 << 22,
-    onEvents: (e) => events.push(...e),
+    sequenceKey: options.sequenceKey,
+    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
     onWarning: (m) => warnings.push(m),
   });
   return { session, events, warnings };

@@ -1,16 +1,15 @@
 // trace_bind on the real kernel, from syscall tracepoints only: the port asked
 // for, the device the socket is bound to, the errno, the caller's uid/gid.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_bind } from '../../src/traces/bind/index.js';
-import type { TraceRecord } from '../../src/traces/types.js';
 import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { expectRecordShape, runBindScenario, runUnprivilegedBindScenario } from '../support/net-scenarios.js';
+import type { DecodedEvent, DecodedRecord } from '../support/decoded-events.js';
 
 let session: TraceSession;
-let events: FluentEvent[] = [];
+let events: DecodedEvent[] = [];
 
 beforeAll(() => {
   ({ session, events } = startTrace(trace_bind));
@@ -19,7 +18,7 @@ beforeAll(() => {
 afterAll(() => session?.close());
 
 /** The records of one process, once as many as expected have arrived. */
-function recordsOf(run: { pid: number; expected: TraceRecord[] }): Promise<TraceRecord[]> {
+function recordsOf(run: { pid: number; expected: DecodedRecord[] }): Promise<DecodedRecord[]> {
   return waitFor(() => {
     const records = events.filter((e) => e.record.pid === run.pid).map((e) => e.record);
     return records.length >= run.expected.length ? records : undefined;

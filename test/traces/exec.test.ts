@@ -6,21 +6,23 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { decodeExecRecord, ExecFlags, execStringSource, trace_exec, type ExecStringSource } from '../../src/traces/exec/index.js';
-import { emptyHeader, HEADER_SIZE, readHeader } from '../../src/traces/header.js';
+import { ExecFlags, execRecord, execStringSource, trace_exec, type ExecStringSource } from '../../src/traces/exec/index.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { waitFor } from '../support/cli.js';
 import { EXEC_PROBE_COMM, execProbePath, numberedArgs, runExecProbe, type ExecProbeOption, type ExecProbeRun } from '../support/exec.js';
+import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
+import { decodeWithTrace } from '../support/record-encoding.js';
 
 const FIELDS = ['event_type', 'pid', 'tid', 'comm', 'stage', 'ppid', 'filename', 'argv', 'argv1', 'argv2', 'argv_last', 'argc', 'error_raw'];
 const UINTS = ['pid', 'tid', 'ppid', 'argc'];
 const ENOENT = 2;
+/** The test's extra field: the record header's flags. */
+const SOURCE_FLAGS = 'source_flags';
 
 interface Seen {
-  event: FluentEvent;
+  event: DecodedEvent;
   /** Where the BPF side read the strings: at the call, from the new program, or at exit. */
   source: ExecStringSource;
 }
@@ -32,16 +34,13 @@ class ExecTrace {
 
   constructor(deferUnreadable: boolean) {
     const seen = this.seen;
-    const pending: ExecStringSource[] = [];
+    // The header's flags say where the strings were read: this test's copy
+    // of the trace sends them as one more field.
     const trace: TraceDefinition = {
       ...trace_exec,
+      record: { ...execRecord, fields: [...execRecord.fields, { key: SOURCE_FLAGS, type: 'uint', from: { copy: 'hdr.flags' }, doc: '' }] },
       configure(object) {
         if (!deferUnreadable) object.setGlobal('defer_unreadable', Buffer.from([0]));
-      },
-      decode(data, offset, length, header) {
-        const record = trace_exec.decode(data, offset, length, header);
-        if (record) pending.push(execStringSource(header));
-        return record;
       },
     };
     this.session = TraceSession.start({
@@ -49,9 +48,11 @@ class ExecTrace {
       settings: { keys: new Map(), selfPid: process.pid },
       ringbufMapName: 'events',
       ringbufBytes: 1 << 22,
-      onEvents: (events) => {
-        // decode() ran for exactly these events, in this order.
-        for (const event of events) seen.push({ event, source: pending.shift()! });
+      onChunk: (chunk) => {
+        for (const event of decodeEntries(chunk)) {
+          const { [SOURCE_FLAGS]: flags, ...record } = event.record;
+          seen.push({ event: { ...event, record }, source: execStringSource(flags as number) });
+        }
       },
     });
   }
@@ -96,7 +97,7 @@ function expectShape(record: Record<string, unknown>): void {
   }
 }
 
-const ns = (e: FluentEvent) => BigInt(e.sec) * 1_000_000_000n + BigInt(e.nsec);
+const ns = (e: DecodedEvent) => BigInt(e.sec) * 1_000_000_000n + BigInt(e.nsec);
 
 /** What the two records of an exec must be, field by field. */
 function expectExec(run: ExecProbeRun, [enter, exit]: [Seen, Seen], path: string, argv: string[], filename = path): void {
@@ -272,7 +273,11 @@ describe('trace_exec', () => {
   });
 });
 
-/** A ring-buffer record as bpf/exec.bpf.c lays it out (struct exec_event + strings). */
+// struct exec_event (exec.bpf.c), written out by hand on purpose: the
+// encoder reads the layout from the object's BTF, and these records check it.
+const HEADER_SIZE = 48;
+
+/** A ring-buffer record as exec.bpf.c lays it out (struct exec_event + strings). */
 function execRecordBytes(o: { kind?: number; flags?: number; dirfd?: number; strings: string[]; lengths?: number[] }): Buffer {
   const strings = o.strings.map((x) => Buffer.from(x, 'utf8'));
   const b = Buffer.alloc(HEADER_SIZE + 32 + strings.reduce((n, x) => n + x.length, 0));
@@ -295,10 +300,11 @@ function execRecordBytes(o: { kind?: number; flags?: number; dirfd?: number; str
 }
 
 function decode(bytes: Buffer) {
-  return decodeExecRecord(bytes, 0, bytes.length, readHeader(bytes, 0, emptyHeader()));
+  const [event] = decodeWithTrace(trace_exec, [bytes]);
+  return event!.record;
 }
 
-describe('decodeExecRecord', () => {
+describe('exec records encoded from their BTF layout', () => {
   it('reads the fields in the documented order, strings back to back (UTF-8)', () => {
     const r = decode(execRecordBytes({ kind: 1, strings: ['/usr/bin/café', 'café', 'b', 'c', 'last'] }));
     expect(r).toEqual({ event_type: 'execve', pid: 1234, tid: 1235, comm: 'sh', stage: 'exit', ppid: 1, filename: '/usr/bin/café', argv: 'café', argv1: 'b', argv2: 'c', argv_last: 'last', argc: 4, error_raw: 0 });

@@ -5,23 +5,22 @@ import { spawnSync } from 'node:child_process';
 import { decode } from '@msgpack/msgpack';
 import { pack } from 'msgpackr';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import { MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
-import type { TraceRecord } from '../../src/traces/types.js';
 import { waitFor } from '../support/cli.js';
 import { END_MARKER_SIZE, mallocProgramPath, START_MARKER_SIZE, startMallocProgram, type MallocCall } from '../support/malloc.js';
+import { decodeEntries, type DecodedEvent, type DecodedRecord } from '../support/decoded-events.js';
 
 const sessions: TraceSession[] = [];
 
-function start(keys: Record<string, unknown>, events: FluentEvent[]): TraceSession {
+function start(keys: Record<string, unknown>, events: DecodedEvent[]): TraceSession {
   const session = TraceSession.start({
     trace: trace_malloc,
     settings: { keys: new Map(Object.entries(keys)), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 1 << 22,
-    onEvents: (e) => events.push(...e),
+    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
   });
   sessions.push(session);
   return session;
@@ -38,9 +37,9 @@ afterEach(() => {
 const big = (v: unknown) => BigInt(v as number | bigint);
 
 /** The records between the program's start and end markers, waited for. */
-async function between(events: FluentEvent[], pid: number): Promise<TraceRecord[]> {
+async function between(events: DecodedEvent[], pid: number): Promise<DecodedRecord[]> {
   const mine = () => events.map((e) => e.record).filter((r) => r.pid === pid);
-  const isMarker = (r: TraceRecord, size: number) => r.operation === MallocOperation.malloc && big(r.size) === BigInt(size);
+  const isMarker = (r: DecodedRecord, size: number) => r.operation === MallocOperation.malloc && big(r.size) === BigInt(size);
   await waitFor(() => (mine().some((r) => isMarker(r, END_MARKER_SIZE)) ? true : undefined), 10_000, 'the end marker');
   const all = mine();
   const first = all.findIndex((r) => isMarker(r, START_MARKER_SIZE));
@@ -51,7 +50,7 @@ async function between(events: FluentEvent[], pid: number): Promise<TraceRecord[
   return all.slice(first + 2, last);
 }
 
-function expectCalls(records: TraceRecord[], calls: MallocCall[], pid: number, tid: number, comm: string) {
+function expectCalls(records: DecodedRecord[], calls: MallocCall[], pid: number, tid: number, comm: string) {
   expect(records).toHaveLength(calls.length);
   calls.forEach((c, i) => {
     const r = records[i]!;
@@ -77,7 +76,7 @@ function expectCalls(records: TraceRecord[], calls: MallocCall[], pid: number, t
 describe('trace_malloc', () => {
   it('malloc_pid: every call of that process, in order, with the addresses it got', async () => {
     const program = startMallocProgram();
-    const events: FluentEvent[] = [];
+    const events: DecodedEvent[] = [];
     const session = start({ malloc_pid: [[program.pid, 1]] }, events);
     const run = await program.go();
     expect(run.pid).toBe(program.pid);
@@ -117,7 +116,7 @@ describe('trace_malloc', () => {
   });
 
   it('malloc_comm: only processes of that name', async () => {
-    const events: FluentEvent[] = [];
+    const events: DecodedEvent[] = [];
     start({ malloc_comm: [['malloc-ops']] }, events);
     const wanted = startMallocProgram();
     const other = startMallocProgram({ path: mallocProgramPath('malloc-other') });
@@ -130,7 +129,7 @@ describe('trace_malloc', () => {
 
   it('addresses and sizes above 32 bits reach the wire as msgpack integers', async () => {
     const program = startMallocProgram();
-    const events: FluentEvent[] = [];
+    const events: DecodedEvent[] = [];
     start({ malloc_pid: [[program.pid]] }, events);
     const run = await program.go();
     const records = await between(events, run.pid);

@@ -2,15 +2,15 @@
 // generates, exactly one record each, with the receiver as tpid.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
 import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { signalToolPath } from '../support/signal-tool.js';
+import type { DecodedEvent } from '../support/decoded-events.js';
 
 let session: TraceSession;
-let events: FluentEvent[] = [];
+let events: DecodedEvent[] = [];
 let tool: string;
 
 function run(...args: string[]): { pid: number; tid: number; errno: number; extra?: number } {

@@ -2,17 +2,16 @@
 // and accept4 (peer read from the new socket), connect, with IPv4, IPv6 and
 // IPv4-mapped addresses, and the errnos of failed calls.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
-import { readInetAddressText } from '../../src/traces/inet-address.js';
 import { trace_tcp } from '../../src/traces/tcp/index.js';
-import type { TraceRecord } from '../../src/traces/types.js';
+import { decodeWithTrace } from '../support/record-encoding.js';
 import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { expectRecordShape, runAcceptScenario, runTcpErrorsScenario } from '../support/net-scenarios.js';
+import type { DecodedEvent, DecodedRecord } from '../support/decoded-events.js';
 
 let session: TraceSession;
-let events: FluentEvent[] = [];
+let events: DecodedEvent[] = [];
 
 beforeAll(() => {
   ({ session, events } = startTrace(trace_tcp));
@@ -21,7 +20,7 @@ beforeAll(() => {
 afterAll(() => session?.close());
 
 /** The records of one process, once as many as expected have arrived. */
-function recordsOf(run: { pid: number; expected: TraceRecord[] }): Promise<TraceRecord[]> {
+function recordsOf(run: { pid: number; expected: DecodedRecord[] }): Promise<DecodedRecord[]> {
   return waitFor(() => {
     const records = events.filter((e) => e.record.pid === run.pid).map((e) => e.record);
     return records.length >= run.expected.length ? records : undefined;
@@ -69,18 +68,23 @@ describe('trace_tcp', () => {
 });
 
 describe('address text', () => {
-  function inetAddress(family: number, bytes: number[]): Buffer {
-    const b = Buffer.alloc(20);
-    b.writeUInt16LE(family, 0);
-    Buffer.from(bytes).copy(b, 4);
+  // A connect record (tcp.bpf.c: header, fd s32, error_raw s32, then struct
+  // inet_address remote: family u16, port u16, addr[16]) written by hand.
+  function connectRecord(family: number, bytes: number[]): Buffer {
+    const b = Buffer.alloc(80);
+    b.writeUInt16LE(2, 24); // kind: connect
+    b.writeUInt16LE(family, 56);
+    b.writeUInt16LE(443, 58);
+    Buffer.from(bytes).copy(b, 60);
     return b;
   }
+  const text = (family: number, bytes: number[]) => decodeWithTrace(trace_tcp, [connectRecord(family, bytes)])[0]!.record.remote_addr;
 
   it('formats IPv4, IPv6 (RFC 5952) and IPv4-mapped IPv6, and "" for none', () => {
-    expect(readInetAddressText(inetAddress(2, [10, 0, 0, 1]), 0)).toBe('10.0.0.1');
-    expect(readInetAddressText(inetAddress(10, [...Array(10).fill(0), 0xff, 0xff, 10, 0, 0, 1]), 0)).toBe('::ffff:10.0.0.1');
-    expect(readInetAddressText(inetAddress(10, [...Array(15).fill(0), 1]), 0)).toBe('::1');
-    expect(readInetAddressText(inetAddress(10, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]), 0)).toBe('2001:db8::1:0:0:1');
-    expect(readInetAddressText(inetAddress(0, []), 0)).toBe('');
+    expect(text(2, [10, 0, 0, 1])).toBe('10.0.0.1');
+    expect(text(10, [...Array(10).fill(0), 0xff, 0xff, 10, 0, 0, 1])).toBe('::ffff:10.0.0.1');
+    expect(text(10, [...Array(15).fill(0), 1])).toBe('::1');
+    expect(text(10, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1])).toBe('2001:db8::1:0:0:1');
+    expect(text(0, [])).toBe('');
   });
 });

@@ -3,18 +3,18 @@
 // long, a bad pointer; one record each with every documented field.
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FluentEvent } from '../../src/event.js';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_vfs, VfsOperation } from '../../src/traces/vfs/index.js';
 import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
 import { runVfsProgram, type VfsCall, type VfsRun } from '../support/vfs.js';
+import type { DecodedEvent } from '../support/decoded-events.js';
 
 const FIELDS = ['event_type', 'pid', 'tid', 'comm', 'operation', 'path', 'flags', 'mode', 'fd', 'error_raw'];
 const hasTracepoint = (name: string) => existsSync(`/sys/kernel/tracing/events/syscalls/${name}`);
 
 let session: TraceSession;
-let events: FluentEvent[] = [];
+let events: DecodedEvent[] = [];
 let warnings: string[] = [];
 let run: VfsRun;
 

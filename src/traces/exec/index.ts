@@ -1,16 +1,7 @@
 // trace_exec: execve and execveat, an "enter" record at the call and an
 // "exit" record with the result (exec.bpf.c).
-import { sectionSteps, type TraceDefinition, type TraceRecord } from '../types.js';
-import type { EventHeader } from '../header.js';
-import { HEADER_SIZE } from '../header.js';
-
-// struct exec_event after the header: ppid u32, argc u32, error_raw s32,
-// dirfd s32, five u16 string lengths, 3 u16 reserved (80 bytes with the
-// header); then the strings back to back.
-const FIXED_SIZE = 32;
-const LENGTHS_AT = 16;
-const AT_FDCWD = -100;
-const STRING_SLOTS = 5;
+import type { RecordShape } from '../../records/declaration.js';
+import type { TraceDefinition } from '../types.js';
 
 /** event_header.flags of an exec record (EXEC_F_* in exec.bpf.c). */
 export const ExecFlags = {
@@ -24,62 +15,39 @@ export const ExecFlags = {
   incomplete: 0x8,
 } as const;
 
-const STAGES = ['enter', 'exit'] as const;
-
 /** Where an exec record's strings were read (for diagnostics and tests). */
 export type ExecStringSource = 'call' | 'image' | 'exit';
 
-export function execStringSource(header: Pick<EventHeader, 'flags'>): ExecStringSource {
-  if (header.flags & ExecFlags.fromImage) return 'image';
-  if (header.flags & ExecFlags.atExit) return 'exit';
+export function execStringSource(flags: number): ExecStringSource {
+  if (flags & ExecFlags.fromImage) return 'image';
+  if (flags & ExecFlags.atExit) return 'exit';
   return 'call';
 }
 
-/** Decodes one exec record; pure, so tests and other outputs can reuse it. */
-export function decodeExecRecord(data: Buffer, offset: number, length: number, h: EventHeader): TraceRecord {
-  const body = offset + HEADER_SIZE;
-  const end = offset + length;
-  const strings: string[] = [];
-  let at = body + FIXED_SIZE;
-  for (let i = 0; i < STRING_SLOTS; i++) {
-    // A length past the record's end would be a bug in the BPF side: clamp, never read a neighbour.
-    const stop = Math.min(at + data.readUInt16LE(body + LENGTHS_AT + 2 * i), end);
-    strings.push(data.toString('utf8', at, stop));
-    at = stop;
-  }
-  let filename = strings[0]!;
-  if (h.flags & ExecFlags.fromImage && h.flags & ExecFlags.execveat) {
-    filename = pathAsPassed(filename, data.readInt32LE(body + 12));
-  }
-  return {
-    event_type: 'execve',
-    pid: h.pid,
-    tid: h.tid,
-    comm: h.comm,
-    stage: STAGES[h.kind] ?? 'unknown',
-    ppid: data.readUInt32LE(body),
-    filename,
-    argv: strings[1]!,
-    argv1: strings[2]!,
-    argv2: strings[3]!,
-    argv_last: strings[4]!,
-    argc: data.readUInt32LE(body + 4),
-    error_raw: data.readInt32LE(body + 8),
-  };
-}
-
-/**
- * The kernel's name for a file execveat() found relative to a directory fd
- * is "/dev/fd/<dirfd>/<path>" ("/dev/fd/<dirfd>" with AT_EMPTY_PATH); read
- * from the new program, that is what we get. Give back the path as passed.
- */
-function pathAsPassed(kernelName: string, dirfd: number): string {
-  if (dirfd === AT_FDCWD) return kernelName;
-  const prefix = `/dev/fd/${dirfd}`;
-  if (kernelName === prefix) return '';
-  if (kernelName.startsWith(prefix + '/')) return kernelName.slice(prefix.length + 1);
-  return kernelName;
-}
+// struct exec_event, then its five strings back to back, their byte lengths in len[].
+export const execRecord: RecordShape = {
+  struct: 'exec_event',
+  eventType: 'execve',
+  tailLengths: 'len',
+  fields: [
+    { key: 'stage', type: 'string', from: { names: ['enter', 'exit'], of: 'hdr.kind', otherwise: 'unknown' }, doc: '`enter` (at the call, with the call\'s time) or `exit` (with the result)' },
+    { key: 'ppid', type: 'uint', from: { copy: 'ppid' }, doc: "parent's pid" },
+    // Read from the new program, an execveat's file relative to a dirfd is
+    // named "/dev/fd/<dirfd>/<path>" by the kernel: given back as passed.
+    {
+      key: 'filename',
+      type: 'string',
+      from: { pathAsPassed: 0, dirfd: 'dirfd', flags: 'hdr.flags', mask: ExecFlags.execveat | ExecFlags.fromImage },
+      doc: 'the path as passed (up to 4095 bytes)',
+    },
+    { key: 'argv', type: 'string', from: { tail: 1 }, doc: 'argv[0] (`""` where absent; up to 1023 bytes)' },
+    { key: 'argv1', type: 'string', from: { tail: 2 }, doc: 'argv[1]' },
+    { key: 'argv2', type: 'string', from: { tail: 3 }, doc: 'argv[2]' },
+    { key: 'argv_last', type: 'string', from: { tail: 4 }, doc: 'the last argument when argc > 3, else `""`' },
+    { key: 'argc', type: 'uint', from: { copy: 'argc' }, doc: 'number of arguments (counted exactly, up to 1,048,576)' },
+    { key: 'error_raw', type: 'int', from: { copy: 'error_raw' }, doc: 'positive errno on the exit stage (2 for a missing file), 0 otherwise' },
+  ],
+};
 
 export const trace_exec: TraceDefinition = {
   name: 'trace_exec',
@@ -88,9 +56,5 @@ export const trace_exec: TraceDefinition = {
   needs:
     'syscall tracepoints (syscalls:sys_enter_execve...), sched:sched_process_exec, ' +
     'and Linux 6.1+ (bpf_loop, non-preallocated hash maps in tracepoint programs)',
-  attach: sectionSteps(['execve_enter', 'execve_exit', 'execveat_enter', 'execveat_exit', 'process_exec']),
-  decode(data, offset, length, h) {
-    if (length < HEADER_SIZE + FIXED_SIZE) return null;
-    return decodeExecRecord(data, offset, length, h);
-  },
+  record: execRecord,
 };

@@ -1,48 +1,28 @@
 // trace_malloc: malloc, free, calloc and realloc calls of the C library,
 // narrowed in the kernel by pid and/or comm.
 import type { NativeBpfObject } from '../../native/addon.js';
-import type { TraceDefinition, TraceKey, TraceRecord, TraceSettings } from '../types.js';
-import { HEADER_SIZE, type EventHeader } from '../header.js';
+import type { FieldDeclaration, RecordShape } from '../../records/declaration.js';
+import type { LibcUprobe, TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
 /** `operation` values (the record header's kind), Fluent Bit's numbering. */
 export const MallocOperation = { malloc: 0, free: 1, calloc: 2, realloc: 3 } as const;
 
-// Sizes of the filter arrays in bpf/malloc.bpf.c.
+// Sizes of the filter arrays in malloc.bpf.c.
 export const MAX_FILTER_PIDS = 64;
 export const MAX_FILTER_COMMS = 16;
 const COMM_LEN = 16;
 
-// struct malloc_event in bpf/malloc.bpf.c, after the header.
-const ADDRESS = HEADER_SIZE;
-const SIZE = HEADER_SIZE + 8;
-const OLD_ADDRESS = HEADER_SIZE + 16;
-export const MALLOC_EVENT_SIZE = HEADER_SIZE + 24;
-
-/**
- * A u64 as msgpackr should send it: a number while it fits in 32 bits
- * (msgpackr writes those as msgpack uints), else a bigint (written as a
- * 64-bit int). A number above 2^32 would go out as a float64.
- */
-function readU64(data: Buffer, at: number): number | bigint {
-  const high = data.readUInt32LE(at + 4);
-  return high === 0 ? data.readUInt32LE(at) : data.readBigUInt64LE(at);
-}
-
-/** Decodes one malloc record; pure, so tests and other inputs can reuse it. */
-export function decodeMalloc(data: Buffer, offset: number, length: number, h: EventHeader): TraceRecord | null {
-  if (length < MALLOC_EVENT_SIZE) return null;
-  const record: TraceRecord = {
-    event_type: 'malloc',
-    pid: h.pid,
-    tid: h.tid,
-    comm: h.comm,
-    operation: h.kind,
-    address: readU64(data, offset + ADDRESS),
-    size: readU64(data, offset + SIZE),
-  };
-  if (h.kind === MallocOperation.realloc) record.old_address = readU64(data, offset + OLD_ADDRESS);
-  return record;
-}
+// struct malloc_event in malloc.bpf.c; the header's kind is the operation.
+const mallocFields = [
+  { key: 'operation', type: 'int', from: { copy: 'hdr.kind' }, doc: '0 malloc, 1 free, 2 calloc, 3 realloc' },
+  { key: 'address', type: 'uint64', from: { copy: 'address' }, doc: 'pointer returned (malloc/calloc/realloc) or passed (free)' },
+  { key: 'size', type: 'uint64', from: { copy: 'size' }, doc: 'bytes asked for (calloc: nmemb*size; free: 0)' },
+] as const satisfies readonly FieldDeclaration[];
+const mallocShape: RecordShape = { struct: 'malloc_event', eventType: 'malloc', fields: mallocFields };
+const reallocShape: RecordShape = {
+  ...mallocShape,
+  fields: [...mallocFields, { key: 'old_address', type: 'uint64', from: { copy: 'old_address' }, doc: 'further field, realloc only: the pointer passed in' }],
+};
 
 /** Splits "1, 2 3" into its items. */
 function listItems(value: string): string[] {
@@ -115,8 +95,17 @@ export const trace_malloc: TraceDefinition = {
   summary: 'C library heap calls: malloc (operation 0), free (1), calloc (2), realloc (3) with address and size',
   object: 'malloc.bpf.o',
   needs: 'uprobes on the C library (CONFIG_UPROBE_EVENTS) and BPF task storage (Linux 5.11+)',
-  // Return probes first: an entry is only noted once its return will be seen.
-  attach: (
+  record: {
+    by: 'hdr.kind',
+    cases: {
+      [MallocOperation.malloc]: mallocShape,
+      [MallocOperation.free]: mallocShape,
+      [MallocOperation.calloc]: mallocShape,
+      [MallocOperation.realloc]: reallocShape,
+    },
+    otherwise: mallocShape,
+  },
+  libcUprobes: (
     [
       ['malloc_return', 'malloc', true],
       ['calloc_return', 'calloc', true],
@@ -126,8 +115,7 @@ export const trace_malloc: TraceDefinition = {
       ['realloc_entry', 'realloc', false],
       ['free_entry', 'free', false],
     ] as const
-  ).map(([program, symbol, retprobe]) => ({ program, kind: 'uprobe-libc' as const, symbol, retprobe, onlyPids: filterPids })),
+  ).map(([program, symbol, retprobe]): LibcUprobe => ({ program, symbol, retprobe, onlyPids: filterPids })),
   keys: [pidKey, commKey],
   configure: configureMalloc,
-  decode: decodeMalloc,
 };

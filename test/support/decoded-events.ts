@@ -1,0 +1,38 @@
+// Chunks of Forward entries decoded back into events, with an independent
+// decoder (@msgpack/msgpack; the encoder is native): what trace tests check.
+import { decodeMulti, ExtensionCodec } from '@msgpack/msgpack';
+import type { EventChunk } from '../../src/chunk.js';
+
+/** A decoded record: integers beyond 32 bits as bigint (int64/uint64 on the wire). */
+export type DecodedRecord = Record<string, string | number | bigint>;
+
+export interface DecodedEvent {
+  sec: number;
+  nsec: number;
+  record: DecodedRecord;
+}
+
+const codec = new ExtensionCodec();
+// EventTime: ext type 0, u32 seconds and u32 nanoseconds, big-endian.
+codec.register({
+  type: 0,
+  encode: () => null,
+  decode: (data) => {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    return { sec: view.getUint32(0), nsec: view.getUint32(4) };
+  },
+});
+
+/** The entries of a chunk (or of packed entries) as events; throws on anything but [EventTime, map] entries. */
+export function decodeEntries(entries: Buffer | EventChunk): DecodedEvent[] {
+  const bytes = Buffer.isBuffer(entries) ? entries : entries.entries;
+  const out: DecodedEvent[] = [];
+  for (const entry of decodeMulti(bytes, { extensionCodec: codec, useBigInt64: true })) {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new Error(`not a [time, record] entry: ${JSON.stringify(entry)}`);
+    const [time, record] = entry as [{ sec: number; nsec: number }, DecodedRecord];
+    if (typeof time !== 'object' || time === null || !('sec' in time)) throw new Error('entry time is not an EventTime');
+    out.push({ sec: time.sec, nsec: time.nsec, record });
+  }
+  if (!Buffer.isBuffer(entries) && out.length !== entries.count) throw new Error(`chunk says ${entries.count} entries, has ${out.length}`);
+  return out;
+}
