@@ -1,10 +1,11 @@
 // From a classic config file to AppConfig: which sections and keys
 // ebpf-forward takes, their types and defaults, and one clear ConfigError
 // (file:line) for anything else.
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { logLevels, type LogLevel } from '../log.js';
 import type { OutputPlugin } from '../outputs/types.js';
 import type { TraceDefinition } from '../traces/types.js';
+import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';
 import { enumParser, integerParser, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
 import { compileMatch } from './match.js';
 import {
@@ -83,7 +84,11 @@ export const ebpfInputKeys: readonly KeySpec[] = [
   { name: 'ringbuf_size', description: 'ring buffer size: a power of two from 4K to 2G', default: '8M', parse: parseRingbufSize },
   { name: 'sequence_key', description: 'add the trace\'s sequence number under this key (gaps are records lost in the kernel)', parse: parseNonEmpty },
   { name: 'trace_error', description: 'when a trace cannot attach: continue (log it, run the others) or exit', default: 'continue', parse: enumParser(['continue', 'exit']) },
+  ...bpfObjectKeys,
 ];
+
+/** The ring buffer map of every built-in trace (bpf/common.bpf.h). */
+const BUILT_IN_RING = 'events';
 
 const outputCommonKeys: readonly KeySpec[] = [
   { name: 'match', description: 'tags to take: a pattern where * is any run of characters', parse: parseNonEmpty },
@@ -189,7 +194,7 @@ function sectionName(section: ConfigSection, what: string): ConfigEntry {
   return name;
 }
 
-function loadInput(section: ConfigSection, index: number, deps: ConfigDeps): InputSettings {
+function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, configDir: string, warnings: string[]): InputSettings {
   const nameEntry = sectionName(section, '[INPUT]');
   if (nameEntry.value.toLowerCase() !== 'ebpf') {
     throw new ConfigError(nameEntry.file, nameEntry.line, `input plugin ${quote(nameEntry.value)} is not supported: ebpf-forward's only input is ebpf`);
@@ -208,8 +213,9 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps): Inp
     if (twice) throw new ConfigError(entry.file, entry.line, `trace ${trace.name} is selected twice in this input (first at line ${twice.line})`);
     traces.push({ trace, file: entry.file, line: entry.line });
   }
-  if (traces.length === 0) {
-    throw new ConfigError(section.file, section.line, `[INPUT] ebpf needs at least one Trace; valid traces: ${validTraces()}`);
+  const hasObject = section.entries.some((e) => e.name === 'bpf_object');
+  if (traces.length === 0 && !hasObject) {
+    throw new ConfigError(section.file, section.line, `[INPUT] ebpf needs at least one Trace (or a BPF_Object); valid traces: ${validTraces()}`);
   }
   const selected = new Set(traces.map((t) => t.trace));
 
@@ -243,6 +249,32 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps): Inp
     throw unknownKey(entry, '[INPUT] ebpf', new Set(known));
   }
   parsed.fillDefaults(ebpfInputKeys);
+
+  // A BPF object of the user's own: one more trace, checked against the object now.
+  const ringbufMapName = parsed.values.get('ringbuf_map_name') as string;
+  const own = bpfObjectSelection({
+    object: parsed.entryOf('bpf_object'),
+    recordType: parsed.entryOf('bpf_record_type'),
+    timeField: parsed.entryOf('bpf_time_field'),
+    sets: section.entries.filter((e) => e.name === 'bpf_set'),
+    ringbufMapName,
+    ringbufEntry: parsed.entryOf('ringbuf_map_name'),
+    configDir,
+  });
+  if (own) {
+    const ring = parsed.entryOf('ringbuf_map_name');
+    if (traces.length > 0 && ring && ringbufMapName !== BUILT_IN_RING) {
+      // The key is the input's: the built-in traces' ring is always "events".
+      throw new ConfigError(ring.file, ring.line, `${ring.key} ${ringbufMapName}: the traces of this input (${traces.map((t) => t.trace.name).join(', ')}) have their ring buffer map named ${BUILT_IN_RING}; put the BPF_Object in an [INPUT] of its own, or name its ring buffer map ${BUILT_IN_RING}`);
+    }
+    const sequence = parsed.entryOf('sequence_key');
+    if (sequence) {
+      const problem = `${sequence.key}: the records of a BPF_Object carry no sequence number (only the built-in traces number theirs)`;
+      if (traces.length === 0) throw new ConfigError(sequence.file, sequence.line, `${problem}; remove ${sequence.key}`);
+      warnings.push(`${sequence.file}:${sequence.line}: ${problem}, so it is added to the records of ${traces.map((t) => t.trace.name).join(', ')} only`);
+    }
+    traces.push(own);
+  }
 
   // Fluent Bit names input instances per plugin: ebpf.0, ebpf.1...
   const instanceName = `ebpf.${index}`;
@@ -350,7 +382,7 @@ export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
   }
 
   const service = loadService(byKind.service);
-  const inputs = byKind.input.map((s, i) => loadInput(s, i, deps));
+  const inputs = byKind.input.map((s, i) => loadInput(s, i, deps, dirname(file), warnings));
   if (inputs.length === 0) {
     throw new ConfigError(file, 0, 'no [INPUT] section: add one with "Name ebpf" and at least one "Trace"');
   }

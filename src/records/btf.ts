@@ -69,6 +69,26 @@ interface RawType {
   array?: { type: number; nelems: number };
   members?: { name: string; type: number; offset: number }[];
   enumValues?: { name: string; value: bigint }[];
+  /** DATASEC: its variables' type ids. */
+  sectionVars?: number[];
+}
+
+/** A global variable of a data section (.rodata, .data, .bss, .maps, license...). */
+export interface SectionVariable {
+  name: string;
+  /** The DATASEC's name: ".rodata", ".bss", ".maps"... */
+  section: string;
+  type: TypeLayout;
+}
+
+/** BPF_MAP_TYPE_RINGBUF (include/uapi/linux/bpf.h). */
+export const BPF_MAP_TYPE_RINGBUF = 27;
+
+/** A map of the .maps section, as its BTF-defined definition says. */
+export interface MapDefinition {
+  name: string;
+  /** Its BPF_MAP_TYPE_* number (`__uint(type, N)`), or undefined where the BTF does not say. */
+  type: number | undefined;
 }
 
 export class BtfError extends Error {}
@@ -171,7 +191,8 @@ export class Btf {
           break;
         case Kind.DATASEC:
           need(12 * t.vlen);
-          at += 12 * t.vlen;
+          t.sectionVars = [];
+          for (let i = 0; i < t.vlen; i++, at += 12) t.sectionVars.push(raw.readUInt32LE(at));
           break;
         case Kind.PTR:
         case Kind.FWD:
@@ -197,6 +218,43 @@ export class Btf {
     this.types.forEach((t, id) => {
       if (t?.kind === Kind.VAR) out.set(t.name, this.layout(id));
     });
+    return out;
+  }
+
+  /** Every variable of every data section, in BTF order, with the section it is in. */
+  sectionVariables(): SectionVariable[] {
+    return this.sectionVarIds().map(({ id, section }) => ({ name: this.types[id]!.name, section, type: this.layout(id) }));
+  }
+
+  /**
+   * The maps of the .maps section and their types. A BTF-defined map is a
+   * struct whose `type` member is `int (*)[N]` (`__uint(type, N)`): N is the
+   * BPF_MAP_TYPE_*.
+   */
+  maps(): MapDefinition[] {
+    const qualifiers: number[] = [Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG, Kind.VAR];
+    const through = (id: number): RawType | undefined => {
+      let t = this.types[id];
+      for (let depth = 0; t && depth < 32 && qualifiers.includes(t.kind); depth++) t = this.types[t.sizeOrType];
+      return t;
+    };
+    return this.sectionVarIds()
+      .filter((v) => v.section === '.maps')
+      .map(({ id }) => {
+        const def = through(id);
+        const member = def?.kind === Kind.STRUCT ? def.members!.find((m) => m.name === 'type') : undefined;
+        const pointer = member && through(member.type);
+        const array = pointer?.kind === Kind.PTR ? through(pointer.sizeOrType) : undefined;
+        return { name: this.types[id]!.name, type: array?.kind === Kind.ARRAY ? array.array!.nelems : undefined };
+      });
+  }
+
+  private sectionVarIds(): { id: number; section: string }[] {
+    const out: { id: number; section: string }[] = [];
+    for (const sec of this.types) {
+      if (sec?.kind !== Kind.DATASEC) continue;
+      for (const id of sec.sectionVars!) if (this.types[id]?.kind === Kind.VAR) out.push({ id, section: sec.name });
+    }
     return out;
   }
 

@@ -210,7 +210,7 @@ describe('loadConfig: [INPUT]', () => {
     ['load/input-no-name.conf', 1, '[INPUT] has no Name'],
     ['load/input-name-twice.conf', 3, 'Name is set twice (first at line 2); it takes one value'],
     ['load/input-tail.conf', 2, 'input plugin "tail" is not supported: ebpf-forward\'s only input is ebpf'],
-    ['load/input-no-trace.conf', 4, `[INPUT] ebpf needs at least one Trace; valid traces: ${validTraces}`],
+    ['load/input-no-trace.conf', 4, `[INPUT] ebpf needs at least one Trace (or a BPF_Object); valid traces: ${validTraces}`],
     ['load/unknown-trace.conf', 4, `unknown trace "trace_nope"; valid traces: ${validTraces}`],
     ['load/traces-on-one-line.conf', 3, `unknown trace "trace_signal trace_keyed" (one trace per Trace line); valid traces: ${validTraces}`],
     ['load/trace-twice.conf', 5, 'trace trace_signal is selected twice in this input (first at line 3)'],
@@ -233,7 +233,7 @@ describe('loadConfig: [INPUT]', () => {
 
   it('unknown key: error at its line listing the known keys, with the selected traces\' keys', () => {
     expect(problemAt('load/unknown-input-key.conf', 4)).toBe(
-      'unknown key "Path" in [INPUT] ebpf; known keys: name, trace, tag, alias, poll_ms, ringbuf_map_name, ringbuf_size, sequence_key, trace_error',
+      'unknown key "Path" in [INPUT] ebpf; known keys: name, trace, tag, alias, poll_ms, ringbuf_map_name, ringbuf_size, sequence_key, trace_error, bpf_object, bpf_record_type, bpf_time_field, bpf_set',
     );
   });
 
