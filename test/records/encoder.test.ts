@@ -204,9 +204,9 @@ describe('entry head and time', () => {
     // An offset of the usual size (boot time is about the epoch's distance from now).
     const ts = 12_345_678_901_234n;
     const offset = 1_700_000_000_123_456_789n;
-    const [[time]] = decoded(encodeBoth(p, [Buffer.concat([Buffer.alloc(8), le(8, ts)])], offset).entries);
+    const [time] = decoded(encodeBoth(p, [Buffer.concat([Buffer.alloc(8), le(8, ts)])], offset).entries)[0]!;
     expect(time).toEqual({ sec: Number((ts + offset) / 1_000_000_000n), nsec: Number((ts + offset) % 1_000_000_000n) });
-    const [[back]] = decoded(encodeBoth(p, [Buffer.concat([Buffer.alloc(8), le(8, 5_000_000_000n)])], -1n).entries);
+    const [back] = decoded(encodeBoth(p, [Buffer.concat([Buffer.alloc(8), le(8, 5_000_000_000n)])], -1n).entries)[0]!;
     expect(back).toEqual({ sec: 4, nsec: 999_999_999 });
   });
 
@@ -215,7 +215,7 @@ describe('entry head and time', () => {
     for (const ts of [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 63n, 2n ** 64n - 1n, 4_294_967_296n * 1_000_000_000n + 7n]) {
       for (const offset of [0n, -1n, 1_000_000_000n, -(2n ** 63n), 2n ** 63n - 1n]) {
         const wall = BigInt.asUintN(64, ts + offset);
-        const [[time]] = decoded(encodeBoth(p, [le(8, ts)], offset).entries);
+        const [time] = decoded(encodeBoth(p, [le(8, ts)], offset).entries)[0]!;
         expect(time).toEqual({ sec: Number(BigInt.asUintN(32, wall / 1_000_000_000n)), nsec: Number(wall % 1_000_000_000n) });
       }
     }
