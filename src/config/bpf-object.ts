@@ -61,7 +61,7 @@ const mapTypeNames: Record<number, string> = {
 };
 
 function isCharArray(type: TypeLayout): boolean {
-  return type.kind === 'array' && type.element.kind === 'int' && type.element.size === 1 && !type.element.bool && /^(?:(?:const|volatile|signed|unsigned) )*char$/.test(type.element.cName);
+  return type.kind === 'array' && type.element.kind === 'int' && type.element.size === 1 && !type.element.bool && /^(?:(?:const|volatile) )*char$/.test(type.element.cName);
 }
 
 function integerRange(size: number, signed: boolean): [bigint, bigint] {

@@ -213,7 +213,8 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, conf
     if (twice) throw new ConfigError(entry.file, entry.line, `trace ${trace.name} is selected twice in this input (first at line ${twice.line})`);
     traces.push({ trace, file: entry.file, line: entry.line });
   }
-  const hasObject = section.entries.some((e) => e.name === 'bpf_object');
+  // BPF_* keys make a trace of their own (or say what they lack, below).
+  const hasObject = section.entries.some((e) => e.name.startsWith('bpf_'));
   if (traces.length === 0 && !hasObject) {
     throw new ConfigError(section.file, section.line, `[INPUT] ebpf needs at least one Trace (or a BPF_Object); valid traces: ${validTraces()}`);
   }
