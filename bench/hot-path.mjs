@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The input half of the hot path in one process, for profiling: one trace's
-// TraceSession (ring reader, header and trace decoding, time conversion) and
+// TraceSession (ring reader, records encoded natively into chunks) and
 // the Router into an output that only counts, while bench/loadgen makes
 // events. Prints records/s, CPU µs per record and the ring reader's stats.
 //
@@ -25,8 +25,8 @@ let batches = 0;
 const counting = {
   instance: 'count.0',
   start: async () => {},
-  write: (_tag, events) => {
-    records += events.length;
+  write: (_tag, chunk) => {
+    records += chunk.count;
     batches++;
   },
   flush: async () => {},
@@ -39,7 +39,7 @@ const session = TraceSession.start({
   settings: { keys: new Map(), selfPid: process.pid },
   ringbufMapName: 'events',
   ringbufBytes: Number(ringArg) << 20,
-  onEvents: (events) => router.route('bench', events),
+  onChunk: (chunk) => router.route('bench', chunk),
 });
 
 const cpu0 = process.cpuUsage();

@@ -36,6 +36,7 @@ const { values: opts } = parseArgs({
 // The standard set. `target` names the issue 5 target a run measures.
 const standardRuns = [
   { name: 'trace_vfs open 100k/s 10 s', kind: 'open', count: 1_000_000, rate: 100_000, target: 'loss' },
+  { name: 'trace_vfs open 10k/s', kind: 'open', count: 100_000, rate: 10_000 },
   { name: 'trace_signal kill full speed', kind: 'signal', count: 4_000_000, rate: 0, target: 'throughput' },
   { name: 'trace_signal kill 10k/s', kind: 'signal', count: 50_000, rate: 10_000, target: 'latency' },
   { name: 'trace_signal kill 100k/s 10 s', kind: 'signal', count: 1_000_000, rate: 100_000, target: 'cpu' },

@@ -97,7 +97,8 @@ export class EbpfForward {
     addon().releaseTracefs();
     for (const i of this.inputs) {
       for (const t of i.counters()) {
-        this.log.info(`${i.instance} ${t.trace}: ${t.records} records, ${t.lost} lost in the kernel${t.malformed ? `, ${t.malformed} malformed` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}`);
+        const lost = t.lossesCounted ? `${t.lost} lost in the kernel` : 'losses in the kernel not counted (its object has no lost map)';
+        this.log.info(`${i.instance} ${t.trace}: ${t.records} records, ${lost}${t.malformed ? `, ${t.malformed} malformed` : ''}${t.skipped ? `, ${t.skipped} of unknown kinds skipped` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}`);
       }
     }
     if (this.router?.unrouted) this.log.warn(`${this.router.unrouted} records matched no output and were dropped`);

@@ -15,8 +15,10 @@ export interface EventChunk {
   /**
    * `count` entries back to back. Each starts with the 11 bytes
    * 0x92 (array of 2), 0xd7 0x00 (fixext 8, EventTime), u32 sec BE, u32 nsec BE,
-   * then the record as a msgpack map. The Buffer is the chunk's own: it is
-   * never reused or written to after the chunk is made.
+   * then the record as a msgpack map. The bytes are valid during the
+   * write() call that hands the chunk over (inputs reuse their buffers, so
+   * that records cost no allocation): an output that keeps them copies them.
+   * Nothing writes to them.
    */
   entries: Buffer;
   count: number;

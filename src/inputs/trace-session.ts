@@ -301,9 +301,9 @@ export class TraceSession {
   private onBatch(entries: Buffer, count: number, bytes: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number): void {
     if (count > 0) {
       this.received += count;
-      // The reader reuses its buffer: the chunk gets its own copy of the bytes.
+      // The reader's own buffer, reused for the next batch: outputs copy what they keep.
       const chunk: EventChunk = {
-        entries: Buffer.from(entries.subarray(0, bytes)),
+        entries: entries.subarray(0, bytes),
         count,
         minTime: { sec: minSec, nsec: minNsec },
         maxTime: { sec: maxSec, nsec: maxNsec },

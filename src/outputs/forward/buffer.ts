@@ -32,6 +32,8 @@ export class Chunk {
     public entries: Buffer | undefined,
     /** Spool file while on disk. */
     public file?: string,
+    /** The pooled buffer behind `entries`, given back when they are let go. */
+    public buffer?: Buffer,
   ) {}
 
   /**
@@ -49,35 +51,77 @@ export class Chunk {
 let idBytes: Buffer | undefined;
 let idCounter = 0n;
 
+/**
+ * Batch buffers of one size, used again once their chunk is done. Chunks'
+ * bytes are the output's own copies (an input's chunk is valid only during
+ * write()); reusing their buffers keeps memory flat under load instead of
+ * leaving megabytes a second of dead buffers for the garbage collector.
+ */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    readonly size: number,
+    /** Free buffers kept at most; more are left to the garbage collector. */
+    private readonly keep: number,
+  ) {}
+
+  /** A buffer of at least `bytes` (the pool's size, unless more is asked for). */
+  take(bytes: number): Buffer {
+    if (bytes > this.size) return Buffer.allocUnsafe(bytes);
+    return this.free.pop() ?? Buffer.allocUnsafe(this.size);
+  }
+
+  /** Gives a buffer from take() back; nothing may use it afterwards. */
+  give(buffer: Buffer): void {
+    if (buffer.length === this.size && this.free.length < this.keep) this.free.push(buffer);
+  }
+}
+
 interface OpenBatch {
-  parts: Buffer[];
+  buffer: Buffer;
   bytes: number;
   records: number;
+}
+
+/** A sealed batch: its entries, in `buffer` (to give back to the pool once done). */
+export interface SealedBatch {
+  tag: string;
+  entries: Buffer;
+  records: number;
+  buffer: Buffer;
 }
 
 /** Batches still filling, one per tag, sealed at Flush or when big enough. */
 export class Batcher {
   private readonly open = new Map<string, OpenBatch>();
 
-  /** Adds encoded entries; returns the batch's size so far. */
+  constructor(private readonly pool: BufferPool) {}
+
+  /** Whether `bytes` more fit in the tag's open batch (else seal it first). */
+  fits(tag: string, bytes: number): boolean {
+    const batch = this.open.get(tag);
+    return !batch || batch.bytes + bytes <= batch.buffer.length;
+  }
+
+  /** Copies entries into the tag's batch (they must fit); returns the batch's size so far. */
   add(tag: string, entries: Buffer, records: number): number {
     let batch = this.open.get(tag);
     if (!batch) {
-      batch = { parts: [], bytes: 0, records: 0 };
+      batch = { buffer: this.pool.take(entries.length), bytes: 0, records: 0 };
       this.open.set(tag, batch);
     }
-    batch.parts.push(entries);
+    entries.copy(batch.buffer, batch.bytes);
     batch.bytes += entries.length;
     batch.records += records;
     return batch.bytes;
   }
 
-  take(tag: string): { tag: string; entries: Buffer; records: number } | undefined {
+  take(tag: string): SealedBatch | undefined {
     const batch = this.open.get(tag);
     if (!batch) return undefined;
     this.open.delete(tag);
-    const entries = batch.parts.length === 1 ? batch.parts[0]! : Buffer.concat(batch.parts, batch.bytes);
-    return { tag, entries, records: batch.records };
+    return { tag, entries: batch.buffer.subarray(0, batch.bytes), records: batch.records, buffer: batch.buffer };
   }
 
   tags(): string[] {

@@ -133,7 +133,8 @@ export class ForwardConnection {
   }
 
   /** Writes one message; resolves when the kernel has it (after waiting for drain). */
-  async write(message: Buffer): Promise<void> {
+  /** Writes a message (its parts together, uncopied); resolves once the socket has taken the last part. */
+  async write(message: Buffer | Buffer[]): Promise<void> {
     while (this.socket.writableNeedDrain && !this.failure) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -146,8 +147,12 @@ export class ForwardConnection {
       });
     }
     if (this.failure) throw this.failure;
+    const parts = Array.isArray(message) ? message : [message];
     await new Promise<void>((resolve, reject) => {
-      this.socket.write(message, (err) => (err ? reject(this.failure ?? new ConnectionLostError(`${this.endpoint.name}: ${err.message}`)) : resolve()));
+      this.socket.cork();
+      for (let i = 0; i < parts.length - 1; i++) this.socket.write(parts[i]!);
+      this.socket.write(parts[parts.length - 1]!, (err) => (err ? reject(this.failure ?? new ConnectionLostError(`${this.endpoint.name}: ${err.message}`)) : resolve()));
+      this.socket.uncork();
     });
   }
 

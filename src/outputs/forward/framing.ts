@@ -38,21 +38,31 @@ function optionsBytes(options: TransportOptions): Buffer {
   return packr.pack(ordered);
 }
 
-/** Forward mode: `[tag, [entries...], options?]` as one buffer (one socket write). */
-export function encodeForwardMessage(tag: string, entries: Buffer, count: number, options?: TransportOptions): Buffer {
-  const parts = [Buffer.from([options ? 0x93 : 0x92]), packr.pack(tag), arrayHeader(count), entries];
+/**
+ * A message as its parts, in order: written together (one corked socket
+ * write), so that the entries are sent from the chunk's own bytes, never
+ * copied into a message buffer.
+ */
+export type MessageParts = Buffer[];
+
+/** Bytes of a message in parts. */
+export const messageBytes = (parts: MessageParts): number => parts.reduce((n, p) => n + p.length, 0);
+
+/** Forward mode: `[tag, [entries...], options?]`. */
+export function encodeForwardMessage(tag: string, entries: Buffer, count: number, options?: TransportOptions): MessageParts {
+  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packr.pack(tag), arrayHeader(count)]), entries];
   if (options) parts.push(optionsBytes(options));
-  return Buffer.concat(parts);
+  return parts;
 }
 
 /**
  * PackedForward / CompressedPackedForward: `[tag, bin(payload), options?]`,
  * payload being the packed entries or their gzip.
  */
-export function encodePackedForwardMessage(tag: string, payload: Buffer, options?: TransportOptions): Buffer {
-  const parts = [Buffer.from([options ? 0x93 : 0x92]), packr.pack(tag), binHeader(payload.length), payload];
+export function encodePackedForwardMessage(tag: string, payload: Buffer, options?: TransportOptions): MessageParts {
+  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packr.pack(tag), binHeader(payload.length)]), payload];
   if (options) parts.push(optionsBytes(options));
-  return Buffer.concat(parts);
+  return parts;
 }
 
 /** Any small msgpack value (handshake messages), with msgpackr. */

@@ -20,10 +20,10 @@ import type { KeyValues } from '../../config/model.js';
 import type { Logger } from '../../log.js';
 import { MalformedChunkError } from '../chunk-decoder.js';
 import type { Output, OutputContext, OutputCounters } from '../types.js';
-import { Batcher, Chunk, MemoryBudget } from './buffer.js';
+import { Batcher, BufferPool, Chunk, MemoryBudget } from './buffer.js';
 import { ForwardCounters, type DropReason } from './counters.js';
 import { ForwardError } from './errors.js';
-import { encodeForwardMessage, encodePackedForwardMessage } from './framing.js';
+import { encodeForwardMessage, encodePackedForwardMessage, messageBytes, type MessageParts } from './framing.js';
 import type { TransportOptions } from './protocol.js';
 import { Backoff, DEFAULT_SCHEDULER_BASE_SECONDS, DEFAULT_SCHEDULER_CAP_SECONDS, serviceSeconds } from './retry.js';
 import { readForwardSettings, type ForwardSettings } from './settings.js';
@@ -50,6 +50,8 @@ const CHUNK_SHARE_OF_LIMIT = 1 / 8;
 const SPILL_ABOVE = 0.5;
 const SPILL_DOWN_TO = 0.25;
 const SPILL_FILES_AT_ONCE = 4;
+/** Free batch buffers kept for reuse (each chunkMaxBytes): about what is in flight at once. */
+const POOLED_BUFFERS = MAX_IN_FLIGHT + 2;
 /** During the grace period a failed chunk is tried again this soon (the grace is short). */
 const GRACE_RETRY_MS = 250;
 /** Part of the grace kept for writing undelivered chunks to the spool. */
@@ -60,7 +62,8 @@ const DEFAULT_BACKLOG_BYTES = 5_000_000;
 
 export class ForwardOutput implements Output {
   private readonly log: Logger;
-  private readonly batcher = new Batcher();
+  private readonly pool: BufferPool;
+  private readonly batcher: Batcher;
   private readonly budget: MemoryBudget;
   private readonly stats = new ForwardCounters();
   private readonly upstream: Upstream;
@@ -101,6 +104,8 @@ export class ForwardOutput implements Output {
     this.log = context.log;
     this.budget = new MemoryBudget(settings.memBufLimit);
     this.chunkMaxBytes = Math.max(1024, Math.min(CHUNK_MAX_BYTES, Math.floor(settings.memBufLimit * CHUNK_SHARE_OF_LIMIT)));
+    this.pool = new BufferPool(this.chunkMaxBytes, POOLED_BUFFERS);
+    this.batcher = new Batcher(this.pool);
 
     const endpoints = settings.upstream
       ? readUpstreamFile(settings.upstream, context.configDir, values).nodes.map((n) => endpointOf(n.name, n.settings, context.configDir))
@@ -175,6 +180,7 @@ export class ForwardOutput implements Output {
       // Sent at once when a connection slot is free and nothing waits (one
       // write per batch from the input, latency of a write); else batched
       // until a slot frees, Flush, or the chunk size.
+      if (!this.batcher.fits(outTag, entries.length)) this.seal(outTag);
       if (this.batcher.add(outTag, entries, records) >= this.chunkMaxBytes || this.canSendNow()) {
         this.seal(outTag);
         this.pump();
@@ -250,7 +256,7 @@ export class ForwardOutput implements Output {
   private seal(tag: string): void {
     const batch = this.batcher.take(tag);
     if (!batch) return;
-    this.queue.push(new Chunk(this.seq++, Chunk.newId(), batch.tag, batch.records, batch.entries.length, Date.now(), batch.entries));
+    this.queue.push(new Chunk(this.seq++, Chunk.newId(), batch.tag, batch.records, batch.entries.length, Date.now(), batch.entries, undefined, batch.buffer));
   }
 
   private sealAndPump(): void {
@@ -333,7 +339,7 @@ export class ForwardOutput implements Output {
       if (chunk.written) this.stats.records_retried += chunk.records;
       else this.stats.records_sent += chunk.records;
       chunk.written = true;
-      this.stats.bytes_sent += message.length;
+      this.stats.bytes_sent += messageBytes(message);
       if (ack) {
         ack.startTimer(this.settings.ackTimeoutMs);
         await ack.done;
@@ -351,7 +357,7 @@ export class ForwardOutput implements Output {
   }
 
   /** The message for a chunk in the configured mode. */
-  private async frame(chunk: Chunk, entries: Buffer): Promise<Buffer> {
+  private async frame(chunk: Chunk, entries: Buffer): Promise<MessageParts> {
     const { mode, sendOptions, requireAck } = this.settings;
     const options: TransportOptions | undefined = sendOptions
       ? { chunk: requireAck ? chunk.id : undefined, size: chunk.records, compressed: mode === 'compressed' ? 'gzip' : undefined }
@@ -400,10 +406,7 @@ export class ForwardOutput implements Output {
     chunk.done = true;
     const at = this.queue.indexOf(chunk);
     if (at >= 0) this.queue.splice(at, 1);
-    if (chunk.entries) {
-      this.budget.release(chunk.bytes);
-      chunk.entries = undefined;
-    }
+    if (chunk.entries) this.letGoOfEntries(chunk);
     if (chunk.file) {
       const file = chunk.file;
       chunk.file = undefined;
@@ -411,6 +414,14 @@ export class ForwardOutput implements Output {
       this.removals.add(removal);
     }
     this.notify();
+  }
+
+  /** Frees a chunk's bytes in memory (delivered, dropped or on disk now): its budget, its buffer back to the pool. */
+  private letGoOfEntries(chunk: Chunk): void {
+    this.budget.release(chunk.bytes);
+    chunk.entries = undefined;
+    if (chunk.buffer) this.pool.give(chunk.buffer);
+    chunk.buffer = undefined;
   }
 
   // --- spooling ---------------------------------------------------------------
@@ -457,8 +468,7 @@ export class ForwardOutput implements Output {
         this.drop(oldest, 'storage_full', `(${limit}; oldest first)`);
       }
       chunk.file = await spool.write(chunk.createdAt, data);
-      this.budget.release(chunk.bytes);
-      chunk.entries = undefined;
+      this.letGoOfEntries(chunk);
       this.stats.records_spooled += chunk.records;
       return true;
     } catch (err) {

@@ -103,15 +103,15 @@ describe('message framing', () => {
   });
 
   it('Forward: [tag, [entries], options]', () => {
-    const bare = encodeForwardMessage('t', entries, 1);
+    const bare = Buffer.concat(encodeForwardMessage('t', entries, 1));
     expect(bare.toString('hex')).toBe(hex(`92 a1 74 91 ${entryHex}`).toString('hex'));
-    const withOptions = encodeForwardMessage('t', entries, 1, { chunk: 'abc', size: 1 });
+    const withOptions = Buffer.concat(encodeForwardMessage('t', entries, 1, { chunk: 'abc', size: 1 }));
     expect(withOptions.toString('hex')).toBe(hex(`93 a1 74 91 ${entryHex} 82 a5 ${ascii('chunk')} a3 ${ascii('abc')} a4 ${ascii('size')} 01`).toString('hex'));
     expect(decode(withOptions, { extensionCodec: codec })).toEqual(['t', [[{ sec: event.sec, nsec: event.nsec }, event.record]], { chunk: 'abc', size: 1 }]);
   });
 
   it('PackedForward: [tag, bin(entries), options]', () => {
-    const message = encodePackedForwardMessage('t', entries, { size: 1 });
+    const message = Buffer.concat(encodePackedForwardMessage('t', entries, { size: 1 }));
     expect(message.toString('hex')).toBe(hex(`93 a1 74 c4 ${entries.length.toString(16)} ${entryHex} 81 a4 ${ascii('size')} 01`).toString('hex'));
     const [tag, packed, options] = decode(message) as [string, Uint8Array, unknown];
     expect([tag, options]).toEqual(['t', { size: 1 }]);
@@ -120,17 +120,17 @@ describe('message framing', () => {
 
   it('every mode carries the entries verbatim', () => {
     const { entries: e } = threeEntries;
-    const forward = encodeForwardMessage('tag', e, 3, { size: 3 });
+    const forward = Buffer.concat(encodeForwardMessage('tag', e, 3, { size: 3 }));
     expect(forward.subarray(0, 6).toString('hex')).toBe(`93a3${ascii('tag')}93`);
     expect(forward.subarray(6, 6 + e.length).equals(e)).toBe(true);
     expect(forward.subarray(6 + e.length).toString('hex')).toBe(`81a4${ascii('size')}03`);
-    const packed = encodePackedForwardMessage('tag', e);
+    const packed = Buffer.concat(encodePackedForwardMessage('tag', e));
     expect(packed.subarray(0, 7).toString('hex')).toBe(`92a3${ascii('tag')}c4${e.length.toString(16)}`);
     expect(packed.subarray(7).equals(e)).toBe(true);
   });
 
   it('CompressedPackedForward: [tag, bin(gzip(entries)), {compressed: "gzip"}]', () => {
-    const message = encodePackedForwardMessage('t', gzipSync(entries), { size: 1, compressed: 'gzip' });
+    const message = Buffer.concat(encodePackedForwardMessage('t', gzipSync(entries), { size: 1, compressed: 'gzip' }));
     const [, packed, options] = decode(message) as [string, Uint8Array, unknown];
     expect(options).toEqual({ size: 1, compressed: 'gzip' });
     expect(decodeAll(gunzipSync(packed))).toEqual([[{ sec: event.sec, nsec: event.nsec }, event.record]]);
