@@ -195,14 +195,50 @@ inline char* PutDottedQuad(char* t, const uint8_t* a) {
   return t;
 }
 
-// Literal bytes, up to 16 of them as one fixed-size move (the pool is padded
-// and the output has slack, see Bound).
+// Literal bytes: the first 16 as one fixed-size move whatever their length
+// (the pool is padded and the output has slack, see Bound), the rest rarely.
 inline uint8_t* PutLiteral(uint8_t* o, const uint8_t* src, uint32_t len) {
-  if (len <= 16)
-    memcpy(o, src, 16);
-  else
-    memcpy(o, src, len);
+  memcpy(o, src, 16);
+  if (__builtin_expect(len > 16, 0)) memcpy(o + 16, src + 16, len - 16);
   return o + len;
+}
+
+// Copies n record bytes exactly (never reading past them: the record may end
+// a mapping); short ones as two overlapping moves instead of a memcpy call.
+inline void CopyBytes(uint8_t* o, const uint8_t* s, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t head, tail;
+    memcpy(&head, s, 8);
+    memcpy(&tail, s + n - 8, 8);
+    memcpy(o, &head, 8);
+    memcpy(o + n - 8, &tail, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t head, tail;
+    memcpy(&head, s, 4);
+    memcpy(&tail, s + n - 4, 4);
+    memcpy(o, &head, 4);
+    memcpy(o + n - 4, &tail, 4);
+  } else if (n < 4) {
+    for (size_t i = 0; i < n; i++) o[i] = s[i];
+  } else {
+    memcpy(o, s, n);
+  }
+}
+
+// Bytes before the first NUL among s[0, n) (n if none), 8 at a step: a zero
+// byte in a word is the lowest one flagged by (v - 0x01..) & ~v & 0x80..
+// (little-endian; flags above a real zero can be false, the lowest never is).
+inline size_t NulIndex(const uint8_t* s, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, s + i, 8);
+    uint64_t zero = (v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull;
+    if (zero) return i + (__builtin_ctzll(zero) >> 3);
+  }
+  for (; i < n; i++)
+    if (!s[i]) return i;
+  return n;
 }
 
 }  // namespace
@@ -260,14 +296,11 @@ uint8_t* PutInt(uint8_t* o, int64_t v) {
   return PutBE64(o + 1, static_cast<uint64_t>(v));
 }
 
-uint8_t* PutUtf8String(uint8_t* o, const uint8_t* s, size_t n) {
-  size_t invalid = FirstInvalid(s, n, AsciiPrefix(s, n));
-  if (invalid == n) {
-    o = PutStrHeader(o, n);
-    memcpy(o, s, n);
-    return o + n;
-  }
-  // Rare: count the replaced length first (the header comes before the text).
+namespace {
+
+// The rare case of PutUtf8String: s has an invalid sequence at `invalid`.
+__attribute__((noinline)) uint8_t* PutReplacedString(uint8_t* o, const uint8_t* s, size_t n, size_t invalid) {
+  // Count the replaced length first (the header comes before the text).
   size_t out_len = invalid;
   for (size_t i = invalid; i < n;) {
     if (s[i] < 0x80) {
@@ -304,6 +337,18 @@ uint8_t* PutUtf8String(uint8_t* o, const uint8_t* s, size_t n) {
   }
   return o;
 }
+
+inline uint8_t* PutString(uint8_t* o, const uint8_t* s, size_t n) {
+  size_t invalid = FirstInvalid(s, n, AsciiPrefix(s, n));
+  if (__builtin_expect(invalid != n, 0)) return PutReplacedString(o, s, n, invalid);
+  o = PutStrHeader(o, n);
+  CopyBytes(o, s, n);
+  return o + n;
+}
+
+}  // namespace
+
+uint8_t* PutUtf8String(uint8_t* o, const uint8_t* s, size_t n) { return PutString(o, s, n); }
 
 // uv_inet_ntop's text (what net.SocketAddress gives): the longest run of two
 // or more zero groups (the first of equal ones) as "::", lower-case hex, and
@@ -662,150 +707,159 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
   EncodedRecord result = {RecordOutcome::kEntry, 0, false, 0, 0};
   // Whether `size` bytes at `off` are inside the record.
   auto inside = [len](uint64_t off, uint64_t size) { return off + size <= len; };
-  for (uint32_t pc = 0;;) {
-    const Instr& in = instrs[pc++];
-    if (in.prefix_len) o = PutLiteral(o, pool + in.prefix_off, in.prefix_len);
-    switch (in.op) {
-      case END:
-        result.bytes = static_cast<size_t>(o - out);
-        return result;
-      case MIN_LEN:
-        if (len < in.a) goto malformed;
-        break;
-      case HEAD_KTIME: {
-        if (!inside(in.a, 8)) goto malformed;
-        uint64_t wall = LoadLE(r + in.a, 8) + static_cast<uint64_t>(clock.offset_ns);  // mod 2^64
-        result.has_time = true;
-        result.sec = static_cast<uint32_t>(wall / kNsPerSec);
-        result.nsec = static_cast<uint32_t>(wall % kNsPerSec);
-        o = PutHead(o, result.sec, result.nsec);
-        break;
-      }
-      case HEAD_NOW:
-        result.has_time = true;
-        result.sec = clock.now_sec;
-        result.nsec = clock.now_nsec;
-        o = PutHead(o, result.sec, result.nsec);
-        break;
-      case LIT:
-        break;  // the prefix was all of it
-      case UINT:
-        if (!inside(in.a, in.size)) goto malformed;
-        o = PutUint(o, LoadLE(r + in.a, in.size));
-        break;
-      case SINT:
-        if (!inside(in.a, in.size)) goto malformed;
-        o = PutInt(o, SignExtend(LoadLE(r + in.a, in.size), in.size));
-        break;
-      case ERRNO: {
-        if (!inside(in.a, in.size)) goto malformed;
-        int64_t v = SignExtend(LoadLE(r + in.a, in.size), in.size);
-        o = PutUint(o, v < 0 ? 0 - static_cast<uint64_t>(v) : 0);
-        break;
-      }
-      case BOOL:
-        if (!inside(in.a, 1)) goto malformed;
-        *o++ = r[in.a] ? 0xc3 : 0xc2;
-        break;
-      case FLOAT:
-        if (!inside(in.a, in.size)) goto malformed;
-        if (in.size == 4) {
-          *o = 0xca;
-          o = PutBE32(o + 1, static_cast<uint32_t>(LoadLE(r + in.a, 4)));
-        } else {
-          *o = 0xcb;
-          o = PutBE64(o + 1, LoadLE(r + in.a, 8));
+  // Threaded dispatch: each handler jumps to the next on its own, which
+  // predicts far better than one switch for all. The prefix is copied
+  // whether there is one or not (most have one: no branch).
+  static const void* const kHandlers[kOpCount] = {
+      &&op_END,  &&op_MIN_LEN, &&op_HEAD_KTIME,  &&op_HEAD_NOW, &&op_LIT,  &&op_UINT,
+      &&op_SINT, &&op_ERRNO,   &&op_BOOL,        &&op_FLOAT,    &&op_CSTR, &&op_LSTR,
+      &&op_TAIL, &&op_TSTR,    &&op_TSTR_FDPATH, &&op_INET,     &&op_ENUM, &&op_SWITCH};
+  uint32_t pc = 0;
+  const Instr* in;
+#define NEXT()                                                \
+  do {                                                        \
+    in = &instrs[pc++];                                       \
+    o = PutLiteral(o, pool + in->prefix_off, in->prefix_len); \
+    goto* kHandlers[in->op];                                  \
+  } while (0)
+  NEXT();
+  op_END:
+    result.bytes = static_cast<size_t>(o - out);
+    return result;
+  op_MIN_LEN:
+    if (len < in->a) goto malformed;
+    NEXT();
+  op_HEAD_KTIME: {
+    if (!inside(in->a, 8)) goto malformed;
+    uint64_t wall = LoadLE(r + in->a, 8) + static_cast<uint64_t>(clock.offset_ns);  // mod 2^64
+    result.has_time = true;
+    result.sec = static_cast<uint32_t>(wall / kNsPerSec);
+    result.nsec = static_cast<uint32_t>(wall % kNsPerSec);
+    o = PutHead(o, result.sec, result.nsec);
+    NEXT();
+  }
+  op_HEAD_NOW:
+    result.has_time = true;
+    result.sec = clock.now_sec;
+    result.nsec = clock.now_nsec;
+    o = PutHead(o, result.sec, result.nsec);
+    NEXT();
+  op_LIT:
+    NEXT();  // the prefix was all of it
+  op_UINT:
+    if (!inside(in->a, in->size)) goto malformed;
+    o = PutUint(o, LoadLE(r + in->a, in->size));
+    NEXT();
+  op_SINT:
+    if (!inside(in->a, in->size)) goto malformed;
+    o = PutInt(o, SignExtend(LoadLE(r + in->a, in->size), in->size));
+    NEXT();
+  op_ERRNO: {
+    if (!inside(in->a, in->size)) goto malformed;
+    int64_t v = SignExtend(LoadLE(r + in->a, in->size), in->size);
+    o = PutUint(o, v < 0 ? 0 - static_cast<uint64_t>(v) : 0);
+    NEXT();
+  }
+  op_BOOL:
+    if (!inside(in->a, 1)) goto malformed;
+    *o++ = r[in->a] ? 0xc3 : 0xc2;
+    NEXT();
+  op_FLOAT:
+    if (!inside(in->a, in->size)) goto malformed;
+    if (in->size == 4) {
+      *o = 0xca;
+      o = PutBE32(o + 1, static_cast<uint32_t>(LoadLE(r + in->a, 4)));
+    } else {
+      *o = 0xcb;
+      o = PutBE64(o + 1, LoadLE(r + in->a, 8));
+    }
+    NEXT();
+  op_CSTR: {
+    if (in->a > len) goto malformed;
+    size_t avail = std::min<size_t>(in->b, len - in->a);
+    o = PutString(o, r + in->a, NulIndex(r + in->a, avail));
+    NEXT();
+  }
+  op_LSTR: {
+    if (!inside(in->b, in->size) || in->a > len) goto malformed;
+    uint64_t n = std::min<uint64_t>(LoadLE(r + in->b, in->size), len - in->a);
+    o = PutString(o, r + in->a, n);
+    NEXT();
+  }
+  op_TAIL:
+    cursor = in->a;
+    NEXT();
+  op_TSTR: {
+    if (!inside(in->b, in->size) || cursor > len) goto malformed;
+    uint64_t n = std::min<uint64_t>(LoadLE(r + in->b, in->size), len - cursor);
+    o = PutString(o, r + cursor, n);
+    cursor += n;
+    NEXT();
+  }
+  op_TSTR_FDPATH: {
+    if (!inside(in->b, in->size) || !inside(in->c, 4) || !inside(in->d, in->size2) || cursor > len) goto malformed;
+    uint64_t n = std::min<uint64_t>(LoadLE(r + in->b, in->size), len - cursor);
+    const uint8_t* s = r + cursor;
+    cursor += n;
+    int32_t dirfd = static_cast<int32_t>(LoadLE(r + in->c, 4));
+    uint64_t flags = LoadLE(r + in->d, in->size2);
+    if ((flags & in->a) == in->a && dirfd != kAtFdcwd) {
+      // The kernel's name for a path relative to dirfd: "/dev/fd/<dirfd>[/rest]".
+      char prefix[24] = "/dev/fd/";
+      char* t = prefix + 8;
+      if (dirfd < 0) *t++ = '-';
+      t = PutDecimal(t, dirfd < 0 ? 0u - static_cast<uint32_t>(dirfd) : static_cast<uint32_t>(dirfd));
+      size_t plen = static_cast<size_t>(t - prefix);
+      if (n >= plen && memcmp(s, prefix, plen) == 0) {
+        if (n == plen) {
+          s += n;
+          n = 0;
+        } else if (s[plen] == '/') {
+          s += plen + 1;
+          n -= plen + 1;
         }
-        break;
-      case CSTR: {
-        if (in.a > len) goto malformed;
-        size_t avail = std::min<size_t>(in.b, len - in.a);
-        const uint8_t* s = r + in.a;
-        const void* nul = memchr(s, 0, avail);
-        o = PutUtf8String(o, s, nul ? static_cast<size_t>(static_cast<const uint8_t*>(nul) - s) : avail);
-        break;
-      }
-      case LSTR: {
-        if (!inside(in.b, in.size) || in.a > len) goto malformed;
-        uint64_t n = std::min<uint64_t>(LoadLE(r + in.b, in.size), len - in.a);
-        o = PutUtf8String(o, r + in.a, n);
-        break;
-      }
-      case TAIL:
-        cursor = in.a;
-        break;
-      case TSTR: {
-        if (!inside(in.b, in.size) || cursor > len) goto malformed;
-        uint64_t n = std::min<uint64_t>(LoadLE(r + in.b, in.size), len - cursor);
-        o = PutUtf8String(o, r + cursor, n);
-        cursor += n;
-        break;
-      }
-      case TSTR_FDPATH: {
-        if (!inside(in.b, in.size) || !inside(in.c, 4) || !inside(in.d, in.size2) || cursor > len) goto malformed;
-        uint64_t n = std::min<uint64_t>(LoadLE(r + in.b, in.size), len - cursor);
-        const uint8_t* s = r + cursor;
-        cursor += n;
-        int32_t dirfd = static_cast<int32_t>(LoadLE(r + in.c, 4));
-        uint64_t flags = LoadLE(r + in.d, in.size2);
-        if ((flags & in.a) == in.a && dirfd != kAtFdcwd) {
-          // The kernel's name for a path relative to dirfd: "/dev/fd/<dirfd>[/rest]".
-          char prefix[24] = "/dev/fd/";
-          char* t = prefix + 8;
-          if (dirfd < 0) *t++ = '-';
-          t = PutDecimal(t, dirfd < 0 ? 0u - static_cast<uint32_t>(dirfd) : static_cast<uint32_t>(dirfd));
-          size_t plen = static_cast<size_t>(t - prefix);
-          if (n >= plen && memcmp(s, prefix, plen) == 0) {
-            if (n == plen) {
-              s += n;
-              n = 0;
-            } else if (s[plen] == '/') {
-              s += plen + 1;
-              n -= plen + 1;
-            }
-          }
-        }
-        o = PutUtf8String(o, s, n);
-        break;
-      }
-      case INET: {
-        if (!inside(in.a, 2) || !inside(in.b, 16)) goto malformed;
-        char text[48];
-        size_t n = FormatInet(static_cast<uint16_t>(LoadLE(r + in.a, 2)), r + in.b, text);
-        o = PutStrHeader(o, n);
-        memcpy(o, text, n);
-        o += n;
-        break;
-      }
-      case ENUM: {
-        if (!inside(in.a, in.size)) goto malformed;
-        uint64_t v = LoadLE(r + in.a, in.size);
-        if (in.size2) v = static_cast<uint64_t>(SignExtend(v, in.size));
-        const EnumCase* cases = enum_cases_.data() + in.b;  // [0] is the default
-        const EnumCase* hit = FindCase(cases + 1, in.c, v);
-        if (!hit && cases[0].len != kNoDefault) hit = cases;
-        if (hit)
-          o = PutLiteral(o, pool + hit->pool_off, hit->len);
-        else if (in.size2)
-          o = PutInt(o, static_cast<int64_t>(v));
-        else
-          o = PutUint(o, v);
-        break;
-      }
-      case SWITCH: {
-        if (!inside(in.a, in.size)) goto malformed;
-        const SwitchCase* hit = FindCase(switch_cases_.data() + in.b, in.c, LoadLE(r + in.a, in.size));
-        if (hit) {
-          pc = hit->target;
-        } else if (in.d != kNoTarget) {
-          pc = in.d;
-        } else {
-          return {RecordOutcome::kSkipped, 0, false, 0, 0};
-        }
-        break;
       }
     }
+    o = PutString(o, s, n);
+    NEXT();
   }
+  op_INET: {
+    if (!inside(in->a, 2) || !inside(in->b, 16)) goto malformed;
+    char text[48];
+    size_t n = FormatInet(static_cast<uint16_t>(LoadLE(r + in->a, 2)), r + in->b, text);
+    o = PutStrHeader(o, n);
+    memcpy(o, text, n);
+    o += n;
+    NEXT();
+  }
+  op_ENUM: {
+    if (!inside(in->a, in->size)) goto malformed;
+    uint64_t v = LoadLE(r + in->a, in->size);
+    if (in->size2) v = static_cast<uint64_t>(SignExtend(v, in->size));
+    const EnumCase* cases = enum_cases_.data() + in->b;  // [0] is the default
+    const EnumCase* hit = FindCase(cases + 1, in->c, v);
+    if (!hit && cases[0].len != kNoDefault) hit = cases;
+    if (hit)
+      o = PutLiteral(o, pool + hit->pool_off, hit->len);
+    else if (in->size2)
+      o = PutInt(o, static_cast<int64_t>(v));
+    else
+      o = PutUint(o, v);
+    NEXT();
+  }
+  op_SWITCH: {
+    if (!inside(in->a, in->size)) goto malformed;
+    const SwitchCase* hit = FindCase(switch_cases_.data() + in->b, in->c, LoadLE(r + in->a, in->size));
+    if (hit) {
+      pc = hit->target;
+    } else if (in->d != kNoTarget) {
+      pc = in->d;
+    } else {
+      return {RecordOutcome::kSkipped, 0, false, 0, 0};
+    }
+    NEXT();
+  }
+#undef NEXT
 malformed:
   return {RecordOutcome::kMalformed, 0, false, 0, 0};
 }
