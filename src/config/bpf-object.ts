@@ -4,7 +4,7 @@
 // --dry-run catches it), each problem naming the key's file:line.
 import { accessSync, constants, statSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
-import { openBpfObject, type ProgramInfo } from '../native/addon.js';
+import { addon, openBpfObject, type ProgramInfo } from '../native/addon.js';
 import { Btf, BPF_MAP_TYPE_RINGBUF, memberAt, type SectionVariable, type TypeLayout } from '../records/btf.js';
 import { compileStruct, RecordLayoutError } from '../records/compile.js';
 import type { TraceDefinition } from '../traces/types.js';
@@ -196,6 +196,7 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   }
   if (!isFile) throw objectProblem('not a file');
 
+  addon(); // a missing addon is its own message, not this object's
   let btf: Btf;
   try {
     btf = Btf.ofObject(path);
@@ -242,8 +243,8 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   const structName = recordType.value;
   const struct = btf.struct(structName);
   if (!struct) {
-    const names = btf.structNames().filter((n) => !n.startsWith('trace_event_raw_') && !n.startsWith('bpf_'));
-    const has = names.length ? `its structs: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}` : 'it has no named structs';
+    const names = btf.globalStructNames();
+    const has = names.length ? `structs its globals use: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}` : 'no global uses a struct';
     throw new ConfigError(recordType.file, recordType.line, `${recordType.key} ${structName}: ${basename(path)}'s BTF has no struct ${structName} (${has}); a struct is in BTF when a global uses it, e.g. const struct ${structName} *unused __attribute__((unused));`);
   }
   if (timeField) {
@@ -288,7 +289,8 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
     name: `bpf_object ${basename(path)}`,
     summary: `records of struct ${structName} from ${path}`,
     object: path,
-    needs: `the hooks its programs name (${hooks.join(', ')})`,
+    // Ends the start errors' "; <name> needs ...": an attach that failed, or a verifier that refused.
+    needs: `a kernel that has the hooks its programs name (${hooks.join(', ')}) and whose verifier accepts them`,
     record: { asIs: structName, timeField: timeField?.value },
     configure(bpf) {
       for (const [name, { value }] of knobs) bpf.setGlobal(name, value);

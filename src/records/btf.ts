@@ -249,6 +249,41 @@ export class Btf {
       });
   }
 
+  /**
+   * Named structs that globals are, point to or hold (maps' keys and values
+   * too): where an object puts its record struct in BTF, so the likely
+   * BPF_Record_Types, without the kernel's own types CO-RE reads pull in.
+   */
+  globalStructNames(): string[] {
+    const names = new Set<string>();
+    const seen = new Set<number>();
+    const visit = (id: number, depth: number, inMap: boolean): void => {
+      const t = this.types[id];
+      if (!t || depth > 8 || seen.has(id)) return;
+      seen.add(id);
+      switch (t.kind) {
+        case Kind.VAR:
+        case Kind.TYPEDEF:
+        case Kind.VOLATILE:
+        case Kind.CONST:
+        case Kind.RESTRICT:
+        case Kind.TYPE_TAG:
+        case Kind.PTR:
+          visit(t.sizeOrType, depth + 1, inMap);
+          return;
+        case Kind.ARRAY:
+          visit(t.array!.type, depth + 1, inMap);
+          return;
+        case Kind.STRUCT:
+          if (t.name) names.add(t.name);
+          // A map definition's members point to its key and value types.
+          else if (inMap) for (const m of t.members!) visit(m.type, depth + 1, false);
+      }
+    };
+    for (const { id, section } of this.sectionVarIds()) visit(id, 0, section === '.maps');
+    return [...names];
+  }
+
   private sectionVarIds(): { id: number; section: string }[] {
     const out: { id: number; section: string }[] = [];
     for (const sec of this.types) {

@@ -77,7 +77,7 @@ describe('BPF_Object: a good object', () => {
     expect(own.trace.name).toBe('bpf_object knobs.bpf.o');
     expect(own.trace.object).toBe(join(dir, 'knobs.bpf.o'));
     expect(own.trace.record).toEqual({ asIs: 'good_record', timeField: undefined });
-    expect(own.trace.needs).toBe('the hooks its programs name (tracepoint/syscalls/sys_enter_getpid)');
+    expect(own.trace.needs).toBe('a kernel that has the hooks its programs name (tracepoint/syscalls/sys_enter_getpid) and whose verifier accepts them');
     expect(knobsSet(own)).toEqual({});
   });
 
@@ -167,7 +167,7 @@ describe('BPF_Object: every bad input is one message at its key', () => {
     ['ringbuf_map_name names a hash map', () => [...good, 'ringbuf_map_name counts'], 3, () => /^BPF_Object knobs.bpf.o \(.+\): its map counts, which ringbuf_map_name counts \(.+:5\) names, is a BPF_MAP_TYPE_HASH, not a BPF_MAP_TYPE_RINGBUF \(its ring buffer maps: events, other_ring; set ringbuf_map_name to one\)$/],
     ['ringbuf_map_name names a perf buffer', () => [...good, 'ringbuf_map_name perf_events'], 3, () => /is a BPF_MAP_TYPE_PERF_EVENT_ARRAY, not a BPF_MAP_TYPE_RINGBUF \(.+\); ebpf-forward reads ring buffers, not perf buffers: use BPF_MAP_TYPE_RINGBUF and bpf_ringbuf_output\(\)$/],
     ['another ringbuf_map_name next to Trace lines', () => ['Trace trace_signal', ...good, 'ringbuf_map_name other_ring'], 6, () => 'ringbuf_map_name other_ring: the traces of this input (trace_signal) have their ring buffer map named events; put the BPF_Object in an [INPUT] of its own, or name its ring buffer map events'],
-    ['a struct that is not there', () => ['BPF_Object knobs.bpf.o', 'BPF_Record_Type nope'], 4, () => "BPF_Record_Type nope: knobs.bpf.o's BTF has no struct nope (its structs: good_record, inner, union_record); a struct is in BTF when a global uses it, e.g. const struct nope *unused __attribute__((unused));"],
+    ['a struct that is not there', () => ['BPF_Object knobs.bpf.o', 'BPF_Record_Type nope'], 4, () => "BPF_Record_Type nope: knobs.bpf.o's BTF has no struct nope (structs its globals use: good_record, union_record); a struct is in BTF when a global uses it, e.g. const struct nope *unused __attribute__((unused));"],
     ['a struct ebpf-forward cannot send', () => ['BPF_Object knobs.bpf.o', 'BPF_Record_Type union_record'], 4, () => /^BPF_Record_Type union_record: union_record.v in knobs.bpf.o is a union: ebpf-forward can't tell which member holds the value$/],
     ['BPF_Record_Type not a C name', () => ['BPF_Object knobs.bpf.o', 'BPF_Record_Type struct good_record'], 4, () => 'BPF_Record_Type: "struct good_record" is not a C name'],
     ['a time field that is not there', () => [...good, 'BPF_Time_Field when'], 5, () => 'BPF_Time_Field when: struct good_record has no member when (its members: ts_ns, when32, signed_ts, in); the time field must be a u64 holding bpf_ktime_get_ns()'],
