@@ -19,7 +19,7 @@ export interface KnobAssignment {
 
 function parseKnobAssignment(text: string): KnobAssignment {
   const m = /^([A-Za-z_]\w*)\s*=\s*(.*)$/.exec(text);
-  if (!m) throw new Error(`${JSON.stringify(text)} is not name=value (a global of the object, e.g. BPF_Set min_status=1)`);
+  if (!m) throw new Error(`${JSON.stringify(text)} is not name=value (a global of the object, e.g. BPF_Set parent_pid=1)`);
   return { name: m[1]!, value: m[2]! };
 }
 
@@ -41,11 +41,11 @@ export const bpfObjectKeys: readonly KeySpec[] = [
   { name: 'bpf_set', description: 'name=value: sets a global (a const volatile knob) of the object before load; repeatable', repeatable: true, parse: parseKnobAssignment },
 ];
 
-/** Globals ebpf-forward sets itself (src/inputs/trace-session.ts). */
-const setByEbpfForward: Record<string, string> = {
-  self_tgid: 'ebpf-forward sets self_tgid itself, to its own pid',
-  wakeup_delay_ns: 'ebpf-forward sets wakeup_delay_ns itself (wake-up batching)',
-  wakeup_bytes: 'ebpf-forward sets wakeup_bytes itself, from ringbuf_size (wake-up batching)',
+/** Globals ebpf-forward sets itself when an object has them (src/inputs/trace-session.ts), with the size it writes. */
+const ownKnobs: Record<string, { size: number; what: string }> = {
+  self_tgid: { size: 4, what: 'to its own pid' },
+  wakeup_delay_ns: { size: 8, what: 'for wake-up batching' },
+  wakeup_bytes: { size: 8, what: 'from ringbuf_size, for wake-up batching' },
 };
 
 /** Sections whose globals BPF_Set can set before load: .rodata (const volatile), .data, .bss and their named variants. */
@@ -60,6 +60,7 @@ const mapTypeNames: Record<number, string> = {
   6: 'BPF_MAP_TYPE_PERCPU_ARRAY',
 };
 
+/** A string, as records read them (src/records/compile.ts): an array of plain char. */
 function isCharArray(type: TypeLayout): boolean {
   return type.kind === 'array' && type.element.kind === 'int' && type.element.size === 1 && !type.element.bool && /^(?:(?:const|volatile) )*char$/.test(type.element.cName);
 }
@@ -82,6 +83,11 @@ function writeInteger(value: bigint, size: number): Buffer {
   const u = BigInt.asUintN(size * 8, value);
   for (let i = 0; i < size; i++) b[i] = Number((u >> BigInt(8 * i)) & 0xffn);
   return b;
+}
+
+/** Whether BPF_Set can set a global of this type. */
+function isSettable(type: TypeLayout): boolean {
+  return ((type.kind === 'int' || type.kind === 'enum') && [1, 2, 4, 8].includes(type.size)) || isCharArray(type);
 }
 
 /** What a knob's C type takes, for messages: "__u32, an unsigned 4-byte integer (0 to 4294967295)". */
@@ -265,17 +271,25 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   // The knobs: each a settable global whose C type takes the value.
   const globals = new Map<string, SectionVariable>();
   for (const v of btf.sectionVariables()) if (isSettableSection(v.section)) globals.set(v.name, v);
+  // The ones ebpf-forward sets must have the size it writes.
+  for (const [name, { size }] of Object.entries(ownKnobs)) {
+    const knob = globals.get(name);
+    if (knob && (knob.type.kind !== 'int' || knob.type.size !== size || knob.type.bool)) {
+      throw objectProblem(`its global ${name} is ${knob.type.cName}, but ebpf-forward sets ${name} as a __u${size * 8}: declare it const volatile __u${size * 8} ${name} = 0;`);
+    }
+  }
   const knobs = new Map<string, { value: Buffer; entry: ConfigEntry }>();
   for (const entry of sets) {
     const { name, value } = parseKnobAssignment(entry.value);
     const problem = (text: string) => new ConfigError(entry.file, entry.line, `${entry.key} ${entry.value}: ${text}`);
     const first = knobs.get(name);
     if (first) throw problem(`${name} is set twice (first at ${first.entry.file === entry.file ? `line ${first.entry.line}` : `${first.entry.file}:${first.entry.line}`})`);
-    if (setByEbpfForward[name]) throw problem(setByEbpfForward[name]!);
+    const own = ownKnobs[name];
+    if (own) throw problem(`ebpf-forward sets ${name} itself, ${own.what}`);
     const knob = globals.get(name);
     if (!knob) {
-      const others = [...globals.keys()].filter((n) => !setByEbpfForward[n]);
-      throw problem(`${basename(path)} has no global ${name} in .rodata, .data or .bss (${others.length ? `its globals: ${others.join(', ')}` : 'it has none'})`);
+      const settable = [...globals.values()].filter((g) => !ownKnobs[g.name] && isSettable(g.type)).map((g) => g.name);
+      throw problem(`${basename(path)} has no global ${name} in .rodata, .data or .bss (${settable.length ? `what BPF_Set can set: ${settable.join(', ')}` : 'it has none BPF_Set can set'})`);
     }
     try {
       knobs.set(name, { value: knobValue(knob.type, value), entry });

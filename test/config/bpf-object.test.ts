@@ -30,6 +30,7 @@ beforeAll(() => {
   buildObject('no-programs', ['-g', '-DNO_PROGRAMS']);
   buildObject('xdp', ['-g', '-DBAD_SECTION']);
   buildObject('bare-uprobe', ['-g', '-DBARE_UPROBE']);
+  buildObject('wide-self', ['-g', '-DWIDE_SELF_TGID']);
   writeFileSync(join(dir, 'not-elf.bpf.o'), 'this is not an ELF file\n');
   mkdirSync(join(dir, 'a-folder.bpf.o'));
 });
@@ -162,6 +163,7 @@ describe('BPF_Object: every bad input is one message at its key', () => {
     ['an object without programs', () => ['BPF_Object no-programs.bpf.o', 'BPF_Record_Type good_record'], 3, () => `BPF_Object no-programs.bpf.o (${path('no-programs.bpf.o')}): it has no BPF programs (functions with a SEC("tracepoint/...") or other hook)`],
     ['an XDP program', () => ['BPF_Object xdp.bpf.o', 'BPF_Record_Type good_record'], 3, () => `BPF_Object xdp.bpf.o (${path('xdp.bpf.o')}): its program on_packet is SEC("xdp"), which is not a tracing program: it attaches to an interface, socket or cgroup that its SEC() name does not say; ebpf-forward attaches each program by its SEC() name, e.g. SEC("tracepoint/sched/sched_process_exit")`],
     ['a uprobe with no target', () => ['BPF_Object bare-uprobe.bpf.o', 'BPF_Record_Type good_record'], 3, () => `BPF_Object bare-uprobe.bpf.o (${path('bare-uprobe.bpf.o')}): its program on_call is SEC("uprobe"), which names no binary:function to attach to; ebpf-forward attaches each program by its SEC() name, e.g. SEC("tracepoint/sched/sched_process_exit")`],
+    ['a self_tgid that is not a __u32', () => ['BPF_Object wide-self.bpf.o', 'BPF_Record_Type good_record'], 3, () => `BPF_Object wide-self.bpf.o (${path('wide-self.bpf.o')}): its global self_tgid is __u64, but ebpf-forward sets self_tgid as a __u32: declare it const volatile __u32 self_tgid = 0;`],
     ['no ring buffer map at all', () => ['BPF_Object no-ring.bpf.o', 'BPF_Record_Type good_record'], 3, () => `BPF_Object no-ring.bpf.o (${path('no-ring.bpf.o')}): it has no map named events, which ringbuf_map_name (default events) names (it has no ring buffer map: declare one with __uint(type, BPF_MAP_TYPE_RINGBUF) in SEC(".maps"))`],
     ['ringbuf_map_name names no map', () => [...good, 'ringbuf_map_name nosuch'], 3, () => `BPF_Object knobs.bpf.o (${path('knobs.bpf.o')}): it has no map named nosuch, which ringbuf_map_name nosuch (${path(`input-${configCount - 1}.conf`)}:5) names (its ring buffer maps: events, other_ring; set ringbuf_map_name to one)`],
     ['ringbuf_map_name names a hash map', () => [...good, 'ringbuf_map_name counts'], 3, () => /^BPF_Object knobs.bpf.o \(.+\): its map counts, which ringbuf_map_name counts \(.+:5\) names, is a BPF_MAP_TYPE_HASH, not a BPF_MAP_TYPE_RINGBUF \(its ring buffer maps: events, other_ring; set ringbuf_map_name to one\)$/],
@@ -174,8 +176,8 @@ describe('BPF_Object: every bad input is one message at its key', () => {
     ['a 32-bit time field', () => [...good, 'BPF_Time_Field when32'], 5, () => 'BPF_Time_Field when32: it is __u32 (unsigned, 32 bits); the time field must be a u64 holding bpf_ktime_get_ns()'],
     ['a signed time field', () => [...good, 'BPF_Time_Field signed_ts'], 5, () => 'BPF_Time_Field signed_ts: it is __s64 (signed, 64 bits); the time field must be a u64 holding bpf_ktime_get_ns()'],
     ['a nested struct as time field', () => [...good, 'BPF_Time_Field in'], 5, () => 'BPF_Time_Field in: it is struct inner (struct); the time field must be a u64 holding bpf_ktime_get_ns()'],
-    ['BPF_Set not name=value', () => [...good, 'BPF_Set k_u8'], 5, () => 'BPF_Set: "k_u8" is not name=value (a global of the object, e.g. BPF_Set min_status=1)'],
-    ['BPF_Set of a global that is not there', () => [...good, 'BPF_Set nope=1'], 5, () => 'BPF_Set nope=1: knobs.bpf.o has no global nope in .rodata, .data or .bss (its globals: in_bss, unused_good, unused_union, in_data, k_u8, k_s8, k_u16, k_s16, k_u32, k_s32, k_u64, k_s64, k_bool, k_name, k_mode, k_level, k_list)'],
+    ['BPF_Set not name=value', () => [...good, 'BPF_Set k_u8'], 5, () => 'BPF_Set: "k_u8" is not name=value (a global of the object, e.g. BPF_Set parent_pid=1)'],
+    ['BPF_Set of a global that is not there', () => [...good, 'BPF_Set nope=1'], 5, () => 'BPF_Set nope=1: knobs.bpf.o has no global nope in .rodata, .data or .bss (what BPF_Set can set: in_bss, in_data, k_u8, k_s8, k_u16, k_s16, k_u32, k_s32, k_u64, k_s64, k_bool, k_name, k_mode, k_level)'],
     ['BPF_Set of a map', () => [...good, 'BPF_Set counts=1'], 5, () => /^BPF_Set counts=1: knobs.bpf.o has no global counts in .rodata, .data or .bss/],
     ['BPF_Set of the license', () => [...good, 'BPF_Set LICENSE=GPL'], 5, () => /^BPF_Set LICENSE=GPL: knobs.bpf.o has no global LICENSE in .rodata, .data or .bss/],
     ['BPF_Set of self_tgid', () => [...good, 'BPF_Set self_tgid=1'], 5, () => 'BPF_Set self_tgid=1: ebpf-forward sets self_tgid itself, to its own pid'],
