@@ -2,8 +2,9 @@
 // (native/record_encoder.cc) is tested against, and the engine it is
 // benchmarked against. Same program (src/records/program.ts), same checks and
 // messages, same bytes, same inputs and outputs as RecordProgram.encode.
-// Pure: no addon. Written for speed as well (direct byte reads and writes into
-// one growing Buffer, nothing allocated per record) so the comparison is fair.
+// Pure: no addon. Written for speed as well (DataView reads and writes, into
+// one growing Buffer, nothing allocated per record; runs of LIT copied as
+// one, as the native one folds them) so that the comparison is fair.
 import type { EncodedBatch } from '../native/addon.js';
 import { NO_DEFAULT, NO_TARGET, Op } from './program.js';
 
@@ -20,100 +21,105 @@ const SLACK = 32;
 
 const isIntSize = (n: number) => n === 1 || n === 2 || n === 4 || n === 8;
 
-// The entry bytes being written: one Buffer per encoder, grown as needed;
-// module state so the hot loop reads and writes plain variables.
-let out: Buffer = Buffer.alloc(0);
-let pos = 0;
+// Writers: each takes the output and the position to write at, and returns
+// the position after what it wrote (a local in the hot loop, not a field).
 
-function putUint32(v: number): void {
+function putUint32(o: DataView, p: number, v: number): number {
   if (v < 0x80) {
-    out[pos++] = v;
-  } else if (v < 0x100) {
-    out[pos++] = 0xcc;
-    out[pos++] = v;
-  } else if (v < 0x10000) {
-    out[pos++] = 0xcd;
-    out[pos++] = v >>> 8;
-    out[pos++] = v & 0xff;
-  } else {
-    out[pos++] = 0xce;
-    putBE32(v);
+    o.setUint8(p, v);
+    return p + 1;
   }
+  if (v < 0x100) {
+    o.setUint8(p, 0xcc);
+    o.setUint8(p + 1, v);
+    return p + 2;
+  }
+  if (v < 0x10000) {
+    o.setUint8(p, 0xcd);
+    o.setUint16(p + 1, v);
+    return p + 3;
+  }
+  o.setUint8(p, 0xce);
+  return putBE32(o, p + 1, v);
 }
 
-function putBE32(v: number): void {
-  out[pos++] = v >>> 24;
-  out[pos++] = (v >>> 16) & 0xff;
-  out[pos++] = (v >>> 8) & 0xff;
-  out[pos++] = v & 0xff;
+function putBE32(o: DataView, p: number, v: number): number {
+  o.setUint32(p, v);
+  return p + 4;
 }
 
-function putUint64(hi: number, lo: number): void {
-  if (hi === 0) return putUint32(lo);
-  out[pos++] = 0xcf;
-  putBE32(hi);
-  putBE32(lo);
+function putUint64(o: DataView, p: number, hi: number, lo: number): number {
+  if (hi === 0) return putUint32(o, p, lo);
+  o.setUint8(p, 0xcf);
+  return putBE32(o, putBE32(o, p + 1, hi), lo);
 }
 
 /** A signed integer of at most 32 bits. */
-function putInt32(v: number): void {
-  if (v >= 0) return putUint32(v);
+function putInt32(o: DataView, p: number, v: number): number {
+  if (v >= 0) return putUint32(o, p, v);
   if (v >= -32) {
-    out[pos++] = v & 0xff;
-  } else if (v >= -128) {
-    out[pos++] = 0xd0;
-    out[pos++] = v & 0xff;
-  } else if (v >= -32768) {
-    out[pos++] = 0xd1;
-    out[pos++] = (v >> 8) & 0xff;
-    out[pos++] = v & 0xff;
-  } else {
-    out[pos++] = 0xd2;
-    putBE32(v >>> 0);
+    o.setUint8(p, v & 0xff);
+    return p + 1;
   }
+  if (v >= -128) {
+    o.setUint8(p, 0xd0);
+    o.setUint8(p + 1, v & 0xff);
+    return p + 2;
+  }
+  if (v >= -32768) {
+    o.setUint8(p, 0xd1);
+    o.setUint8(p + 1, (v >> 8) & 0xff);
+    o.setUint8(p + 2, v & 0xff);
+    return p + 3;
+  }
+  o.setUint8(p, 0xd2);
+  return putBE32(o, p + 1, v >>> 0);
 }
 
 /** A signed 64-bit integer as u32 halves (two's complement). */
-function putInt64(hi: number, lo: number): void {
-  if (hi < 0x80000000) return putUint64(hi, lo);
-  if (hi === 0xffffffff && lo >= 0x80000000) return putInt32(lo - TWO32);
-  out[pos++] = 0xd3;
-  putBE32(hi);
-  putBE32(lo);
+function putInt64(o: DataView, p: number, hi: number, lo: number): number {
+  if (hi < 0x80000000) return putUint64(o, p, hi, lo);
+  if (hi === 0xffffffff && lo >= 0x80000000) return putInt32(o, p, lo - TWO32);
+  o.setUint8(p, 0xd3);
+  return putBE32(o, putBE32(o, p + 1, hi), lo);
 }
 
-function putHead(sec: number, nsec: number): void {
-  out[pos++] = 0x92; // [time, record]
-  out[pos++] = 0xd7; // fixext 8
-  out[pos++] = 0x00; // EventTime
-  putBE32(sec);
-  putBE32(nsec);
+function putHead(o: DataView, p: number, sec: number, nsec: number): number {
+  o.setUint8(p, 0x92); // [time, record]
+  o.setUint8(p + 1, 0xd7); // fixext 8
+  o.setUint8(p + 2, 0x00); // EventTime
+  return putBE32(o, putBE32(o, p + 3, sec), nsec);
 }
 
-function putStrHeader(n: number): void {
+function putStrHeader(o: DataView, p: number, n: number): number {
   if (n < 32) {
-    out[pos++] = 0xa0 | n;
-  } else if (n < 256) {
-    out[pos++] = 0xd9;
-    out[pos++] = n;
-  } else if (n < 0x10000) {
-    out[pos++] = 0xda;
-    out[pos++] = n >>> 8;
-    out[pos++] = n & 0xff;
-  } else {
-    out[pos++] = 0xdb;
-    putBE32(n);
+    o.setUint8(p, 0xa0 | n);
+    return p + 1;
   }
+  if (n < 256) {
+    o.setUint8(p, 0xd9);
+    o.setUint8(p + 1, n);
+    return p + 2;
+  }
+  if (n < 0x10000) {
+    o.setUint8(p, 0xda);
+    o.setUint8(p + 1, n >>> 8);
+    o.setUint8(p + 2, n & 0xff);
+    return p + 3;
+  }
+  o.setUint8(p, 0xdb);
+  return putBE32(o, p + 1, n);
 }
 
-function putBytes(src: Buffer, start: number, n: number): void {
-  if (n <= 16) {
-    for (let i = 0; i < n; i++) out[pos + i] = src[start + i]!;
-  } else {
-    src.copy(out, pos, start, start + n);
-  }
-  pos += n;
+/** n bytes of src (a view of the pool or of the batch) at `start`, 4 at a step. */
+function putBytes(o: DataView, p: number, src: DataView, start: number, n: number): number {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) o.setUint32(p + i, src.getUint32(start + i));
+  for (; i < n; i++) o.setUint8(p + i, src.getUint8(start + i));
+  return p + n;
 }
+
+const viewOf = (b: Buffer) => new DataView(b.buffer, b.byteOffset, b.length);
 
 /** Whether src[start, end) is valid UTF-8 (the WHATWG decoder's rules). */
 function isValidUtf8(src: Uint8Array, start: number, end: number): boolean {
@@ -148,22 +154,19 @@ function isValidUtf8(src: Uint8Array, start: number, end: number): boolean {
 }
 
 /** A string of src[start, start + n), sanitised as Buffer#toString('utf8') does. */
-function putString(src: Buffer, start: number, n: number): void {
-  if (isValidUtf8(src, start, start + n)) {
-    putStrHeader(n);
-    putBytes(src, start, n);
-    return;
-  }
+function putString(o: Buffer, ov: DataView, p: number, src: Buffer, sv: DataView, start: number, n: number): number {
+  if (isValidUtf8(src, start, start + n)) return putBytes(ov, putStrHeader(ov, p, n), sv, start, n);
   // Rare: Node's own decoder gives the replacement text.
   const text = src.toString('utf8', start, start + n);
   const m = Buffer.byteLength(text, 'utf8');
-  putStrHeader(m);
-  pos += out.write(text, pos, m, 'utf8');
+  p = putStrHeader(ov, p, m);
+  return p + o.write(text, p, m, 'utf8');
 }
 
-function putAscii(text: string): void {
-  putStrHeader(text.length);
-  for (let i = 0; i < text.length; i++) out[pos++] = text.charCodeAt(i);
+function putAscii(o: DataView, p: number, text: string): number {
+  p = putStrHeader(o, p, text.length);
+  for (let i = 0; i < text.length; i++) o.setUint8(p + i, text.charCodeAt(i));
+  return p + text.length;
 }
 
 /**
@@ -219,9 +222,16 @@ export function inet6Text(b: Uint8Array, at: number): string {
 export class JsRecordEncoder {
   private readonly code: Uint32Array;
   private readonly pool: Buffer;
+  private readonly poolView: DataView;
   private readonly fixedBound: number;
   private readonly stringBound: number;
+  // By LIT word: where in the pool the literal bytes from it to the end of
+  // its run are, and the word after the run.
+  private readonly litOff: Uint32Array;
+  private readonly litLen: Uint32Array;
+  private readonly litNext: Uint32Array;
   private buffer: Buffer = Buffer.alloc(64 * 1024);
+  private bufferView = viewOf(this.buffer);
   // HEAD_KTIME's cache: the wall time of the last high half of a sum.
   private cachedHigh = -1;
   private cachedSec = 0;
@@ -229,8 +239,32 @@ export class JsRecordEncoder {
 
   constructor(code: Uint32Array, pool: Buffer) {
     this.code = Uint32Array.from(code);
-    this.pool = Buffer.from(pool);
-    [this.fixedBound, this.stringBound] = validate(this.code, this.pool.length);
+    const checked = validate(this.code, pool.length);
+    this.fixedBound = checked.fixed;
+    this.stringBound = checked.strings;
+    // Each LIT copies the LITs after it too, up to the first that is not one
+    // or that a jump lands on (their bytes put together after the pool).
+    this.litOff = new Uint32Array(this.code.length);
+    this.litLen = new Uint32Array(this.code.length);
+    this.litNext = new Uint32Array(this.code.length);
+    const folded: number[] = [];
+    const starts = checked.starts;
+    for (let i = 0; i < starts.length; i++) {
+      const w = starts[i]!;
+      if (this.code[w] !== Op.LIT) continue;
+      let j = i;
+      const at = pool.length + folded.length;
+      do {
+        const k = starts[j]!;
+        for (let b = 0; b < this.code[k + 2]!; b++) folded.push(pool[this.code[k + 1]! + b]!);
+        j++;
+      } while (j < starts.length && this.code[starts[j]!] === Op.LIT && !checked.targets.has(starts[j]!));
+      this.litOff[w] = at;
+      this.litLen[w] = pool.length + folded.length - at;
+      this.litNext[w] = j < starts.length ? starts[j]! : this.code.length;
+    }
+    this.pool = Buffer.concat([pool, Buffer.from(folded)]);
+    this.poolView = viewOf(this.pool);
   }
 
   /** Bytes an entry of a record of `length` bytes can take at most (as native Bound()). */
@@ -244,8 +278,10 @@ export class JsRecordEncoder {
     const offHi = Number(offset >> 32n);
     const nowSec = Number(BigInt.asUintN(64, nowNs) / 1_000_000_000n) >>> 0;
     const nowNsec = Number(BigInt.asUintN(64, nowNs) % 1_000_000_000n);
-    out = this.buffer;
-    pos = 0;
+    let out = this.buffer;
+    let outView = this.bufferView;
+    const batchView = viewOf(batch);
+    let pos = 0;
     let at = 0;
     let entries = 0;
     let malformed = 0;
@@ -267,10 +303,11 @@ export class JsRecordEncoder {
         const grown = Buffer.alloc(size);
         out.copy(grown, 0, 0, pos);
         out = this.buffer = grown;
+        outView = this.bufferView = viewOf(grown);
       }
-      const start = pos;
-      const outcome = this.record(batch, body, length, offHi, offLo, nowSec, nowNsec);
-      if (outcome === ENTRY) {
+      const end = this.record(batch, batchView, body, length, out, outView, pos, offHi, offLo, nowSec, nowNsec);
+      if (end >= 0) {
+        pos = end;
         entries++;
         if (hasTime) {
           if (!anyTime || entrySec < minSec || (entrySec === minSec && entryNsec < minNsec)) {
@@ -283,10 +320,10 @@ export class JsRecordEncoder {
           }
           anyTime = true;
         }
+      } else if (end === MALFORMED) {
+        malformed++; // nothing of it is kept
       } else {
-        pos = start; // nothing of it is written
-        if (outcome === MALFORMED) malformed++;
-        else skipped++;
+        skipped++;
       }
       at = (body + length + 7) & ~7;
     }
@@ -295,17 +332,17 @@ export class JsRecordEncoder {
     return { entries: entriesBytes, count: entries, malformed, skipped, minSec, minNsec, maxSec, maxNsec };
   }
 
-  /** One record at b[base, base + len): ENTRY (its entry written at pos), MALFORMED or SKIPPED. */
-  private record(b: Buffer, base: number, len: number, offHi: number, offLo: number, nowSec: number, nowNsec: number): number {
+  /** One record at b[base, base + len): its entry written at o[p...], and where it ends; or MALFORMED or SKIPPED. */
+  private record(b: Buffer, bv: DataView, base: number, len: number, o: Buffer, ov: DataView, p: number, offHi: number, offLo: number, nowSec: number, nowNsec: number): number {
     const code = this.code;
-    const pool = this.pool;
+    const pool = this.poolView;
     let cursor = 0;
     hasTime = false;
     for (let pc = 0; ; ) {
       const op = code[pc]!;
       switch (op) {
         case Op.END:
-          return ENTRY;
+          return p;
         case Op.MIN_LEN:
           if (len < code[pc + 1]!) return MALFORMED;
           pc += 2;
@@ -313,13 +350,13 @@ export class JsRecordEncoder {
         case Op.HEAD_KTIME: {
           const off = code[pc + 1]!;
           if (off + 8 > len) return MALFORMED;
-          let lo = u32(b, base + off) + offLo;
+          let lo = bv.getUint32(base + off, true) + offLo;
           let carry = 0;
           if (lo >= TWO32) {
             lo -= TWO32;
             carry = 1;
           }
-          const hi = (u32(b, base + off + 4) + offHi + carry) >>> 0;
+          const hi = (bv.getUint32(base + off + 4, true) + offHi + carry) >>> 0;
           if (hi !== this.cachedHigh) {
             const wall = BigInt(hi) << 32n;
             this.cachedSec = Number(wall / 1_000_000_000n);
@@ -331,7 +368,7 @@ export class JsRecordEncoder {
           hasTime = true;
           entrySec = (this.cachedSec + extra) >>> 0;
           entryNsec = n - extra * NS;
-          putHead(entrySec, entryNsec);
+          p = putHead(ov, p, entrySec, entryNsec);
           pc += 2;
           break;
         }
@@ -339,20 +376,20 @@ export class JsRecordEncoder {
           hasTime = true;
           entrySec = nowSec;
           entryNsec = nowNsec;
-          putHead(nowSec, nowNsec);
+          p = putHead(ov, p, nowSec, nowNsec);
           pc += 1;
           break;
         case Op.LIT:
-          putBytes(pool, code[pc + 1]!, code[pc + 2]!);
-          pc += 3;
+          p = putBytes(ov, p, pool, this.litOff[pc]!, this.litLen[pc]!);
+          pc = this.litNext[pc]!;
           break;
         case Op.UINT: {
           const off = code[pc + 1]!;
           const size = code[pc + 2]!;
           if (off + size > len) return MALFORMED;
-          const p = base + off;
-          if (size === 8) putUint64(u32(b, p + 4), u32(b, p));
-          else putUint32(size === 1 ? b[p]! : size === 2 ? b[p]! | (b[p + 1]! << 8) : u32(b, p));
+          const at = base + off;
+          if (size === 8) p = putUint64(ov, p, bv.getUint32(at + 4, true), bv.getUint32(at, true));
+          else p = putUint32(ov, p, size === 1 ? b[at]! : size === 2 ? bv.getUint16(at, true) : bv.getUint32(at, true));
           pc += 3;
           break;
         }
@@ -361,27 +398,27 @@ export class JsRecordEncoder {
           const off = code[pc + 1]!;
           const size = code[pc + 2]!;
           if (off + size > len) return MALFORMED;
-          const p = base + off;
+          const at = base + off;
           let hi: number;
           let lo: number;
           if (size === 8) {
-            hi = u32(b, p + 4);
-            lo = u32(b, p);
+            hi = bv.getUint32(at + 4, true);
+            lo = bv.getUint32(at, true);
           } else {
-            const v = size === 1 ? (b[p]! << 24) >> 24 : size === 2 ? ((b[p]! | (b[p + 1]! << 8)) << 16) >> 16 : u32(b, p) | 0;
+            const v = size === 1 ? (b[at]! << 24) >> 24 : size === 2 ? ((bv.getUint16(at, true)) << 16) >> 16 : bv.getInt32(at, true);
             hi = v < 0 ? 0xffffffff : 0;
             lo = v >>> 0;
           }
-          if (op === Op.SINT) putInt64(hi, lo);
-          else if (hi < 0x80000000) out[pos++] = 0; // not negative: no errno
-          else putUint64((~hi + (lo === 0 ? 1 : 0)) >>> 0, (TWO32 - lo) % TWO32); // -v
+          if (op === Op.SINT) p = putInt64(ov, p, hi, lo);
+          else if (hi < 0x80000000) ov.setUint8(p++, 0); // not negative: no errno
+          else p = putUint64(ov, p, (~hi + (lo === 0 ? 1 : 0)) >>> 0, (TWO32 - lo) % TWO32); // -v
           pc += 3;
           break;
         }
         case Op.BOOL: {
           const off = code[pc + 1]!;
           if (off + 1 > len) return MALFORMED;
-          out[pos++] = b[base + off] !== 0 ? 0xc3 : 0xc2;
+          ov.setUint8(p++, b[base + off] !== 0 ? 0xc3 : 0xc2);
           pc += 2;
           break;
         }
@@ -389,8 +426,8 @@ export class JsRecordEncoder {
           const off = code[pc + 1]!;
           const size = code[pc + 2]!;
           if (off + size > len) return MALFORMED;
-          out[pos++] = size === 4 ? 0xca : 0xcb;
-          for (let i = size - 1; i >= 0; i--) out[pos++] = b[base + off + i]!;
+          ov.setUint8(p++, size === 4 ? 0xca : 0xcb);
+          for (let i = size - 1; i >= 0; i--) ov.setUint8(p++, b[base + off + i]!);
           pc += 3;
           break;
         }
@@ -401,7 +438,7 @@ export class JsRecordEncoder {
           const stop = start + Math.min(code[pc + 2]!, len - off);
           let end = start;
           while (end < stop && b[end] !== 0) end++;
-          putString(b, start, end - start);
+          p = putString(o, ov, p, b, bv, start, end - start);
           pc += 3;
           break;
         }
@@ -410,7 +447,7 @@ export class JsRecordEncoder {
           const lenOff = code[pc + 2]!;
           const lenSize = code[pc + 3]!;
           if (lenOff + lenSize > len || off > len) return MALFORMED;
-          putString(b, base + off, Math.min(readLength(b, base + lenOff, lenSize), len - off));
+          p = putString(o, ov, p, b, bv, base + off, Math.min(readLength(b, base + lenOff, lenSize), len - off));
           pc += 4;
           break;
         }
@@ -423,7 +460,7 @@ export class JsRecordEncoder {
           const lenSize = code[pc + 2]!;
           if (lenOff + lenSize > len || cursor > len) return MALFORMED;
           const n = Math.min(readLength(b, base + lenOff, lenSize), len - cursor);
-          putString(b, base + cursor, n);
+          p = putString(o, ov, p, b, bv, base + cursor, n);
           cursor += n;
           pc += 3;
           break;
@@ -439,9 +476,9 @@ export class JsRecordEncoder {
           let n = Math.min(readLength(b, base + lenOff, lenSize), len - cursor);
           let start = base + cursor;
           cursor += n;
-          const dirfd = u32(b, base + dirfdOff) | 0;
+          const dirfd = bv.getUint32(base + dirfdOff, true) | 0;
           // The mask is 32 bits: only the flags' low word can matter.
-          const flags = flagsSize === 1 ? b[base + flagsOff]! : flagsSize === 2 ? b[base + flagsOff]! | (b[base + flagsOff + 1]! << 8) : u32(b, base + flagsOff);
+          const flags = flagsSize === 1 ? b[base + flagsOff]! : flagsSize === 2 ? b[base + flagsOff]! | (b[base + flagsOff + 1]! << 8) : bv.getUint32(base + flagsOff, true);
           if (((flags & mask) >>> 0) === mask && dirfd !== AT_FDCWD) {
             // The kernel's name for a path relative to dirfd: "/dev/fd/<dirfd>[/rest]".
             const prefix = `/dev/fd/${dirfd}`;
@@ -456,7 +493,7 @@ export class JsRecordEncoder {
               n -= plen + 1;
             }
           }
-          putString(b, start, n);
+          p = putString(o, ov, p, b, bv, start, n);
           pc += 7;
           break;
         }
@@ -466,7 +503,7 @@ export class JsRecordEncoder {
           if (familyOff + 2 > len || addrOff + 16 > len) return MALFORMED;
           const family = b[base + familyOff]! | (b[base + familyOff + 1]! << 8);
           const a = base + addrOff;
-          putAscii(family === 2 ? `${b[a]}.${b[a + 1]}.${b[a + 2]}.${b[a + 3]}` : family === 10 ? inet6Text(b, a) : '');
+          p = putAscii(ov, p, family === 2 ? `${b[a]}.${b[a + 1]}.${b[a + 2]}.${b[a + 3]}` : family === 10 ? inet6Text(b, a) : '');
           pc += 3;
           break;
         }
@@ -476,14 +513,14 @@ export class JsRecordEncoder {
           const signed = code[pc + 3]! === 1;
           const n = code[pc + 4]!;
           if (off + size > len) return MALFORMED;
-          const p = base + off;
+          const at = base + off;
           let hi: number;
           let lo: number;
           if (size === 8) {
-            hi = u32(b, p + 4);
-            lo = u32(b, p);
+            hi = bv.getUint32(at + 4, true);
+            lo = bv.getUint32(at, true);
           } else {
-            const u = size === 1 ? b[p]! : size === 2 ? b[p]! | (b[p + 1]! << 8) : u32(b, p);
+            const u = size === 1 ? b[at]! : size === 2 ? bv.getUint16(at, true) : bv.getUint32(at, true);
             const shift = 32 - 8 * size;
             const v = signed ? (u << shift) >> shift : u;
             hi = v < 0 ? 0xffffffff : 0;
@@ -496,10 +533,10 @@ export class JsRecordEncoder {
               break;
             }
           }
-          if (hit >= 0) putBytes(pool, code[hit + 2]!, code[hit + 3]!);
-          else if (code[pc + 6] !== NO_DEFAULT) putBytes(pool, code[pc + 5]!, code[pc + 6]!);
-          else if (signed) putInt64(hi, lo);
-          else putUint64(hi, lo);
+          if (hit >= 0) p = putBytes(ov, p, pool, code[hit + 2]!, code[hit + 3]!);
+          else if (code[pc + 6] !== NO_DEFAULT) p = putBytes(ov, p, pool, code[pc + 5]!, code[pc + 6]!);
+          else if (signed) p = putInt64(ov, p, hi, lo);
+          else p = putUint64(ov, p, hi, lo);
           pc += 7 + 4 * n;
           break;
         }
@@ -508,9 +545,9 @@ export class JsRecordEncoder {
           const size = code[pc + 2]!;
           const n = code[pc + 3]!;
           if (off + size > len) return MALFORMED;
-          const p = base + off;
-          const high = size === 8 ? u32(b, p + 4) : 0;
-          const value = size === 1 ? b[p]! : size === 2 ? b[p]! | (b[p + 1]! << 8) : u32(b, p);
+          const at = base + off;
+          const high = size === 8 ? bv.getUint32(at + 4, true) : 0;
+          const value = size === 1 ? b[at]! : size === 2 ? bv.getUint16(at, true) : bv.getUint32(at, true);
           let target = code[pc + 4]!;
           if (high === 0) {
             for (let c = 0, k = pc + 5; c < n; c++, k += 2) {
@@ -531,9 +568,8 @@ export class JsRecordEncoder {
   }
 }
 
-const ENTRY = 0;
-const MALFORMED = 1;
-const SKIPPED = 2;
+const MALFORMED = -1;
+const SKIPPED = -2;
 // The time of the record being encoded (its last head).
 let hasTime = false;
 let entrySec = 0;
@@ -553,9 +589,10 @@ function readLength(b: Uint8Array, p: number, size: number): number {
 
 /**
  * Checks a program as native RecordEncoder::Compile does, with the same
- * messages; returns its output bound: [fixed bytes, strings] over its longest path.
+ * messages; returns its output bound (fixed bytes and strings over its
+ * longest path), its instruction starts and its jump targets.
  */
-function validate(code: Uint32Array, poolSize: number): [number, number] {
+function validate(code: Uint32Array, poolSize: number): { fixed: number; strings: number; starts: number[]; targets: Set<number> } {
   const fail = (at: number, what: string): never => {
     throw new Error(`record program: word ${at}: ${what}`);
   };
@@ -618,6 +655,7 @@ function validate(code: Uint32Array, poolSize: number): [number, number] {
   const count = starts.length;
 
   const next: number[][] = [];
+  const targets = new Set<number>();
   for (let i = 0; i < count; i++) {
     const w = starts[i]!;
     const op = code[w]!;
@@ -630,6 +668,7 @@ function validate(code: Uint32Array, poolSize: number): [number, number] {
     }
     const targetIndex = (target: number) => {
       if (target >= words || indexOf[target]! < 0) fail(w, `SWITCH target ${target} is not the start of an instruction`);
+      targets.add(target);
       return indexOf[target]!;
     };
     if (code[w + 4] !== NO_TARGET) successors.push(targetIndex(code[w + 4]!));
@@ -703,5 +742,5 @@ function validate(code: Uint32Array, poolSize: number): [number, number] {
     state[i] = 2;
     stack.pop();
   }
-  return [fixed[0]!, strings[0]!];
+  return { fixed: fixed[0]!, strings: strings[0]!, starts, targets };
 }
