@@ -8,7 +8,7 @@
 // ring buffer, a program the verifier refuses) stop the CLI with one clear
 // line, leaving nothing loaded.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,6 +234,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cli?.stop();
   await receiver?.close();
+  if (coreDir) rmSync(coreDir, { recursive: true, force: true }); // the core sh dumped
 });
 
 const exitsOf = (tag: string, pid: number) => receiver.entries.filter((e) => e.tag === tag && e.record.pid === pid && 'how' in e.record);
