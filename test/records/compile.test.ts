@@ -1,0 +1,132 @@
+// Layouts come from BTF: the same declaration, compiled against two builds of
+// a struct laid out differently, decodes each build's records right with no
+// other edit; and a declaration that does not fit the BTF is refused at
+// compile time, with a message naming both sides.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openRecordProgram } from '../../src/native/addon.js';
+import { Btf } from '../../src/records/btf.js';
+import { compileStruct, compileTrace, RecordLayoutError } from '../../src/records/compile.js';
+import type { RecordShape } from '../../src/records/declaration.js';
+import { decodeEntries } from '../support/decoded-events.js';
+import { ringBatch } from '../support/record-encoding.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-layout-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const HEADER = `
+typedef unsigned long long __u64; typedef long long __s64; typedef unsigned int __u32; typedef int __s32;
+typedef unsigned short __u16; typedef unsigned char __u8;
+struct event_header { __u64 ts_ns; __u64 seq; __u32 pid; __u32 tid; __u16 kind; __u16 flags; __u32 reserved; char comm[16]; };
+`;
+
+/** A BPF object (clang -g, so with BTF) holding these declarations. */
+function objectWith(name: string, source: string): Btf {
+  const c = join(dir, `${name}.c`);
+  const o = join(dir, `${name}.o`);
+  writeFileSync(c, `${HEADER}\n${source}\n`);
+  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-c', c, '-o', o]);
+  return Btf.ofObject(o);
+}
+
+const shape: RecordShape = {
+  struct: 'demo_event',
+  eventType: 'demo',
+  fields: [
+    { key: 'a', type: 'uint', from: { copy: 'a' }, doc: '' },
+    { key: 'b', type: 'int', from: { copy: 'b' }, doc: '' },
+    { key: 'c', type: 'uint16', from: { copy: 'c' }, doc: '' },
+    { key: 'name', type: 'string', from: { copy: 'name' }, doc: '' },
+  ],
+};
+
+function header(b: Buffer): void {
+  b.writeBigUInt64LE(5_000_000_123n, 0);
+  b.writeUInt32LE(41, 16);
+  b.writeUInt32LE(42, 20);
+  b.write('demo', 32);
+}
+
+function encode(btf: Btf, records: Buffer[]) {
+  const program = compileTrace(shape, btf, { trace: 'trace_demo', object: 'demo.bpf.o' });
+  const out = openRecordProgram(program.code, program.pool).encode(ringBatch(records), records.length, 1_000_000_000n, 0n);
+  return decodeEntries(out.entries);
+}
+
+describe('record layouts from BTF', () => {
+  it('follows a struct whose members moved, with no other edit', () => {
+    const v1 = objectWith('v1', 'struct demo_event { struct event_header hdr; __u32 a; __s32 b; __u16 c; char name[6]; }; struct demo_event *p;');
+    const v2 = objectWith('v2', 'struct demo_event { struct event_header hdr; char name[6]; __u16 c; __u64 pad; __s32 b; __u32 a; }; struct demo_event *p;');
+    expect(v1.struct('demo_event')!.size).not.toBe(v2.struct('demo_event')!.size);
+
+    const r1 = Buffer.alloc(v1.struct('demo_event')!.size);
+    header(r1);
+    r1.writeUInt32LE(7, 48);
+    r1.writeInt32LE(-9, 52);
+    r1.writeUInt16LE(65535, 56);
+    r1.write('hello', 58);
+    const r2 = Buffer.alloc(v2.struct('demo_event')!.size);
+    header(r2);
+    r2.write('hello', 48);
+    r2.writeUInt16LE(65535, 54);
+    r2.writeInt32LE(-9, 64);
+    r2.writeUInt32LE(7, 68);
+
+    const expected = { event_type: 'demo', pid: 41, tid: 42, comm: 'demo', a: 7, b: -9, c: 65535, name: 'hello' };
+    const [e1] = encode(v1, [r1]);
+    const [e2] = encode(v2, [r2]);
+    expect(e1!.record).toEqual(expected);
+    expect(Object.keys(e2!.record)).toEqual(Object.keys(expected));
+    expect(e2!.record).toEqual(expected);
+    expect({ sec: e1!.sec, nsec: e1!.nsec }).toEqual({ sec: 6, nsec: 123 });
+  });
+
+  it('refuses a record shorter than its struct (malformed, counted)', () => {
+    const v1 = objectWith('short', 'struct demo_event { struct event_header hdr; __u32 a; __s32 b; __u16 c; char name[6]; }; struct demo_event *p;');
+    const program = compileTrace(shape, v1, { trace: 'trace_demo', object: 'demo.bpf.o' });
+    const out = openRecordProgram(program.code, program.pool).encode(ringBatch([Buffer.alloc(60)]), 1, 0n, 0n);
+    expect(out).toMatchObject({ count: 0, malformed: 1 });
+  });
+
+  it('a declaration that does not fit the BTF is an error naming both', () => {
+    const signed = objectWith('signed', 'struct demo_event { struct event_header hdr; __s32 a; __s32 b; __u16 c; char name[6]; }; struct demo_event *p;');
+    expect(() => compileTrace(shape, signed, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow(RecordLayoutError);
+    expect(() => compileTrace(shape, signed, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow(
+      "trace_demo: field a (declared uint) needs an integer that fits uint, but demo.bpf.o's BTF has demo_event.a as __s32 (signed, 4 bytes)",
+    );
+    const missing = objectWith('missing', 'struct demo_event { struct event_header hdr; __u32 a; __s32 b; char name[6]; }; struct demo_event *p;');
+    expect(() => compileTrace(shape, missing, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow("field c (declared uint16) reads demo_event.c, which demo.bpf.o's BTF does not have");
+    const wide = objectWith('wide', 'struct demo_event { struct event_header hdr; __u32 a; __s32 b; __u32 c; char name[6]; }; struct demo_event *p;');
+    expect(() => compileTrace(shape, wide, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow('demo_event.c as __u32 (unsigned, 4 bytes)');
+    const none = objectWith('none', 'struct other_event { struct event_header hdr; }; struct other_event *p;');
+    expect(() => compileTrace(shape, none, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow("its record struct demo_event is not in demo.bpf.o's BTF (has: other_event); declare it with RECORD_TYPE(demo_event)");
+  });
+
+  it('compiles any struct as it is: nested structs, arrays, enums, bools', () => {
+    const btf = objectWith(
+      'any',
+      `enum how { EXITED = 0, KILLED = 9 }; struct ids { __u32 uid; __s32 gid; };
+       struct any_record { __u64 when; _Bool dumped; enum how how; struct ids ids; __u16 codes[3]; char comm[8]; __s64 delta; };
+       struct any_record *p;`,
+    );
+    const program = compileStruct(btf, 'any_record', { object: 'any.o', timeField: 'when' });
+    const r = Buffer.alloc(btf.struct('any_record')!.size);
+    r.writeBigUInt64LE(2_500_000_000n, 0);
+    r[8] = 1;
+    r.writeUInt32LE(9, 12);
+    r.writeUInt32LE(1000, 16);
+    r.writeInt32LE(-1, 20);
+    [1, 2, 65535].forEach((v, i) => r.writeUInt16LE(v, 24 + 2 * i));
+    r.write('sh', 30);
+    r.writeBigInt64LE(-5n, 40);
+    const out = openRecordProgram(program.code, program.pool).encode(ringBatch([r]), 1, 0n, 0n);
+    const [e] = decodeEntries(out.entries);
+    expect(e!.record).toEqual({ when: 2_500_000_000, dumped: true, how: 'KILLED', ids: { uid: 1000, gid: -1 }, codes: [1, 2, 65535], comm: 'sh', delta: -5 });
+    expect(e!.sec).toBe(2);
+    expect(() => compileStruct(btf, 'nope', { object: 'any.o' })).toThrow("any.o's BTF has no struct nope (it has: ");
+    expect(() => compileStruct(btf, 'any_record', { object: 'any.o', timeField: 'dumped' })).toThrow('BPF_Time_Field dumped');
+  });
+});
