@@ -311,8 +311,8 @@ describe('conf/examples/process_exits.conf to a forward receiver', () => {
     // later exit has arrived, the earlier ones that are not there were never sent.
     const marker = await run('sh', ['-c', 'exit 4']);
     await oneExit('test.failed', marker, 'the marker exit');
-    expect(exitsOf('test.failed', niceSuccess)).toEqual([]); // status 0
-    expect(exitsOf('test.failed', killed)).toEqual([]); // comm sleep
+    expect(exitsOf('test.failed', niceSuccess.pid)).toEqual([]); // status 0
+    expect(exitsOf('test.failed', killed.pid)).toEqual([]); // comm sleep
     expect(failed.map((e) => e.record.how)).toEqual(['exited']);
     expect(core.map((e) => e.record.how)).toEqual(['dumped_core']);
     // The same record, but without BPF_Time_Field: its time is when it was read, after the kernel's.
