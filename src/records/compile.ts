@@ -4,6 +4,7 @@
 // compiles any struct of any object as it is (bring-your-own BPF objects):
 // every member, nested structs as maps, enums by name.
 import { Packr } from 'msgpackr';
+import { arrayHeader, mapHeader } from '../msgpack-headers.js';
 import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
 import { HEAD_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
@@ -14,26 +15,6 @@ export class RecordLayoutError extends Error {}
 
 // Literals (keys, constant strings) are encoded once, at compile time.
 const packr = new Packr({ useRecords: false });
-
-/** Bytes of a msgpack map header for n entries. */
-function mapHeader(n: number): Buffer {
-  if (n < 16) return Buffer.from([0x80 | n]);
-  if (n < 0x10000) return Buffer.from([0xde, n >> 8, n & 0xff]);
-  const b = Buffer.alloc(5);
-  b[0] = 0xdf;
-  b.writeUInt32BE(n, 1);
-  return b;
-}
-
-/** Bytes of a msgpack array header for n elements. */
-function arrayHeader(n: number): Buffer {
-  if (n < 16) return Buffer.from([0x90 | n]);
-  if (n < 0x10000) return Buffer.from([0xdc, n >> 8, n & 0xff]);
-  const b = Buffer.alloc(5);
-  b[0] = 0xdd;
-  b.writeUInt32BE(n, 1);
-  return b;
-}
 
 /** Programs larger than this are refused (a huge array in a user's struct, say). */
 const MAX_CODE_WORDS = 1 << 20;

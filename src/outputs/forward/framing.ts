@@ -5,29 +5,10 @@
 // msgpackr has no API for; the tag, options and handshake messages are
 // msgpackr's.
 import { Packr } from 'msgpackr';
+import { arrayHeader, binHeader } from '../../msgpack-headers.js';
 import type { TransportOptions } from './protocol.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
-
-/** Msgpack array header for n elements. */
-export function arrayHeader(n: number): Buffer {
-  if (n < 16) return Buffer.from([0x90 | n]);
-  if (n < 0x10000) return Buffer.from([0xdc, n >> 8, n & 0xff]);
-  const b = Buffer.allocUnsafe(5);
-  b[0] = 0xdd;
-  b.writeUInt32BE(n, 1);
-  return b;
-}
-
-/** Msgpack bin header for n bytes. */
-export function binHeader(n: number): Buffer {
-  if (n < 0x100) return Buffer.from([0xc4, n]);
-  if (n < 0x10000) return Buffer.from([0xc5, n >> 8, n & 0xff]);
-  const b = Buffer.allocUnsafe(5);
-  b[0] = 0xc6;
-  b.writeUInt32BE(n, 1);
-  return b;
-}
 
 /** The options map with only the keys that are set, in Fluent Bit's order. */
 function optionsBytes(options: TransportOptions): Buffer {
