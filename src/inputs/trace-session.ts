@@ -3,10 +3,10 @@
 // its ring buffer read in batches, each encoded natively into a chunk of
 // Forward entries.
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { EventChunk } from '../chunk.js';
 import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
-import { Btf, BtfError } from '../records/btf.js';
+import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
 import { compileStruct, compileTrace, RecordLayoutError } from '../records/compile.js';
 import type { RecordProgram } from '../records/program.js';
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
@@ -89,6 +89,9 @@ function hookOf(section: string): string {
   return section;
 }
 
+/** The verifier's closing statistics, which are not its reason. */
+const VERIFIER_STATS = /^(?:processed \d+ insns|stack depth |verification time |max_states_per_insn )/;
+
 /** Why a hook is missing, where that can be told apart. */
 function missingHookReason(hook: string): string {
   const syscall = /^tracepoint syscalls:sys_(?:enter|exit)_(\w+)$/.exec(hook);
@@ -116,13 +119,21 @@ function explain(trace: TraceDefinition, step: FailedStep, err: NativeError): Tr
   const needs = step.optional ? `; ${trace.name} runs without it` : `; ${trace.name} needs ${trace.needs}`;
   // The verifier's last word: why it refused the program (an older or differently built kernel).
   const verifierLog = /-- BEGIN PROG LOAD LOG --\n([\s\S]*?)-- END PROG LOAD LOG --/.exec(err.message)?.[1];
-  const verdict = verifierLog?.split('\n').filter((l) => l.trim() && !/^processed \d+ insns/.test(l)).pop();
+  const logLines = verifierLog?.split('\n').filter((l) => l.trim() && !VERIFIER_STATS.test(l)) ?? [];
+  const verdictAt = logLines.length - 1;
+  const verdict = verdictAt >= 0 ? logLines[verdictAt] : undefined;
+  // The source line it refused, where the object has line info: "; return *p; @ prog.bpf.c:12".
+  const source = logLines.slice(0, Math.max(0, verdictAt)).reverse().find((l) => l.startsWith('; '));
+  const where = source ? /^; (.*?)(?: @ (\S+:\d+))?$/.exec(source) : null;
+  const at = where ? `, at \`${where[1]!.trim()}\`${where[2] ? ` (${where[2]})` : ''}` : '';
   let text: string;
   let detailed = false;
   if (verdict !== undefined) {
-    text = `this kernel's verifier rejected ${step.what.replace(/^loading /, '')}${step.hook ? ` (${step.hook})` : ''}: ${verdict}${needs}`;
+    text = `the kernel's verifier rejected ${step.what.replace(/^loading /, '')}${step.hook ? ` (${step.hook})` : ''}: ${verdict}${at}${needs}`;
   } else if (step.file && err.code === 'ENOENT') {
-    text = `its BPF object ${step.file} is missing: build it (node scripts/build.mjs) or set EBPF_FORWARD_BPF_DIR to the folder that has it`;
+    text = isAbsolute(trace.object)
+      ? `its BPF object ${step.file} is missing`
+      : `its BPF object ${step.file} is missing: build it (node scripts/build.mjs) or set EBPF_FORWARD_BPF_DIR to the folder that has it`;
   } else if (err.code === 'EPERM' || err.code === 'EACCES') {
     // The CLI checks privileges first: as root, the kernel itself refuses.
     const why = process.getuid?.() === 0
@@ -226,6 +237,16 @@ export class TraceSession {
     });
     const object = this.object!;
     const globals = btf.globals();
+    // The ring buffer first: a wrong ringbuf_map_name must not resize another map.
+    const ringName = this.options.ringbufMapName;
+    const ring = btf.maps().find((m) => m.name === ringName);
+    if (!ring || (ring.type !== undefined && ring.type !== BPF_MAP_TYPE_RINGBUF)) {
+      const rings = btf.maps().filter((m) => m.type === BPF_MAP_TYPE_RINGBUF).map((m) => m.name);
+      throw new TraceStartError(
+        trace.name,
+        `${trace.name}: ringbuf_map_name ${ringName}: ${file} has ${ring ? 'a map of that name that is not a ring buffer' : 'no map of that name'} (its ring buffers: ${rings.join(', ') || 'none'})`,
+      );
+    }
     step('configuring', () => {
       // A user's object may lack ebpf-forward's own knobs: set those it has.
       const setIfPresent = (name: string, value: Buffer) => {

@@ -22,6 +22,7 @@ const MISSING_HOOK = 'syscalls:sys_enter_no_such_call';
 /** trace_bind's programs by name, the first on a tracepoint that does not exist. */
 const BROKEN_BIND = String.raw`
 #include "common.bpf.h"
+#include "bind.h" /* its record, whose layout the trace reads */
 
 SEC("tracepoint/syscalls/sys_enter_no_such_call")
 int bind_enter(void *ctx)
@@ -39,6 +40,7 @@ int bind_exit(void *ctx)
 /** trace_bind's programs, the first one reading memory through a number: every verifier refuses it. */
 const REJECTED_BIND = String.raw`
 #include "common.bpf.h"
+#include "bind.h" /* its record, whose layout the trace reads */
 
 SEC("tracepoint/syscalls/sys_enter_bind")
 int bind_enter(void *ctx)
@@ -64,7 +66,7 @@ function objectFolder(bindSource: string | undefined): string {
     const src = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-broken-bind-')), 'bind.bpf.c');
     writeFileSync(src, bindSource);
     const arch = { x64: 'x86', arm64: 'arm64' }[process.arch as string] ?? process.arch;
-    execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-I', realObjects, '-I', join(repoRoot, 'bpf'), '-c', src, '-o', join(dir, 'bind.bpf.o')]);
+    execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-I', realObjects, '-I', join(repoRoot, 'bpf'), '-I', join(repoRoot, 'src', 'traces', 'bind'), '-c', src, '-o', join(dir, 'bind.bpf.o')]);
   }
   return dir;
 }
@@ -223,7 +225,7 @@ describe('a program this kernel\'s verifier rejects', () => {
     const lines = cli.stderr().split('\n').filter((l) => l.includes('trace_bind'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      /\[error\] \[input:ebpf:ebpf\.0\] trace_bind: this kernel's verifier rejected bind_enter \(tracepoint syscalls:sys_enter_bind\): R\d invalid mem access 'scalar'; trace_bind needs .+ \(Trace_Error continue: the other traces keep running\)$/,
+      /\[error\] \[input:ebpf:ebpf\.0\] trace_bind: the kernel's verifier rejected bind_enter \(tracepoint syscalls:sys_enter_bind\): R\d invalid mem access 'scalar', at `[^`]+` \(bind\.bpf\.c:\d+\); trace_bind needs .+ \(Trace_Error continue: the other traces keep running\)$/,
     );
     expect(cli.stderr()).not.toMatch(/libbpf|PROG LOAD LOG/);
     expect(await cli.stop('SIGTERM')).toBe(0);

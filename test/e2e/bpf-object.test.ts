@@ -423,7 +423,7 @@ describe('a bad object stops the CLI with one clear line', () => {
     const errors = cli.stderr().trim().split('\n').filter((l) => !/\[ info\]/.test(l));
     expect(errors).toEqual([
       expect.stringMatching(
-        /^ebpf-forward: bpf_object refused\.bpf\.o: this kernel's verifier rejected handle_exit \(tracepoint sched:sched_process_exit\): R\d invalid mem access 'scalar'; bpf_object refused\.bpf\.o needs a kernel that has the hooks its programs name \(tracepoint\/sched\/sched_process_exit\) and whose verifier accepts them \(Trace_Error exit: stopping\)$/,
+        /^ebpf-forward: bpf_object refused\.bpf\.o: the kernel's verifier rejected handle_exit \(tracepoint sched:sched_process_exit\): R\d invalid mem access 'scalar', at `[^`]+` \([\w.-]+\.bpf\.c:\d+\); bpf_object refused\.bpf\.o needs a kernel that has the hooks its programs name \(tracepoint\/sched\/sched_process_exit\) and whose verifier accepts them \(Trace_Error exit: stopping\)$/,
       ),
     ]);
     await expectNothingLoadedBy(cli.process.pid!);

@@ -4,19 +4,8 @@
  * inet_bind/inet6_bind; this works from the bind syscall's tracepoints and
  * reads the socket through the caller's fd table (CO-RE). */
 #include "common.bpf.h"
+#include "bind.h"
 #include "inet_socket.bpf.h"
-
-struct bind_event {
-	struct event_header hdr;
-	__u32 uid;
-	__u32 gid;
-	__s32 error_raw;     /* positive errno, 0 on success */
-	__u32 bound_dev_if;  /* after the call: SO_BINDTODEVICE or an IPv6 scope id */
-	__u16 sock_family;   /* AF_INET or AF_INET6 */
-	__u16 protocol;      /* IPPROTO_* of the socket */
-	struct inet_address asked; /* the sockaddr passed; its port is the port asked for */
-};
-RECORD_TYPE(bind_event);
 
 struct pending_bind {
 	__u64 ts;

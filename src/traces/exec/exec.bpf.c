@@ -14,6 +14,7 @@
  *  - on failure, at the syscall's exit: the kernel has faulted the
  *    filename in, so the caller's pointers are read again. */
 #include "common.bpf.h"
+#include "exec.h"
 
 #define EXEC_STAGE_ENTER 0
 #define EXEC_STAGE_EXIT 1
@@ -33,20 +34,6 @@
  * than the kernel's argument size limit (6 MiB) allows. */
 #define ARGV_CHUNK 64
 #define ARGC_CHUNKS (1 << 14)
-
-struct exec_event {
-	struct event_header hdr;
-	__u32 ppid;
-	__u32 argc;
-	__s32 error_raw;
-	__s32 dirfd; /* execveat's dirfd (the kernel names such a file /dev/fd/<dirfd>/...) */
-	/* byte lengths (no NUL) of filename, argv[0], argv[1], argv[2],
-	 * argv_last, stored back to back after this struct */
-	__u16 len[5];
-	__u16 reserved[3];
-};
-RECORD_TYPE(exec_event);
-_Static_assert(sizeof(struct exec_event) == 80, "src/traces/exec/index.ts reads this layout");
 
 /* The call, as it was when it entered. */
 struct exec_call {

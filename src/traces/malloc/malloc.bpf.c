@@ -12,20 +12,13 @@
  * part of the outer call, not records of their own, and a uprobe attached
  * twice to the same code gives one record, not two. */
 #include "common.bpf.h"
+#include "malloc.h"
 
 /* header.kind: Fluent Bit's memop numbers. */
 #define OP_MALLOC 0
 #define OP_FREE 1
 #define OP_CALLOC 2
 #define OP_REALLOC 3
-
-struct malloc_event {
-	struct event_header hdr;
-	__u64 address;     /* returned (malloc/calloc/realloc) or passed (free) */
-	__u64 size;        /* asked for; calloc: nmemb * size; free: 0 */
-	__u64 old_address; /* realloc: the pointer passed; else 0 */
-};
-RECORD_TYPE(malloc_event);
 
 /* Filters, set before load; a count of 0 lets everyone through. */
 #define MAX_FILTER_PIDS 64

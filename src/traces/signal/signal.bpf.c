@@ -3,15 +3,7 @@
  * result) and one per signal the kernel generates outside those calls
  * (SIGCHLD, SIGSEGV, SIGPIPE...). Syscall and signal tracepoints only. */
 #include "common.bpf.h"
-
-struct signal_event {
-	struct event_header hdr;
-	__s32 sig;
-	__u32 tpid;      /* receiving pid (kill) or tid (tkill/tgkill); 0 for a group */
-	__s32 error_raw; /* positive errno, 0 on success */
-	__s32 target;    /* the pid argument as passed (negative: a process group) */
-};
-RECORD_TYPE(signal_event);
+#include "signal.h"
 
 struct pending_kill {
 	__u64 ts;   /* 0: no call in progress */

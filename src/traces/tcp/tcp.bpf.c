@@ -5,6 +5,7 @@
  * Calls on other sockets (UDP connect, Unix sockets...) and on fds that
  * are not sockets are not recorded. */
 #include "common.bpf.h"
+#include "tcp.h"
 #include "inet_socket.bpf.h"
 
 enum tcp_call {
@@ -12,31 +13,6 @@ enum tcp_call {
 	CALL_ACCEPT = 1,
 	CALL_CONNECT = 2,
 };
-
-struct listen_event {
-	struct event_header hdr;
-	__s32 fd;
-	__s32 backlog;
-	__s32 error_raw; /* positive errno, 0 on success */
-};
-RECORD_TYPE(listen_event);
-
-struct accept_event {
-	struct event_header hdr;
-	__s32 fd;        /* the listening socket */
-	__s32 new_fd;    /* the return value: the new fd, or -errno */
-	__s32 error_raw;
-	struct inet_address peer; /* from the new socket; family 0 on failure */
-};
-RECORD_TYPE(accept_event);
-
-struct connect_event {
-	struct event_header hdr;
-	__s32 fd;
-	__s32 error_raw;
-	struct inet_address remote; /* the sockaddr passed */
-};
-RECORD_TYPE(connect_event);
 
 struct pending_call {
 	__u64 ts;

@@ -7,8 +7,7 @@
  * the path straight into it and sys_exit sends only its used bytes; no 4 KB
  * copy through a hash map and nothing on the BPF stack. */
 #include "common.bpf.h"
-
-#define VFS_PATH_MAX 4096 /* PATH_MAX, the NUL included */
+#include "vfs.h"
 
 /* header.kind: which call. */
 #define VFS_OPENAT 0
@@ -18,19 +17,6 @@
 /* header.flags */
 #define VFS_PATH_TRUNCATED 1  /* longer than PATH_MAX - 1: the call fails too */
 #define VFS_PATH_UNREADABLE 2 /* neither at enter nor at exit (a bad pointer) */
-
-/* What goes to user space: the first VFS_EVENT_FIXED bytes, then path_len
- * bytes of path (no NUL). */
-struct vfs_event {
-	struct event_header hdr;
-	__u32 flags;
-	__u32 mode;
-	__s32 fd;       /* the syscall's return: an fd, or -errno */
-	__u16 path_len; /* bytes of path that follow */
-	__u16 reserved;
-	char path[VFS_PATH_MAX];
-};
-RECORD_TYPE(vfs_event);
 
 #define VFS_EVENT_FIXED (sizeof(struct vfs_event) - VFS_PATH_MAX)
 

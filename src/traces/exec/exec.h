@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* trace_exec's records: what exec.bpf.c puts in the ring buffer. User space
+ * reads their layout from the object's BTF (src/traces/exec/index.ts names the
+ * members); RECORD_TYPE puts each struct there. */
+#ifndef EBPF_FORWARD_EXEC_H
+#define EBPF_FORWARD_EXEC_H
+
+#include "common.bpf.h"
+
+struct exec_event {
+	struct event_header hdr;
+	__u32 ppid;
+	__u32 argc;
+	__s32 error_raw;
+	__s32 dirfd; /* execveat's dirfd (the kernel names such a file /dev/fd/<dirfd>/...) */
+	/* byte lengths (no NUL) of filename, argv[0], argv[1], argv[2],
+	 * argv_last, stored back to back after this struct */
+	__u16 len[5];
+	__u16 reserved[3];
+};
+RECORD_TYPE(exec_event);
+
+#endif
