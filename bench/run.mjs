@@ -168,7 +168,7 @@ async function benchRun(run) {
     // Warm-up: the same load for about a second, so that the CPU figure is
     // the steady cost per event, not V8 compiling the hot path (a few hundred
     // ms once). Its records come from another worker pid: not counted below.
-    await runLoadgen(run.kind, warmupCount(run), run.rate);
+    const warmup = await runLoadgen(run.kind, warmupCount(run), run.rate);
     await sleep(200);
     const cpuBefore = cpuSeconds(forwarder.pid);
     const startedWallMs = Date.now();
@@ -197,8 +197,12 @@ async function benchRun(run) {
     const final = await settle(sink);
     const ours = originStats(final, on.pid, recordKind);
     const counters = shutdownCounters(stderr, loadKinds[run.kind].trace);
-    const lost = counters?.lost;
-    const others = final.records - ours.count;
+    // The kernel's count is the trace's whole: what the warm-up lost (its
+    // worker's records that never came) is not the measured job's.
+    const warm = originStats(final, warmup.pid, recordKind).count;
+    const warmupLost = warmup.offered - warm;
+    const lost = counters?.lost === undefined ? undefined : counters.lost - warmupLost;
+    const others = final.records - ours.count - warm;
     const generatorCpu = (r) => r.cpu_s + r.children_cpu_s;
     const warnings = stderr.split('\n').filter((l) => /\[ ?(warn|error)\]/.test(l));
     return {
@@ -348,9 +352,10 @@ async function main() {
     markdownTable(tableRows(results)),
     '',
     'Columns: offered = records the generator\'s events should make; received = those of them the sink got',
-    '(filtered by the generator\'s pid); lost = ebpf-forward\'s kernel count at shutdown (the whole trace);',
+    '(filtered by the generator\'s pid); lost = ebpf-forward\'s kernel count at shutdown (the whole trace) less what the',
+    'warm-up lost (its worker\'s records that never arrived);',
     'dropped in ebpf-forward = records it read but did not deliver (output drops, malformed, unrouted; whole trace);',
-    'CPU = ebpf-forward\'s utime + stime from the generator\'s start (after a warm-up of about a second of',
+    'CPU = ebpf-forward\'s time on a CPU (all threads, from schedstat) from the generator\'s start (after a warm-up of about a second of',
     'the same load, not counted) to its last record, per offered record (µs/event =',
     'CPU seconds per million events); peak RSS = VmHWM; latency = sink',
     'arrival time - the record\'s EventTime; slowdown = the generator\'s CPU time for the same job with',
