@@ -12,7 +12,7 @@ import { Btf } from '../../src/records/btf.js';
 import { compileStruct, compileTrace, RecordLayoutError } from '../../src/records/compile.js';
 import type { RecordShape } from '../../src/records/declaration.js';
 import { decodeEntries } from '../support/decoded-events.js';
-import { ringBatch } from '../support/record-encoding.js';
+import { batchOf } from '../support/program-builder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-layout-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +52,7 @@ function header(b: Buffer): void {
 
 function encode(btf: Btf, records: Buffer[]) {
   const program = compileTrace(shape, btf, { trace: 'trace_demo', object: 'demo.bpf.o' });
-  const out = openRecordProgram(program.code, program.pool).encode(ringBatch(records), records.length, 1_000_000_000n, 0n);
+  const out = openRecordProgram(program.code, program.pool).encode(batchOf(records), records.length, 1_000_000_000n, 0n);
   return decodeEntries(out.entries);
 }
 
@@ -87,7 +87,7 @@ describe('record layouts from BTF', () => {
   it('refuses a record shorter than its struct (malformed, counted)', () => {
     const v1 = objectWith('short', 'struct demo_event { struct event_header hdr; __u32 a; __s32 b; __u16 c; char name[6]; }; struct demo_event *p;');
     const program = compileTrace(shape, v1, { trace: 'trace_demo', object: 'demo.bpf.o' });
-    const out = openRecordProgram(program.code, program.pool).encode(ringBatch([Buffer.alloc(60)]), 1, 0n, 0n);
+    const out = openRecordProgram(program.code, program.pool).encode(batchOf([Buffer.alloc(60)]), 1, 0n, 0n);
     expect(out).toMatchObject({ count: 0, malformed: 1 });
   });
 
@@ -122,7 +122,7 @@ describe('record layouts from BTF', () => {
     [1, 2, 65535].forEach((v, i) => r.writeUInt16LE(v, 24 + 2 * i));
     r.write('sh', 30);
     r.writeBigInt64LE(-5n, 40);
-    const out = openRecordProgram(program.code, program.pool).encode(ringBatch([r]), 1, 0n, 0n);
+    const out = openRecordProgram(program.code, program.pool).encode(batchOf([r]), 1, 0n, 0n);
     const [e] = decodeEntries(out.entries);
     expect(e!.record).toEqual({ when: 2_500_000_000, dumped: true, how: 'KILLED', ids: { uid: 1000, gid: -1 }, codes: [1, 2, 65535], comm: 'sh', delta: -5 });
     expect(e!.sec).toBe(2);

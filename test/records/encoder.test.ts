@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { openRecordProgram, type EncodedBatch } from '../../src/native/addon.js';
 import { JsRecordEncoder } from '../../src/records/js-encoder.js';
 import { Op } from '../../src/records/program.js';
-import { batchOf, program, type ProgramBuilder } from '../native/program-builder.js';
+import { batchOf, program, type ProgramBuilder } from '../support/program-builder.js';
 
 type Built = { code: Uint32Array; pool: Buffer };
 const engines = {

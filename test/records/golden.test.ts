@@ -14,7 +14,8 @@ import { describe, expect, it } from 'vitest';
 import { skipValue } from '../../src/outputs/forward/msgpack-skip.js';
 import { traces } from '../../src/traces/registry.js';
 import { decodeEntries } from '../support/decoded-events.js';
-import { encodeWithTrace, ringBatch } from '../support/record-encoding.js';
+import { batchOf } from '../support/program-builder.js';
+import { encodeWithTrace } from '../support/record-encoding.js';
 
 const dir = join(import.meta.dirname, '..', 'fixtures', 'golden');
 
@@ -84,7 +85,7 @@ describe('golden: the direct encoder writes what the old encoder wrote', () => {
       let deviations = 0;
       const kept: Buffer[] = [];
       for (const [i, record] of recordsOf(ring, golden.records).entries()) {
-        const one = encodeWithTrace(trace, ringBatch([record]), 1, options);
+        const one = encodeWithTrace(trace, batchOf([record]), 1, options);
         if (one.count === 1) {
           const old = expected[next]!;
           if (golden.sequenceKey && onlySequenceRounded(one.entries, old)) deviations++;

@@ -6,19 +6,7 @@ import { openRecordProgram } from '../../src/native/addon.js';
 import { Btf } from '../../src/records/btf.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { decodeEntries, type DecodedEvent } from './decoded-events.js';
-
-/** Records as the native ring reader hands them on: each [u32 length][u32 0][bytes] at an 8-aligned offset. */
-export function ringBatch(records: readonly Buffer[]): Buffer {
-  const size = records.reduce((n, r) => n + ((8 + r.length + 7) & ~7), 0);
-  const batch = Buffer.alloc(size);
-  let at = 0;
-  for (const r of records) {
-    batch.writeUInt32LE(r.length, at);
-    r.copy(batch, at + 8);
-    at += (8 + r.length + 7) & ~7;
-  }
-  return batch;
-}
+import { batchOf } from './program-builder.js';
 
 export interface EncodedBatch {
   entries: Buffer;
@@ -38,6 +26,6 @@ export function encodeWithTrace(trace: TraceDefinition, batch: Buffer, count: nu
 
 /** Synthetic records through a trace's program, decoded back. */
 export function decodeWithTrace(trace: TraceDefinition, records: readonly Buffer[]): DecodedEvent[] {
-  const encoded = encodeWithTrace(trace, ringBatch(records), records.length);
+  const encoded = encodeWithTrace(trace, batchOf(records), records.length);
   return decodeEntries(encoded.entries);
 }
