@@ -38,6 +38,28 @@ struct {
 /* Next sequence number; lost records take one too, so a gap shows a loss. */
 __u64 next_seq = 0;
 
+/* Records sent from each CPU so far: the low 48 bits of event_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} event_ids SEC(".maps");
+
+#define EVENT_ID_CPU_SHIFT 48
+#define EVENT_ID_COUNT_MASK ((1ULL << EVENT_ID_CPU_SHIFT) - 1)
+
+/* The next event_id of this CPU: its number in the top 16 bits, its count
+ * below. Atomic, since a program can interrupt another on the same CPU (a
+ * tracepoint in an interrupt), so an id is never handed out twice. */
+static __always_inline __u64 next_event_id(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&event_ids, &zero);
+	__u64 count = n ? __sync_fetch_and_add(n, 1) : 0;
+	return ((__u64)bpf_get_smp_processor_id() << EVENT_ID_CPU_SHIFT) | (count & EVENT_ID_COUNT_MASK);
+}
+
 static __always_inline bool is_self(void)
 {
 	return (bpf_get_current_pid_tgid() >> 32) == self_tgid;
@@ -59,13 +81,14 @@ static __always_inline void drop_event(void)
 	count_lost();
 }
 
-/* Fills a header's time, ids, kind and comm; its sequence number is left 0
- * (taken when the record is sent). */
+/* Fills a header's time, ids, kind and comm; its sequence number and
+ * event_id are left 0 (taken when the record is sent). */
 static __always_inline void stamp_header(struct event_header *h, __u16 kind, __u64 ts)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	h->ts_ns = ts;
 	h->seq = 0;
+	h->event_id = 0;
 	h->pid = id >> 32;
 	h->tid = (__u32)id;
 	h->kind = kind;
@@ -112,15 +135,18 @@ static __always_inline __u64 wakeup_flags(__u64 waiting, __u64 size)
 /* The ring's own header before each record, and its 8-byte alignment. */
 #define RINGBUF_RECORD_BYTES(size) ((((__u64)(size)) + 8 + 7) & ~7ULL)
 
-/* Reserves a fixed-size record and fills its header; counts a loss and
- * returns NULL when the ring buffer is full. Send it with submit_event(). */
+/* Reserves a fixed-size record and fills its header (its event_id taken
+ * now that it has ring space); counts a loss and returns NULL when the ring
+ * buffer is full. Send it with submit_event(). */
 #define reserve_event(type, kind_, ts)                                        \
 	({                                                                    \
 		type *__e = bpf_ringbuf_reserve(&events, sizeof(type), 0);    \
-		if (__e)                                                      \
+		if (__e) {                                                    \
 			fill_header(&__e->hdr, (kind_), (ts));                \
-		else                                                          \
+			__e->hdr.event_id = next_event_id();                  \
+		} else {                                                      \
 			drop_event();                                         \
+		}                                                             \
 		__e;                                                          \
 	})
 
@@ -130,12 +156,15 @@ static __always_inline __u64 wakeup_flags(__u64 waiting, __u64 size)
 	bpf_ringbuf_submit((e), wakeup_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), \
 					     RINGBUF_RECORD_BYTES(sizeof(*(e)))))
 
-/* Copies a record built elsewhere (variable size, at most max bytes) into
- * the ring buffer, counting a loss when there is no room. */
-static __always_inline int output_event(void *data, __u64 size)
+/* Copies a record built elsewhere (variable size, at most max bytes, its
+ * header first) into the ring buffer, counting a loss when there is no room.
+ * Its event_id is taken just before: a record the ring then refuses leaves a
+ * gap in its CPU's count (sequence numbers are what show losses). */
+static __always_inline int output_event(struct event_header *hdr, __u64 size)
 {
 	__u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + RINGBUF_RECORD_BYTES(size);
-	long err = bpf_ringbuf_output(&events, data, size, wakeup_flags(waiting, RINGBUF_RECORD_BYTES(size)));
+	hdr->event_id = next_event_id();
+	long err = bpf_ringbuf_output(&events, hdr, size, wakeup_flags(waiting, RINGBUF_RECORD_BYTES(size)));
 	if (err) {
 		count_lost();
 		return -1;

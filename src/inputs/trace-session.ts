@@ -172,7 +172,7 @@ function isReturnHook(section: string): boolean {
 }
 
 /** The record program of a trace, from its object's BTF (the layout is never written in TypeScript). */
-export function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, sequenceKey?: string): RecordProgram {
+function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, sequenceKey?: string): RecordProgram {
   const record = trace.record;
   if ('asIs' in record) return compileStruct(btf, record.asIs, { object: file, timeField: record.timeField });
   return compileTrace(record, btf, { trace: trace.name, object: trace.object, sequenceKey });

@@ -98,6 +98,8 @@ interface TraceCompileOptions {
   object: string;
   /** Adds each record's sequence number under this key (the input's sequence_key). */
   sequenceKey?: string;
+  /** The common head's fields after event_type (HEAD_FIELDS; records made before a head field existed have fewer). */
+  headFields?: readonly FieldDeclaration[];
 }
 
 /** Compiles a trace's declaration against its object's BTF. Throws RecordLayoutError naming both on a mismatch. */
@@ -176,7 +178,7 @@ class ShapeCompiler {
 
   compile(): void {
     const { b, shape, options } = this;
-    const fields = [...HEAD_FIELDS, ...shape.fields];
+    const fields = [...(options.headFields ?? HEAD_FIELDS), ...shape.fields];
     const keys = ['event_type', ...fields.map((f) => f.key), ...(options.sequenceKey !== undefined ? [options.sequenceKey] : [])];
     const twice = keys.find((k, i) => keys.indexOf(k) !== i);
     if (twice !== undefined) throw new RecordLayoutError(`${options.trace}: the key ${twice} would be in its records twice`);

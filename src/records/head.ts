@@ -14,6 +14,12 @@ export const SEQUENCE_MEMBER = `${HEADER_MEMBER}.seq`;
 
 /** The fields after event_type, in this order, on every trace record. */
 export const HEAD_FIELDS: readonly FieldDeclaration[] = [
+  {
+    key: 'event_id',
+    type: 'uint64',
+    from: { copy: `${HEADER_MEMBER}.event_id` },
+    doc: "the record's id: its CPU in bits 63..48, that CPU's count of records from 0 below (unique within the trace)",
+  },
   { key: 'pid', type: 'uint', from: { copy: `${HEADER_MEMBER}.pid` }, doc: 'thread-group id' },
   { key: 'tid', type: 'uint', from: { copy: `${HEADER_MEMBER}.tid` }, doc: 'thread id' },
   { key: 'comm', type: 'string', from: { copy: `${HEADER_MEMBER}.comm` }, doc: 'task name (no trailing NULs)' },

@@ -57,7 +57,7 @@ for (const trace of traces.values()) {
   if ('asIs' in trace.record) continue;
   for (const [eventType, fields] of fieldsByEventType(trace.record)) {
     FIELDS[eventType] = { event_type: 'str', ...Object.fromEntries(HEAD_FIELDS.map((f) => [f.key, docOf(f.type)])) };
-    for (const f of fields) {
+    for (const f of [...HEAD_FIELDS, ...fields]) {
       if (f.key === 'old_address') continue;
       FIELDS[eventType]![f.key] = docOf(f.type);
       if (f.type === 'uint16') U16.add(f.key);
@@ -87,7 +87,7 @@ function expectDocumented(entry: WireEntry): void {
   expect(entry.keys, what).toEqual(Object.keys(fields));
   expect(new Set(entry.keys).size, `${what}: a key twice`).toBe(entry.keys.length);
   for (const [key, doc] of Object.entries(fields)) {
-    const value = entry.record[key];
+    const value = key === 'event_id' ? entry.eventId : entry.record[key];
     expect(entry.types[key], `${what}: ${key} = ${String(value)}`).toBe(wireType(doc, value));
     if (doc === 'str') {
       expect(value as string, `${what}: ${key}`).not.toContain('\0');
@@ -460,11 +460,11 @@ describe('every record of our children, once the CLI has delivered all and exite
     for (const { what, select, records } of exact) expect(select().map((e) => e.record), what).toEqual(records);
   });
 
-  it('documented keys in order (event_type, pid, tid, comm first), none twice, wire types, no NUL, tag, EventTime', () => {
+  it('documented keys in order (event_type, event_id, pid, tid, comm first), none twice, wire types, no NUL, tag, EventTime', () => {
     // Besides the cases: the helpers' own exec, their dynamic loader's opens, their exits' SIGCHLD...
     expect(new Set(mine.map((e) => e.record.event_type))).toEqual(new Set(Object.keys(FIELDS)));
     for (const e of mine) {
-      expect(e.keys.slice(0, 4)).toEqual(['event_type', 'pid', 'tid', 'comm']);
+      expect(e.keys.slice(0, 5)).toEqual(['event_type', 'event_id', 'pid', 'tid', 'comm']);
       expectDocumented(e);
       expect(timeMs(e)).toBeGreaterThanOrEqual(testStart - 5);
     }
@@ -473,6 +473,23 @@ describe('every record of our children, once the CLI has delivered all and exite
 
   it('every other record received (the traces are machine-wide) is documented too', () => {
     for (const e of receivers.wire) expectDocumented(e);
+  });
+
+  it('no event_id twice within a trace (each trace counts per CPU from 0)', () => {
+    const traceOf = new Map<string, string>();
+    for (const trace of traces.values()) {
+      if (!('asIs' in trace.record)) for (const eventType of fieldsByEventType(trace.record).keys()) traceOf.set(eventType, trace.name);
+    }
+    const seen = new Map<string, Set<bigint>>();
+    for (const e of receivers.wire) {
+      const trace = traceOf.get(e.record.event_type as string)!;
+      const ids = seen.get(trace) ?? new Set<bigint>();
+      const id = BigInt(e.eventId!);
+      expect(ids.has(id), `${trace}: event_id ${id} twice`).toBe(false);
+      ids.add(id);
+      seen.set(trace, ids);
+    }
+    expect(seen.size).toBe(6);
   });
 
   it('FluentServer accepted the same records', async () => {

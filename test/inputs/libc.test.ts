@@ -12,7 +12,7 @@ import { addon } from '../../src/native/addon.js';
 import { MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
 import { waitFor } from '../support/cli.js';
 import { END_MARKER_SIZE, startMallocProgram, type MallocProgram } from '../support/malloc.js';
-import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
+import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
 
 const ourLibc = (): MappedLibc => findLibcs([process.pid])[0]!;
 const programs: MallocProgram[] = [];
@@ -34,12 +34,13 @@ function tempDir(): string {
 async function traceProgram(program: MallocProgram) {
   await program.ready;
   const events: DecodedEvent[] = [];
+  const ids = new EventIds();
   const session = TraceSession.start({
     trace: trace_malloc,
     settings: { keys: new Map([['malloc_pid', [[program.pid]]]]), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 1 << 22,
-    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
+    onChunk: (chunk) => events.push(...ids.take(decodeEntries(chunk))),
   });
   try {
     const run = await program.go();

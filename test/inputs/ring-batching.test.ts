@@ -9,7 +9,7 @@ import { trace_signal } from '../../src/traces/signal/index.js';
 import { waitFor } from '../support/cli.js';
 // @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
-import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
+import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
 
 interface LoadgenReport {
   pid: number;
@@ -21,6 +21,7 @@ const events: DecodedEvent[] = [];
 
 function start(maxBatchBytes: number, more: { ringbufBytes?: number; accepting?: () => boolean } = {}): TraceSession {
   events.length = 0;
+  const ids = new EventIds();
   session = TraceSession.start({
     trace: trace_signal,
     settings: { keys: new Map(), selfPid: process.pid },
@@ -28,7 +29,7 @@ function start(maxBatchBytes: number, more: { ringbufBytes?: number; accepting?:
     ringbufBytes: more.ringbufBytes ?? 16 << 20,
     maxBatchBytes,
     onChunk: (chunk) => {
-      for (const e of decodeEntries(chunk)) events.push(e);
+      for (const e of ids.take(decodeEntries(chunk))) events.push(e);
     },
     accepting: more.accepting,
   });

@@ -9,20 +9,21 @@ import { trace_signal } from '../../src/traces/signal/index.js';
 import { waitFor } from '../support/cli.js';
 // @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen } from '../../bench/loadgen.mjs';
-import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
+import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
 
 let session: TraceSession;
 const events: DecodedEvent[] = [];
 
 beforeAll(() => {
   addon().ensureTracefs();
+  const ids = new EventIds();
   session = TraceSession.start({
     trace: trace_signal,
     settings: { keys: new Map(), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 4096, // one page: a burst overflows it
     sequenceKey: 'seq',
-    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
+    onChunk: (chunk) => events.push(...ids.take(decodeEntries(chunk))),
   });
 });
 

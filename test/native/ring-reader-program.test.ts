@@ -8,25 +8,27 @@ import { join } from 'node:path';
 import { decodeMulti, ExtensionCodec } from '@msgpack/msgpack';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addon, openBpfObject, openRecordProgram, openRingReader, packageRoot, type NativeBpfObject, type NativeRecordProgram, type NativeRingReader } from '../../src/native/addon.js';
+import { Btf, memberAt } from '../../src/records/btf.js';
 import { program } from '../support/program-builder.js';
 
 const OBJECT = join(packageRoot, 'bpf', '.output', 'signal.bpf.o');
 
-// struct signal_event: header (48 bytes: ts_ns u64@0, seq u64@8, pid u32@16,
-// tid u32@20, kind u16@24, flags u16@26, comm char[16]@32), then sig s32@48,
-// tpid u32@52, error_raw s32@56 (a positive errno), target s32@60.
+// A program for struct signal_event written here by hand, at the offsets of
+// the object's BTF (the record layout is never written in TypeScript).
+const layout = Btf.ofObject(OBJECT).struct('signal_event')!;
+const at = (path: string) => memberAt(layout, path)!.offset;
 const signalProgram = () =>
   program()
-    .minLen(60)
-    .headKtime(0)
+    .minLen(at('error_raw') + 4)
+    .headKtime(at('hdr.ts_ns'))
     .map(7)
     .value('event_type').value('signal')
-    .value('pid').uint(16, 4)
-    .value('tid').uint(20, 4)
-    .value('comm').cstr(32, 16)
-    .value('signal').sint(48, 4)
-    .value('tpid').uint(52, 4)
-    .value('error_raw').sint(56, 4)
+    .value('pid').uint(at('hdr.pid'), 4)
+    .value('tid').uint(at('hdr.tid'), 4)
+    .value('comm').cstr(at('hdr.comm'), 16)
+    .value('signal').sint(at('sig'), 4)
+    .value('tpid').uint(at('tpid'), 4)
+    .value('error_raw').sint(at('error_raw'), 4)
     .end()
     .build();
 
@@ -126,7 +128,7 @@ describe('RingReader with a record program', () => {
 
   it('counts malformed and skipped records and hands none of them on', async () => {
     // sig 0: a MIN_LEN no record meets (malformed); any other signal: no case (skipped).
-    const built = program().switchOn(48, 4, [[0, 'probe']], null).label('probe').minLen(1 << 20).end().build();
+    const built = program().switchOn(at('sig'), 4, [[0, 'probe']], null).label('probe').minLen(1 << 20).end().build();
     const batches: Batch[] = [];
     const r = start(openRecordProgram(built.code, built.pool), batches);
     const child = spawnSync('sh', ['-c', `kill -0 ${process.pid}; kill -CONT $$`]);

@@ -20,7 +20,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const HEADER = `
 typedef unsigned long long __u64; typedef long long __s64; typedef unsigned int __u32; typedef int __s32;
 typedef unsigned short __u16; typedef unsigned char __u8;
-struct event_header { __u64 ts_ns; __u64 seq; __u32 pid; __u32 tid; __u16 kind; __u16 flags; __u32 reserved; char comm[16]; };
+struct event_header { __u64 ts_ns; __u64 seq; __u64 event_id; __u32 pid; __u32 tid; __u16 kind; __u16 flags; __u32 reserved; char comm[16]; };
 `;
 
 /** A BPF object (clang -g, so with BTF) holding these declarations. */
@@ -43,11 +43,14 @@ const shape: RecordShape = {
   ],
 };
 
+// The records below are written at the C offsets on purpose: this test checks
+// the offsets the BTF gives. Header: ts_ns@0, seq@8, event_id@16, pid@24, tid@28, comm@40.
 function header(b: Buffer): void {
   b.writeBigUInt64LE(5_000_000_123n, 0);
-  b.writeUInt32LE(41, 16);
-  b.writeUInt32LE(42, 20);
-  b.write('demo', 32);
+  b.writeBigUInt64LE((1n << 48n) | 7n, 16);
+  b.writeUInt32LE(41, 24);
+  b.writeUInt32LE(42, 28);
+  b.write('demo', 40);
 }
 
 function encode(btf: Btf, records: Buffer[]) {
@@ -64,18 +67,18 @@ describe('record layouts from BTF', () => {
 
     const r1 = Buffer.alloc(v1.struct('demo_event')!.size);
     header(r1);
-    r1.writeUInt32LE(7, 48);
-    r1.writeInt32LE(-9, 52);
-    r1.writeUInt16LE(65535, 56);
-    r1.write('hello', 58);
+    r1.writeUInt32LE(7, 56);
+    r1.writeInt32LE(-9, 60);
+    r1.writeUInt16LE(65535, 64);
+    r1.write('hello', 66);
     const r2 = Buffer.alloc(v2.struct('demo_event')!.size);
     header(r2);
-    r2.write('hello', 48);
-    r2.writeUInt16LE(65535, 54);
-    r2.writeInt32LE(-9, 64);
-    r2.writeUInt32LE(7, 68);
+    r2.write('hello', 56);
+    r2.writeUInt16LE(65535, 62);
+    r2.writeInt32LE(-9, 72);
+    r2.writeUInt32LE(7, 76);
 
-    const expected = { event_type: 'demo', pid: 41, tid: 42, comm: 'demo', a: 7, b: -9, c: 65535, name: 'hello' };
+    const expected = { event_type: 'demo', event_id: (1n << 48n) + 7n, pid: 41, tid: 42, comm: 'demo', a: 7, b: -9, c: 65535, name: 'hello' };
     const [e1] = encode(v1, [r1]);
     const [e2] = encode(v2, [r2]);
     expect(e1!.record).toEqual(expected);

@@ -8,10 +8,16 @@
 //    the new encoder counts them as malformed;
 //  - a sequence number above 2^53, which the old path rounded to a double:
 //    the new encoder sends it exactly.
+// The records were made by the objects of that time: the programs are
+// compiled against their BTF (kept beside each fixture), and without the
+// head fields added since (event_id), so the record layout may change and
+// this test still pins every other byte.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { skipValue } from '../../src/outputs/forward/msgpack-skip.js';
+import { Btf } from '../../src/records/btf.js';
+import { HEAD_FIELDS } from '../../src/records/head.js';
 import { traces } from '../../src/traces/registry.js';
 import { decodeEntries } from '../support/decoded-events.js';
 import { batchOf } from '../support/program-builder.js';
@@ -66,6 +72,9 @@ function onlySequenceRounded(mine: Buffer, old: Buffer): boolean {
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
+/** The head the fixtures' records had: event_id came later (issue 9). */
+const HEAD_AT_CAPTURE = HEAD_FIELDS.filter((f) => f.key !== 'event_id');
+
 describe('golden: the direct encoder writes what the old encoder wrote', () => {
   it('has a fixture for every trace', () => {
     expect(new Set(files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')).trace))).toEqual(new Set(['trace_signal', 'trace_exec', 'trace_bind', 'trace_tcp', 'trace_vfs', 'trace_malloc']));
@@ -78,7 +87,8 @@ describe('golden: the direct encoder writes what the old encoder wrote', () => {
       const ring = Buffer.from(golden.ring, 'base64');
       const expected = entriesOf(Buffer.from(golden.entries, 'base64'));
       expect(expected).toHaveLength(golden.events);
-      const options = { clockOffsetNs: BigInt(golden.clockOffsetNs), sequenceKey: golden.sequenceKey ?? undefined };
+      const btf = Btf.parse(readFileSync(join(dir, `${golden.trace}.btf`)), `${golden.trace}.btf`);
+      const options = { clockOffsetNs: BigInt(golden.clockOffsetNs), sequenceKey: golden.sequenceKey ?? undefined, btf, headFields: HEAD_AT_CAPTURE };
 
       // Record by record: each gives the old entry, or nothing where the old path gave nothing.
       let next = 0;

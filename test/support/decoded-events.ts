@@ -1,6 +1,7 @@
 // Chunks of Forward entries decoded back into events, with an independent
 // decoder (@msgpack/msgpack; the encoder is native): what trace tests check.
 import { decodeMulti, ExtensionCodec } from '@msgpack/msgpack';
+import { cpus } from 'node:os';
 import type { EventChunk } from '../../src/chunk.js';
 
 /** A decoded record: integers beyond 32 bits as bigint (int64/uint64 on the wire). */
@@ -36,3 +37,32 @@ export function decodeEntries(entries: Buffer | EventChunk): DecodedEvent[] {
   if (!Buffer.isBuffer(entries) && out.length !== entries.count) throw new Error(`chunk says ${entries.count} entries, has ${out.length}`);
   return out;
 }
+
+/**
+ * Checks the event_id of a trace's records and sets it aside, so that tests
+ * compare the trace's own fields: every record has it second (after
+ * event_type), a uint64 whose top 16 bits are a CPU of this machine, and no
+ * two records of the session share one. One per trace session (each load
+ * counts from 0).
+ */
+export class EventIds {
+  private readonly seen = new Set<bigint>();
+
+  take(events: DecodedEvent[]): DecodedEvent[] {
+    return events.map((e) => {
+      const { event_type, event_id, ...rest } = e.record;
+      const keys = Object.keys(e.record);
+      if (keys[0] !== 'event_type' || keys[1] !== 'event_id') throw new Error(`event_id is not the second key: ${keys.join(', ')}`);
+      if (!((typeof event_id === 'number' && Number.isInteger(event_id) && event_id >= 0) || (typeof event_id === 'bigint' && event_id >= 0n))) {
+        throw new Error(`event_id ${String(event_id)} is not a uint64`);
+      }
+      const id = BigInt(event_id);
+      if (Number(id >> 48n) >= cpuCount) throw new Error(`event_id ${id} names CPU ${id >> 48n}, and there are ${cpuCount}`);
+      if (this.seen.has(id)) throw new Error(`event_id ${id} given twice`);
+      this.seen.add(id);
+      return { ...e, record: { event_type, ...rest } };
+    });
+  }
+}
+
+const cpuCount = cpus().length;

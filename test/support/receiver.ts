@@ -16,7 +16,10 @@ export interface WireTime {
 export interface WireEntry {
   tag: string;
   time: WireTime | number;
+  /** The record but its event_id (set apart: tests compare a trace's own fields). */
   record: Record<string, unknown>;
+  /** The record's event_id, if it had one. */
+  eventId?: number | bigint;
   /** Raw msgpack type of each record value: "uint", "int", "str", "float"... */
   types: Record<string, string>;
   /** Keys in the order they were on the wire (to catch a key sent twice). */
@@ -27,6 +30,14 @@ export interface ServerEntry {
   tag: string;
   time: { epoch: number; nano: number } | number;
   record: Record<string, unknown>;
+  eventId?: number | bigint;
+}
+
+/** A record and its event_id, apart (`keys` and `types` still show it where it was on the wire). */
+function eventIdApart(record: Record<string, unknown>): { record: Record<string, unknown>; eventId?: number | bigint } {
+  if (!('event_id' in record)) return { record };
+  const { event_id, ...rest } = record;
+  return { record: rest, eventId: event_id as number | bigint };
 }
 
 const codec = new ExtensionCodec();
@@ -132,7 +143,7 @@ function decodeEntryStream(tag: string, bytes: Uint8Array, out: WireEntry[]): vo
     const one = bytes.subarray(at, end);
     const [time, record] = [...decodeMulti(one, { extensionCodec: codec })][0] as [WireTime | number, Record<string, unknown>];
     const recordAt = skipValue(one, 1); // after the 2-element array header and the time
-    out.push({ tag, time, record, ...walkRecord(one, recordAt) });
+    out.push({ tag, time, ...eventIdApart(record), ...walkRecord(one, recordAt) });
     at = end;
   }
 }
@@ -150,7 +161,7 @@ export function decodeForwardMessage(bytes: Uint8Array, out: WireEntry[]): void 
     for (const entry of second as [WireTime | number, Record<string, unknown>][]) {
       const end = skipValue(bytes, at);
       const recordAt = skipValue(bytes, at + 1);
-      out.push({ tag, time: entry[0], record: entry[1], ...walkRecord(bytes, recordAt) });
+      out.push({ tag, time: entry[0], ...eventIdApart(entry[1]), ...walkRecord(bytes, recordAt) });
       at = end;
     }
   } else if (second instanceof Uint8Array || typeof second === 'string') {
@@ -161,7 +172,7 @@ export function decodeForwardMessage(bytes: Uint8Array, out: WireEntry[]): void 
   } else {
     // Message mode: [tag, time, record, options?]
     const recordAt = skipValue(bytes, skipValue(bytes, 1));
-    out.push({ tag, time: second as WireTime, record: message[2] as Record<string, unknown>, ...walkRecord(bytes, recordAt) });
+    out.push({ tag, time: second as WireTime, ...eventIdApart(message[2] as Record<string, unknown>), ...walkRecord(bytes, recordAt) });
   }
 }
 
@@ -181,7 +192,7 @@ export interface Receivers {
 export async function startReceivers(): Promise<Receivers> {
   const fluent = new FluentServer({ listenOptions: { host: '127.0.0.1', port: 0 } });
   const server: ServerEntry[] = [];
-  fluent.on('entry', (tag: string, time: ServerEntry['time'], record: Record<string, unknown>) => server.push({ tag, time, record }));
+  fluent.on('entry', (tag: string, time: ServerEntry['time'], record: Record<string, unknown>) => server.push({ tag, time, ...eventIdApart(record) }));
   await fluent.listen();
   const wire: WireEntry[] = [];
   const chunks: Buffer[] = [];

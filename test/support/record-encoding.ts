@@ -1,7 +1,9 @@
 // Ring records encoded by a trace's record program, outside the kernel: for
 // synthetic records (edge cases) and recorded ones (the golden test).
 import { join } from 'node:path';
-import { bpfObjectDir, compileRecordProgram } from '../../src/inputs/trace-session.js';
+import { bpfObjectDir } from '../../src/inputs/trace-session.js';
+import { compileTrace } from '../../src/records/compile.js';
+import type { FieldDeclaration } from '../../src/records/declaration.js';
 import { openRecordProgram } from '../../src/native/addon.js';
 import { Btf } from '../../src/records/btf.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
@@ -15,10 +17,19 @@ export interface EncodedBatch {
   skipped: number;
 }
 
-/** A trace's program (from its built object's BTF) run over a batch with a fixed clock offset. */
-export function encodeWithTrace(trace: TraceDefinition, batch: Buffer, count: number, options: { clockOffsetNs?: bigint; sequenceKey?: string } = {}): EncodedBatch {
-  const file = join(bpfObjectDir, trace.object);
-  const program = compileRecordProgram(trace, Btf.ofObject(file), file, options.sequenceKey);
+/**
+ * A trace's program run over a batch with a fixed clock offset: compiled from
+ * its built object's BTF, or from `btf` (the layout records were made with).
+ */
+export function encodeWithTrace(
+  trace: TraceDefinition,
+  batch: Buffer,
+  count: number,
+  options: { clockOffsetNs?: bigint; sequenceKey?: string; btf?: Btf; headFields?: readonly FieldDeclaration[] } = {},
+): EncodedBatch {
+  if ('asIs' in trace.record) throw new Error('encodeWithTrace is for declared records');
+  const btf = options.btf ?? Btf.ofObject(join(bpfObjectDir, trace.object));
+  const program = compileTrace(trace.record, btf, { trace: trace.name, object: trace.object, sequenceKey: options.sequenceKey, headFields: options.headFields });
   const native = openRecordProgram(program.code, program.pool);
   const out = native.encode(batch, count, options.clockOffsetNs ?? 0n, 0n);
   return { entries: out.entries, count: out.count, malformed: out.malformed, skipped: out.skipped };

@@ -3,7 +3,7 @@
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
-import { decodeEntries, type DecodedEvent } from './decoded-events.js';
+import { decodeEntries, EventIds, type DecodedEvent } from './decoded-events.js';
 
 export interface StartedTrace {
   session: TraceSession;
@@ -16,13 +16,14 @@ export function startTrace(trace: TraceDefinition, keys: Record<string, unknown>
   addon().ensureTracefs();
   const events: DecodedEvent[] = [];
   const warnings: string[] = [];
+  const ids = new EventIds();
   const session = TraceSession.start({
     trace,
     settings: { keys: new Map(Object.entries(keys)), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 1 << 22,
     sequenceKey: options.sequenceKey,
-    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
+    onChunk: (chunk) => events.push(...ids.take(decodeEntries(chunk))),
     onWarning: (m) => warnings.push(m),
   });
   return { session, events, warnings };

@@ -12,7 +12,8 @@ import { ExecFlags, execRecord, execStringSource, trace_exec, type ExecStringSou
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { waitFor } from '../support/cli.js';
 import { EXEC_PROBE_COMM, execProbePath, numberedArgs, runExecProbe, type ExecProbeOption, type ExecProbeRun } from '../support/exec.js';
-import { decodeEntries, type DecodedEvent } from '../support/decoded-events.js';
+import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
+import { recordOf } from '../support/record-builder.js';
 import { decodeWithTrace } from '../support/record-encoding.js';
 
 const FIELDS = ['event_type', 'pid', 'tid', 'comm', 'stage', 'ppid', 'filename', 'argv', 'argv1', 'argv2', 'argv_last', 'argc', 'error_raw'];
@@ -43,13 +44,14 @@ class ExecTrace {
         if (!deferUnreadable) object.setGlobal('defer_unreadable', Buffer.from([0]));
       },
     };
+    const ids = new EventIds();
     this.session = TraceSession.start({
       trace,
       settings: { keys: new Map(), selfPid: process.pid },
       ringbufMapName: 'events',
       ringbufBytes: 1 << 22,
       onChunk: (chunk) => {
-        for (const event of decodeEntries(chunk)) {
+        for (const event of ids.take(decodeEntries(chunk))) {
           const { [SOURCE_FLAGS]: flags, ...record } = event.record;
           seen.push({ event: { ...event, record }, source: execStringSource(flags as number) });
         }
@@ -273,30 +275,17 @@ describe('trace_exec', () => {
   });
 });
 
-// struct exec_event (exec.bpf.c), written out by hand on purpose: the
-// encoder reads the layout from the object's BTF, and these records check it.
-const HEADER_SIZE = 48;
-
-/** A ring-buffer record as exec.bpf.c lays it out (struct exec_event + strings). */
+/** A ring-buffer record as exec.bpf.c lays it out: struct exec_event (members by name), then its strings. */
 function execRecordBytes(o: { kind?: number; flags?: number; dirfd?: number; strings: string[]; lengths?: number[] }): Buffer {
   const strings = o.strings.map((x) => Buffer.from(x, 'utf8'));
-  const b = Buffer.alloc(HEADER_SIZE + 32 + strings.reduce((n, x) => n + x.length, 0));
-  b.writeUInt32LE(1234, 16); // pid
-  b.writeUInt32LE(1235, 20); // tid
-  b.writeUInt16LE(o.kind ?? 0, 24);
-  b.writeUInt16LE(o.flags ?? 0, 26);
-  b.write('sh', 32);
-  b.writeUInt32LE(1, HEADER_SIZE); // ppid
-  b.writeUInt32LE(4, HEADER_SIZE + 4); // argc
-  b.writeInt32LE(0, HEADER_SIZE + 8);
-  b.writeInt32LE(o.dirfd ?? -100, HEADER_SIZE + 12);
-  let at = HEADER_SIZE + 32;
-  strings.forEach((x, i) => {
-    b.writeUInt16LE(o.lengths?.[i] ?? x.length, HEADER_SIZE + 16 + 2 * i);
-    x.copy(b, at);
-    at += x.length;
-  });
-  return b;
+  const lengths: Record<string, number> = {};
+  strings.forEach((x, i) => (lengths[`len[${i}]`] = o.lengths?.[i] ?? x.length));
+  return recordOf(
+    trace_exec,
+    'exec_event',
+    { 'hdr.pid': 1234, 'hdr.tid': 1235, 'hdr.kind': o.kind ?? 0, 'hdr.flags': o.flags ?? 0, 'hdr.comm': 'sh', ppid: 1, argc: 4, error_raw: 0, dirfd: o.dirfd ?? -100, ...lengths },
+    Buffer.concat(strings),
+  );
 }
 
 function decode(bytes: Buffer) {
@@ -307,8 +296,8 @@ function decode(bytes: Buffer) {
 describe('exec records encoded from their BTF layout', () => {
   it('reads the fields in the documented order, strings back to back (UTF-8)', () => {
     const r = decode(execRecordBytes({ kind: 1, strings: ['/usr/bin/café', 'café', 'b', 'c', 'last'] }));
-    expect(r).toEqual({ event_type: 'execve', pid: 1234, tid: 1235, comm: 'sh', stage: 'exit', ppid: 1, filename: '/usr/bin/café', argv: 'café', argv1: 'b', argv2: 'c', argv_last: 'last', argc: 4, error_raw: 0 });
-    expect(Object.keys(r)).toEqual(FIELDS);
+    expect(r).toEqual({ event_type: 'execve', event_id: 0, pid: 1234, tid: 1235, comm: 'sh', stage: 'exit', ppid: 1, filename: '/usr/bin/café', argv: 'café', argv1: 'b', argv2: 'c', argv_last: 'last', argc: 4, error_raw: 0 });
+    expect(Object.keys(r)).toEqual(['event_type', 'event_id', ...FIELDS.slice(1)]);
   });
 
   it('an unknown stage is "unknown"', () => {

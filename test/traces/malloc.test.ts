@@ -10,17 +10,18 @@ import { addon } from '../../src/native/addon.js';
 import { MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
 import { waitFor } from '../support/cli.js';
 import { END_MARKER_SIZE, mallocProgramPath, START_MARKER_SIZE, startMallocProgram, type MallocCall } from '../support/malloc.js';
-import { decodeEntries, type DecodedEvent, type DecodedRecord } from '../support/decoded-events.js';
+import { decodeEntries, EventIds, type DecodedEvent, type DecodedRecord } from '../support/decoded-events.js';
 
 const sessions: TraceSession[] = [];
 
 function start(keys: Record<string, unknown>, events: DecodedEvent[]): TraceSession {
+  const ids = new EventIds();
   const session = TraceSession.start({
     trace: trace_malloc,
     settings: { keys: new Map(Object.entries(keys)), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 1 << 22,
-    onChunk: (chunk) => events.push(...decodeEntries(chunk)),
+    onChunk: (chunk) => events.push(...ids.take(decodeEntries(chunk))),
   });
   sessions.push(session);
   return session;

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_tcp } from '../../src/traces/tcp/index.js';
+import { recordOf } from '../support/record-builder.js';
 import { decodeWithTrace } from '../support/record-encoding.js';
 import { startTrace } from '../support/trace-session.js';
 import { waitFor } from '../support/cli.js';
@@ -68,16 +69,9 @@ describe('trace_tcp', () => {
 });
 
 describe('address text', () => {
-  // A connect record (tcp.bpf.c: header, fd s32, error_raw s32, then struct
-  // inet_address remote: family u16, port u16, addr[16]) written by hand.
-  function connectRecord(family: number, bytes: number[]): Buffer {
-    const b = Buffer.alloc(80);
-    b.writeUInt16LE(2, 24); // kind: connect
-    b.writeUInt16LE(family, 56);
-    b.writeUInt16LE(443, 58);
-    Buffer.from(bytes).copy(b, 60);
-    return b;
-  }
+  // A connect record (struct connect_event, members by name), written by hand.
+  const connectRecord = (family: number, bytes: number[]) =>
+    recordOf(trace_tcp, 'connect_event', { 'hdr.kind': 2, 'remote.family': family, 'remote.port': 443, 'remote.addr': bytes });
   const text = (family: number, bytes: number[]) => decodeWithTrace(trace_tcp, [connectRecord(family, bytes)])[0]!.record.remote_addr;
 
   it('formats IPv4, IPv6 (RFC 5952) and IPv4-mapped IPv6, and "" for none', () => {

@@ -252,7 +252,7 @@ static __always_inline __u32 string_bytes(const struct exec_state *s)
 /* Sends the record with only the string bytes used. */
 static __always_inline void send(struct exec_state *s)
 {
-	output_event(&s->ev, sizeof(struct exec_event) + (string_bytes(s) & (STR_AREA - 1)));
+	output_event(&s->ev.hdr, sizeof(struct exec_event) + (string_bytes(s) & (STR_AREA - 1)));
 }
 
 /* Sends the enter record, marking where its strings were read. */

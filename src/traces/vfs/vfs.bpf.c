@@ -85,7 +85,7 @@ static __always_inline int on_exit(__u16 op, long ret)
 	c->ev.fd = (__s32)ret;
 	c->ev.path_len = len;
 	c->ev.reserved = 0;
-	output_event(&c->ev, VFS_EVENT_FIXED + len);
+	output_event(&c->ev.hdr, VFS_EVENT_FIXED + len);
 	return 0;
 }
 
