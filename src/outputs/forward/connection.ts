@@ -43,11 +43,25 @@ function describeConnectError(endpoint: Endpoint, err: NodeJS.ErrnoException): C
   return new ConnectError(`cannot connect to ${where}: ${err.message}`);
 }
 
+/**
+ * Whether every byte handed to the socket is in the kernel: libuv's queue of
+ * bytes not yet written is empty (TCP and TLS handles report it; unknown
+ * counts as no, so a record is never counted as sent on a guess).
+ */
+function kernelHasAllWritten(socket: Socket | TLSSocket): boolean {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle;
+  return handle?.writeQueueSize === 0;
+}
+
 export class ForwardConnection {
   private readonly acks = new AckTracker();
   private failure: ForwardError | undefined;
   private awaiting: { resolve(m: ServerMessage): void; reject(e: ForwardError): void } | undefined;
   private readonly closeListeners: ((err: ForwardError) => void)[] = [];
+  /** The write in progress, if any: the next one starts after it. */
+  private writing: Promise<void> = Promise.resolve();
+  /** Whether, when we closed the socket, every byte written had reached the kernel. */
+  private kernelHadAllAtClose = false;
 
   private constructor(
     private readonly socket: Socket | TLSSocket,
@@ -132,31 +146,37 @@ export class ForwardConnection {
     return this.acks.expect(chunk, () => this.destroy(new ConnectionLostError(`${this.endpoint.name}: closed after an ack timeout`)));
   }
 
-  /** Writes one message; resolves when the kernel has it (after waiting for drain). */
-  /** Writes a message (its parts together, uncopied); resolves once the socket has taken the last part. */
-  async write(message: Buffer | Buffer[]): Promise<void> {
-    while (this.socket.writableNeedDrain && !this.failure) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.socket.off('drain', done);
-          this.socket.off('close', done);
-          resolve();
-        };
-        this.socket.on('drain', done);
-        this.socket.on('close', done);
-      });
-    }
-    if (this.failure) throw this.failure;
-    const parts = Array.isArray(message) ? message : [message];
-    await new Promise<void>((resolve, reject) => {
+  /**
+   * Writes a message (its parts together, uncopied); resolves once the
+   * kernel has all of it. Writes go one at a time, so that at teardown the
+   * one in progress is known to have left or not (see destroy()).
+   */
+  write(message: Buffer | Buffer[]): Promise<void> {
+    const written = this.writing.then(() => this.writeNow(Array.isArray(message) ? message : [message]));
+    this.writing = written.catch(() => {});
+    return written;
+  }
+
+  private writeNow(parts: Buffer[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
       this.socket.cork();
       for (let i = 0; i < parts.length - 1; i++) this.socket.write(parts[i]!);
-      this.socket.write(parts[parts.length - 1]!, (err) => (err ? reject(this.failure ?? new ConnectionLostError(`${this.endpoint.name}: ${err.message}`)) : resolve()));
+      this.socket.write(parts[parts.length - 1]!, (err) => {
+        // Node calls a write back without an error when destroy() cut it
+        // short: whether it left is what destroy() saw.
+        if (err || (this.socket.destroyed && !this.kernelHadAllAtClose)) {
+          reject(this.failure ?? new ConnectionLostError(`${this.endpoint.name}: ${err?.message ?? 'connection closed while writing'}`));
+        } else {
+          resolve();
+        }
+      });
       this.socket.uncork();
     });
   }
 
   destroy(reason: ForwardError = new ConnectionLostError(`${this.endpoint.name}: connection closed`)): void {
+    if (!this.socket.destroyed) this.kernelHadAllAtClose = kernelHasAllWritten(this.socket);
     this.lost(reason);
     this.socket.destroy();
   }

@@ -152,6 +152,8 @@ export interface IndependentOptions extends ReceiverOptions {
   refuseWith?: 'pong' | 'close';
   /** Milliseconds to pause after each message: a slow receiver. */
   delayPerMessageMs?: number;
+  /** Read the socket at most this fast (bytes/s), as a slow receiver does; the sender's writes back up into its kernel buffers and its own queue. */
+  bytesPerSecond?: number;
 }
 
 /** Everything on the wire, per message, for tests of modes and options. */
@@ -190,6 +192,14 @@ function heloWithStrings(nonce: Buffer, auth: Buffer): Buffer {
   ]);
 }
 
+/** A socket's bytes, read no faster than `bytesPerSecond` (the socket is paused while we wait). */
+async function* readSlowly(socket: Socket, rate: () => number): AsyncGenerator<Buffer> {
+  for await (const data of socket) {
+    yield data as Buffer;
+    await new Promise((r) => setTimeout(r, ((data as Buffer).length / rate()) * 1000));
+  }
+}
+
 export class IndependentReceiver extends ListeningReceiver<IndependentOptions> implements TestReceiver {
   readonly kind = 'independent';
   readonly messages: WireMessage[] = [];
@@ -201,6 +211,16 @@ export class IndependentReceiver extends ListeningReceiver<IndependentOptions> i
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly encoder = new Encoder();
+
+  /** Reads at this rate from now on (with bytesPerSecond set at start). */
+  setReadRate(bytesPerSecond: number): void {
+    this.options.bytesPerSecond = bytesPerSecond;
+  }
+
+  /** Connections the sender has not closed yet (their bytes not all read). */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
 
   protected async listen(): Promise<void> {
     const onSocket = (socket: Socket) => void this.serve(socket);
@@ -240,8 +260,9 @@ export class IndependentReceiver extends ListeningReceiver<IndependentOptions> i
     }
     let established = !security;
     const decoder = new Decoder({ extensionCodec: eventTimeCodec, useBigInt64: true });
+    const slow = this.options.bytesPerSecond !== undefined;
     try {
-      for await (const message of decoder.decodeStream(socket)) {
+      for await (const message of decoder.decodeStream(slow ? readSlowly(socket, () => this.options.bytesPerSecond!) : socket)) {
         if (!established) {
           if (!this.checkPing(socket, message, security!, hostname, nonce!, authSalt!)) return;
           established = true;
