@@ -17,6 +17,8 @@ interface Entry {
 
 export class AckTracker {
   private readonly pending = new Map<string, Entry>();
+  /** Batches an ack was asked for, in all. */
+  asked = 0;
 
   /** Registers a chunk id before its batch is written, so an early ack is not missed. */
   expect(chunk: string, onTimeout: () => void): PendingAck {
@@ -27,6 +29,7 @@ export class AckTracker {
     // Nobody may be awaiting yet when a failure comes first; the caller awaits later.
     done.catch(() => {});
     this.pending.set(chunk, entry);
+    this.asked++;
     return {
       done,
       startTimer: (timeoutMs) => {

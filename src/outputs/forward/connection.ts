@@ -2,13 +2,13 @@
 // writes with backpressure, and acks read from the same socket.
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
-import { Decoder } from '@msgpack/msgpack';
 import type { Logger } from '../../log.js';
 import { AckTracker, type PendingAck } from './ack.js';
 import { encodeValue } from './framing.js';
 import { AuthError, ConnectError, ConnectionLostError, ForwardError, ProtocolError } from './errors.js';
 import { Handshake, type Credentials } from './handshake.js';
 import { parseServerMessage, type Helo, type Pong, type ServerMessage } from './protocol.js';
+import { ReplyReader } from './replies.js';
 
 /** Where to connect and how to prove who we are. */
 export interface Endpoint {
@@ -23,6 +23,7 @@ export interface Endpoint {
 }
 
 export interface ConnectOptions {
+  /** To connect and finish the handshake; also the most a reply may take to arrive whole. */
   connectTimeoutMs: number;
   log: Logger;
   /** Aborts a connect or handshake in progress (the output is closing). */
@@ -62,16 +63,22 @@ export class ForwardConnection {
   private writing: Promise<void> = Promise.resolve();
   /** Whether, when we closed the socket, every byte written had reached the kernel. */
   private kernelHadAllAtClose = false;
+  private readonly replies = new ReplyReader();
+  /** Runs while a reply has begun and not ended. */
+  private replyTimer: NodeJS.Timeout | undefined;
+  /** Acks for batches nobody awaits (late or repeated): tolerated up to the number of batches sent. */
+  private unawaitedAcks = 0;
 
   private constructor(
     private readonly socket: Socket | TLSSocket,
     readonly endpoint: Endpoint,
     private readonly log: Logger,
+    private readonly replyTimeoutMs: number,
   ) {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 30_000);
     socket.on('close', () => this.lost(new ConnectionLostError(`${endpoint.name}: connection closed by the receiver`)));
-    void this.readLoop();
+    socket.on('data', (data: Buffer) => this.onData(data));
   }
 
   /** Connects (TCP or TLS) and runs the handshake when credentials are set. */
@@ -108,7 +115,7 @@ export class ForwardConnection {
     });
     // Errors after connect surface as 'close' (and through the read loop).
     socket.on('error', (err) => options.log.debug(`${endpoint.name}: socket error: ${err.message}`));
-    const connection = new ForwardConnection(socket, endpoint, options.log);
+    const connection = new ForwardConnection(socket, endpoint, options.log, options.connectTimeoutMs);
     if (endpoint.credentials) {
       const abandon = () => connection.destroy(new ConnectionLostError(`${endpoint.name}: handshake abandoned: the output is closing`));
       options.signal?.addEventListener('abort', abandon, { once: true });
@@ -239,26 +246,42 @@ export class ForwardConnection {
       return;
     }
     if (message.kind === 'ack') {
-      if (!this.acks.settle(message.chunk)) this.log.debug(`${this.endpoint.name}: ack for ${message.chunk} that nobody awaits (late or duplicate)`);
+      if (this.acks.settle(message.chunk)) return;
+      if (++this.unawaitedAcks > this.acks.asked) throw new ProtocolError(`sent ${this.unawaitedAcks} acks for batches it was not sent or had acked`);
+      this.log.debug(`${this.endpoint.name}: ack for ${message.chunk} that nobody awaits (late or duplicate)`);
       return;
     }
     if (message.kind === 'HELO') {
-      throw new AuthError(`${this.endpoint.name}: the receiver asks for a handshake (HELO): set Shared_Key, or Empty_Shared_Key on`);
+      throw new AuthError('the receiver asks for a handshake (HELO): set Shared_Key, or Empty_Shared_Key on');
     }
-    throw new ProtocolError(`${this.endpoint.name}: unexpected ${message.kind} from the receiver`);
+    throw new ProtocolError(`unexpected ${message.kind} from the receiver`);
   }
 
-  private async readLoop(): Promise<void> {
-    // rawStrings: a str nonce holds random bytes that UTF-8 decoding would mangle.
-    const decoder = new Decoder({ rawStrings: true });
+  private onData(data: Buffer): void {
+    if (this.failure) return;
     try {
-      for await (const value of decoder.decodeStream(this.socket)) {
-        this.dispatch(parseServerMessage(value));
+      const replies = this.replies.read(data);
+      for (const reply of replies) this.dispatch(parseServerMessage(reply));
+      if (replies.length > 0 || !this.replies.unfinished) {
+        clearTimeout(this.replyTimer);
+        this.replyTimer = undefined;
       }
     } catch (err) {
-      const reason = err instanceof ForwardError ? err : new ProtocolError(`${this.endpoint.name}: cannot read the receiver's reply: ${(err as Error).message}`);
-      if (!this.failure) this.log.debug(reason.message);
-      this.destroy(reason);
+      this.broken(err as Error);
+      return;
     }
+    // A reply that has begun must end within the time given to connect: a
+    // receiver trickling a reply gets no longer than one that sends none.
+    if (this.replies.unfinished && !this.replyTimer) {
+      this.replyTimer = setTimeout(() => this.broken(new ProtocolError(`a reply did not arrive whole within ${this.replyTimeoutMs / 1000}s`)), this.replyTimeoutMs);
+      this.replyTimer.unref();
+    }
+  }
+
+  /** The receiver broke the protocol: the connection is dropped, for the reason given. */
+  private broken(err: Error): void {
+    clearTimeout(this.replyTimer);
+    const Kind = err instanceof ForwardError ? (err.constructor as new (m: string) => ForwardError) : ProtocolError;
+    this.destroy(new Kind(`${this.endpoint.name}: ${err.message}`));
   }
 }

@@ -2,6 +2,8 @@
 // one attempt; the messages are written for the operator reading the log.
 export class ForwardError extends Error {
   override name = 'ForwardError';
+  /** Already logged as an error (where it happened): whoever else meets it logs it at debug. */
+  logged = false;
 }
 
 /** TCP connect or TLS failed (refused, timed out, certificate not trusted...). */

@@ -27,11 +27,16 @@ const FIXED_SIZE: Record<number, number> = {
   0xd8: 18,
 };
 
+/** The byte 0xc1, which no msgpack value uses: what follows is not msgpack at all. */
+export class ReservedByteError extends RangeError {
+  override name = 'ReservedByteError';
+}
+
 /**
  * The offset just past the msgpack value at `at` in `bytes`: maps, arrays
  * (any depth: counted, not recursed), str, bin, ext, numbers, bool, nil.
- * Throws RangeError when the value runs past the end or uses the reserved
- * byte 0xc1.
+ * Throws RangeError when the value runs past the end (more bytes may complete
+ * it), ReservedByteError where it uses the reserved byte 0xc1.
  */
 export function skipValue(bytes: Buffer, at: number): number {
   let pos = at;
@@ -91,7 +96,7 @@ export function skipValue(bytes: Buffer, at: number): number {
           break;
         default: {
           const size = FIXED_SIZE[b]!;
-          if (size < 0) throw new RangeError(`reserved msgpack byte 0x${b.toString(16)} at byte ${pos}`);
+          if (size < 0) throw new ReservedByteError(`reserved msgpack byte 0x${b.toString(16)} at byte ${pos}`);
           pos += size;
         }
       }

@@ -378,7 +378,9 @@ export class ForwardOutput implements Output {
     chunk.state = 'ready';
     chunk.retries++;
     // The same cause is logged once as an error, then at debug while it lasts.
-    if (err.message !== this.lastFailure) {
+    if (err.logged) {
+      this.log.debug(err.message);
+    } else if (err.message !== this.lastFailure) {
       this.lastFailure = err.message;
       this.log.error(err.message);
     } else {

@@ -10,7 +10,7 @@ import { parseClassicConfig } from '../../config/parser.js';
 import type { Logger } from '../../log.js';
 import type { OutputCounters } from '../types.js';
 import { ForwardConnection, type Endpoint } from './connection.js';
-import { AuthError, ConnectError, type ForwardError } from './errors.js';
+import { AuthError, ConnectError, ProtocolError, type ForwardError } from './errors.js';
 import { checkTlsPair, forwardKeys, nodeKeyNames, readNode, type NodeSettings } from './settings.js';
 import { tlsOptions } from './tls.js';
 
@@ -101,6 +101,8 @@ class UpstreamNode {
   connecting: Promise<ForwardConnection> | undefined;
   failures = 0;
   downUntil = 0;
+  /** How it last broke the protocol, logged as an error once (then at debug while it repeats). */
+  lastBreak: string | undefined;
 
   constructor(readonly endpoint: Endpoint) {}
 
@@ -162,7 +164,13 @@ export class Upstream {
         this.options.log.info(`connected to ${node.endpoint.name}${node.endpoint.tls ? ' (TLS)' : ''}`);
         connection.onClose((reason) => {
           if (node.connection === connection) node.connection = undefined;
-          if (!this.closed) this.options.log.info(`connection to ${node.endpoint.name} ended: ${reason.message}`);
+          if (this.closed) return;
+          if (reason instanceof ProtocolError || reason instanceof AuthError) {
+            // Dropped for what it sent: said once, and the next batches go to the other nodes.
+            this.brokeProtocol(node, reason);
+            return;
+          }
+          this.options.log.info(`connection to ${node.endpoint.name} ended: ${reason.message}`);
         });
         if (this.closed) connection.destroy();
         return connection;
@@ -171,6 +179,15 @@ export class Upstream {
         node.connecting = undefined;
       });
     return node.connecting;
+  }
+
+  private brokeProtocol(node: UpstreamNode, reason: ForwardError): void {
+    const log = this.options.log;
+    if (reason.message !== node.lastBreak) log.error(`${reason.message}: connection dropped`);
+    else log.debug(`${reason.message}: connection dropped`);
+    node.lastBreak = reason.message;
+    reason.logged = true;
+    this.markDown(node, reason);
   }
 
   private markDown(node: UpstreamNode, err: ForwardError): void {
