@@ -9,7 +9,7 @@ import { Btf, BPF_MAP_TYPE_RINGBUF, memberAt, type SectionVariable, type TypeLay
 import { compileStruct, RecordLayoutError } from '../records/compile.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { parseNonEmpty } from './keys.js';
-import { ConfigError, type ConfigEntry, type KeySpec, type TraceSelection } from './model.js';
+import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type KeySpec, type TraceSelection } from './model.js';
 
 /** A `BPF_Set name=value` as written (checked against the object's BTF later). */
 export interface KnobAssignment {
@@ -19,17 +19,17 @@ export interface KnobAssignment {
 
 function parseKnobAssignment(text: string): KnobAssignment {
   const m = /^([A-Za-z_]\w*)\s*=\s*(.*)$/.exec(text);
-  if (!m) throw new Error(`${JSON.stringify(text)} is not name=value (a global of the object, e.g. BPF_Set parent_pid=1)`);
+  if (!m) throw new Error(`${quoteExcerpt(text)} is not name=value (a global of the object, e.g. BPF_Set parent_pid=1)`);
   return { name: m[1]!, value: m[2]! };
 }
 
 function parseIdentifier(text: string): string {
-  if (!/^[A-Za-z_]\w*$/.test(text)) throw new Error(`${JSON.stringify(text)} is not a C name`);
+  if (!/^[A-Za-z_]\w*$/.test(text)) throw new Error(`${quoteExcerpt(text)} is not a C name`);
   return text;
 }
 
 function parseMemberPath(text: string): string {
-  if (!/^[A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*$/.test(text)) throw new Error(`${JSON.stringify(text)} is not a member of the record struct (e.g. ts_ns, or hdr.ts_ns)`);
+  if (!/^[A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*$/.test(text)) throw new Error(`${quoteExcerpt(text)} is not a member of the record struct (e.g. ts_ns, or hdr.ts_ns)`);
   return text;
 }
 
@@ -117,11 +117,11 @@ export function knobValue(type: TypeLayout, text: string): Buffer {
         const lower = text.toLowerCase();
         if (lower === 'on' || lower === 'true') return Buffer.from([1]);
         if (lower === 'off' || lower === 'false') return Buffer.from([0]);
-        throw new Error(`is ${takes()}: ${JSON.stringify(text)} is neither`);
+        throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is neither`);
       }
       if (![1, 2, 4, 8].includes(type.size)) throw new Error(`is ${type.cName}, a ${type.size}-byte integer, which BPF_Set can't set`);
       const n = parseInteger(text);
-      if (n === undefined) throw new Error(`is ${takes()}: ${JSON.stringify(text)} is not a whole number`);
+      if (n === undefined) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is not a whole number`);
       const [min, max] = integerRange(type.size, type.signed);
       if (n < min || n > max) throw new Error(`is ${takes()}: ${n} does not fit`);
       return writeInteger(n, type.size);
@@ -130,7 +130,7 @@ export function knobValue(type: TypeLayout, text: string): Buffer {
       if (![1, 2, 4, 8].includes(type.size)) throw new Error(`is ${type.cName}, a ${type.size}-byte enum, which BPF_Set can't set`);
       const named = type.values.find((v) => v.name === text);
       const n = named ? named.value : parseInteger(text);
-      if (n === undefined) throw new Error(`is ${takes()}: ${JSON.stringify(text)} is none of them`);
+      if (n === undefined) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is none of them`);
       const [min, max] = integerRange(type.size, type.signed);
       if (n < min || n > max) throw new Error(`is ${type.cName}, ${type.size} bytes ${type.signed ? 'signed' : 'unsigned'} (${min} to ${max}): ${n} does not fit`);
       return writeInteger(n, type.size);
@@ -138,7 +138,7 @@ export function knobValue(type: TypeLayout, text: string): Buffer {
     case 'array': {
       if (!isCharArray(type)) break;
       const bytes = Buffer.from(text, 'utf8');
-      if (bytes.length > type.length - 1) throw new Error(`is ${takes()}: ${JSON.stringify(text)} is ${bytes.length} bytes`);
+      if (bytes.length > type.length - 1) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is ${bytes.length} bytes`);
       const out = Buffer.alloc(type.length);
       bytes.copy(out);
       return out;
@@ -281,7 +281,7 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   const knobs = new Map<string, { value: Buffer; entry: ConfigEntry }>();
   for (const entry of sets) {
     const { name, value } = parseKnobAssignment(entry.value);
-    const problem = (text: string) => new ConfigError(entry.file, entry.line, `${entry.key} ${entry.value}: ${text}`);
+    const problem = (text: string) => new ConfigError(entry.file, entry.line, `${entry.key} ${showText(entry.value)}: ${text}`);
     const first = knobs.get(name);
     if (first) throw problem(`${name} is set twice (first at ${first.entry.file === entry.file ? `line ${first.entry.line}` : `${first.entry.file}:${first.entry.line}`})`);
     const own = ownKnobs[name];

@@ -1,6 +1,8 @@
 // Parsers for the value types Fluent Bit's keys use, for KeySpec.parse and
 // TraceKey.parse. Each checks a whole value and throws an Error saying what
-// is accepted; the config loader puts "file:line: Key: " in front.
+// is accepted; the config loader puts "file:line: Key: " in front. Every
+// duration and size is bounded, also when its key sets no bound itself.
+import { quoteExcerpt } from './model.js';
 
 /** on/off, true/false, yes/no in any case (Fluent Bit's flb_utils_bool). */
 export function parseBool(value: string): boolean {
@@ -14,7 +16,7 @@ export function parseBool(value: string): boolean {
     case 'no':
       return false;
   }
-  throw new Error(`${JSON.stringify(value)} is not a boolean: use on/off, true/false or yes/no`);
+  throw new Error(`${quoteExcerpt(value)} is not a boolean: use on/off, true/false or yes/no`);
 }
 
 /** Any text but an empty one (a ${VAR} that is not set leaves a value empty). */
@@ -40,7 +42,7 @@ function checkBounds(n: number, bounds: Bounds, unit = ''): void {
 export function integerParser(bounds: Bounds = {}): (value: string) => number {
   return (value) => {
     const n = /^[+-]?\d+$/.test(value) ? Number(value) : NaN;
-    if (!Number.isSafeInteger(n)) throw new Error(`${JSON.stringify(value)} is not a whole number`);
+    if (!Number.isSafeInteger(n)) throw new Error(`${quoteExcerpt(value)} is not a whole number`);
     checkBounds(n, bounds);
     return n;
   };
@@ -80,7 +82,11 @@ export function sizeParser(options: SizeOptions = {}): (value: string) => number
     const bytes = sizeToBytes(value, binary);
     if (bytes === undefined) {
       const units = binary ? 'K, M or G (powers of 1024; KB and KiB also work)' : 'K, M or G (powers of 1000, as in Fluent Bit; KB also works)';
-      throw new Error(`${JSON.stringify(value)} is not a size: use a number of bytes or a number with ${units}, e.g. 512K or 8M`);
+      throw new Error(`${quoteExcerpt(value)} is not a size: use a number of bytes or a number with ${units}, e.g. 512K or 8M`);
+    }
+    // Beyond this, byte counts are no longer exact numbers (8 PiB: no memory or disk has it).
+    if (options.max === undefined && !Number.isSafeInteger(bytes)) {
+      throw new Error(`${quoteExcerpt(value)} is too large: a size is at most ${Number.MAX_SAFE_INTEGER} bytes (8 PiB)`);
     }
     checkBounds(bytes, options, ' bytes');
     return bytes;
@@ -102,6 +108,13 @@ export interface SecondsOptions extends Bounds {
 
 const secondsPerUnit: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
+/**
+ * Durations become Node.js timers, which take at most 2^31-1 ms (24.8 days)
+ * and turn anything longer into 1 ms, and nothing shorter than 1 ms.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+const MIN_TIMER_SECONDS = 0.001;
+
 /** A duration in seconds. */
 export function secondsParser(options: SecondsOptions = {}): (value: string) => number {
   const { fractional = false, units = false, above } = options;
@@ -111,10 +124,14 @@ export function secondsParser(options: SecondsOptions = {}): (value: string) => 
     const m = pattern.exec(value);
     if (!m) {
       const examples = [fractional ? '1, 0.5' : '1, 30', units ? '5m, 1h' : ''].filter(Boolean).join(', ');
-      throw new Error(`${JSON.stringify(value)} is not ${fractional ? 'a number' : 'a whole number'} of seconds (e.g. ${examples})`);
+      throw new Error(`${quoteExcerpt(value)} is not ${fractional ? 'a number' : 'a whole number'} of seconds (e.g. ${examples})`);
     }
     const seconds = Number(m[1]) * (m[2] ? secondsPerUnit[m[2].toLowerCase()]! : 1);
     if (above !== undefined && !(seconds > above)) throw new Error(`${seconds} is out of range: it must be more than ${above} seconds`);
+    if (options.max === undefined && seconds > MAX_TIMER_SECONDS) {
+      throw new Error(`${quoteExcerpt(value)} is too long: a duration is at most ${MAX_TIMER_SECONDS} seconds (24.8 days, the longest timer Node.js can set)`);
+    }
+    if (seconds > 0 && seconds < MIN_TIMER_SECONDS) throw new Error(`${quoteExcerpt(value)} is too short: a duration of more than 0 is at least 0.001 seconds (1 ms, the shortest timer)`);
     checkBounds(seconds, options, ' seconds');
     return seconds;
   };
@@ -128,7 +145,7 @@ export function enumParser<T extends string>(allowed: readonly T[], aliases: Rea
   return (value) => {
     const lower = value.toLowerCase();
     const found = allowed.find((a) => a.toLowerCase() === lower) ?? aliases[lower];
-    if (found === undefined) throw new Error(`${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
+    if (found === undefined) throw new Error(`${quoteExcerpt(value)} is not one of ${allowed.join(', ')}`);
     return found;
   };
 }

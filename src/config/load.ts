@@ -6,10 +6,12 @@ import { logLevels, type LogLevel } from '../log.js';
 import type { OutputPlugin } from '../outputs/types.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';
-import { enumParser, integerParser, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
+import { enumParser, integerParser, MAX_TIMER_SECONDS, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
 import { compileMatch } from './match.js';
 import {
   ConfigError,
+  quoteExcerpt,
+  showText,
   type AppConfig,
   type ConfigEntry,
   type ConfigSection,
@@ -69,7 +71,7 @@ function parseRingbufSize(value: string): number {
   // kernel wants a power of two, and "8M" should be one.
   const bytes = sizeParser({ binary: true })(value);
   if (bytes < RINGBUF_MIN || bytes > RINGBUF_MAX || !Number.isInteger(Math.log2(bytes))) {
-    throw new Error(`${JSON.stringify(value)} is ${bytes} bytes: it must be a power of two from 4K to 2G (K, M and G count 1024s here), e.g. 256K or 8M`);
+    throw new Error(`${quoteExcerpt(value)} is ${bytes} bytes: it must be a power of two from 4K to 2G (K, M and G count 1024s here), e.g. 256K or 8M`);
   }
   return bytes;
 }
@@ -79,7 +81,7 @@ export const ebpfInputKeys: readonly KeySpec[] = [
   { name: 'trace', description: 'a trace to run (repeat for several)', repeatable: true, parse: parseNonEmpty },
   { name: 'tag', description: 'tag of the records (default ebpf.N)', parse: parseNonEmpty },
   { name: 'alias', description: 'instance name in logs and metrics (default ebpf.N)', parse: parseNonEmpty },
-  { name: 'poll_ms', description: "Fluent Bit's ring buffer polling interval; ebpf-forward reads as events come, so it is accepted and kept", default: '1000', parse: integerParser({ min: 1 }) },
+  { name: 'poll_ms', description: "Fluent Bit's ring buffer polling interval; ebpf-forward reads as events come, so it is accepted and kept", default: '1000', parse: integerParser({ min: 1, max: MAX_TIMER_SECONDS * 1000 }) },
   { name: 'ringbuf_map_name', description: 'name of the ring buffer map in the BPF objects', default: 'events', parse: parseNonEmpty },
   { name: 'ringbuf_size', description: 'ring buffer size: a power of two from 4K to 2G', default: '8M', parse: parseRingbufSize },
   { name: 'sequence_key', description: 'add the trace\'s sequence number under this key (gaps are records lost in the kernel)', parse: parseNonEmpty },
@@ -103,7 +105,7 @@ const unsupportedSections: Record<string, string> = {
 };
 
 const listNames = (names: Iterable<string>) => [...names].join(', ');
-const quote = (text: string) => JSON.stringify(text);
+const quote = quoteExcerpt;
 
 /** Runs a parser on an entry's value; its error becomes "file:line: Key: problem". */
 function parseEntry(entry: ConfigEntry, parse: (value: string) => unknown): unknown {
@@ -111,9 +113,12 @@ function parseEntry(entry: ConfigEntry, parse: (value: string) => unknown): unkn
     return parse(entry.value);
   } catch (err) {
     let problem = (err as Error).message;
+    // A plugin's parser may quote the whole value: only a slice of it goes out.
+    const excerpt = quoteExcerpt(entry.value);
+    if (excerpt !== JSON.stringify(entry.value)) problem = problem.split(JSON.stringify(entry.value)).join(excerpt).split(`"${entry.value}"`).join(excerpt);
     // Plugins' own parsers may already name their key ("Format must be...").
     const named = problem.toLowerCase().startsWith(entry.name) && !/[\w.]/.test(problem.charAt(entry.name.length));
-    if (!named) problem = `${entry.key}: ${problem}`;
+    if (!named) problem = `${quoteKey(entry)}: ${problem}`;
     if (entry.unsetVariables) problem += ` (${entry.unsetVariables.map((v) => `\${${v}}`).join(', ')} is not set)`;
     throw new ConfigError(entry.file, entry.line, problem);
   }
@@ -128,7 +133,7 @@ class SectionValues {
     const first = this.firstEntry.get(entry.name);
     if (first && !spec.repeatable) {
       const where = first.file === entry.file ? `line ${first.line}` : `${first.file}:${first.line}`;
-      throw new ConfigError(entry.file, entry.line, `${entry.key} is set twice (first at ${where}); it takes one value`);
+      throw new ConfigError(entry.file, entry.line, `${quoteKey(entry)} is set twice (first at ${where}); it takes one value`);
     }
     const value = parseEntry(entry, spec.parse);
     if (spec.repeatable) {
@@ -154,23 +159,32 @@ class SectionValues {
   }
 }
 
+/** An entry's key as messages show it (a key can be anything up to the first blank). */
+const quoteKey = (entry: ConfigEntry) => showText(entry.key);
+
 function unknownKey(entry: ConfigEntry, section: string, known: Iterable<string>): ConfigError {
   return new ConfigError(entry.file, entry.line, `unknown key ${quote(entry.key)} in ${section}; known keys: ${listNames(known)}`);
 }
 
 function loadService(sections: ConfigSection[]): ServiceSettings {
-  // Fluent Bit merges every [SERVICE] into one; a later value wins.
+  // Fluent Bit merges every [SERVICE] into one, a later value winning; a key
+  // set twice is refused here, as in [INPUT] and [OUTPUT].
   const specs = new Map(serviceKeys.map((s) => [s.name, s]));
-  const values = new Map<string, unknown>();
+  const parsed = new SectionValues();
   for (const section of sections) {
     for (const entry of section.entries) {
       const spec = specs.get(entry.name);
       if (!spec) throw unknownKey(entry, '[SERVICE]', specs.keys());
-      values.set(entry.name, parseEntry(entry, spec.parse));
+      parsed.set(entry, spec);
     }
   }
-  for (const spec of serviceKeys) {
-    if (spec.default !== undefined && !values.has(spec.name)) values.set(spec.name, spec.parse(spec.default));
+  parsed.fillDefaults(serviceKeys);
+  const values = parsed.values;
+  const base = values.get('scheduler.base') as number;
+  const cap = values.get('scheduler.cap') as number;
+  if (cap < base) {
+    const at = parsed.entryOf('scheduler.cap') ?? parsed.entryOf('scheduler.base')!;
+    throw new ConfigError(at.file, at.line, `scheduler.cap (${cap}s) is less than scheduler.base (${base}s): the most wait before a retry can't be shorter than the least`);
   }
   return {
     flushSeconds: values.get('flush') as number,
@@ -368,7 +382,7 @@ export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
   const file = resolve(path);
   const warnings: string[] = [];
   const sections = parseClassicConfig(file, deps.env ?? process.env, {
-    onWarning: (f, line, message) => warnings.push(`${f}:${line}: ${message}`),
+    onWarning: (f, line, message) => warnings.push(line > 0 ? `${f}:${line}: ${message}` : `${f}: ${message}`),
   });
 
   const byKind: Record<'service' | 'input' | 'output', ConfigSection[]> = { service: [], input: [], output: [] };

@@ -28,6 +28,24 @@ export interface ConfigSection extends Located {
 }
 
 /**
+ * At most this many characters of a config's own text go into a message: the
+ * file given may be a secret one (`-c /etc/shadow`) or a huge one.
+ */
+const EXCERPT_CHARACTERS = 24;
+
+/** Text from a config file as messages quote it: in JSON quotes, cut to a short slice. */
+export function quoteExcerpt(text: string): string {
+  const characters = [...text];
+  if (characters.length <= EXCERPT_CHARACTERS) return JSON.stringify(text);
+  return `${JSON.stringify(characters.slice(0, EXCERPT_CHARACTERS).join(''))}... (${characters.length} characters)`;
+}
+
+/** Config text shown bare when it is a short word or name=value, else as quoteExcerpt does. */
+export function showText(text: string): string {
+  return /^[\w.=:/*@-]{1,40}$/.test(text) ? text : quoteExcerpt(text);
+}
+
+/**
  * A problem in a configuration file; the message starts with "file:line: ".
  * Line 0 means the file as a whole (it can't be read, it lacks a section):
  * the message is then "file: problem".

@@ -8,12 +8,15 @@
 //       # comment             at column 1 or at the entries' indentation
 //
 // Where Fluent Bit is lax or surprising we say so in an error instead of
-// guessing (noted at each place).
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+// guessing (noted at each place). A config decides what is traced and where
+// every record (command lines included) goes, so files others could change
+// are warned about, as sshd and sudo do, and only regular files are read.
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { globSync } from 'tinyglobby';
-import { ConfigError, type ConfigEntry, type ConfigSection, type Located } from './model.js';
+import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type ConfigSection, type Located } from './model.js';
 
 export interface ParseOptions {
   /** Told of things that are not errors, e.g. a ${VAR} that is set nowhere. */
@@ -45,6 +48,93 @@ const describeIndent = (indent: string): string => {
   return parts.join(' + ');
 };
 
+/** A config file is text of a few kilobytes; this much is surely not one. */
+const MAX_CONFIG_BYTES = 4 << 20;
+
+type Warn = NonNullable<ParseOptions['onWarning']>;
+
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** Why others than root (and the user running this) could change what `path` says, if they could. */
+function writableByOthers(path: string, st: Stats, what: string): string | undefined {
+  const uid = process.geteuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== uid) return `${what} is owned by uid ${st.uid}`;
+  const mode = `mode 0${(st.mode & 0o7777).toString(8)}`;
+  // A sticky folder (/tmp) lets others add files, not replace ours.
+  if (st.isDirectory() && st.mode & 0o1000) return undefined;
+  if (st.mode & 0o002) return `${what} is writable by anyone (${mode})`;
+  if (st.mode & 0o020) return `${what} is writable by its group, gid ${st.gid} (${mode})`;
+  return undefined;
+}
+
+/** Warns, as sshd's StrictModes and sudo do, of a file that others could change or replace. */
+function checkOwnership(path: string, st: Stats, warn: Warn | undefined): void {
+  if (!warn) return;
+  let problem = writableByOthers(path, st, 'it');
+  for (let dir = dirname(realpathSync(path)); !problem; dir = dirname(dir)) {
+    problem = writableByOthers(dir, statSync(dir), `its folder ${dir}`);
+    if (dir === dirname(dir)) break;
+  }
+  if (problem) {
+    warn(path, 0, `WARNING: ${problem}, so others than root can change what is traced and where every record goes (command lines included): make it root's and not writable by group or others (chown root; chmod go-w)`);
+  }
+}
+
+/** The file as text; a line that is not UTF-8 is an error, unless it is a comment. */
+function decodeText(bytes: Buffer, path: string): string {
+  const text = bytes.toString('utf8');
+  if (isUtf8(bytes)) return text;
+  let start = 0;
+  for (const [i, line] of text.split('\n').entries()) {
+    const end = bytes.indexOf(0x0a, start);
+    const raw = bytes.subarray(start, end < 0 ? bytes.length : end);
+    if (!isUtf8(raw) && !/^[ \t]*#/.test(line)) {
+      throw new ConfigError(path, i + 1, 'this line is not valid UTF-8: a configuration file is UTF-8 text');
+    }
+    start = end + 1;
+  }
+  return text;
+}
+
+/**
+ * The text of a config file that is a regular file of reasonable size, read
+ * once through one descriptor (no FIFO to hang on, no /dev/zero to fill
+ * memory, nothing swapped between the check and the read).
+ */
+function readConfigFile(path: string, warn: Warn | undefined): { text: string } | { problem: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { problem: e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { problem: `it is ${fileKind(st)}, not a regular file` };
+    if (st.size > MAX_CONFIG_BYTES) return { problem: `it is ${st.size} bytes, more than a configuration file can be (${MAX_CONFIG_BYTES})` };
+    checkOwnership(path, st, warn);
+    // Files of /proc say size 0: read up to the limit, whatever st.size says.
+    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    if (length > MAX_CONFIG_BYTES) return { problem: `it is more than ${MAX_CONFIG_BYTES} bytes, more than a configuration file can be` };
+    return { text: decodeText(buffer.subarray(0, length), path) };
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    return { problem: (err as Error).message };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
 
 class ClassicConfigReader {
@@ -59,6 +149,7 @@ class ClassicConfigReader {
   constructor(
     /** Folder @INCLUDE paths are relative to: the main file's (realpath, as Fluent Bit). */
     private readonly rootDir: string,
+    private readonly warn: Warn | undefined,
   ) {}
 
   readFile(file: FileToRead, includedFrom?: Located): void {
@@ -75,19 +166,15 @@ class ClassicConfigReader {
     }
     this.seen.set(file.real, includedFrom);
 
-    let text: string;
-    try {
-      text = readFileSync(file.path, 'utf8');
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a folder' : e.code === 'EACCES' ? 'permission denied' : e.message;
-      if (includedFrom) throw new ConfigError(includedFrom.file, includedFrom.line, `@INCLUDE: cannot read ${file.path}: ${why}`);
-      throw new ConfigError(file.path, 0, `cannot read the configuration file: ${why}`);
+    const read = readConfigFile(file.path, this.warn);
+    if ('problem' in read) {
+      if (includedFrom) throw new ConfigError(includedFrom.file, includedFrom.line, `@INCLUDE: cannot read ${file.path}: ${read.problem}`);
+      throw new ConfigError(file.path, 0, `cannot read the configuration file: ${read.problem}`);
     }
 
     this.stack.push(file);
     // A byte-order mark (some Windows editors write one) is not part of line 1.
-    this.readLines(file.path, text.replace(/^\uFEFF/, ''));
+    this.readLines(file.path, read.text.replace(/^\uFEFF/, ''));
     this.stack.pop();
   }
 
@@ -118,9 +205,12 @@ class ClassicConfigReader {
 
       if (line[0] === '[') {
         const end = line.indexOf(']');
-        if (end < 0) fail(`bad section header ${JSON.stringify(line.trim())}: missing "]"`);
+        if (end < 0) fail(`bad section header ${quoteExcerpt(line.trim())}: missing "]"`);
         const name = line.slice(1, end).trim();
         if (!name) fail('empty section name "[]"');
+        // Fluent Bit ignores what follows the "]"; nobody writes it meaning nothing.
+        const after = line.slice(end + 1).trim();
+        if (after) fail(`${quoteExcerpt(after)} after the section header [${quoteExcerpt(name).slice(1, -1)}]: a header line holds only [NAME] (entries go on the lines below, indented)`);
         section = { file: path, line: lineNo, name: name.toLowerCase(), entries: [] };
         this.sections.push(section);
         continue;
@@ -128,9 +218,9 @@ class ClassicConfigReader {
 
       const lead = /^[ \t]*/.exec(line)![0];
       const body = line.slice(lead.length);
-      if (!section) fail(`${JSON.stringify(body)} is outside of any section: entries go under a [SECTION] header`);
+      if (!section) fail(`${quoteExcerpt(body)} is outside of any section: entries go under a [SECTION] header`);
       if (lead === '') {
-        fail(`${JSON.stringify(body)} is not indented: entries of a section must be indented (section headers start at column 1)`);
+        fail(`${quoteExcerpt(body)} is not indented: entries of a section must be indented (section headers start at column 1)`);
       }
       if (!indent) {
         indent = { text: lead, line: lineNo };
@@ -143,16 +233,16 @@ class ClassicConfigReader {
 
       if (body[0] === '#') continue;
       if (body[0] === '[') {
-        fail(`${JSON.stringify(body)}: groups inside a section are not supported, and a section header must start at column 1`);
+        fail(`${quoteExcerpt(body)}: groups inside a section are not supported, and a section header must start at column 1`);
       }
-      if (body[0] === '@') fail(`${JSON.stringify(body)}: @INCLUDE and @SET must start at column 1`);
+      if (body[0] === '@') fail(`${quoteExcerpt(body)}: @INCLUDE and @SET must start at column 1`);
 
       // Fluent Bit splits at the first space only; a tab works here too.
       const split = /^(\S+)[ \t]+(.*)$/.exec(body);
-      if (!split) fail(`key ${JSON.stringify(body)} has no value: write "Key value"`);
+      if (!split) fail(`key ${quoteExcerpt(body)} has no value: write "Key value"`);
       const [, key, rawValue] = split!;
       const raw = rawValue!.trim();
-      if (raw === '') fail(`key ${JSON.stringify(key)} has no value: write "Key value"`);
+      if (raw === '') fail(`key ${quoteExcerpt(key!)} has no value: write "Key value"`);
 
       const entry: ConfigEntry = { file: path, line: lineNo, key: key!, name: key!.toLowerCase(), value: raw };
       section!.entries.push(entry);
@@ -170,12 +260,12 @@ class ClassicConfigReader {
     } else if (command === 'SET') {
       const eq = argument.indexOf('=');
       const name = eq > 0 ? argument.slice(0, eq).trim() : '';
-      if (!name) throw new ConfigError(at.file, at.line, `@SET expects NAME=VALUE, got ${JSON.stringify(argument)}`);
+      if (!name) throw new ConfigError(at.file, at.line, `@SET expects NAME=VALUE, got ${quoteExcerpt(argument)}`);
       // Like Fluent Bit, every @SET is applied before any value is expanded:
       // the last one of a name wins, wherever it is.
       this.variables.set(name, argument.slice(eq + 1).trim());
     } else {
-      throw new ConfigError(at.file, at.line, `unknown directive @${match[1]}: the classic format has @INCLUDE and @SET`);
+      throw new ConfigError(at.file, at.line, `unknown directive ${showText(`@${match[1]}`)}: the classic format has @INCLUDE and @SET`);
     }
   }
 
@@ -192,7 +282,8 @@ class ClassicConfigReader {
     const matches = this.glob(path);
     if (matches.length === 0) {
       // As in Fluent Bit, a pattern that matches nothing is an error.
-      throw new ConfigError(at.file, at.line, `@INCLUDE ${argument}: no file matches ${path}`);
+      const shown = showText(argument);
+      throw new ConfigError(at.file, at.line, `@INCLUDE ${shown}: no file matches ${shown === argument ? path : quoteExcerpt(path)}`);
     }
     for (const file of matches) this.readFile(this.fileToRead(file, at), at);
   }
@@ -244,6 +335,10 @@ class ClassicConfigReader {
       const unset: string[] = [];
       entry.value = raw.replace(/\$\{([^}]+)\}/g, (_text, name: string) => {
         const value = lookup(name);
+        // Node turns bytes of the environment that are not UTF-8 into U+FFFD.
+        if (value?.includes('\uFFFD') && !this.variables.has(name)) {
+          throw new ConfigError(entry.file, entry.line, `\${${quoteExcerpt(name).slice(1, -1)}}: the environment variable is not valid UTF-8`);
+        }
         if (value !== undefined) return value;
         unset.push(name);
         return '';
@@ -270,7 +365,7 @@ export function parseClassicConfig(path: string, env: Env = process.env, options
   } catch {
     // readFile reports the unreadable file.
   }
-  const reader = new ClassicConfigReader(dirname(real));
+  const reader = new ClassicConfigReader(dirname(real), options.onWarning);
   reader.readFile({ path: main, real });
   reader.expandValues(env, options.onWarning);
   return reader.sections;

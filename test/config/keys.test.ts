@@ -133,3 +133,24 @@ describe('enumParser', () => {
     expect(() => level('loud')).toThrow('"loud" is not one of off, error, warn, info');
   });
 });
+
+describe('every duration and size is bounded, also where its key sets no bound', () => {
+  it('a duration becomes a Node.js timer: at most 2^31-1 ms (longer ones would fire after 1 ms), at least 1 ms', () => {
+    const flush = secondsParser({ fractional: true, above: 0 });
+    expect(flush('2147483')).toBe(2147483);
+    expect(() => flush('2147484')).toThrow('"2147484" is too long: a duration is at most 2147483 seconds (24.8 days, the longest timer Node.js can set)');
+    expect(() => flush('0.0001')).toThrow('"0.0001" is too short: a duration of more than 0 is at least 0.001 seconds (1 ms, the shortest timer)');
+    expect(flush('0.001')).toBe(0.001);
+    const time = secondsParser({ fractional: true, units: true, above: 0 });
+    expect(time('24d')).toBe(24 * 86400);
+    expect(() => time('25d')).toThrow('"25d" is too long');
+    expect(() => time('99999999999999999999d')).toThrow('is too long');
+    expect(secondsParser({ min: 0 })('0')).toBe(0);
+  });
+
+  it('a size is an exact number of bytes: at most 2^53-1', () => {
+    expect(sizeParser()('9000000G')).toBe(9e15);
+    expect(() => sizeParser()('10000000G')).toThrow('"10000000G" is too large: a size is at most 9007199254740991 bytes (8 PiB)');
+    expect(() => sizeParser()('99999999999999999999')).toThrow('is too large');
+  });
+});

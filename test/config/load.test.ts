@@ -1,7 +1,11 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { integerParser, parseBool, parseNonEmpty, sizeParser } from '../../src/config/keys.js';
 import { loadConfig, type ConfigDeps } from '../../src/config/load.js';
 import type { OutputPlugin } from '../../src/outputs/types.js';
+import { outputPlugins } from '../../src/outputs/registry.js';
 import { traces } from '../../src/traces/registry.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { configError, fixture } from './helpers.js';
@@ -158,9 +162,13 @@ describe('loadConfig: a full config', () => {
 });
 
 describe('loadConfig: [SERVICE]', () => {
-  it('merges several [SERVICE] sections; a later value wins; Log_Level "warning" is warn', () => {
+  it('merges several [SERVICE] sections; Log_Level "warning" is warn', () => {
     const { service } = load('load/service-merge.conf');
     expect(service).toMatchObject({ flushSeconds: 2, graceSeconds: 0, logLevel: 'warn' });
+  });
+
+  it('a key set twice, even in two [SERVICE] sections, is refused (Fluent Bit lets the later win silently)', () => {
+    expect(problemAt('load/service-twice.conf', 8)).toBe('Log_Level is set twice (first at line 3); it takes one value');
   });
 
   it('unknown key: error at its line listing the known keys', () => {
@@ -221,7 +229,7 @@ describe('loadConfig: [INPUT]', () => {
     ['load/ringbuf-not-pow2.conf', 4, 'ringbuf_size: "3M" is 3145728 bytes: it must be a power of two from 4K to 2G (K, M and G count 1024s here), e.g. 256K or 8M'],
     ['load/ringbuf-small.conf', 4, /^ringbuf_size: "2K" is 2048 bytes: it must be a power of two from 4K to 2G/],
     ['load/ringbuf-garbage.conf', 4, /^ringbuf_size: "lots" is not a size/],
-    ['load/poll-zero.conf', 4, 'poll_ms: 0 is out of range: it must be at least 1'],
+    ['load/poll-zero.conf', 4, 'poll_ms: 0 is out of range: it must be between 1 and 2147483000'],
     ['load/trace-error-bad.conf', 4, 'Trace_Error: "ignore" is not one of continue, exit'],
   ];
   for (const [name, line, problem] of cases) {
@@ -277,5 +285,47 @@ describe('loadConfig: [OUTPUT]', () => {
   it('one input and one output without Match: "Match *", as Fluent Bit', () => {
     const config = load('load/output-one-to-one.conf');
     expect(config.outputs.map((o) => [o.instance, o.match])).toEqual([['fake.0', { kind: 'wildcard', pattern: '*' }]]);
+  });
+});
+
+describe('loadConfig: durations and sizes over their bounds, with the real outputs', () => {
+  const input = '[INPUT]\n    Name  ebpf\n    Trace trace_signal\n';
+  const forward = '[OUTPUT]\n    Name  forward\n    Match *\n';
+  const problemOf = (text: string) => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-bounds-')), 'a.conf');
+    writeFileSync(path, text);
+    const err = configError(() => loadConfig(path, { traces, outputs: outputPlugins, env: {} }));
+    return `${err.line}: ${err.problem}`;
+  };
+
+  it.each([
+    ['[SERVICE]\n    Flush 3000000\n', 'Flush'],
+    ['[SERVICE]\n    Grace 3000000\n', 'Grace'],
+    ['[SERVICE]\n    scheduler.base 3000000\n    scheduler.cap 3000000\n', 'scheduler.base'],
+    ['[SERVICE]\n    scheduler.cap 3000000\n', 'scheduler.cap'],
+  ])('[SERVICE] %j', (service, key) => {
+    expect(problemOf(`${service}${input}`)).toMatch(new RegExp(`^2: ${key.replace('.', '\\.')}: "3000000" is too long: a duration is at most 2147483 seconds`));
+  });
+
+  it.each([
+    ['ack_response_timeout 30d', 'ack_response_timeout: "30d" is too long'],
+    ['net.connect_timeout 2147484', 'net.connect_timeout: "2147484" is too long'],
+    ['mem_buf_limit 10000000G', 'mem_buf_limit: "10000000G" is too large'],
+    ['storage.total_limit_size 99999999999999999999', 'storage.total_limit_size: "99999999999999999999" is too large'],
+  ])('[OUTPUT] forward %s', (line, problem) => {
+    expect(problemOf(`${input}${forward}    ${line}\n`)).toMatch(`7: ${problem}`);
+  });
+
+  it('storage.backlog.mem_limit and poll_ms', () => {
+    expect(problemOf(`[SERVICE]\n    storage.backlog.mem_limit 10000000G\n${input}`)).toMatch(/^2: storage\.backlog\.mem_limit: "10000000G" is too large/);
+    expect(problemOf(`${input}    poll_ms 2147483648\n`)).toBe('4: poll_ms: 2147483648 is out of range: it must be between 1 and 2147483000');
+  });
+
+  it('scheduler.cap below scheduler.base is refused at scheduler.cap (or at base, when cap is the default)', () => {
+    expect(problemOf(`[SERVICE]\n    scheduler.base 10\n    scheduler.cap 5\n${input}`)).toBe("3: scheduler.cap (5s) is less than scheduler.base (10s): the most wait before a retry can't be shorter than the least");
+    expect(problemOf(`[SERVICE]\n    scheduler.base 3000\n${input}`)).toBe("2: scheduler.cap (2000s) is less than scheduler.base (3000s): the most wait before a retry can't be shorter than the least");
+    const path = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-bounds-')), 'a.conf');
+    writeFileSync(path, `[SERVICE]\n    scheduler.base 7\n    scheduler.cap 7\n${input}`);
+    expect(loadConfig(path, { traces, outputs: outputPlugins, env: {} }).service.values.get('scheduler.cap')).toBe(7);
   });
 });

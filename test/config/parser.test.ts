@@ -58,6 +58,7 @@ describe('parseClassicConfig: errors with file:line', () => {
     ['parser/blank-value.conf', 3, /key "Tag" has no value/],
     ['parser/bad-header.conf', 3, /bad section header "\[INPUT": missing "\]"/],
     ['parser/empty-header.conf', 1, /empty section name/],
+    ['parser/header-trailing.conf', 1, /^"extra" after the section header \[INPUT\]: a header line holds only \[NAME\]/],
     ['parser/group.conf', 3, /groups inside a section are not supported/],
     ['parser/indented-directive.conf', 3, /@INCLUDE and @SET must start at column 1/],
     ['parser/unknown-directive.conf', 2, /unknown directive @INCLUDES: the classic format has @INCLUDE and @SET/],
