@@ -1,0 +1,84 @@
+// trace_dns: DNS queries and responses over UDP and TCP, parsed in the kernel
+// from the send and receive syscalls (dns.bpf.c); a response carries the
+// latency since its query's send.
+import type { NativeBpfObject } from '../../native/addon.js';
+import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
+
+/** `response` values (the record header's kind). */
+export const DnsKind = { query: 0, response: 1 } as const;
+
+/** event_header.flags of a dns record (DNS_F_* in dns.h). */
+export const DnsFlags = {
+  /** The question name could not be read as plain labels: query "". */
+  badName: 0x1,
+  /** The message had no question, or a failed call's could not be read. */
+  noQuestion: 0x2,
+  /** A response whose query was seen: latency_ns is set. */
+  matched: 0x4,
+} as const;
+
+export const DEFAULT_DNS_PORT = 53;
+// Size of dns_ports in dns.bpf.c.
+export const MAX_DNS_PORTS = 16;
+
+const portKey: TraceKey = {
+  name: 'dns_port',
+  description: `ports that count as DNS, on the server's side (default ${DEFAULT_DNS_PORT}): a list separated by commas or spaces, the key may repeat; at most ${MAX_DNS_PORTS} in all`,
+  repeatable: true,
+  parse(value) {
+    const items = value.split(/[\s,]+/).filter((s) => s.length > 0);
+    if (items.length === 0) throw new Error('dns_port needs at least one port');
+    return items.map((item) => {
+      if (!/^\d+$/.test(item) || Number(item) < 1 || Number(item) > 65535) {
+        throw new Error(`dns_port: '${item}' is not a port (a whole number from 1 to 65535)`);
+      }
+      return Number(item);
+    });
+  },
+};
+
+/** The ports of every dns_port key given, once each; the default without one. */
+export function dnsPorts(settings: TraceSettings): number[] {
+  const value = settings.keys.get(portKey.name);
+  if (value === undefined) return [DEFAULT_DNS_PORT];
+  return [...new Set((Array.isArray(value) ? value.flat(2) : [value]) as number[])];
+}
+
+/** Writes the ports into dns_ports / dns_port_count. */
+function configureDns(object: NativeBpfObject, settings: TraceSettings): void {
+  const ports = dnsPorts(settings);
+  if (ports.length > MAX_DNS_PORTS) throw new Error(`dns_port: ${ports.length} ports given, at most ${MAX_DNS_PORTS}`);
+  const portArray = Buffer.alloc(2 * MAX_DNS_PORTS);
+  ports.forEach((port, i) => portArray.writeUInt16LE(port, 2 * i));
+  const count = Buffer.alloc(4);
+  count.writeUInt32LE(ports.length);
+  object.setGlobal('dns_ports', portArray);
+  object.setGlobal('dns_port_count', count);
+}
+
+export const trace_dns: TraceDefinition = {
+  name: 'trace_dns',
+  summary: 'DNS queries and responses (UDP and TCP) with name, type, id, response code and latency',
+  object: 'dns.bpf.o',
+  needs:
+    'syscall tracepoints (syscalls:sys_enter/exit_sendto, _sendmsg, _sendmmsg, _write, _writev, _recvfrom, _recvmsg, _read, _readv, sys_enter_connect), ' +
+    'BTF for CO-RE socket reads, and BPF task storage (Linux 5.11+)',
+  record: {
+    struct: 'dns_event',
+    eventType: 'dns',
+    fields: [
+      { key: 'query', type: 'string', from: { string: 'query', length: 'query_len' }, doc: 'first question name, dotted (`"."` for the root; `""` when it is not plain labels, or there is none)' },
+      { key: 'query_type', type: 'uint16', from: { copy: 'query_type' }, doc: 'QTYPE of that question (1 A, 28 AAAA, 15 MX...; 0 when unread)' },
+      { key: 'txid', type: 'uint16', from: { copy: 'txid' }, doc: "the DNS header's id (over TCP too: the length prefix is not taken for it)" },
+      { key: 'response', type: 'uint8', from: { copy: 'response' }, doc: '0 for a query sent, 1 for a response received' },
+      { key: 'rcode', type: 'uint8', from: { copy: 'rcode' }, doc: "the response's code (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN...); 0 on a query" },
+      { key: 'latency_ns', type: 'uint64', from: { copy: 'latency_ns' }, doc: "on a response: from its query's send to its receipt; 0 on a query, or when the query was not seen" },
+      { key: 'error_raw', type: 'int', from: { copy: 'error_raw' }, doc: 'positive errno of a failed send or receive, else 0' },
+      { key: 'server_addr', type: 'string', from: { address: 'server' }, doc: "further field: the server's address as text (a query's destination, a response's source)" },
+      { key: 'server_port', type: 'uint16', from: { copy: 'server.port' }, doc: "further field: the server's port" },
+      { key: 'transport', type: 'string', from: { names: ['udp', 'tcp'], of: 'transport', otherwise: 'unknown' }, doc: 'further field: `udp` or `tcp`' },
+    ],
+  },
+  keys: [portKey],
+  configure: configureDns,
+};
