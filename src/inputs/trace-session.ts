@@ -9,8 +9,8 @@ import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type Nat
 import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
 import { compileStruct, compileTrace, RecordLayoutError } from '../records/compile.js';
 import type { RecordProgram } from '../records/program.js';
-import type { TraceDefinition, TraceSettings } from '../traces/types.js';
-import { findLibcs } from './libc.js';
+import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } from '../traces/types.js';
+import { findLibraries } from './shared-libraries.js';
 
 /** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
 export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot, 'bpf', '.output');
@@ -263,7 +263,7 @@ export class TraceSession {
     const programs = object.programs();
     const sections = new Map(programs.map((p) => [p.name, p.section]));
     step({ what: 'loading', sections }, () => object.load());
-    const uprobes = new Map((trace.libcUprobes ?? []).map((u) => [u.program, u]));
+    const uprobes = new Map((trace.uprobes ?? []).map((u) => [u.program, u]));
     const optional = new Set(trace.optional ?? []);
     const bySection = programs.filter((p) => !uprobes.has(p.name));
     const ordered = [...bySection.filter((p) => isReturnHook(p.section)), ...bySection.filter((p) => !isReturnHook(p.section))];
@@ -277,30 +277,7 @@ export class TraceSession {
         this.options.onWarning?.(failure.message);
       }
     }
-    // Return probes first, as above.
-    const libcOrdered = [...uprobes.values()].sort((a, b) => Number(b.retprobe) - Number(a.retprobe));
-    for (const attach of libcOrdered) {
-      const failed: FailedStep = { what: `attaching ${attach.program}`, optional: optional.has(attach.program) };
-      try {
-        // [path, pid]: pid -1 probes every process mapping the library.
-        const pids = attach.onlyPids?.(settings);
-        const targets: [string, number][] = pids?.length
-          ? pids.flatMap((pid) => findLibcs([pid]).map((libc): [string, number] => [libc.path, pid]))
-          : findLibcs().map((libc): [string, number] => [libc.path, -1]);
-        if (targets.length === 0) {
-          const where = pids?.length ? `processes ${pids.join(', ')}` : 'any running process';
-          throw Object.assign(new Error(`no C library found in ${where}`), { code: 'ENOENT' });
-        }
-        for (const [path, pid] of targets) {
-          failed.hook = `${attach.retprobe ? 'uretprobe' : 'uprobe'} on ${attach.symbol} in ${path}${pid > 0 ? ` for pid ${pid}` : ''}`;
-          object.attachUprobe(attach.program, path, attach.symbol, attach.retprobe, pid);
-        }
-      } catch (err) {
-        const failure = explain(trace, failed, err as NativeError);
-        if (!failed.optional) throw failure;
-        this.options.onWarning?.(failure.message);
-      }
-    }
+    this.attachLibraryUprobes(object, [...uprobes.values()], optional);
     try {
       this.lost();
     } catch {
@@ -317,6 +294,77 @@ export class TraceSession {
         this.program!,
       );
     });
+  }
+
+  /**
+   * Attaches the trace's uprobes, return probes first (as above), to every
+   * file of their library that processes map (pid -1: every process that
+   * maps it, now or later), or with a pid list to the files those processes
+   * map, for them alone. A file without the function (another version of
+   * the library) is skipped with a warning; a uprobe that attaches nowhere
+   * stops the trace (or, if optional, is a warning).
+   */
+  private attachLibraryUprobes(object: NativeBpfObject, uprobes: readonly LibraryUprobe[], optional: ReadonlySet<string>): void {
+    const { trace, settings } = this.options;
+    // An entry probe and its return probe miss the same things: say each once.
+    const warned = new Set<string>();
+    const warn = (message: string) => {
+      if (!warned.has(message)) this.options.onWarning?.(message);
+      warned.add(message);
+    };
+    // Each library looked up once per pid list: a whole-machine scan reads every process's maps.
+    const lookups = new Map<string, { path: string; pid: number }[]>();
+    const targetsOf = (library: SharedLibrary, pids: readonly number[] | undefined) => {
+      const key = `${library.name}\0${pids?.join(',') ?? ''}`;
+      let targets = lookups.get(key);
+      if (!targets) {
+        if (pids?.length) {
+          const without: number[] = [];
+          targets = pids.flatMap((pid) => {
+            const files = findLibraries(library, [pid]);
+            if (files.length === 0) without.push(pid);
+            return files.map((f) => ({ path: f.path, pid }));
+          });
+          if (without.length && targets.length) warn(`${trace.name}: no ${library.name} in process${without.length > 1 ? 'es' : ''} ${without.join(', ')} (not running, or not using it): not traced there`);
+        } else {
+          targets = findLibraries(library).map((f) => ({ path: f.path, pid: -1 }));
+        }
+        lookups.set(key, targets);
+      }
+      return targets;
+    };
+    const fail = (u: LibraryUprobe, failure: TraceStartError) => {
+      if (!optional.has(u.program)) throw failure;
+      warn(failure.message);
+    };
+    for (const u of [...uprobes].sort((a, b) => Number(b.retprobe) - Number(a.retprobe))) {
+      const pids = u.onlyPids?.(settings);
+      const targets = targetsOf(u.library, pids);
+      if (targets.length === 0) {
+        const where = pids?.length ? `process${pids.length > 1 ? 'es' : ''} ${pids.join(', ')}` : "any running process, nor in the dynamic linker's cache";
+        fail(u, new TraceStartError(trace.name, `${trace.name}: no ${u.library.name} to put uprobes in: none is mapped by ${where}`));
+        continue;
+      }
+      const lacking: string[] = [];
+      for (const { path, pid } of targets) {
+        const hook = `${u.retprobe ? 'uretprobe' : 'uprobe'} on ${u.symbol} in ${path}${pid > 0 ? ` for pid ${pid}` : ''}`;
+        try {
+          object.attachUprobe(u.program, path, u.symbol, u.retprobe, pid);
+        } catch (err) {
+          const native = err as NativeError;
+          if (native.code === 'ENOENT' && /could not find|failed to find|not found/i.test(native.message)) {
+            lacking.push(path);
+            continue;
+          }
+          fail(u, explain(trace, { what: `attaching ${u.program}`, hook, optional: optional.has(u.program) }, native));
+        }
+      }
+      if (lacking.length === targets.length) {
+        fail(u, new TraceStartError(trace.name, `${trace.name}: no ${u.library.name} here has ${u.symbol} (${lacking.join(', ')})`));
+      } else if (lacking.length) {
+        warn(`${trace.name}: ${lacking.join(', ')} ${lacking.length > 1 ? 'have' : 'has'} no ${u.symbol}: not traced there`);
+      }
+    }
   }
 
   private onBatch(entries: Buffer, count: number, bytes: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number): void {

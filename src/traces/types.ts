@@ -5,9 +5,21 @@
 import type { NativeBpfObject } from '../native/addon.js';
 import type { RecordDeclaration } from '../records/declaration.js';
 
-/** A uprobe on a function of the C library, found at run time (a SEC("uprobe") program). */
-export interface LibcUprobe {
+/**
+ * A shared library uprobes go into, found at run time in the files running
+ * processes map (src/inputs/shared-libraries.ts), not at a fixed path.
+ */
+export interface SharedLibrary {
+  /** How messages name it: "C library". */
+  name: string;
+  /** Matches the path of one of its files as mapped ("/usr/lib/x86_64-linux-gnu/libc.so.6"). */
+  file: RegExp;
+}
+
+/** A uprobe on a function of a shared library (a SEC("uprobe") or SEC("uretprobe") program). */
+export interface LibraryUprobe {
   program: string;
+  library: SharedLibrary;
   symbol: string;
   retprobe: boolean;
   /**
@@ -57,7 +69,7 @@ export interface TraceDefinition {
    * Every program attaches by its SEC() name (return and exit hooks first,
    * so that a call whose entry is seen also has its end seen), except these.
    */
-  libcUprobes?: readonly LibcUprobe[];
+  uprobes?: readonly LibraryUprobe[];
   /** Programs whose hook some kernels lack: the trace runs without them. */
   optional?: readonly string[];
   keys?: TraceKey[];

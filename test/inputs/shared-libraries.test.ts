@@ -1,20 +1,23 @@
-// findLibcs on the real machine: each C library once, by device + inode,
-// reachable even when the process that maps it sees it in another mount
-// namespace or the file was deleted; and malloc traced through such a copy.
-import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// findLibraries on the real machine, for the C library: each file once, by
+// device + inode, reachable even when the process that maps it sees it in
+// another mount namespace or the file was deleted; and malloc traced through
+// such a copy. (trace_openssl's test does the same for libssl.)
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findLibcs, type MappedLibc } from '../../src/inputs/libc.js';
+import { findLibraries, type LibraryFile } from '../../src/inputs/shared-libraries.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
+import { C_LIBRARY, MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
+import type { SharedLibrary } from '../../src/traces/types.js';
 import { waitFor } from '../support/cli.js';
 import { END_MARKER_SIZE, startMallocProgram, type MallocProgram } from '../support/malloc.js';
 import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
 
-const ourLibc = (): MappedLibc => findLibcs([process.pid])[0]!;
+const findLibcs = (pids?: readonly number[]): LibraryFile[] => findLibraries(C_LIBRARY, pids);
+const ourLibc = (): LibraryFile => findLibcs([process.pid])[0]!;
 const programs: MallocProgram[] = [];
 const dirs: string[] = [];
 
@@ -51,7 +54,7 @@ async function traceProgram(program: MallocProgram) {
   }
 }
 
-describe('findLibcs', () => {
+describe('findLibraries (C library)', () => {
   it('lists each mapped C library once, our own among them, by a path that is that file', () => {
     const all = findLibcs();
     const ids = all.map((l) => `${l.device}/${l.inode}`);
@@ -73,7 +76,7 @@ describe('findLibcs', () => {
     await program.ready;
     const found = findLibcs([program.pid]);
     expect(found).toHaveLength(1);
-    expect(found[0]!.mappedAs).toBe(join(libs, 'libc.so.6'));
+    expect(found[0]!.mappedBy).toEqual({ pid: program.pid, as: join(libs, 'libc.so.6') });
     expect(found[0]!.path).toBe(`/proc/${program.pid}/root${join(libs, 'libc.so.6')}`);
     expect(found[0]!.inode).not.toBe(ourLibc().inode);
     // And the whole-machine scan has it too, as a file of its own.
@@ -110,6 +113,29 @@ describe('findLibcs', () => {
     }
   });
 
+  it("machine-wide, also a library no process maps yet that the dynamic linker's cache names; with pids, only what they map", () => {
+    // A library of the cache (ldconfig -p) that no running process maps.
+    const mapped = new Set<string>();
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) mapped.add(line.split(/\s+/)[4] ?? '');
+      } catch {
+        // gone
+      }
+    }
+    const cached = execFileSync('ldconfig', ['-p'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => / \(libc6,x86-64\) => (\/.*)$/.exec(l)?.[1])
+      .filter((p): p is string => p !== undefined)
+      .map((p) => realpathSync(p))
+      .find((p) => !mapped.has(String(statSync(p).ino)));
+    expect(cached, 'a library no process maps').toBeDefined();
+    const library: SharedLibrary = { name: 'test library', file: new RegExp(`${cached!.replace(/[.+]/g, '\\$&')}$`) };
+    const found = findLibraries(library);
+    expect(found).toEqual([{ path: cached, device: expect.any(String), inode: String(statSync(cached!).ino) }]);
+    expect(findLibraries(library, [process.pid])).toEqual([]);
+  });
+
   it('finds a deleted libc through /proc/<pid>/map_files', async () => {
     const dir = tempDir();
     copyFileSync(ourLibc().path, join(dir, 'libc.so.6'));
@@ -119,7 +145,7 @@ describe('findLibcs', () => {
     rmSync(join(dir, 'libc.so.6'));
     const found = findLibcs([program.pid]);
     expect(found).toHaveLength(1);
-    expect(found[0]!.mappedAs).toBe(`${join(dir, 'libc.so.6')} (deleted)`);
+    expect(found[0]!.mappedBy!.as).toBe(`${join(dir, 'libc.so.6')} (deleted)`);
     expect(found[0]!.path).toMatch(new RegExp(`^/proc/${program.pid}/map_files/[0-9a-f]+-[0-9a-f]+$`));
 
     const { run, records } = await traceProgram(program);

@@ -1,22 +1,25 @@
-// Finds the C libraries that running processes really map, for uprobes: one
-// path per distinct file (device + inode), reachable from this mount
-// namespace even when the library lives in a container's file system.
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+// Finds the files of a shared library (the C library, OpenSSL's libssl...)
+// that running processes really map, for uprobes: one path per distinct file
+// (device + inode), reachable from this mount namespace even when the
+// library lives in a container's file system or was deleted.
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
+import type { SharedLibrary } from '../traces/types.js';
 
-const LIBC = /\/(libc\.so\.6|libc-[\d.]+\.so|ld-musl-[^/]+\.so\.1|libc\.musl-[^/]+\.so\.1)$/;
 const DELETED = ' (deleted)';
 
-export interface MappedLibc {
+export interface LibraryFile {
   /** A path to the file that opens from this mount namespace. */
   path: string;
-  /** The path as the process that maps it sees it. */
-  mappedAs: string;
   /** Device (major:minor, as /proc/<pid>/maps shows it) and inode: the file's identity. */
   device: string;
   inode: string;
-  /** A process that maps it. */
-  pid: number;
+  /**
+   * A process that maps it, and the path as that process sees it; absent for
+   * a file that only the dynamic linker's cache names (no process maps it yet).
+   */
+  mappedBy?: { pid: number; as: string };
 }
 
 /** One mapping line of /proc/<pid>/maps: "start-end perms offset major:minor inode path". */
@@ -42,13 +45,24 @@ function deviceOf(dev: bigint): string {
   return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
 }
 
-function isFile(path: string, device: string, inode: string): boolean {
+/** The file's identity, or undefined when it does not open. */
+function identityOf(path: string): { device: string; inode: string } | undefined {
   try {
     const st = statSync(path, { bigint: true });
-    return st.ino.toString() === inode && deviceOf(st.dev) === device;
+    return { device: deviceOf(st.dev), inode: st.ino.toString() };
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+function isFile(path: string, device: string, inode: string): boolean {
+  const id = identityOf(path);
+  return id !== undefined && id.inode === inode && id.device === device;
+}
+
+/** A mapped path without the kernel's " (deleted)" mark. */
+function withoutDeletedMark(path: string): string {
+  return path.endsWith(DELETED) ? path.slice(0, -DELETED.length) : path;
 }
 
 /**
@@ -59,15 +73,15 @@ function isFile(path: string, device: string, inode: string): boolean {
  */
 function reachablePath(pid: string, m: MapsLine): string | undefined {
   const deleted = m.path.endsWith(DELETED);
-  const path = deleted ? m.path.slice(0, -DELETED.length) : m.path;
+  const path = withoutDeletedMark(m.path);
   const candidates = deleted ? [] : [path, `/proc/${pid}/root${path}`];
   candidates.push(`/proc/${pid}/map_files/${m.range}`);
   return candidates.find((c) => isFile(c, m.device, m.inode));
 }
 
 // ELF e_machine of this process's architecture: a uprobe program reads its
-// arguments from this architecture's registers, so a libc of another one (a
-// 32-bit program's, say) would give wrong values.
+// arguments from this architecture's registers, so a library of another one
+// (a 32-bit program's, say) would give wrong values.
 const ELF_MACHINE: Record<string, number> = { x64: 62, arm64: 183, ia32: 3, arm: 40, riscv64: 243, s390x: 22, ppc64: 21, loong64: 258 };
 const ELF_CLASS_64 = ['x64', 'arm64', 'riscv64', 's390x', 'ppc64', 'loong64'].includes(process.arch) ? 2 : 1;
 
@@ -95,11 +109,41 @@ function isProcessDir(name: string): boolean {
 }
 
 /**
- * Every C library of this architecture mapped by a running process (or only
- * by `pids`), each file once however many processes and paths map it.
+ * The files the dynamic linker's cache (`ldconfig -p`) names for the
+ * library: what a process started later loads. Empty where there is no such
+ * cache (musl).
  */
-export function findLibcs(pids?: readonly number[]): MappedLibc[] {
-  const found = new Map<string, MappedLibc>();
+function linkerCachePaths(library: SharedLibrary): string[] {
+  let listing: string;
+  try {
+    listing = execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
+  } catch {
+    return [];
+  }
+  const paths: string[] = [];
+  // "\tlibssl.so.3 (libc6,x86-64) => /lib/x86_64-linux-gnu/libssl.so.3"
+  for (const line of listing.split('\n')) {
+    const path = / => (\/.*)$/.exec(line)?.[1];
+    if (!path) continue;
+    let real: string;
+    try {
+      real = realpathSync(path); // the development symlink (libssl.so) is the versioned file it names
+    } catch {
+      continue;
+    }
+    if (library.file.test(real)) paths.push(real);
+  }
+  return paths;
+}
+
+/**
+ * Every file of the library, of this architecture, mapped by a running
+ * process (or only by `pids`), each file once however many processes and
+ * paths map it. Without `pids`, the files the dynamic linker's cache names
+ * come too, mapped or not, so that processes started later are covered.
+ */
+export function findLibraries(library: SharedLibrary, pids?: readonly number[]): LibraryFile[] {
+  const found = new Map<string, LibraryFile>();
   const seen = new Set<string>();
   const scan = (pid: string) => {
     let maps: string;
@@ -109,16 +153,15 @@ export function findLibcs(pids?: readonly number[]): MappedLibc[] {
       return; // gone, or a kernel thread
     }
     for (const line of maps.split('\n')) {
-      if (!line.includes('libc') && !line.includes('musl')) continue;
+      if (!library.file.test(withoutDeletedMark(line))) continue;
       const m = parseMapsLine(line);
       if (!m) continue;
-      const name = m.path.endsWith(DELETED) ? m.path.slice(0, -DELETED.length) : m.path;
       const key = `${m.device}/${m.inode}`;
-      if (!LIBC.test(name) || seen.has(key)) continue;
+      if (seen.has(key)) continue;
       const path = reachablePath(pid, m);
       if (!path) continue; // another process may still show it
       seen.add(key);
-      if (isNativeElf(path)) found.set(key, { path, mappedAs: m.path, device: m.device, inode: m.inode, pid: pid === 'self' ? process.pid : Number(pid) });
+      if (isNativeElf(path)) found.set(key, { path, device: m.device, inode: m.inode, mappedBy: { pid: pid === 'self' ? process.pid : Number(pid), as: m.path } });
     }
   };
   if (pids) {
@@ -126,6 +169,12 @@ export function findLibcs(pids?: readonly number[]): MappedLibc[] {
   } else {
     scan('self');
     for (const entry of readdirSync('/proc')) if (isProcessDir(entry)) scan(entry);
+    for (const path of linkerCachePaths(library)) {
+      const id = identityOf(path);
+      if (!id || seen.has(`${id.device}/${id.inode}`)) continue;
+      seen.add(`${id.device}/${id.inode}`);
+      if (isNativeElf(path)) found.set(`${id.device}/${id.inode}`, { path, ...id });
+    }
   }
   return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
