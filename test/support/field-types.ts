@@ -32,7 +32,8 @@ export function expectedKeys(trace: TraceDefinition, eventType: string, sequence
 /**
  * Checks one record against its trace's declaration: documented keys in
  * order (optional further fields, such as realloc's old_address, only
- * where they belong: allowed by `optionalKeys`) and every value's type.
+ * where they belong: allowed by `optionalKeys`; event_id may have been set
+ * aside) and every value's type.
  */
 export function expectDeclaredTypes(trace: TraceDefinition, record: Record<string, unknown>, optionalKeys: readonly string[] = []): void {
   if ('asIs' in trace.record) throw new Error('a struct sent as it is has no declared types');
@@ -40,7 +41,9 @@ export function expectDeclaredTypes(trace: TraceDefinition, record: Record<strin
   const fields = fieldsByEventType(trace.record).get(eventType);
   expect(fields, `${trace.name} event_type ${eventType}`).toBeDefined();
   const declared = [...HEAD_FIELDS, ...fields!];
-  const wanted = declared.map((f) => f.key).filter((k) => k in record || !optionalKeys.includes(k));
+  // event_id is set aside by EventIds (test/support/decoded-events.ts), which checks it.
+  const optional = [...optionalKeys, 'event_id'];
+  const wanted = declared.map((f) => f.key).filter((k) => k in record || !optional.includes(k));
   expect(Object.keys(record).slice(1), `${trace.name} ${eventType} keys`).toEqual(wanted);
   expect(typeof record.event_type).toBe('string');
   for (const f of declared) {
