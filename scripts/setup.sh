@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3)
+# openssl: the tests' TLS peers run on its libssl.so.3 and make their certificate with it.
+packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

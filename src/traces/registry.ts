@@ -6,10 +6,11 @@ import { trace_tcp } from './tcp/index.js';
 import { trace_vfs } from './vfs/index.js';
 import { trace_malloc } from './malloc/index.js';
 import { trace_exec } from './exec/index.js';
+import { trace_openssl } from './openssl/index.js';
 import { trace_sched } from './sched/index.js';
 
 export const traces: ReadonlyMap<string, TraceDefinition> = new Map(
-  [trace_signal, trace_vfs, trace_malloc, trace_bind, trace_tcp, trace_exec, trace_sched].map((t) => [t.name, t]),
+  [trace_signal, trace_vfs, trace_malloc, trace_bind, trace_tcp, trace_exec, trace_openssl, trace_sched].map((t) => [t.name, t]),
 );
 
 export const traceNames = (): string[] => [...traces.keys()].sort();
