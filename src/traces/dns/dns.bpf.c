@@ -200,6 +200,35 @@ static __always_inline int transport_of(struct sock *sk)
 	return -1;
 }
 
+/* Processes that have had a DNS socket, as bits by pid (pids 65536 apart
+ * share one): every other process's read, write, receive and exit passes
+ * with one load, before any map lookup. Never cleared: a false hit only
+ * costs the lookup. */
+#define DNS_PROCESS_BITS 65536
+__u64 dns_processes[DNS_PROCESS_BITS / 64] = {};
+
+static __always_inline __u32 process_bit(__u64 *word)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	*word = (tgid / 64) % (DNS_PROCESS_BITS / 64);
+	return tgid % 64;
+}
+
+static __always_inline bool may_have_dns_fds(void)
+{
+	__u64 word;
+	__u32 bit = process_bit(&word);
+	return dns_processes[word] & (1ULL << bit);
+}
+
+static __always_inline void note_dns_process(void)
+{
+	__u64 word;
+	__u32 bit = process_bit(&word);
+	if (!(dns_processes[word] & (1ULL << bit)))
+		__sync_fetch_and_or(&dns_processes[word], 1ULL << bit);
+}
+
 static __always_inline struct fd_key fd_key_of(__s32 fd)
 {
 	struct fd_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
@@ -209,6 +238,8 @@ static __always_inline struct fd_key fd_key_of(__s32 fd)
 /* The fd's entry if it is a known DNS socket still open as the same socket. */
 static __always_inline struct dns_fd *known_dns_fd(__s32 fd, struct sock **sk)
 {
+	if (!may_have_dns_fds())
+		return NULL;
 	struct fd_key key = fd_key_of(fd);
 	struct dns_fd *f = bpf_map_lookup_elem(&dns_fds, &key);
 	if (!f)
@@ -227,6 +258,7 @@ static __always_inline void remember_dns_fd(__s32 fd, struct sock *sk, int trans
 					    const struct inet_address *server)
 {
 	struct fd_key key = fd_key_of(fd);
+	note_dns_process();
 	struct dns_fd *f = bpf_map_lookup_elem(&dns_fds, &key);
 	if (f && f->sk == (__u64)sk) {
 		f->server = *server;
@@ -576,6 +608,8 @@ static __always_inline void keep_call(struct syscall_trace_enter *ctx, enum dns_
 /* This thread's call of that kind, taken. */
 static __always_inline struct dns_call *take_call(enum dns_call_kind kind)
 {
+	if (!may_have_dns_fds()) /* calls are kept only on DNS sockets */
+		return NULL;
 	struct dns_call *c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
 	if (!c || !c->pending)
 		return NULL;
@@ -583,24 +617,40 @@ static __always_inline struct dns_call *take_call(enum dns_call_kind kind)
 	return c->kind == kind ? c : NULL;
 }
 
-/* The destination a send names (its sockaddr), if any. */
-static __always_inline void named_destination(struct syscall_trace_enter *ctx, enum dns_call_kind kind,
-					      struct inet_address *dest)
+/* The sockaddr a send names, if any: *addr 0 for none. */
+static __always_inline void named_sockaddr(struct syscall_trace_enter *ctx, enum dns_call_kind kind,
+					   __u64 *addr, __u32 *addrlen)
 {
 	struct user_msghdr msg;
-	__builtin_memset(dest, 0, sizeof(*dest));
+	*addr = 0;
+	*addrlen = 0;
 	switch (kind) {
 	case CALL_SENDTO:
-		read_user_sockaddr((void *)ctx->args[4], (__u32)ctx->args[5], dest);
+		*addr = ctx->args[4];
+		*addrlen = ctx->args[5];
 		break;
 	case CALL_SENDMSG:
 	case CALL_SENDMMSG: /* the first message's; each is checked at the exit */
-		if (!read_msghdr(ctx->args[1], &msg))
-			read_user_sockaddr(msg.msg_name, msg.msg_namelen, dest);
+		if (!read_msghdr(ctx->args[1], &msg)) {
+			*addr = (__u64)msg.msg_name;
+			*addrlen = msg.msg_namelen;
+		}
 		break;
 	default:
 		break;
 	}
+}
+
+/* The port of an IPv4 or IPv6 sockaddr in user memory (both have it at
+ * offset 2), or 0: one small read decides for every non-DNS send. */
+static __always_inline __u16 user_sockaddr_port(__u64 addr, __u32 addrlen)
+{
+	__u16 head[2];
+	if (!addr || addrlen < sizeof(struct sockaddr_in) || bpf_probe_read_user(head, sizeof(head), (void *)addr))
+		return 0;
+	if (head[0] != AF_INET && head[0] != AF_INET6)
+		return 0;
+	return bpf_ntohs(head[1]);
 }
 
 static __always_inline int send_enter(struct syscall_trace_enter *ctx, enum dns_call_kind kind, int nargs)
@@ -612,10 +662,14 @@ static __always_inline int send_enter(struct syscall_trace_enter *ctx, enum dns_
 	struct sock *sk;
 	int transport;
 
-	named_destination(ctx, kind, &dest);
-	if (dest.family) {
-		if (!is_dns_port(dest.port))
+	__u64 addr;
+	__u32 addrlen;
+	named_sockaddr(ctx, kind, &addr, &addrlen);
+	__u16 port = user_sockaddr_port(addr, addrlen);
+	if (port) {
+		if (!is_dns_port(port))
 			return 0;
+		read_user_sockaddr((void *)addr, addrlen, &dest);
 		sk = sock_of_fd(fd);
 		transport = transport_of(sk);
 		if (transport < 0)
