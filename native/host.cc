@@ -1,17 +1,26 @@
 // Facts about the host that only native code can get cheaply and exactly:
 // the clocks (to turn BPF's monotonic timestamps into wall-clock time) and
-// tracefs (libbpf reads tracepoint ids from it).
+// tracefs (libbpf reads tracepoint ids from it); and the one privilege
+// change JS cannot make: giving up capabilities in every thread.
 #include "host.h"
 
 #include <bpf/libbpf.h>
+#include <dirent.h>
+#include <linux/capability.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "libbpf_log.h"
@@ -61,6 +70,169 @@ Napi::Value ReleaseTracefs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Capabilities and no_new_privs belong to each thread, not to the process,
+// and Node runs a dozen threads (V8's workers, libuv's pool, the inspector's
+// watchdog). Each must change its own: the caller does, and every other
+// thread is made to by a signal whose handler does it. The signal is glibc's
+// SIGSETXID (its own broadcast for setuid() and friends, which it uses the
+// same way), because glibc lets no thread block it, and Node's watchdog
+// thread blocks every other one. glibc's handler is put back afterwards.
+constexpr int kSetxidSignal = 33;  // __SIGRTMIN + 1, reserved by glibc's NPTL
+
+std::atomic<uint64_t> capabilities_kept{0};
+std::atomic<int> capabilities_last{0};
+std::atomic<int> threads_done{0};
+std::atomic<int> thread_failure{0};
+
+// Async-signal-safe: system calls only. 0 or the errno of what failed.
+int KeepOnlyInThisThread() {
+  const uint64_t keep = capabilities_kept.load();
+  const int last = capabilities_last.load();
+  // The bounding set first: dropping from it needs CAP_SETPCAP, which goes
+  // next. Without CAP_SETPCAP it stays (EPERM): with no_new_privs and no
+  // permitted capabilities, an exec gains nothing from it anyway.
+  for (int cap = 0; cap <= last; cap++) {
+    if (keep & (1ull << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EPERM && errno != EINVAL) return errno;
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return errno;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
+  __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  data[0].effective = data[0].permitted = static_cast<uint32_t>(keep);
+  data[1].effective = data[1].permitted = static_cast<uint32_t>(keep >> 32);
+  if (syscall(SYS_capset, &header, data) != 0) return errno;
+  return 0;
+}
+
+void KeepOnlyHandler(int, siginfo_t*, void*) {
+  const int saved = errno;
+  if (int err = KeepOnlyInThisThread()) thread_failure.store(err);
+  threads_done.fetch_add(1);
+  errno = saved;
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+// struct sigaction as the kernel takes it (glibc's sigaction() refuses
+// glibc's own signals, so this one is set with the raw system call).
+struct KernelSigaction {
+  void (*handler)(int, siginfo_t*, void*);
+  unsigned long flags;
+  void (*restorer)();
+  uint64_t mask;
+};
+
+int RawSigaction(int sig, const KernelSigaction* action, KernelSigaction* old) {
+  return syscall(SYS_rt_sigaction, sig, action, old, sizeof(uint64_t)) == 0 ? 0 : errno;
+}
+
+// Our handler as the kernel needs it, with glibc's signal return trampoline
+// (which only glibc's sigaction() knows): set on a spare signal through
+// glibc, read back raw, and the spare signal put back as it was.
+int HandlerAction(KernelSigaction* out) {
+  struct sigaction ours = {}, before = {};
+  ours.sa_sigaction = KeepOnlyHandler;
+  ours.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&ours.sa_mask);
+  if (sigaction(SIGRTMAX, &ours, &before) != 0) return errno;
+  const int err = RawSigaction(SIGRTMAX, nullptr, out);
+  sigaction(SIGRTMAX, &before, nullptr);
+  return err;
+}
+#endif
+
+std::vector<pid_t> OtherThreads() {
+  std::vector<pid_t> tids;
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return tids;
+  const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+  while (dirent* entry = readdir(dir)) {
+    const pid_t tid = static_cast<pid_t>(atoi(entry->d_name));
+    if (tid > 0 && tid != self) tids.push_back(tid);
+  }
+  closedir(dir);
+  return tids;
+}
+
+// keepOnlyCapabilities(caps: number[]): { threads, answered } — in every
+// thread: bounding set, permitted and effective down to `caps`, inheritable
+// and ambient cleared, no_new_privs set. Throws if the caller's own change
+// fails; the other threads' results are for the caller to check in
+// /proc/self/task (`answered` says how many ran the handler in time).
+Napi::Value KeepOnlyCapabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    ThrowUsage(env, "keepOnlyCapabilities(caps: number[])");
+    return env.Undefined();
+  }
+#if defined(__x86_64__) || defined(__aarch64__)
+  if (SIGRTMIN != kSetxidSignal + 1) {
+    ThrowFailure(env, "dropping capabilities in every thread needs glibc's thread signals, which this C library lays out differently", ENOTSUP);
+    return env.Undefined();
+  }
+  int last = CAP_LAST_CAP;
+  if (FILE* f = fopen("/proc/sys/kernel/cap_last_cap", "r")) {
+    if (fscanf(f, "%d", &last) != 1) last = CAP_LAST_CAP;
+    fclose(f);
+  }
+  uint64_t keep = 0;
+  Napi::Array caps = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < caps.Length(); i++) {
+    const int cap = caps.Get(i).ToNumber().Int32Value();
+    if (cap < 0 || cap > 63) {
+      ThrowUsage(env, "keepOnlyCapabilities: a capability is a number from 0 to 63");
+      return env.Undefined();
+    }
+    keep |= 1ull << cap;
+  }
+  capabilities_kept.store(keep);
+  capabilities_last.store(last < 63 ? last : 63);
+  threads_done.store(0);
+  thread_failure.store(0);
+
+  KernelSigaction ours = {}, glibc = {};
+  if (int err = HandlerAction(&ours)) {
+    ThrowFailure(env, "cannot set up the signal that drops capabilities in Node's threads", err);
+    return env.Undefined();
+  }
+  if (int err = RawSigaction(kSetxidSignal, &ours, &glibc)) {
+    ThrowFailure(env, "cannot set up the signal that drops capabilities in Node's threads", err);
+    return env.Undefined();
+  }
+  const pid_t pid = getpid();
+  int sent = 0;
+  for (pid_t tid : OtherThreads()) {
+    if (syscall(SYS_tgkill, pid, tid, kSetxidSignal) == 0) sent++;  // else it has just ended
+  }
+  // Every thread runs the handler as soon as it is scheduled (a blocked
+  // system call is interrupted and restarted); 2 s is far more than that.
+  for (int waited = 0; threads_done.load() < sent && waited < 2000; waited++) {
+    timespec ms = {0, 1000000};
+    nanosleep(&ms, nullptr);
+  }
+  const int answered = threads_done.load();
+  // glibc's handler back, unless a thread has yet to take the signal: it
+  // would then run glibc's handler with no setuid() under way.
+  if (answered >= sent) RawSigaction(kSetxidSignal, &glibc, nullptr);
+
+  if (int err = KeepOnlyInThisThread()) {
+    ThrowFailure(env, "cannot drop this thread's capabilities", err);
+    return env.Undefined();
+  }
+  if (int err = thread_failure.load()) {
+    ThrowFailure(env, "a thread could not drop its capabilities", err);
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("threads", Napi::Number::New(env, sent + 1));
+  out.Set("answered", Napi::Number::New(env, answered + 1));
+  return out;
+#else
+  ThrowFailure(env, "dropping capabilities in every thread is not implemented for this CPU architecture", ENOTSUP);
+  return env.Undefined();
+#endif
+}
+
 Napi::Value SetDebug(const Napi::CallbackInfo& info) {
   SetLibbpfDebug(info.Length() > 0 && info[0].ToBoolean().Value());
   return info.Env().Undefined();
@@ -103,6 +275,7 @@ void InitHost(Napi::Env env, Napi::Object exports) {
   exports.Set("clockOffset", Napi::Function::New(env, ClockOffset));
   exports.Set("ensureTracefs", Napi::Function::New(env, EnsureTracefs));
   exports.Set("releaseTracefs", Napi::Function::New(env, ReleaseTracefs));
+  exports.Set("keepOnlyCapabilities", Napi::Function::New(env, KeepOnlyCapabilities));
   exports.Set("setLibbpfDebug", Napi::Function::New(env, SetDebug));
   exports.Set("versions", Napi::Function::New(env, Versions));
 }

@@ -57,18 +57,23 @@ export class EbpfForward {
     await Promise.all(this.outputs.map((o) => o.start()));
 
     const tracefs = addon().ensureTracefs();
-    if (tracefs === 'mounted') log.info('mounted tracefs at /sys/kernel/tracing (unmounted at exit)');
+    if (tracefs === 'mounted') log.info('mounted tracefs at /sys/kernel/tracing (unmounted once the traces are attached)');
 
     for (const settings of config.inputs) {
       const input = new EbpfInput({
         settings,
+        service: config.service,
         log: log.child(`input:ebpf:${settings.instance}`),
         emit: (tag, chunk) => this.router.route(tag, chunk),
-        accepting: (tag) => this.router.accepting(tag),
+        whenAccepting: (tag) => this.router.whenAccepting(tag),
       });
       this.inputs.push(input);
       input.start();
     }
+    // Attached programs no longer need tracefs (libbpf read the tracepoint
+    // ids from it), and unmounting later would need CAP_SYS_ADMIN, which the
+    // CLI gives up once started.
+    addon().releaseTracefs();
     const running = this.inputs.flatMap((i) => i.running());
     if (running.length === 0) {
       throw new StartError('no trace could be attached; see the errors above');
@@ -102,5 +107,85 @@ export class EbpfForward {
       }
     }
     if (this.router?.unrouted) this.log.warn(`${this.router.unrouted} records matched no output and were dropped`);
+  }
+}
+
+/** What a Lifecycle listens to and ends: the process, in the CLI. */
+export interface LifecycleHooks {
+  /** Where SIGINT, SIGTERM and SIGHUP come from. */
+  signals: { on(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', listener: (signal: NodeJS.Signals) => void): unknown };
+  /** The stream records may be printed to; an error on it (EPIPE) ends the run. */
+  stdout: { on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): unknown };
+  /** The logger, once there is one. */
+  log(): Logger | undefined;
+  exit(code: number): void;
+}
+
+/**
+ * How a run ends: SIGINT, SIGTERM, SIGHUP (there is no reload yet) or a
+ * closed stdout stop it cleanly (deliver within Grace, detach, exit 0), and a
+ * second signal exits at once. A stop asked for during start-up waits for
+ * start-up to finish, for at most Grace.
+ */
+export class Lifecycle {
+  private app: { stop(): Promise<void> } | undefined;
+  private starting = false;
+  private stopReason: string | undefined;
+  private signals = 0;
+  /** Set from the config once read. */
+  graceSeconds = 5;
+
+  constructor(private readonly hooks: LifecycleHooks) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++this.signals > 1) {
+        hooks.log()?.warn(`${signal} again: exiting now`);
+        hooks.exit(1);
+        return;
+      }
+      this.requestStop(signal === 'SIGHUP' ? 'SIGHUP (ebpf-forward does not reload its configuration)' : signal);
+    };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) hooks.signals.on(signal, onSignal);
+    // A closed stdout (`ebpf-forward -c conf | head`) fails every later write.
+    hooks.stdout.on('error', (err) => {
+      if (this.app || this.starting) this.requestStop(`stdout closed (${err.code ?? err.message})`);
+    });
+  }
+
+  /** Runs start-up, then stops at once if a stop was asked for meanwhile. */
+  async start(run: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
+    this.starting = true;
+    this.app = await run();
+    this.starting = false;
+    if (this.stopReason) this.stop(this.app);
+  }
+
+  private requestStop(reason: string): void {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    if (this.app) {
+      this.stop(this.app);
+    } else if (this.starting) {
+      // Start-up may wait on what never comes (a spool on a hung disk);
+      // once Grace is over nothing would be delivered anyway.
+      setTimeout(() => {
+        if (this.app) return;
+        this.hooks.log()?.error(`start-up did not finish within Grace (${this.graceSeconds}s) of ${reason}: exiting (the kernel detaches what was attached)`);
+        this.hooks.exit(1);
+      }, this.graceSeconds * 1000);
+    } else {
+      this.hooks.exit(0);
+    }
+  }
+
+  private stop(running: { stop(): Promise<void> }): void {
+    const log = this.hooks.log();
+    log?.info(`${this.stopReason}: stopping (Grace ${this.graceSeconds}s)`);
+    running.stop().then(
+      () => this.hooks.exit(0),
+      (err: Error) => {
+        log?.error(err.message);
+        this.hooks.exit(1);
+      },
+    );
   }
 }

@@ -4,14 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EbpfForward, StartError } from './app.js';
+import { EbpfForward, Lifecycle, StartError } from './app.js';
 import { loadConfig } from './config/load.js';
 import { ConfigError, type AppConfig, type OutputSettings } from './config/model.js';
 import { TraceStartError } from './inputs/trace-session.js';
-import { createLogger, type LogLevel } from './log.js';
+import { createLogger, type Logger, type LogLevel } from './log.js';
 import { AddonMissingError, packageRoot } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';
-import { missingPrivileges } from './privileges.js';
+import { dropPrivileges, missingPrivileges, PrivilegeDropError } from './privileges.js';
 import { traceNames, traces } from './traces/registry.js';
 
 const usage = `Usage: ebpf-forward -c FILE [options]
@@ -56,6 +56,19 @@ function fail(message: string): never {
   process.stderr.write(`ebpf-forward: ${message}\n`);
   process.exit(1);
 }
+
+let log: Logger | undefined;
+
+// Node opens its inspector on SIGUSR1, after which anyone on the host could
+// run code in this root process. A listener of our own replaces Node's
+// (and keeps the signal from killing us), from here to the end.
+process.on('SIGUSR1', () => log?.warn("SIGUSR1 ignored: ebpf-forward never opens Node's inspector"));
+// With stderr gone there is nowhere left to tell anything; records go on.
+process.stderr.on('error', () => {});
+
+// Handlers before anything else: a SIGTERM as soon as the first line shows,
+// or right after "tracing ...", must stop the CLI, not kill it.
+const lifecycle = new Lifecycle({ signals: process, stdout: process.stdout, log: () => log, exit: (code) => process.exit(code) });
 
 async function main(argv: string[]): Promise<void> {
   let args;
@@ -103,43 +116,32 @@ async function main(argv: string[]): Promise<void> {
 
   const verbosity = args.verbose?.length ?? 0;
   const level: LogLevel = args.quiet ? 'error' : verbosity >= 2 ? 'trace' : verbosity === 1 ? 'debug' : config.service.logLevel;
-  const log = createLogger(level);
+  const logger = createLogger(level);
+  log = logger;
 
   const denied = missingPrivileges();
   if (denied) fail(denied);
 
-  // Handlers before anything is logged: a SIGTERM as soon as the first line
-  // shows, or right after "tracing ...", must stop the CLI, not kill it.
-  let app: EbpfForward | undefined;
-  let stopSignal: NodeJS.Signals | undefined;
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals, running: EbpfForward) => {
-    log.info(`${signal}: stopping (Grace ${config.service.graceSeconds}s)`);
-    running.stop().then(
-      () => process.exit(0),
-      (err: Error) => fail(err.message),
-    );
-  };
-  const shutdown = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      log.warn(`${signal} again: exiting now`);
-      process.exit(1);
-    }
-    if (app) stop(signal, app);
-    else stopSignal = signal; // still starting: stop once started
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
-  log.info(`ebpf-forward v${version()} (pid ${process.pid})`);
-  for (const warning of config.warnings ?? []) log.warn(warning);
+  lifecycle.graceSeconds = config.service.graceSeconds;
+  logger.info(`ebpf-forward v${version()} (pid ${process.pid})`);
+  for (const warning of config.warnings ?? []) logger.warn(warning);
   try {
-    app = await EbpfForward.start(config, log);
+    await lifecycle.start(async () => {
+      const app = await EbpfForward.start(config, logger);
+      try {
+        logger.info(dropPrivileges());
+      } catch (err) {
+        if (!(err instanceof PrivilegeDropError)) throw err;
+        logger.error(err.message);
+        await app.stop();
+        process.exit(1);
+      }
+      return app;
+    });
   } catch (err) {
     if (err instanceof TraceStartError || err instanceof StartError || err instanceof AddonMissingError) fail(err.message);
     throw err;
   }
-  if (stopSignal) stop(stopSignal, app);
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {

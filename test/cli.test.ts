@@ -1,10 +1,14 @@
 // The command line as a user meets it: help, version, --dry-run, and one
 // clear message (no stack trace) for each kind of bad input.
+import { spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliPath, runCli, startCli, writeConfig } from './support/cli.js';
+import { Lifecycle } from '../src/app.js';
+import { createLogger } from '../src/log.js';
+import { cliPath, runCli, startCli, waitFor, writeConfig } from './support/cli.js';
 
 const good = `[SERVICE]
     Flush      1
@@ -83,11 +87,36 @@ describe('ebpf-forward CLI', () => {
     const conf = join(dir, 'a.conf');
     writeFileSync(conf, good);
     chmodSync(conf, 0o644);
-    const { spawnSync } = await import('node:child_process');
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cliPath, '-c', conf], { encoding: 'utf8' });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^ebpf-forward: ebpf-forward needs root/);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toBe('ebpf-forward: root is needed (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF programs, and this runs as uid 65534: run it with sudo\n');
+  });
+
+  it('-c of a FIFO or of /dev/zero: one line and exit 1, not a hang or a read without end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-fifo-'));
+    const fifo = join(dir, 'conf');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const [path, kind] of [[fifo, 'a FIFO'], ['/dev/zero', 'a character device']] as const) {
+      const r = spawnSync(process.execPath, [cliPath, '-c', path, '--dry-run'], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.signal, `${path} still being read after 20 s`).toBeNull();
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`ebpf-forward: ${path}: cannot read the configuration file: it is ${kind}, not a regular file\n`);
+    }
+  });
+
+  it('--dry-run warns loudly of a config others can write, and still checks it', async () => {
+    const path = writeConfig(good);
+    chmodSync(path, 0o666);
+    const r = await runCli(['-c', path, '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`ebpf-forward: warning: ${path}: WARNING: it is writable by anyone (mode 0666), so others than root can change what is traced and where every record goes (command lines included): make it root's and not writable by group or others (chown root; chmod go-w)\n`);
+  });
+
+  it('a Tag from an environment variable that is not UTF-8 is an error at its line', () => {
+    const path = writeConfig(good.replace('Tag    host.ebpf', 'Tag    ${EBPF_TAG}'));
+    const r = spawnSync('bash', ['-c', `EBPF_TAG=$'host.\\xff' exec "$0" "$1" -c "$2" --dry-run`, process.execPath, cliPath, path], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`ebpf-forward: ${path}:9: \${EBPF_TAG}: the environment variable is not valid UTF-8\n`);
   });
 
   it('without an [OUTPUT], prints records to stdout as JSON lines', async () => {
@@ -96,7 +125,6 @@ describe('ebpf-forward CLI', () => {
     Trace trace_signal
 `)]);
     await cli.waitForLog(/tracing trace_signal/);
-    const { spawnSync } = await import('node:child_process');
     const kill = spawnSync('/bin/kill', ['-0', String(process.pid)]);
     expect(kill.status).toBe(0);
     const deadline = Date.now() + 5000;
@@ -108,5 +136,62 @@ describe('ebpf-forward CLI', () => {
     expect(record).toMatchObject({ event_type: 'signal', comm: 'kill', signal: 0, tpid: process.pid, error_raw: 0 });
     expect(typeof record.date).toBe('number');
     expect(Object.keys(record)[0]).toBe('date');
+  });
+});
+
+// The Lifecycle the CLI runs, with the process's signals and stdout given
+// as emitters: the one case the real CLI can't be put in on demand is a
+// start-up that never finishes.
+describe('Lifecycle: how a run ends', () => {
+  function setUp(graceSeconds = 0.05) {
+    const signals = new EventEmitter();
+    const stdout = new EventEmitter();
+    const exits: number[] = [];
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (line) => lines.push(line) });
+    const lifecycle = new Lifecycle({ signals, stdout, log: () => log, exit: (code) => exits.push(code) });
+    lifecycle.graceSeconds = graceSeconds;
+    return { signals, stdout, exits, lines, lifecycle };
+  }
+  const stoppable = () => {
+    const app = { stops: 0, stop: async () => void app.stops++ };
+    return app;
+  };
+
+  it('SIGTERM while start-up is stuck: given up once Grace is over, exit 1, one error line', async () => {
+    const { signals, exits, lines, lifecycle } = setUp();
+    void lifecycle.start(() => new Promise(() => {}));
+    signals.emit('SIGTERM', 'SIGTERM');
+    await waitFor(() => exits[0]);
+    expect(exits).toEqual([1]);
+    expect(lines).toEqual([expect.stringMatching(/\[error\] start-up did not finish within Grace \(0\.05s\) of SIGTERM: exiting \(the kernel detaches what was attached\)\n$/)]);
+  });
+
+  it('SIGHUP while start-up finishes: the started app is stopped as for SIGTERM, exit 0', async () => {
+    const { signals, exits, lines, lifecycle } = setUp(60);
+    const app = stoppable();
+    let started!: () => void;
+    const starting = lifecycle.start(() => new Promise((resolve) => (started = () => resolve(app))));
+    signals.emit('SIGHUP', 'SIGHUP');
+    started();
+    await starting;
+    await waitFor(() => exits[0]);
+    expect([app.stops, exits]).toEqual([1, [0]]);
+    expect(lines.join('')).toMatch(/\[ info\] SIGHUP \(ebpf-forward does not reload its configuration\): stopping \(Grace 60s\)\n$/);
+  });
+
+  it('stdout errors (EPIPE, once per write) stop a running app once; a second signal exits at once with 1', async () => {
+    const { signals, stdout, exits, lines, lifecycle } = setUp();
+    const app = { stops: 0, stop: () => new Promise<void>(() => void app.stops++) }; // still delivering
+    stdout.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })); // before start: nothing to stop
+    expect(exits).toEqual([]);
+    await lifecycle.start(async () => app);
+    for (let i = 0; i < 3; i++) stdout.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    expect(app.stops).toBe(1);
+    expect(lines.join('')).toMatch(/stdout closed \(EPIPE\): stopping/);
+    signals.emit('SIGTERM', 'SIGTERM');
+    expect(exits).toEqual([]);
+    signals.emit('SIGINT', 'SIGINT');
+    expect(exits).toEqual([1]);
   });
 });

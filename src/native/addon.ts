@@ -114,6 +114,13 @@ interface Addon {
   clockOffset(): bigint;
   ensureTracefs(): 'present' | 'mounted';
   releaseTracefs(): void;
+  /**
+   * In every thread of the process: bounding, permitted and effective
+   * capabilities down to `caps`, inheritable and ambient cleared,
+   * no_new_privs set. Throws if the calling thread's change fails; how the
+   * others came out is in /proc/self/task/<tid>/status.
+   */
+  keepOnlyCapabilities(caps: number[]): { threads: number; answered: number };
   setLibbpfDebug(on: boolean): void;
   versions(): { libbpf: string; possibleCpus: number };
 }
