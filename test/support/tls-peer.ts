@@ -2,8 +2,7 @@
 // libssl (dlopen'd, no development files), and says which trace_openssl
 // records each call it printed must give.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileC } from './c-program.js';
 
@@ -32,18 +31,17 @@ export function expectedRecord(call: TlsCall) {
   return { event_type: eventType, trace: `openssl_${eventType}`, ssl_ptr: call.ssl, ret: call.ret, function: fn };
 }
 
-/** The program, under `name` (its comm) if given. */
-export function tlsPeerPath(name = 'tls-peer'): string {
+/** The program; with a name (its comm), a copy by that name in `dir`. */
+export function tlsPeerPath(copy?: { name: string; dir: string }): string {
   const bin = compileC('tls-peer', readFileSync(join(import.meta.dirname, 'tls-peer.c'), 'utf8'));
-  if (name === 'tls-peer') return bin;
-  const copy = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-tls-')), name);
-  copyFileSync(bin, copy);
-  return copy;
+  if (!copy) return bin;
+  const path = join(copy.dir, copy.name);
+  copyFileSync(bin, path);
+  return path;
 }
 
-/** A self-signed certificate and its key, made with the openssl command. */
-export function makeCertificate(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-tls-cert-'));
+/** A self-signed certificate and its key in `dir`, made with the openssl command. */
+export function makeCertificate(dir: string): { cert: string; key: string } {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-days', '2', '-keyout', key, '-out', cert], { encoding: 'utf8' });

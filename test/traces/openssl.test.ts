@@ -27,7 +27,8 @@ const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  server = startTlsServer(makeCertificate(), { path: tlsPeerPath(SERVER_COMM) });
+  const dir = tempDir();
+  server = startTlsServer(makeCertificate(dir), { path: tlsPeerPath({ name: SERVER_COMM, dir }) });
   children.push(server.child);
   port = await server.port;
 });
@@ -203,7 +204,7 @@ describe('trace_openssl', () => {
 
   it('openssl_pid: the uprobes are in those processes only, so others never trap', async () => {
     const wanted = client('basic');
-    const other = client('basic', { path: tlsPeerPath('tls-other') });
+    const other = client('basic', { path: tlsPeerPath({ name: 'tls-other', dir: tempDir() }) });
     await Promise.all([wanted.ready, other.ready]);
     const t = trace({ openssl_pid: [[wanted.pid]] });
     // The kernel's per-program run counts (bpf_stats) show whether a probe fired.
@@ -232,7 +233,7 @@ describe('trace_openssl', () => {
 
   it('openssl_comm: only processes of that name, filtered in the kernel', async () => {
     const t = trace({ openssl_comm: [['tls-peer']] });
-    const [run] = await Promise.all([client('basic').go(), client('basic', { path: tlsPeerPath('tls-other') }).go()]);
+    const [run] = await Promise.all([client('basic').go(), client('basic', { path: tlsPeerPath({ name: 'tls-other', dir: tempDir() }) }).go()]);
     expectCalls(await recordsOf(t, run.pid, run.calls.length), run.calls, { pid: run.pid, comm: 'tls-peer' });
     // Not the server's records, nor the other client's.
     expect(t.events.filter((e) => e.record.comm !== 'tls-peer')).toEqual([]);
