@@ -2,9 +2,10 @@
 // trying, so that the user gets one clear message instead of a verifier
 // EPERM), and none once everything is attached: reading the rings (mapped
 // memory and epoll on fds already open), reading the per-CPU loss counters
-// (the bpf system call on a map fd already open), detaching (closing fds) and
-// writing the spool (as its owner, uid 0) need no capability. tracefs, if
-// ebpf-forward mounted it, is unmounted before the drop (src/app.ts).
+// (the bpf system call on a map fd already open: since Linux 5.19 no
+// capability, see capabilitiesToKeep), detaching (closing fds) and writing
+// the spool (as its owner, uid 0). tracefs, if ebpf-forward mounted it, is
+// unmounted before the drop (src/app.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import { addon } from './native/addon.js';
 
@@ -60,6 +61,35 @@ export function missingPrivileges(): string | undefined {
   return `root is needed (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF programs, and this runs as ${who}: run it with sudo`;
 }
 
+/** What the kernel tells of itself that decides which capability the loss counters need. */
+export interface KernelFacts {
+  /** /proc/sys/kernel/osrelease, e.g. "6.1.0-18-amd64". */
+  release: string;
+  /** /proc/sys/kernel/unprivileged_bpf_disabled: 0, 1 or 2. */
+  unprivilegedBpfDisabled: number;
+  /** /proc/sys/kernel/cap_last_cap (CAP_BPF is 39, from Linux 5.8). */
+  lastCapability: number;
+}
+
+function kernelFacts(): KernelFacts {
+  const read = (name: string) => readFileSync(`/proc/sys/kernel/${name}`, 'utf8').trim();
+  return { release: read('osrelease'), unprivilegedBpfDisabled: Number(read('unprivileged_bpf_disabled')), lastCapability: Number(read('cap_last_cap')) };
+}
+
+/**
+ * Capabilities to keep once attached, with why. Before Linux 5.19,
+ * kernel.unprivileged_bpf_disabled refused every bpf command without
+ * CAP_BPF (CAP_SYS_ADMIN before 5.8), map lookups on open fds included:
+ * the per-CPU loss counters need it there. From 5.19 it guards only the
+ * creation of maps and programs: nothing is kept.
+ */
+export function capabilitiesToKeep(kernel: KernelFacts): { caps: number[]; why?: string } {
+  const [major = 0, minor = 0] = kernel.release.split(/[.-]/).map(Number);
+  if (major > 5 || (major === 5 && minor >= 19) || kernel.unprivilegedBpfDisabled === 0) return { caps: [] };
+  const [cap, name] = kernel.lastCapability >= CAP_BPF ? [CAP_BPF, 'CAP_BPF'] : [CAP_SYS_ADMIN, 'CAP_SYS_ADMIN'];
+  return { caps: [cap], why: `${name} kept: Linux ${kernel.release} with kernel.unprivileged_bpf_disabled=${kernel.unprivilegedBpfDisabled} needs it to read the loss counters` };
+}
+
 export class PrivilegeDropError extends Error {}
 
 /**
@@ -68,18 +98,21 @@ export class PrivilegeDropError extends Error {}
  * can give one back. Checked thread by thread in /proc; returns what to log.
  */
 export function dropPrivileges(): string {
+  const keep = capabilitiesToKeep(kernelFacts());
+  const mask = keep.caps.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
   let threads: number;
   try {
-    threads = addon().keepOnlyCapabilities([]).threads;
+    threads = addon().keepOnlyCapabilities(keep.caps).threads;
   } catch (err) {
     throw new PrivilegeDropError(`cannot drop privileges after attaching: ${(err as Error).message}`);
   }
   const after = threadPrivileges();
-  const kept = after.find((t) => t.effective || t.permitted || t.inheritable || t.ambient || !t.noNewPrivs);
+  const kept = after.find((t) => t.effective !== mask || t.permitted !== mask || t.inheritable || t.ambient || !t.noNewPrivs);
   if (kept) {
     const what = kept.noNewPrivs ? `capabilities ${(kept.effective | kept.permitted | kept.inheritable | kept.ambient).toString(16)}` : 'no no_new_privs';
     throw new PrivilegeDropError(`cannot drop privileges after attaching: thread ${kept.tid} still has ${what}`);
   }
-  const bounding = after.some((t) => t.bounding) ? ' (the bounding set stays: dropping from it needs CAP_SETPCAP)' : '';
-  return `privileges dropped in all ${Math.max(threads, after.length)} threads: no capabilities left, no_new_privs set${bounding}`;
+  const left = keep.why ?? 'no capabilities left';
+  const bounding = after.some((t) => t.bounding & ~mask) ? ' (the bounding set stays: dropping from it needs CAP_SETPCAP)' : '';
+  return `privileges dropped in all ${Math.max(threads, after.length)} threads: ${left}, no_new_privs set${bounding}`;
 }

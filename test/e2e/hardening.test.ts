@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capabilitiesToKeep } from '../../src/privileges.js';
 import { expectNothingLoadedBy } from '../support/bpf-loaded.js';
 import { startCli, waitFor, writeConfig } from '../support/cli.js';
 import { startReceivers, type Receivers } from '../support/receiver.js';
@@ -155,5 +156,18 @@ ${signalInput}
     expect(spooled.length, cli.stderr()).toBeGreaterThan(0);
     expect(cli.stderr()).not.toMatch(/EACCES|EPERM|operation not permitted/i);
     await expectNothingLoadedBy(pid);
+  });
+});
+
+describe('what the loss counters need after the drop, by kernel', () => {
+  it('nothing from Linux 5.19 (unprivileged_bpf_disabled guards only map and program creation) or with it off; CAP_BPF before, CAP_SYS_ADMIN before CAP_BPF existed', () => {
+    expect(capabilitiesToKeep({ release: '6.18.0', unprivilegedBpfDisabled: 2, lastCapability: 40 })).toEqual({ caps: [] });
+    expect(capabilitiesToKeep({ release: '5.19.0-1-amd64', unprivilegedBpfDisabled: 2, lastCapability: 40 })).toEqual({ caps: [] });
+    expect(capabilitiesToKeep({ release: '5.15.0-91-generic', unprivilegedBpfDisabled: 0, lastCapability: 40 })).toEqual({ caps: [] });
+    expect(capabilitiesToKeep({ release: '5.15.0-91-generic', unprivilegedBpfDisabled: 2, lastCapability: 40 })).toEqual({
+      caps: [39],
+      why: 'CAP_BPF kept: Linux 5.15.0-91-generic with kernel.unprivileged_bpf_disabled=2 needs it to read the loss counters',
+    });
+    expect(capabilitiesToKeep({ release: '5.4.0', unprivilegedBpfDisabled: 1, lastCapability: 37 }).caps).toEqual([21]);
   });
 });
