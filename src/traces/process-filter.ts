@@ -1,11 +1,11 @@
-// Narrowing a uprobe trace to some processes, in the kernel: the
-// `<prefix>_pid` and `<prefix>_comm` input keys, written into the filter
-// knobs of bpf/uprobes.bpf.h before load. With a pid list the
+// Narrowing a trace to some processes, in the kernel: the `<prefix>_pid`
+// and `<prefix>_comm` input keys, written into the filter knobs of
+// bpf/process_filter.bpf.h before load. With a pid list a uprobe trace's
 // uprobes are also installed in those processes only (onlyPids).
 import type { NativeBpfObject } from '../native/addon.js';
 import type { TraceKey, TraceSettings } from './types.js';
 
-// Sizes of the filter arrays in bpf/uprobes.bpf.h (and malloc.bpf.c).
+// Sizes of the filter arrays in bpf/process_filter.bpf.h (and malloc.bpf.c, sched.bpf.c).
 export const MAX_FILTER_PIDS = 64;
 export const MAX_FILTER_COMMS = 16;
 const COMM_LEN = 16;

@@ -13,8 +13,16 @@
  * whose frame is not above a new call's is over (a longjmp out of it). No
  * time limit: a read blocked for hours is matched all the same. */
 #include "common.bpf.h"
-#include "uprobes.bpf.h"
+#include "process_filter.bpf.h"
 #include "openssl.h"
+
+/* On return from a call, the stack pointer is this far above its value at
+ * the function's first instruction (x86's ret pops the return address). */
+#if defined(__TARGET_ARCH_x86)
+#define RETURN_SP_DELTA 8
+#else
+#define RETURN_SP_DELTA 0
+#endif
 
 /* Calls of one function in progress on one thread, nested: enough for a
  * callback calling the function again, three deep (a power of two). */
@@ -41,7 +49,7 @@ struct {
 
 static __always_inline int call_enter(struct pt_regs *ctx, enum ssl_function fn, __u64 ssl, __u64 out)
 {
-	if (!wanted())
+	if (!current_wanted())
 		return 0;
 	struct thread_calls *t = bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0,
 						      BPF_LOCAL_STORAGE_GET_F_CREATE);
