@@ -62,8 +62,8 @@ function fileKind(st: Stats): string {
   return 'not a regular file';
 }
 
-/** Why others than root (and the user running this) could change what `path` says, if they could. */
-function writableByOthers(path: string, st: Stats, what: string): string | undefined {
+/** Why others than root (and the user running this) could change or replace `what`, if they could. */
+function writableByOthers(st: Stats, what: string): string | undefined {
   const uid = process.geteuid?.() ?? 0;
   if (st.uid !== 0 && st.uid !== uid) return `${what} is owned by uid ${st.uid}`;
   const mode = `mode 0${(st.mode & 0o7777).toString(8)}`;
@@ -75,11 +75,11 @@ function writableByOthers(path: string, st: Stats, what: string): string | undef
 }
 
 /** Warns, as sshd's StrictModes and sudo do, of a file that others could change or replace. */
-function checkOwnership(path: string, st: Stats, warn: Warn | undefined): void {
+function warnIfOthersCanWrite(path: string, real: string, st: Stats, warn: Warn | undefined): void {
   if (!warn) return;
-  let problem = writableByOthers(path, st, 'it');
-  for (let dir = dirname(realpathSync(path)); !problem; dir = dirname(dir)) {
-    problem = writableByOthers(dir, statSync(dir), `its folder ${dir}`);
+  let problem = writableByOthers(st, 'it');
+  for (let dir = dirname(real); !problem; dir = dirname(dir)) {
+    problem = writableByOthers(statSync(dir), `its folder ${dir}`);
     if (dir === dirname(dir)) break;
   }
   if (problem) {
@@ -108,7 +108,7 @@ function decodeText(bytes: Buffer, path: string): string {
  * once through one descriptor (no FIFO to hang on, no /dev/zero to fill
  * memory, nothing swapped between the check and the read).
  */
-function readConfigFile(path: string, warn: Warn | undefined): { text: string } | { problem: string } {
+function readConfigFile({ path, real }: FileToRead, warn: Warn | undefined): { text: string } | { problem: string } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -120,13 +120,18 @@ function readConfigFile(path: string, warn: Warn | undefined): { text: string } 
     const st = fstatSync(fd);
     if (!st.isFile()) return { problem: `it is ${fileKind(st)}, not a regular file` };
     if (st.size > MAX_CONFIG_BYTES) return { problem: `it is ${st.size} bytes, more than a configuration file can be (${MAX_CONFIG_BYTES})` };
-    checkOwnership(path, st, warn);
-    // Files of /proc say size 0: read up to the limit, whatever st.size says.
-    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    warnIfOthersCanWrite(path, real, st, warn);
+    // Up to the limit, whatever st.size says (files of /proc say 0; a file may grow).
+    const chunks: Buffer[] = [];
     let length = 0;
-    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
-    if (length > MAX_CONFIG_BYTES) return { problem: `it is more than ${MAX_CONFIG_BYTES} bytes, more than a configuration file can be` };
-    return { text: decodeText(buffer.subarray(0, length), path) };
+    for (let want = st.size + 1; length <= MAX_CONFIG_BYTES; want = 64 << 10) {
+      const chunk = Buffer.allocUnsafe(Math.min(want, MAX_CONFIG_BYTES + 1 - length));
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) return { text: decodeText(Buffer.concat(chunks, length), path) };
+      chunks.push(chunk.subarray(0, n));
+      length += n;
+    }
+    return { problem: `it is more than ${MAX_CONFIG_BYTES} bytes, more than a configuration file can be` };
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     return { problem: (err as Error).message };
@@ -166,7 +171,7 @@ class ClassicConfigReader {
     }
     this.seen.set(file.real, includedFrom);
 
-    const read = readConfigFile(file.path, this.warn);
+    const read = readConfigFile(file, this.warn);
     if ('problem' in read) {
       if (includedFrom) throw new ConfigError(includedFrom.file, includedFrom.line, `@INCLUDE: cannot read ${file.path}: ${read.problem}`);
       throw new ConfigError(file.path, 0, `cannot read the configuration file: ${read.problem}`);
