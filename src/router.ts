@@ -34,9 +34,18 @@ export class Router {
     for (const output of outputs) output.write(tag, chunk);
   }
 
-  /** Whether every output of the tag takes more records now (none is full). */
-  accepting(tag: string): boolean {
-    for (const output of this.outputsOf(tag)) if (output.full?.()) return false;
-    return true;
+  /**
+   * Undefined while every output of the tag takes more records; else a
+   * promise that resolves once they all have room again.
+   */
+  whenAccepting(tag: string): Promise<void> | undefined {
+    const waits: Promise<void>[] = [];
+    for (const output of this.outputsOf(tag)) {
+      const room = output.whenRoom?.();
+      if (room) waits.push(room);
+    }
+    if (waits.length === 0) return undefined;
+    // One may have filled again while another made room.
+    return Promise.all(waits).then(() => this.whenAccepting(tag));
   }
 }

@@ -1,5 +1,6 @@
 // The router: each tag's chunks go to every output whose Match accepts it,
-// records no output matches are counted, a full output holds its inputs, and
+// records no output matches are counted, a full output holds its inputs until
+// it has room, and
 // one chunk sent to several outputs (a forward output rewriting it for
 // Time_as_Integer, one compressing it, stdout decoding it) is unchanged.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,14 +17,24 @@ import { createForward, makeEvents, waitFor } from './outputs/forward/support.js
 
 class RecordingOutput implements Output {
   got: [string, EventChunk][] = [];
-  isFull = false;
+  private room: { promise: Promise<void>; resolve(): void } | undefined;
   constructor(readonly instance: string) {}
   async start() {}
   write(tag: string, chunk: EventChunk) {
     this.got.push([tag, chunk]);
   }
-  full() {
-    return this.isFull;
+  fill() {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.room = { promise, resolve };
+  }
+  makeRoom() {
+    const room = this.room;
+    this.room = undefined;
+    room?.resolve();
+  }
+  whenRoom() {
+    return this.room?.promise;
   }
   async flush() {}
   async close() {}
@@ -56,13 +67,21 @@ describe('Router', () => {
     expect(net.got[0]![1]).toBe(netChunk);
   });
 
-  it('is accepting only while no output of the tag is full', () => {
-    expect(router.accepting('host.net')).toBe(true);
-    net.isFull = true;
-    expect(router.accepting('host.net')).toBe(false);
-    expect(router.accepting('host.proc')).toBe(true); // net does not take host.proc
-    net.isFull = false;
-    expect(router.accepting('host.net')).toBe(true);
+  it('holds a tag while one of its outputs is full, and lets it go once every one has room', async () => {
+    expect(router.whenAccepting('host.net')).toBeUndefined();
+    net.fill();
+    all.fill();
+    expect(router.whenAccepting('host.proc')).toBeInstanceOf(Promise); // all takes host.proc
+    const waiting = router.whenAccepting('host.net')!;
+    let accepting = false;
+    void waiting.then(() => (accepting = true));
+    net.makeRoom();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(accepting).toBe(false); // all is still full
+    all.makeRoom();
+    await waiting;
+    expect(router.whenAccepting('host.net')).toBeUndefined();
+    expect(router.whenAccepting('host.proc')).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 // One `[INPUT] Name ebpf` section: its traces running in the kernel, their
 // events tagged and routed, and their kernel-side losses reported.
-import type { InputSettings } from '../config/model.js';
+import type { InputSettings, ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { TraceSession, TraceStartError } from './trace-session.js';
@@ -33,10 +33,12 @@ export interface TraceCounters {
 
 export interface EbpfInputOptions {
   settings: InputSettings;
+  /** [SERVICE]: storage.path and Flush for storage.type filesystem. */
+  service?: ServiceSettings;
   log: Logger;
   emit(tag: string, chunk: EventChunk): void;
-  /** Whether the outputs of the tag take more now (see TraceSessionOptions.accepting). */
-  accepting?(tag: string): boolean;
+  /** Undefined while the outputs of the tag take more, else when they will (see TraceSessionOptions.whenAccepting). */
+  whenAccepting?(tag: string): Promise<void> | undefined;
 }
 
 export class EbpfInput {
@@ -73,7 +75,7 @@ export class EbpfInput {
           ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
           sequenceKey: settings.values.get('sequence_key') as string | undefined,
           onChunk: (chunk) => emit(tag, chunk),
-          accepting: this.options.accepting && (() => this.options.accepting!(tag)),
+          whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
           onWarning: (message) => log.warn(message),
         });
         this.sessions.push(session);

@@ -29,8 +29,6 @@ const WAKEUP_DELAY_MS = 20;
  * V8's young generation and grow the heap); the reads per second stay the same.
  */
 const MAX_BATCH_BYTES = 256 * 1024;
-/** While the outputs are full, how often to look whether they took some out. */
-const FULL_CHECK_MS = 5;
 
 export interface TraceSessionOptions {
   trace: TraceDefinition;
@@ -44,11 +42,12 @@ export interface TraceSessionOptions {
   sequenceKey?: string;
   onChunk(chunk: EventChunk): void;
   /**
-   * Whether the outputs take more now. When not, the ring is not read until
-   * they do: records wait in the ring, and what does not fit there is lost
-   * and counted by the kernel (`lost`), not dropped in memory.
+   * Undefined while the outputs take more; else a promise that resolves once
+   * they have room. Until then the ring is not read: records wait in it, and
+   * what does not fit there is lost and counted by the kernel (`lost`), not
+   * dropped in memory.
    */
-  accepting?(): boolean;
+  whenAccepting?(): Promise<void> | undefined;
   /** Told of an optional attach step that failed (the trace still runs). */
   onWarning?(message: string): void;
 }
@@ -186,7 +185,8 @@ export class TraceSession {
   private countsLosses = true;
   private lostCount = 0;
   private lastRingStats: RingStats | undefined;
-  private fullTimer: NodeJS.Timeout | undefined;
+  /** Reading waits for the outputs to have room. */
+  private waitingForRoom = false;
   private stopping = false;
   /** Times reading stopped because the outputs were full. */
   pauses = 0;
@@ -379,22 +379,20 @@ export class TraceSession {
       };
       this.options.onChunk(chunk);
     }
-    if (this.options.accepting && !this.stopping && !this.fullTimer && !this.options.accepting()) this.pauseWhileFull();
+    if (this.stopping || this.waitingForRoom) return;
+    const room = this.options.whenAccepting?.();
+    if (room) this.pauseUntil(room);
   }
 
-  /** Stops reading until the outputs take more (checked every FULL_CHECK_MS, only while full). */
-  private pauseWhileFull(): void {
+  /** Stops reading until the outputs have room (they say when). */
+  private pauseUntil(room: Promise<void>): void {
     this.reader?.pause();
     this.pauses++;
-    const check = () => {
-      if (this.stopping || !this.reader || this.options.accepting!()) {
-        this.fullTimer = undefined;
-        this.reader?.resume();
-      } else {
-        this.fullTimer = setTimeout(check, FULL_CHECK_MS);
-      }
-    };
-    this.fullTimer = setTimeout(check, FULL_CHECK_MS);
+    this.waitingForRoom = true;
+    void room.then(() => {
+      this.waitingForRoom = false;
+      if (!this.stopping) this.reader?.resume();
+    });
   }
 
   get name(): string {
@@ -437,8 +435,6 @@ export class TraceSession {
   /** Detaches the programs, then hands on whatever is left in the ring (full outputs or not). */
   stop(): void {
     this.stopping = true;
-    clearTimeout(this.fullTimer);
-    this.fullTimer = undefined;
     this.object?.detach();
     this.reader?.drain();
   }
@@ -446,8 +442,6 @@ export class TraceSession {
   /** Detaches everything. Idempotent. */
   close(): void {
     this.stopping = true;
-    clearTimeout(this.fullTimer);
-    this.fullTimer = undefined;
     try {
       this.lost();
     } catch {

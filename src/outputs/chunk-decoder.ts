@@ -2,13 +2,10 @@
 // bytes (stdout). The forward output never decodes a chunk: it frames the
 // bytes as they are.
 import { Decoder, ExtensionCodec } from '@msgpack/msgpack';
-import type { EventChunk, EventTime } from '../chunk.js';
+import { MalformedChunkError, type EventChunk, type EventTime } from '../chunk.js';
 import { EVENT_TIME_EXT_TYPE } from './forward/protocol.js';
 
-/** A chunk that is not what src/chunk.ts describes: not readable as `count` [EventTime, map] entries. */
-export class MalformedChunkError extends Error {
-  override name = 'MalformedChunkError';
-}
+export { MalformedChunkError };
 
 export interface DecodedEvent {
   time: EventTime;

@@ -43,15 +43,17 @@ export interface Output {
   /**
    * Takes a chunk of events for a tag. Never blocks and never throws: what
    * can't be kept is dropped and counted. The same chunk may go to other
-   * outputs: its entries are read (or kept), never written to.
+   * outputs: its entries are read (or kept, copied), never written to. An
+   * output that keeps them past write() calls chunk.retain() (see EventChunk).
    */
   write(tag: string, chunk: EventChunk): void;
   /**
-   * True while the output holds about as much as it may: inputs then stop
-   * reading (the ebpf input leaves records in the kernel's ring buffer, where
-   * any loss is counted) until it is false again. Optional: never full.
+   * Undefined while the output takes more records. While it holds about as
+   * much as it may: a promise that resolves once it has room again; inputs
+   * stop reading until then (the ebpf input leaves records in the kernel's
+   * ring buffer, where any loss is counted). Optional: never full.
    */
-  full?(): boolean;
+  whenRoom?(): Promise<void> | undefined;
   /** Sends everything buffered now; resolves when written (and acked, if acks are on) or given up. */
   flush(): Promise<void>;
   /** Stops: delivers (or spools) what is buffered within graceMs, then closes. */

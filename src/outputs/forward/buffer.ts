@@ -17,6 +17,8 @@ export class Chunk {
   written = false;
   /** Delivered or dropped: no longer in the queue. */
   done = false;
+  /** To call once the records are safe (delivered, spooled) or dropped: the inputs' holds on them. */
+  releases: (() => void)[] = [];
 
   constructor(
     /** Creation order: chunks are delivered oldest first. */
@@ -82,6 +84,7 @@ interface OpenBatch {
   buffer: Buffer;
   bytes: number;
   records: number;
+  releases: (() => void)[];
 }
 
 /** A sealed batch: its entries, in `buffer` (to give back to the pool once done). */
@@ -90,6 +93,7 @@ export interface SealedBatch {
   entries: Buffer;
   records: number;
   buffer: Buffer;
+  releases: (() => void)[];
 }
 
 /** Batches still filling, one per tag, sealed at Flush or when big enough. */
@@ -105,15 +109,16 @@ export class Batcher {
   }
 
   /** Copies entries into the tag's batch (they must fit); returns the batch's size so far. */
-  add(tag: string, entries: Buffer, records: number): number {
+  add(tag: string, entries: Buffer, records: number, release?: () => void): number {
     let batch = this.open.get(tag);
     if (!batch) {
-      batch = { buffer: this.pool.take(entries.length), bytes: 0, records: 0 };
+      batch = { buffer: this.pool.take(entries.length), bytes: 0, records: 0, releases: [] };
       this.open.set(tag, batch);
     }
     entries.copy(batch.buffer, batch.bytes);
     batch.bytes += entries.length;
     batch.records += records;
+    if (release) batch.releases.push(release);
     return batch.bytes;
   }
 
@@ -121,7 +126,7 @@ export class Batcher {
     const batch = this.open.get(tag);
     if (!batch) return undefined;
     this.open.delete(tag);
-    return { tag, entries: batch.buffer.subarray(0, batch.bytes), records: batch.records, buffer: batch.buffer };
+    return { tag, entries: batch.buffer.subarray(0, batch.bytes), records: batch.records, buffer: batch.buffer, releases: batch.releases };
   }
 
   tags(): string[] {
@@ -129,15 +134,27 @@ export class Batcher {
   }
 }
 
-/** Bytes of records held in memory, against mem_buf_limit. */
+/**
+ * Bytes of records held in memory, against mem_buf_limit; full from
+ * `fullAt` bytes, when whoever waits for room (the inputs) is told once it
+ * is below again.
+ */
 export class MemoryBudget {
   used = 0;
   peak = 0;
+  private readonly roomWaiters: (() => void)[] = [];
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    private readonly fullAt: number,
+  ) {}
 
   fits(bytes: number): boolean {
     return this.used + bytes <= this.limit;
+  }
+
+  get full(): boolean {
+    return this.used >= this.fullAt;
   }
 
   add(bytes: number): void {
@@ -147,5 +164,17 @@ export class MemoryBudget {
 
   release(bytes: number): void {
     this.used -= bytes;
+    if (!this.full) this.openUp();
+  }
+
+  /** Undefined while not full; else resolves once there is room again. */
+  whenRoom(): Promise<void> | undefined {
+    if (!this.full) return undefined;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** Lets every waiter go (room again, or the output closing). */
+  openUp(): void {
+    for (const wake of this.roomWaiters.splice(0)) wake();
   }
 }

@@ -38,6 +38,13 @@ function describeConnectError(endpoint: Endpoint, err: NodeJS.ErrnoException): C
   if (endpoint.tls && err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return new ConnectError(`TLS to ${where}: ${err.message} (set tls.vhost to a name the certificate holds)`);
   }
+  // The CA is right there: the dates are not (the aborted handshake keeps no certificate to quote them from).
+  if (endpoint.tls && err.code === 'CERT_HAS_EXPIRED') {
+    return new ConnectError(`TLS to ${where}: the receiver's certificate has expired (renew it on the receiver; if it should still be valid, check this machine's clock)`);
+  }
+  if (endpoint.tls && err.code === 'CERT_NOT_YET_VALID') {
+    return new ConnectError(`TLS to ${where}: the receiver's certificate is not valid yet (check this machine's clock and the receiver's)`);
+  }
   if (endpoint.tls && err.code && certificateErrors.test(err.code)) {
     return new ConnectError(`TLS to ${where}: ${err.message} (tls.verify is on: give the CA that signed the receiver's certificate in tls.ca_file)`);
   }

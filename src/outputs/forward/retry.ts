@@ -41,3 +41,46 @@ export function serviceSeconds(raw: unknown, fallback: number): number {
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? Number(raw) : NaN;
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
+
+/** During the grace period a failed chunk is tried again this soon (the grace is short). */
+const GRACE_RETRY_MS = 250;
+
+/** When a failed chunk is tried again: after a backoff (soon during the grace), until Retry_Limit is spent. */
+export class RetryPolicy {
+  constructor(
+    readonly limit: RetryLimit,
+    private readonly backoff: Backoff,
+  ) {}
+
+  /** Milliseconds to wait before the next attempt of a chunk that failed `retries` times; undefined once its retries are spent. */
+  waitMs(retries: number, draining: boolean): number | undefined {
+    if (this.limit !== 'unlimited' && retries > this.limit) return undefined;
+    return draining ? GRACE_RETRY_MS : this.backoff.delayMs(retries);
+  }
+}
+
+/** One timer, set for the next chunk due. */
+export class DueTimer {
+  private timer: NodeJS.Timeout | undefined;
+  private at = Infinity;
+
+  constructor(private readonly onDue: () => void) {}
+
+  /** Fires at `at` (ms since the epoch; Infinity: never), replacing the time set before. */
+  arm(at: number): void {
+    if (at === this.at) return;
+    this.cancel();
+    this.at = at;
+    if (at === Infinity) return;
+    this.timer = setTimeout(() => {
+      this.at = Infinity;
+      this.onDue();
+    }, Math.max(0, at - Date.now()));
+    this.timer.unref();
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.at = Infinity;
+  }
+}

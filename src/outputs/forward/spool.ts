@@ -1,42 +1,44 @@
-// The filesystem spool under storage.path/<instance>/: chunks that could not
-// stay in memory (receiver down longer than mem_buf_limit holds) or were
-// undelivered at shutdown. Each chunk is one file, written to a temporary
-// name and renamed, so a crash leaves whole chunks or none; chunks found at
-// start are sent first. storage.sync full fsyncs each file; storage.checksum
-// on stores a CRC32 of the entries and checks it when reading back.
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+// The forward output's filesystem spool, storage.path/<instance>/: chunks
+// that could not stay in memory (a receiver down longer than mem_buf_limit
+// holds) or were undelivered at shutdown, one chunk file each (one frame,
+// src/storage/chunk-file.ts), written to a temporary name and renamed, so a
+// crash leaves whole chunks or none. The folder is checked and made private
+// at start (src/storage/folder.ts); files are 0600, never followed through a
+// symbolic link, and read back checked (count, CRC32 with storage.checksum).
+import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
-import { Packr } from 'msgpackr';
 import type { Logger } from '../../log.js';
-
-const MAGIC = 'ebpf-forward chunk';
-const VERSION = 1;
-const packr = new Packr({ useRecords: false, variableMapSize: true });
+import { ChunkFileError, ChunkFileReader, createPrivateFile, encodeFrameHead, encodeHeader } from '../../storage/chunk-file.js';
+import { openStorageFolder } from '../../storage/folder.js';
 
 export interface SpooledChunk {
   file: string;
   id: string;
   tag: string;
   records: number;
+  /** Size of the packed entries. */
   bytes: number;
   createdAt: number;
 }
 
 export interface SpoolOptions {
-  dir: string;
+  /** storage.path. */
+  root: string;
+  /** The output's folder under it. */
+  name: string;
   /** storage.total_limit_size; undefined: no limit. */
   limitBytes?: number;
   /** storage.sync full. */
   sync: boolean;
-  /** storage.checksum on. */
+  /** Frames carry a CRC32 of their entries. */
   checksum: boolean;
   log: Logger;
 }
 
-/** A folder name from an instance name (an Alias may hold anything). */
-export function spoolFolderName(instance: string): string {
-  return instance.replace(/[^\w.-]/g, '_');
+/** A chunk's file contents, as parts to write, and their size (what storage.total_limit_size counts). */
+export interface ChunkFileParts {
+  parts: Buffer[];
+  bytes: number;
 }
 
 export class Spool {
@@ -46,16 +48,21 @@ export class Spool {
   private reserved = 0;
   private readonly sizes = new Map<string, number>();
   private sequence = 0;
+  private folder: string | undefined;
 
   constructor(readonly options: SpoolOptions) {}
 
   get dir(): string {
-    return this.options.dir;
+    return this.folder ?? join(this.options.root, this.options.name);
   }
 
-  /** Creates the folder and lists the chunks a previous run left, oldest first. */
+  /**
+   * Makes and checks the folder (StorageError if it can't be used), and lists
+   * the chunks a previous run left, oldest first; a file that is not a whole
+   * chunk of ours is set aside (renamed *.bad) with an error.
+   */
   async open(): Promise<SpooledChunk[]> {
-    await mkdir(this.dir, { recursive: true });
+    this.folder = openStorageFolder(this.options.root, this.options.name);
     const names = (await readdir(this.dir)).sort();
     const chunks: SpooledChunk[] = [];
     for (const name of names) {
@@ -66,22 +73,35 @@ export class Spool {
       }
       if (!name.endsWith('.chunk')) continue;
       try {
-        const { header } = this.decode(await readFile(file), file);
-        const size = (await stat(file)).size;
-        this.track(file, size);
-        chunks.push({ file, ...header });
+        const chunk = await this.list(file);
+        this.track(file, chunk.size);
+        chunks.push(chunk.spooled);
       } catch (err) {
-        // Keep the bytes for a human, out of the way of the next start.
-        this.options.log.error(`spool: ${(err as Error).message}; moved to ${file}.bad`);
-        await rename(file, `${file}.bad`).catch(() => {});
+        if (!(err instanceof ChunkFileError)) throw err;
+        await this.setAside(file, err.message);
       }
     }
     return chunks;
   }
 
-  /** A chunk's file contents (its size is what storage.total_limit_size counts). */
-  encode(chunk: Omit<SpooledChunk, 'file' | 'bytes'>, entries: Buffer): Buffer {
-    return packr.pack([MAGIC, VERSION, chunk.id, chunk.tag, chunk.records, chunk.createdAt, this.options.checksum ? crc32(entries) : null, entries]);
+  /** What a chunk file holds, from its header and frame head (the entries are checked when read back). */
+  private async list(file: string): Promise<{ spooled: SpooledChunk; size: number }> {
+    const reader = await ChunkFileReader.open(file);
+    try {
+      const { id, tag, createdAt } = reader.header;
+      const frame = await reader.peek();
+      if (id === undefined || !frame || frame.end !== reader.size) throw new ChunkFileError(`${file} is not one whole spooled chunk`);
+      return { spooled: { file, id, tag, records: frame.records, bytes: frame.bytes, createdAt }, size: reader.size };
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** The file contents for a chunk. */
+  fileParts(chunk: Omit<SpooledChunk, 'file' | 'bytes'>, entries: Buffer): ChunkFileParts {
+    const { checksum } = this.options;
+    const parts = [encodeHeader({ tag: chunk.tag, createdAt: chunk.createdAt, id: chunk.id, checksum }), encodeFrameHead(chunk.records, entries, checksum), entries];
+    return { parts, bytes: parts.reduce((n, p) => n + p.length, 0) };
   }
 
   /** Claims room for a file of `bytes` under storage.total_limit_size; false if it does not fit now. */
@@ -93,14 +113,14 @@ export class Spool {
   }
 
   /** Writes reserved file contents; the reservation becomes the file (or is given back on failure). */
-  async write(createdAt: number, data: Buffer): Promise<string> {
+  async write(createdAt: number, contents: ChunkFileParts): Promise<string> {
     const name = `${String(createdAt).padStart(13, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}.chunk`;
     const file = join(this.dir, name);
     const temp = join(this.dir, `.tmp-${name}`);
     try {
-      const handle = await open(temp, 'w');
+      const handle = await createPrivateFile(temp);
       try {
-        await handle.writeFile(data);
+        await handle.writev(contents.parts);
         if (this.options.sync) await handle.sync();
       } finally {
         await handle.close();
@@ -110,26 +130,36 @@ export class Spool {
       await unlink(temp).catch(() => {});
       throw err;
     } finally {
-      this.reserved -= data.length;
+      this.reserved -= contents.bytes;
     }
-    this.track(file, data.length);
+    this.track(file, contents.bytes);
     return file;
   }
 
-  /** The packed entries of a spooled chunk. */
-  async read(file: string): Promise<Buffer> {
-    return this.decode(await readFile(file), file).entries;
+  /** The entries of a spooled chunk, checked; ChunkFileError if the file is damaged. */
+  async read(file: string): Promise<{ records: number; entries: Buffer }> {
+    const reader = await ChunkFileReader.open(file);
+    try {
+      const frame = await reader.next();
+      if (!frame) throw new ChunkFileError(`${file} holds no records`);
+      return frame;
+    } finally {
+      await reader.close();
+    }
   }
 
   async remove(file: string): Promise<void> {
-    const size = this.sizes.get(file);
-    if (size !== undefined) {
-      this.sizes.delete(file);
-      this.used -= size;
-    }
+    this.untrack(file);
     await unlink(file).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') this.options.log.error(`spool: cannot remove ${file}: ${err.message}`);
     });
+  }
+
+  /** Moves a file that can't be sent out of the way of the next start, keeping its bytes for a human. */
+  async setAside(file: string, why: string): Promise<void> {
+    this.untrack(file);
+    this.options.log.error(`spool: ${why}; moved to ${file}.bad`);
+    await rename(file, `${file}.bad`).catch(() => {});
   }
 
   private track(file: string, size: number): void {
@@ -137,19 +167,10 @@ export class Spool {
     this.used += size;
   }
 
-  private decode(data: Buffer, file: string): { header: Omit<SpooledChunk, 'file'>; entries: Buffer } {
-    let value: unknown;
-    try {
-      value = packr.unpack(data);
-    } catch (err) {
-      throw new Error(`${file} is not a readable chunk (${(err as Error).message})`);
-    }
-    if (!Array.isArray(value) || value[0] !== MAGIC || value[1] !== VERSION || !(value[7] instanceof Uint8Array)) {
-      throw new Error(`${file} is not an ebpf-forward chunk of version ${VERSION}`);
-    }
-    const [, , id, tag, records, createdAt, checksum] = value as [string, number, string, string, number, number, number | null];
-    const entries = Buffer.from(value[7].buffer, value[7].byteOffset, value[7].byteLength);
-    if (checksum !== null && crc32(entries) !== checksum) throw new Error(`${file} fails its checksum`);
-    return { header: { id, tag, records, createdAt, bytes: entries.length }, entries };
+  private untrack(file: string): void {
+    const size = this.sizes.get(file);
+    if (size === undefined) return;
+    this.sizes.delete(file);
+    this.used -= size;
   }
 }

@@ -14,6 +14,8 @@ export interface TestCertificates {
   ca: Buffer;
   serverKey: Buffer;
   serverCert: Buffer;
+  /** The server's certificate again, signed by the CA, but expired yesterday. */
+  expiredServerCert: Buffer;
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -38,6 +40,8 @@ export function makeCertificates(): TestCertificates {
     openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`]);
   };
   sign('server', '/CN=receiver.test', 'subjectAltName=DNS:receiver.test,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  // Valid until the day before it was made.
+  openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'expired.pem', '-days', '-1', '-extfile', 'server.ext']);
   sign('client', '/CN=ebpf-forward', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
   return {
     dir,
@@ -47,5 +51,6 @@ export function makeCertificates(): TestCertificates {
     ca: readFileSync(join(dir, 'ca.pem')),
     serverKey: readFileSync(join(dir, 'server.key')),
     serverCert: readFileSync(join(dir, 'server.pem')),
+    expiredServerCert: readFileSync(join(dir, 'expired.pem')),
   };
 }

@@ -1,7 +1,7 @@
 // When the forward output sends: at once while a connection slot is free (a
 // write per input batch, no Flush wait), batched while every slot is busy;
-// and when it says it is full, so that inputs stop reading before anything
-// would be dropped here.
+// and when it says it is full (and then when it has room again), so that
+// inputs stop reading before anything would be dropped here.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
@@ -80,23 +80,30 @@ describe('forward output pacing', () => {
     expect(output.counters().records_dropped).toEqual({});
   });
 
-  it('says it is full at three quarters of mem_buf_limit, before it would drop, and not once delivered', async () => {
+  it('says it is full at three quarters of mem_buf_limit, before it would drop, and tells when it has room again', async () => {
     receiver = await new IndependentReceiver().start();
     link = await stalledLink(receiver.port);
     output = createForward({ port: String(link.port), mem_buf_limit: '256K' }, { flushSeconds: 600 });
     await output.start();
     let writes = 0;
-    // What an input does: write while the output is not full.
-    while (!output.full() && writes < 5000) {
+    // What an input does: write while the output has room.
+    while (!output.whenRoom() && writes < 5000) {
       output.write('t', makeChunk(writes * 50, 50));
       writes++;
       await sleep(1);
     }
-    expect(output.full()).toBe(true);
+    const room = output.whenRoom();
+    expect(room).toBeInstanceOf(Promise);
     expect(output.counters().buffer_bytes).toBeGreaterThanOrEqual(0.75 * 256_000);
     expect(output.counters().records_dropped).toEqual({});
+    let told = false;
+    void room!.then(() => (told = true));
+    await sleep(100);
+    expect(told).toBe(false); // nothing left while the link is stalled
     link.release();
-    await waitFor('room again', () => !output!.full(), 20_000);
+    await room;
+    expect(output.counters().buffer_bytes).toBeLessThan(0.75 * 256_000);
+    expect(output.whenRoom()).toBeUndefined();
     await waitFor('every record', () => receiver!.entries.length === writes * 50, 20_000);
   });
 });

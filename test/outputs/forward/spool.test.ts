@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from '@msgpack/msgpack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { skipValue } from '../../../src/outputs/forward/msgpack-skip.js';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { receivers, type TestReceiver } from './receivers.js';
 import { createForward, makeChunk, sleep, tally, testLog, waitFor } from './support.js';
@@ -125,7 +126,7 @@ describe('spool limits and damage', () => {
     expect(onDisk.counters().records_restored! + dropped).toBe(3000);
   });
 
-  it('a chunk file holds the chunk\'s entries as they came', async () => {
+  it('a chunk file holds the chunk\'s entries as they came, behind a header and a frame head', async () => {
     const output = createForward({ port: '9', retry_limit: 'no_limits' }, { storagePath: storage });
     outputs.push(output);
     await output.start();
@@ -134,9 +135,13 @@ describe('spool limits and damage', () => {
     await output.close(100);
     const dir = join(storage, 'forward.0');
     const [file] = chunkFiles(dir);
-    const [magic, , , tag, records, , , entries] = decode(readFileSync(join(dir, file!))) as unknown[];
-    expect([magic, tag, records]).toEqual(['ebpf-forward chunk', 't', 25]);
-    expect(Buffer.from(entries as Uint8Array).equals(chunk.entries)).toBe(true);
+    const bytes = readFileSync(join(dir, file!));
+    const headerEnd = skipValue(bytes, 0);
+    const [magic, version, header] = decode(bytes.subarray(0, headerEnd)) as [string, number, Record<string, unknown>];
+    expect([magic, version, header.tag, header.checksum]).toEqual(['ebpf-forward chunk', 2, 't', false]);
+    expect(bytes.readUInt32BE(headerEnd)).toBe(25);
+    expect(bytes.readUInt32BE(headerEnd + 4)).toBe(chunk.entries.length);
+    expect(bytes.subarray(headerEnd + 12).equals(chunk.entries)).toBe(true);
   });
 
   it('a damaged chunk file is set aside with an error, the others are sent', async () => {

@@ -43,6 +43,8 @@ export function testLog(): TestLog {
 export interface OutputOptions {
   flushSeconds?: number;
   storagePath?: string;
+  /** storage.checksum on. */
+  checksum?: boolean;
   /** scheduler.base/cap in seconds: retries within a test's time. */
   schedulerBase?: number;
   schedulerCap?: number;
@@ -60,6 +62,7 @@ export function serviceSettings(o: OutputOptions = {}): ServiceSettings {
     values: new Map<string, unknown>([
       ['scheduler.base', o.schedulerBase ?? 0.05],
       ['scheduler.cap', o.schedulerCap ?? 0.2],
+      ['storage.checksum', o.checksum ?? false],
     ]),
   };
 }

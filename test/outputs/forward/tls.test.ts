@@ -51,10 +51,23 @@ describe.each(receivers)('TLS with %s', (_name, start) => {
     expect(errors[0]).toMatch(/TLS to 127\.0\.0\.1:\d+: .*certificate.*tls\.ca_file/i);
   });
 
-  it('tls.verify off without the CA', async () => {
+  it('tls.verify off without the CA: delivers, with one warning that the receiver is not checked', async () => {
     receiver = await tlsReceiver();
-    await deliver({ 'tls.verify': 'off' });
+    const log = await deliver({ 'tls.verify': 'off' });
     await waitFor('10 records', () => receiver!.entries.length === 10);
+    const warnings = log.lines.filter((l) => l.includes('[ warn]'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/127\.0\.0\.1:\d+: tls\.verify off: the receiver's certificate is not checked, so anyone on the way can pose as it/);
+  });
+
+  it('an expired certificate: one error saying so, not a CA hint', async () => {
+    receiver = await start({ tls: { key: certs.serverKey, cert: certs.expiredServerCert } });
+    const log = await deliver({ 'tls.ca_file': certs.caFile });
+    expect(receiver.entries).toHaveLength(0);
+    const errors = log.lines.filter((l) => l.includes('[error]'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/TLS to 127\.0\.0\.1:\d+: the receiver's certificate has expired \(renew it on the receiver/);
+    expect(errors[0]).not.toMatch(/tls\.ca_file/);
   });
 
   it('tls.vhost names the certificate to expect', async () => {
