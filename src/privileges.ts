@@ -13,8 +13,8 @@ const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;
 const CAP_BPF = 39;
 
-/** What a thread may do, from /proc/<pid>/task/<tid>/status. */
-export interface ThreadPrivileges {
+/** What a thread may do, from /proc/self/task/<tid>/status. */
+interface ThreadPrivileges {
   tid: number;
   effective: bigint;
   permitted: bigint;
@@ -38,12 +38,12 @@ function privilegesIn(status: string, tid: number): ThreadPrivileges {
   };
 }
 
-/** Every thread of a process (a thread that ends while being read is left out). */
-export function threadPrivileges(pid: number | 'self' = 'self'): ThreadPrivileges[] {
+/** Every thread of this process (a thread that ends while being read is left out). */
+function threadPrivileges(): ThreadPrivileges[] {
   const threads: ThreadPrivileges[] = [];
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+  for (const tid of readdirSync('/proc/self/task')) {
     try {
-      threads.push(privilegesIn(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'), Number(tid)));
+      threads.push(privilegesIn(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'), Number(tid)));
     } catch {
       // it ended
     }
@@ -98,15 +98,17 @@ export class PrivilegeDropError extends Error {}
  * can give one back. Checked thread by thread in /proc; returns what to log.
  */
 export function dropPrivileges(): string {
-  const keep = capabilitiesToKeep(kernelFacts());
-  const mask = keep.caps.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
+  let keep: ReturnType<typeof capabilitiesToKeep>;
   let threads: number;
+  let after: ThreadPrivileges[];
   try {
+    keep = capabilitiesToKeep(kernelFacts());
     threads = addon().keepOnlyCapabilities(keep.caps).threads;
+    after = threadPrivileges();
   } catch (err) {
     throw new PrivilegeDropError(`cannot drop privileges after attaching: ${(err as Error).message}`);
   }
-  const after = threadPrivileges();
+  const mask = keep.caps.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
   const kept = after.find((t) => t.effective !== mask || t.permitted !== mask || t.inheritable || t.ambient || !t.noNewPrivs);
   if (kept) {
     const what = kept.noNewPrivs ? `capabilities ${(kept.effective | kept.permitted | kept.inheritable | kept.ambient).toString(16)}` : 'no no_new_privs';
