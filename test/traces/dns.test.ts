@@ -65,8 +65,7 @@ async function settle(trace: StartedTrace): Promise<void> {
 async function recordsOf(pid: number, trace = traced): Promise<DecodedRecord[]> {
   await settle(trace);
   const records = trace.events.filter((e) => e.record.pid === pid).map((e) => e.record);
-  // event_id was checked and set aside by startTrace (EventIds).
-  for (const r of records) expectDeclaredTypes(trace_dns, r, ['event_id']);
+  for (const r of records) expectDeclaredTypes(trace_dns, r);
   return records;
 }
 

@@ -9,8 +9,9 @@
  * received from one (the source the kernel reports, else the connected
  * peer). A socket that sent a query or was connect()ed to such a port is
  * remembered by (process, fd): only those fds are looked at in read,
- * write, readv, writev and the receive calls, so that every other process
- * pays one hash lookup per such call, and no fd table walk.
+ * write, readv, writev, the receive calls and sends without a destination,
+ * and a process that never had one passes them with one load (a bit per
+ * pid), no map lookup and no fd table walk.
  *
  * Over TCP, every message is preceded by its 2-byte length. Each direction
  * of a TCP socket keeps where its stream is (prefix, message start, inside
@@ -835,37 +836,26 @@ int connect_enter(struct syscall_trace_enter *ctx)
 	return 0;
 }
 
-/* One send or receive syscall of nargs arguments: its entry and exit. */
-#define DNS_SEND_CALL(call, kind, nargs)                               \
+/* One send or receive syscall of nargs arguments: its entry and exit,
+ * handled by send_enter/send_exit or recv_enter/recv_exit (side). */
+#define DNS_CALL(call, kind, nargs, side)                              \
 	SEC("tracepoint/syscalls/sys_enter_" #call)                    \
 	int call##_enter(struct syscall_trace_enter *ctx)              \
 	{                                                              \
-		return send_enter(ctx, kind, nargs);                   \
+		return side##_enter(ctx, kind, nargs);                 \
 	}                                                              \
 	SEC("tracepoint/syscalls/sys_exit_" #call)                     \
 	int call##_exit(struct syscall_trace_exit *ctx)                \
 	{                                                              \
-		return send_exit(ctx, kind);                           \
+		return side##_exit(ctx, kind);                         \
 	}
 
-#define DNS_RECV_CALL(call, kind, nargs)                               \
-	SEC("tracepoint/syscalls/sys_enter_" #call)                    \
-	int call##_enter(struct syscall_trace_enter *ctx)              \
-	{                                                              \
-		return recv_enter(ctx, kind, nargs);                   \
-	}                                                              \
-	SEC("tracepoint/syscalls/sys_exit_" #call)                     \
-	int call##_exit(struct syscall_trace_exit *ctx)                \
-	{                                                              \
-		return recv_exit(ctx, kind);                           \
-	}
-
-DNS_SEND_CALL(sendto, CALL_SENDTO, 6)
-DNS_SEND_CALL(sendmsg, CALL_SENDMSG, 3)
-DNS_SEND_CALL(sendmmsg, CALL_SENDMMSG, 4)
-DNS_SEND_CALL(write, CALL_WRITE, 3)
-DNS_SEND_CALL(writev, CALL_WRITEV, 3)
-DNS_RECV_CALL(recvfrom, CALL_RECVFROM, 6)
-DNS_RECV_CALL(recvmsg, CALL_RECVMSG, 3)
-DNS_RECV_CALL(read, CALL_READ, 3)
-DNS_RECV_CALL(readv, CALL_READV, 3)
+DNS_CALL(sendto, CALL_SENDTO, 6, send)
+DNS_CALL(sendmsg, CALL_SENDMSG, 3, send)
+DNS_CALL(sendmmsg, CALL_SENDMMSG, 4, send)
+DNS_CALL(write, CALL_WRITE, 3, send)
+DNS_CALL(writev, CALL_WRITEV, 3, send)
+DNS_CALL(recvfrom, CALL_RECVFROM, 6, recv)
+DNS_CALL(recvmsg, CALL_RECVMSG, 3, recv)
+DNS_CALL(read, CALL_READ, 3, recv)
+DNS_CALL(readv, CALL_READV, 3, recv)

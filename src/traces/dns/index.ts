@@ -4,19 +4,6 @@
 import type { NativeBpfObject } from '../../native/addon.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
-/** `response` values (the record header's kind). */
-export const DnsKind = { query: 0, response: 1 } as const;
-
-/** event_header.flags of a dns record (DNS_F_* in dns.h). */
-export const DnsFlags = {
-  /** The question name could not be read as plain labels: query "". */
-  badName: 0x1,
-  /** The message had no question, or a failed call's could not be read. */
-  noQuestion: 0x2,
-  /** A response whose query was seen: latency_ns is set. */
-  matched: 0x4,
-} as const;
-
 export const DEFAULT_DNS_PORT = 53;
 // Size of dns_ports in dns.bpf.c.
 export const MAX_DNS_PORTS = 16;
