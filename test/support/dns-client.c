@@ -8,6 +8,7 @@
  *                       or writev holding every prefix and message (TCP)
  *     --split           TCP: the 2-byte length prefix in a call of its own
  *                       (sending), read on its own before the message (receiving)
+ *     --prefix-bytes    TCP, with --split: the prefix sent a byte per call
  *     --gap-ms N        wait between two sends
  *     --replies N       replies to wait for (default: one per query)
  *     --timeout-ms N    how long to wait for each (default 3000), then stop
@@ -58,7 +59,7 @@ struct query {
 static struct query queries[MAX_QUERIES];
 static int nqueries;
 static int tcp, do_connect, batch, split, gap_ms, replies = -1, timeout_ms = 3000;
-static int nonblock_probe, oversize, compress;
+static int nonblock_probe, oversize, compress, prefix_bytes;
 static const char *send_method = "sendto", *recv_method = "recvfrom";
 static struct sockaddr_storage server;
 static socklen_t server_len;
@@ -232,8 +233,10 @@ static void send_queries(int fd)
 		if (tcp && split) {
 			prefixes[i][0] = len >> 8;
 			prefixes[i][1] = len & 0xff;
-			iov[0] = (struct iovec){ prefixes[i], 2 };
-			sent(send_iov(fd, iov, 1), "prefix send");
+			for (int b = 0; b < 2; b += prefix_bytes ? 1 : 2) {
+				iov[0] = (struct iovec){ prefixes[i] + b, prefix_bytes ? 1 : 2 };
+				sent(send_iov(fd, iov, 1), "prefix send");
+			}
 			sent(send_iov(fd, iov, fill_iov(iov, prefixes[i], msg, len, 0)), "send");
 		} else {
 			sent(send_iov(fd, iov, fill_iov(iov, prefixes[i], msg, len, tcp)), "send");
@@ -380,6 +383,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--recv")) recv_method = argv[++i];
 		else if (!strcmp(a, "--batch")) batch = 1;
 		else if (!strcmp(a, "--split")) split = 1;
+		else if (!strcmp(a, "--prefix-bytes")) prefix_bytes = 1;
 		else if (!strcmp(a, "--gap-ms")) gap_ms = atoi(argv[++i]);
 		else if (!strcmp(a, "--replies")) replies = atoi(argv[++i]);
 		else if (!strcmp(a, "--timeout-ms")) timeout_ms = atoi(argv[++i]);

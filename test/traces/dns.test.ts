@@ -144,6 +144,11 @@ describe('trace_dns: resolvers over UDP', () => {
     await expectExchange(run, v4());
   });
 
+  it('a dual-stack socket: an IPv4 server is ::ffff:127.0.0.1', async () => {
+    const run = await runDnsClient('udp', '::ffff:127.0.0.1', 53, ['--connect', '--send', 'write', '--recv', 'read'], ['mapped.dns.test:1']);
+    await expectExchange(run, { addr: '::ffff:127.0.0.1', port: 53, transport: 'udp' });
+  });
+
   it('musl: sendto with the destination, then recvmsg', async () => {
     const run = await runDnsClient('udp', '::1', 53, ['--send', 'sendto', '--recv', 'recvmsg'], ['musl.dns.test:1']);
     await expectExchange(run, v6());
@@ -217,6 +222,11 @@ describe('trace_dns: TCP', () => {
   it('the length prefix in a write of its own; the reply read prefix first, then the message', async () => {
     const run = await runDnsClient('tcp', '::1', 53, ['--send', 'write', '--recv', 'read', '--split'], ['split.tcp.dns.test:28']);
     await expectExchange(run, tcp(v6()));
+  });
+
+  it('the length prefix a byte per write', async () => {
+    const run = await runDnsClient('tcp', '127.0.0.1', 53, ['--send', 'write', '--recv', 'read', '--split', '--prefix-bytes'], ['bytes.tcp.dns.test:1']);
+    await expectExchange(run, tcp(v4()));
   });
 
   it('glibc: one writev holding A and AAAA with their prefixes (two query records), replies read apart', async () => {
