@@ -6,6 +6,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 
+/** The addresses every other name resolves to (as rdataByType has them). */
 export const ANSWER_A = '192.0.2.1';
 export const ANSWER_AAAA = '2001:db8::1';
 /** How long a "slow" name's answer is held back. */
@@ -13,12 +14,6 @@ export const SLOW_MS = 200;
 
 export const Rcode = { noError: 0, formErr: 1, servFail: 2, nxDomain: 3 } as const;
 
-/**
- * What the server does by the name's first label: `nx` NXDOMAIN, `fail`
- * SERVFAIL, `drop` no answer, `slow` an answer after SLOW_MS; any other name
- * gets an A or AAAA answer (none for other types). A name that is not plain
- * labels gets FORMERR.
- */
 function firstLabel(msg: Buffer): string | undefined {
   const len = msg[12]!;
   if (len > 63) return undefined;
@@ -46,8 +41,14 @@ function isPlainName(msg: Buffer, end: number): boolean {
   return true;
 }
 
+// The answers' addresses as the wire has them.
+const rdataByType = new Map<number, Buffer>([
+  [1, Buffer.from([192, 0, 2, 1])],
+  [28, Buffer.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])],
+]);
+
 function answer(type: number): Buffer | undefined {
-  const rdata = type === 1 ? Buffer.from(ANSWER_A.split('.').map(Number)) : type === 28 ? ipv6Bytes(ANSWER_AAAA) : undefined;
+  const rdata = rdataByType.get(type);
   if (!rdata) return undefined;
   const rr = Buffer.alloc(12);
   rr.writeUInt16BE(0xc00c, 0); // the question's name
@@ -58,18 +59,13 @@ function answer(type: number): Buffer | undefined {
   return Buffer.concat([rr, rdata]);
 }
 
-function ipv6Bytes(text: string): Buffer {
-  const [head, tail = ''] = text.split('::');
-  const words = (s: string) => (s ? s.split(':').map((w) => parseInt(w, 16)) : []);
-  const h = words(head!);
-  const t = words(tail);
-  const all = [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
-  const b = Buffer.alloc(16);
-  all.forEach((w, i) => b.writeUInt16BE(w, 2 * i));
-  return b;
-}
-
-/** The reply to a query, and how long to hold it; undefined: no reply. */
+/**
+ * The reply to a query, and how long to hold it; undefined: no reply. By
+ * the name's first label: `nx` NXDOMAIN, `fail` SERVFAIL, `drop` no answer,
+ * `slow` an answer after SLOW_MS; any other name gets its A or AAAA answer
+ * (none for other types). A name that is not plain labels gets FORMERR,
+ * its question echoed as it came.
+ */
 function replyTo(query: Buffer): { reply: Buffer; delayMs: number } | undefined {
   if (query.length < 12 || query[2]! & 0x80) return undefined;
   const end = questionEnd(query);
