@@ -572,6 +572,26 @@ static __always_inline void set_data(struct dns_scratch *s, __u64 data, __u64 si
 	s->data_is_iov = is_iov;
 }
 
+/* Where a call's data is: a msghdr's iovecs (sendmsg, recvmsg: msg read
+ * by the caller), an iovec array (writev, readv), or a buffer. */
+static __always_inline void set_call_data(struct dns_scratch *s, const struct dns_call *c,
+					  const struct user_msghdr *msg)
+{
+	switch (c->kind) {
+	case CALL_SENDMSG:
+	case CALL_RECVMSG:
+		set_data(s, (__u64)msg->msg_iov, msg->msg_iovlen, 1);
+		break;
+	case CALL_WRITEV:
+	case CALL_READV:
+		set_data(s, c->arg[0], c->arg[1], 1);
+		break;
+	default: /* sendto, write, recvfrom, read: (fd, buf, len, ...) */
+		set_data(s, c->arg[0], c->arg[1], 0);
+		break;
+	}
+}
+
 static __always_inline int read_msghdr(__u64 uptr, struct user_msghdr *msg)
 {
 	__builtin_memset(msg, 0, sizeof(*msg));
@@ -724,24 +744,14 @@ static __always_inline int send_exit(struct syscall_trace_exit *ctx, enum dns_ca
 	struct dns_scratch *s = scratch_for(c, &c->server, SENT);
 	if (!s)
 		return 0;
-	struct user_msghdr msg;
-
-	switch (kind) {
-	case CALL_SENDMMSG:
+	if (kind == CALL_SENDMMSG) {
 		record_mmsgs(s, c, ctx->ret);
 		return 0;
-	case CALL_SENDMSG:
-		if (read_msghdr(c->arg[0], &msg))
-			return 0;
-		set_data(s, (__u64)msg.msg_iov, msg.msg_iovlen, 1);
-		break;
-	case CALL_WRITEV:
-		set_data(s, c->arg[0], c->arg[1], 1);
-		break;
-	default: /* sendto, write: (fd, buf, len, ...) */
-		set_data(s, c->arg[0], c->arg[1], 0);
-		break;
 	}
+	struct user_msghdr msg = {};
+	if (kind == CALL_SENDMSG && read_msghdr(c->arg[0], &msg))
+		return 0;
+	set_call_data(s, c, &msg);
 	record_data(s, c->transport, ctx->ret, SENT, c->ts);
 	return 0;
 }
@@ -803,17 +813,7 @@ static __always_inline int recv_exit(struct syscall_trace_exit *ctx, enum dns_ca
 	struct dns_scratch *s = scratch_for(c, &src, RECEIVED);
 	if (!s)
 		return 0;
-	switch (kind) {
-	case CALL_RECVMSG:
-		set_data(s, (__u64)msg.msg_iov, msg.msg_iovlen, 1);
-		break;
-	case CALL_READV:
-		set_data(s, c->arg[0], c->arg[1], 1);
-		break;
-	default: /* recvfrom, read: (fd, buf, len, ...) */
-		set_data(s, c->arg[0], c->arg[1], 0);
-		break;
-	}
+	set_call_data(s, c, &msg);
 	record_data(s, c->transport, ret, RECEIVED, bpf_ktime_get_ns());
 	return 0;
 }
