@@ -12,6 +12,7 @@
  * part of the outer call, not records of their own, and a uprobe attached
  * twice to the same code gives one record, not two. */
 #include "common.bpf.h"
+#include "process_filter.bpf.h"
 #include "malloc.h"
 
 /* header.kind: Fluent Bit's memop numbers. */
@@ -19,14 +20,6 @@
 #define OP_FREE 1
 #define OP_CALLOC 2
 #define OP_REALLOC 3
-
-/* Filters, set before load; a count of 0 lets everyone through. */
-#define MAX_FILTER_PIDS 64
-#define MAX_FILTER_COMMS 16
-const volatile __u32 filter_pid_count = 0;
-const volatile __u32 filter_pids[MAX_FILTER_PIDS] = {};
-const volatile __u32 filter_comm_count = 0;
-const volatile char filter_comms[MAX_FILTER_COMMS][TASK_COMM_LEN] = {};
 
 /* On return from a call, the stack pointer is this far above its value at
  * the function's first instruction (x86 pops the return address). */
@@ -52,46 +45,6 @@ struct {
 	__type(value, struct alloc_call);
 } calls SEC(".maps");
 
-static __always_inline bool comm_matches(const char *comm, __u32 i)
-{
-	const volatile char *want = filter_comms[i];
-	for (int k = 0; k < TASK_COMM_LEN; k++) {
-		if (comm[k] != want[k])
-			return false;
-		if (comm[k] == 0)
-			return true;
-	}
-	return true;
-}
-
-/* Is this process one the input asked for (and not ebpf-forward itself)? */
-static __always_inline bool wanted(void)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (tgid == self_tgid)
-		return false;
-	if (filter_pid_count) {
-		bool found = false;
-		for (__u32 i = 0; i < MAX_FILTER_PIDS && i < filter_pid_count; i++) {
-			if (filter_pids[i] == tgid) {
-				found = true;
-				break;
-			}
-		}
-		if (!found)
-			return false;
-	}
-	if (filter_comm_count) {
-		char comm[TASK_COMM_LEN] = {};
-		bpf_get_current_comm(comm, sizeof(comm));
-		for (__u32 i = 0; i < MAX_FILTER_COMMS && i < filter_comm_count; i++)
-			if (comm_matches(comm, i))
-				return true;
-		return false;
-	}
-	return true;
-}
-
 /* Calls the C library makes inside a traced one come within microseconds of
  * its entry; a call noted longer ago than this lost its return (a longjmp out
  * of it, say) and must not hide the thread's calls from then on. */
@@ -106,7 +59,7 @@ static __always_inline bool inside(struct alloc_call *c, __u64 sp, __u64 now)
 
 static __always_inline int alloc_enter(struct pt_regs *ctx, __u32 op, __u64 size, __u64 old_address)
 {
-	if (!wanted())
+	if (!current_wanted())
 		return 0;
 	struct alloc_call *c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
 						    BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -183,7 +136,7 @@ int BPF_KRETPROBE(realloc_return)
 SEC("uprobe")
 int BPF_KPROBE(free_entry, __u64 ptr)
 {
-	if (!wanted())
+	if (!current_wanted())
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	struct alloc_call *c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);

@@ -19,17 +19,9 @@
  * sched_comm filters, sched_min_runq_latency) is checked before ring space
  * is reserved. */
 #include "common.bpf.h"
+#include "process_filter.bpf.h"
 #include "sched.h"
 
-/* Filters on the task switched in (and the woken one), set before load
- * from the sched_pid / sched_comm keys (src/traces/process-filter.ts, which
- * has the same sizes); a count of 0 lets every task through. */
-#define MAX_FILTER_PIDS 64
-#define MAX_FILTER_COMMS 16
-const volatile __u32 filter_pid_count = 0;
-const volatile __u32 filter_pids[MAX_FILTER_PIDS] = {};
-const volatile __u32 filter_comm_count = 0;
-const volatile char filter_comms[MAX_FILTER_COMMS][TASK_COMM_LEN] = {};
 /* Only switches whose run-queue latency is at least this (0: all). */
 const volatile __u64 min_runq_latency_ns = 0;
 
@@ -51,41 +43,12 @@ static __always_inline bool is_self_task(const struct task_struct *t)
 	return self_tgid && t->tgid == self_tgid;
 }
 
-/* Up to the first NUL: the kernel need not pad a comm with NULs. */
-static __always_inline bool comm_matches(const char *comm, __u32 i)
-{
-	const volatile char *want = filter_comms[i];
-	for (int k = 0; k < TASK_COMM_LEN; k++) {
-		if (comm[k] != want[k])
-			return false;
-		if (comm[k] == 0)
-			return true;
-	}
-	return true;
-}
-
-/* Does the task pass the sched_pid (its thread-group id) and sched_comm filters? */
+/* Does the task pass the sched_pid (its thread-group id) and sched_comm
+ * filters (process_filter.bpf.h; they narrow to the task switched in, and
+ * the woken one)? */
 static __always_inline bool wanted(const struct task_struct *t)
 {
-	if (filter_pid_count) {
-		__u32 tgid = t->tgid;
-		bool found = false;
-		for (__u32 i = 0; i < MAX_FILTER_PIDS && i < filter_pid_count; i++) {
-			if (filter_pids[i] == tgid) {
-				found = true;
-				break;
-			}
-		}
-		if (!found)
-			return false;
-	}
-	if (filter_comm_count) {
-		for (__u32 i = 0; i < MAX_FILTER_COMMS && i < filter_comm_count; i++)
-			if (comm_matches(t->comm, i))
-				return true;
-		return false;
-	}
-	return true;
+	return pid_wanted(t->tgid) && comm_wanted(t->comm);
 }
 
 static __always_inline int note_wakeup(struct task_struct *p)
