@@ -6,6 +6,7 @@ import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileC } from './c-program.js';
+import { watchChild } from './child-output.js';
 
 const SOURCE = String.raw`
 #define _GNU_SOURCE
@@ -79,7 +80,7 @@ export interface MallocProgram {
   child: ChildProcess;
   pid: number;
   /** Resolves once it has started and mapped its C library. */
-  ready: Promise<void>;
+  ready: Promise<unknown>;
   /** Lets it make its calls; resolves with what it printed once it exits. */
   go(): Promise<{ pid: number; tid: number; calls: MallocCall[] }>;
 }
@@ -100,22 +101,7 @@ export function startMallocProgram(options: MallocProgramOptions = {}): MallocPr
   const path = options.path ?? mallocProgramPath();
   const [command, ...args] = options.wrapper ? [...options.wrapper, path] : [path];
   const child = spawn(command!, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
-  let out = '';
-  let err = '';
-  let onReady: () => void;
-  const ready = new Promise<void>((resolve, reject) => {
-    onReady = resolve;
-    // Does nothing once it was ready.
-    child.on('close', (code) => reject(new Error(`malloc-ops exited with ${code} before it was ready: ${err}`)));
-  });
-  ready.catch(() => {}); // awaited only by the tests that need it
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.startsWith('ready\n')) onReady();
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  // 'close', not 'exit': only then has all of its output been read.
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const { output, ready, exited } = watchChild(child, 'malloc-ops', /^ready\n/);
   return {
     child,
     pid: child.pid!,
@@ -123,8 +109,8 @@ export function startMallocProgram(options: MallocProgramOptions = {}): MallocPr
     async go() {
       child.stdin!.end('g');
       const code = await exited;
-      if (code !== 0) throw new Error(`malloc-ops exited with ${code}: ${err}`);
-      const lines = out.trim().split('\n').slice(1).map((l) => l.split(' '));
+      if (code !== 0) throw new Error(`malloc-ops exited with ${code}: ${output.err}`);
+      const lines = output.out.trim().split('\n').slice(1).map((l) => l.split(' '));
       const [, pid, tid] = lines[0]!;
       const calls = lines.slice(1).map(([op, address, size, old]) => ({
         op: op as MallocCall['op'],

@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileC } from './c-program.js';
+import { watchChild } from './child-output.js';
 
 /** One SSL call the peer made, as it printed it. */
 export interface TlsCall {
@@ -66,23 +67,6 @@ export interface PeerOptions {
 }
 
 /** Collects a child's output; rejects `ready` if it exits before printing `readyLine`. */
-function started(child: ChildProcess, readyLine: RegExp) {
-  const output = { out: '', err: '' };
-  let onReady: (m: RegExpExecArray) => void;
-  const ready = new Promise<RegExpExecArray>((resolve, reject) => {
-    onReady = resolve;
-    child.on('close', (code) => reject(new Error(`tls-peer exited with ${code} before it was ready: ${output.err}`)));
-  });
-  ready.catch(() => {});
-  child.stdout!.on('data', (d: Buffer) => {
-    output.out += d.toString();
-    const m = readyLine.exec(output.out);
-    if (m) onReady(m);
-  });
-  child.stderr!.on('data', (d: Buffer) => (output.err += d.toString()));
-  return { output, ready };
-}
-
 export interface TlsServer {
   child: ChildProcess;
   pid: number;
@@ -97,7 +81,7 @@ export interface TlsServer {
 /** Starts the server (stop it with child.kill()). */
 export function startTlsServer(certificate: { cert: string; key: string }, options: PeerOptions = {}): TlsServer {
   const child = spawn(options.path ?? tlsPeerPath(), ['server', certificate.cert, certificate.key], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
-  const { output, ready } = started(child, /^port (\d+)$/m);
+  const { output, ready } = watchChild(child, 'tls-peer', /^port (\d+)$/m);
   return {
     child,
     pid: child.pid!,
@@ -126,8 +110,7 @@ export interface TlsClient {
 /** Starts a client for a scenario of tls-peer.c (basic, nested, abandon), or the bench (args ['bench', N]). */
 export function startTlsClient(args: string[], options: PeerOptions = {}): TlsClient {
   const child = spawn(options.path ?? tlsPeerPath(), args[0] === 'bench' ? args : ['client', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
-  const { output, ready } = started(child, /^ready$/m);
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const { output, ready, exited } = watchChild(child, 'tls-peer', /^ready$/m);
   return {
     child,
     pid: child.pid!,
