@@ -1,8 +1,10 @@
 // One `[INPUT] Name ebpf` section: its traces running in the kernel, their
 // events tagged and routed, and their kernel-side losses reported.
-import type { InputSettings, ServiceSettings } from '../config/model.js';
+import { ConfigError, type InputSettings, type ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
+import { storageFolderName } from '../storage/folder.js';
+import { InputJournal } from './journal.js';
 import { TraceSession, TraceStartError } from './trace-session.js';
 
 /** How often losses are checked, and the least time between two warnings. */
@@ -45,6 +47,9 @@ export class EbpfInput {
   private readonly sessions: TraceSession[] = [];
   private readonly failed: TraceStartError[] = [];
   private lossTimer: NodeJS.Timeout | undefined;
+  /** storage.type filesystem: records on disk before they are routed. */
+  private journal: InputJournal | undefined;
+  private rollTimer: NodeJS.Timeout | undefined;
   private lostReported = new Map<string, number>();
   private pausesReported = new Map<string, number>();
   private lastLossWarning = 0;
@@ -63,6 +68,7 @@ export class EbpfInput {
     const { settings, log, emit } = this.options;
     const tag = settings.tag;
     const onFailure = (settings.values.get('trace_error') as string | undefined) ?? 'continue';
+    const journal = this.openJournal();
     for (const selection of settings.traces) {
       const trace = selection.trace;
       const keys = new Map<string, unknown>();
@@ -74,7 +80,7 @@ export class EbpfInput {
           ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
           ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
           sequenceKey: settings.values.get('sequence_key') as string | undefined,
-          onChunk: (chunk) => emit(tag, chunk),
+          onChunk: journal ? (chunk) => emit(tag, journal.keep(chunk)) : (chunk) => emit(tag, chunk),
           whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
           onWarning: (message) => log.warn(message),
         });
@@ -92,6 +98,32 @@ export class EbpfInput {
     }
     this.lossTimer = setInterval(() => this.checkLosses(), LOSS_CHECK_MS);
     this.lossTimer.unref();
+  }
+
+  /**
+   * storage.type filesystem: the journal opened (a folder that can't be used
+   * stops the start, StorageError), closed at every Flush, and what a killed
+   * run left replayed in the background.
+   */
+  private openJournal(): InputJournal | undefined {
+    const { settings, service, log, emit, whenAccepting } = this.options;
+    if (settings.values.get('storage.type') !== 'filesystem') return undefined;
+    if (!service?.storagePath) {
+      throw new ConfigError(settings.file, settings.line, 'storage.type filesystem keeps records under storage.path: set it in [SERVICE]');
+    }
+    const journal = InputJournal.open({
+      root: service.storagePath,
+      name: storageFolderName(settings.instance),
+      tag: settings.tag,
+      sync: service.values.get('storage.sync') === 'full',
+      checksum: service.values.get('storage.checksum') === true,
+      log,
+    });
+    this.journal = journal;
+    this.rollTimer = setInterval(() => journal.roll(), service.flushSeconds * 1000);
+    this.rollTimer.unref();
+    journal.replay(emit, whenAccepting).catch((err: Error) => log.error(`storage: replaying ${journal.dir}: ${err.message}`));
+    return journal;
   }
 
   /** Names of the traces running. */
@@ -149,6 +181,8 @@ export class EbpfInput {
         s.close();
       }
     }
+    clearInterval(this.rollTimer);
+    this.journal?.stop();
     this.checkLosses(true);
   }
 }

@@ -1,0 +1,120 @@
+// storage.type filesystem, as a user runs it: the CLI traces kill(2) calls of
+// a child into a receiver that takes them but never acks, is SIGKILLed, and
+// started again with a receiver that acks. With the journal the unacked
+// records come back from disk, with their tag and kernel times; with
+// storage.type memory they are gone.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: plain ESM helper of the benchmark, no type declarations
+import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
+import { IndependentReceiver, type ReceivedEntry } from '../outputs/forward/receivers.js';
+import { startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
+
+const RECORDS = 2000;
+
+beforeAll(() => {
+  buildLoadgen();
+});
+
+/** The loadgen worker's kill(getpid(), 0) records. */
+const ofWorker = (receiver: IndependentReceiver, pid: number): ReceivedEntry[] => receiver.entries.filter((e) => e.record.pid === pid && e.record.signal === 0);
+const timeOf = (e: ReceivedEntry) => e.time as { sec: number; nsec: number };
+
+describe.each([
+  ['filesystem', true],
+  ['memory', false],
+])('storage.type %s, SIGKILL with records not acked', (storageType, kept) => {
+  let storage: string;
+  const clis: RunningCli[] = [];
+  const receivers: IndependentReceiver[] = [];
+  afterEach(async () => {
+    for (const cli of clis.splice(0)) await cli.stop('SIGKILL');
+    for (const r of receivers.splice(0)) await r.close();
+    rmSync(storage, { recursive: true, force: true });
+  });
+
+  it(kept ? 'the next start sends them again, tag and times as they were, and leaves no segment behind' : 'they are lost', async () => {
+    storage = mkdtempSync(join(tmpdir(), 'ebpf-forward-crash-'));
+    const silent = await new IndependentReceiver({ ack: false }).start();
+    receivers.push(silent);
+    const config = writeConfig(`[SERVICE]
+    Flush         1
+    Grace         2
+    storage.path  ${storage}
+
+[INPUT]
+    Name          ebpf
+    Trace         trace_signal
+    Tag           crash.test
+    storage.type  ${storageType}
+
+[OUTPUT]
+    Name                  forward
+    Match                 *
+    Port                  ${silent.port}
+    Require_ack_response  on
+    ack_response_timeout  60
+    Retry_Limit           no_limits
+`);
+    const first = startCli(['-c', config]);
+    clis.push(first);
+    await first.waitForLog(/tracing trace_signal/);
+    const job = (await runLoadgen('signal', RECORDS, 20_000)) as { pid: number };
+    // Sent, never acked (the delivery slots then wait for their acks): read
+    // by the CLI and held in its memory (and its journal) when it is killed.
+    await waitFor(() => (ofWorker(silent, job.pid).length > 0 ? true : undefined), 20_000, 'records at the receiver');
+    first.process.kill('SIGKILL');
+    await first.exited;
+    await waitFor(() => (silent.openConnections === 0 ? true : undefined), 10_000, 'the receiver to read to the end');
+    const before = new Map(ofWorker(silent, job.pid).map((e) => [String(e.record.event_id), e]));
+    if (kept) expect(readdirSync(join(storage, 'ebpf.0')).filter((n) => n.endsWith('.journal')).length).toBeGreaterThan(0);
+
+    await silent.close();
+    receivers.splice(0);
+    const acking = await new IndependentReceiver({ port: silent.port }).start();
+    receivers.push(acking);
+    const second = startCli(['-c', config]);
+    clis.push(second);
+    await second.waitForLog(/tracing trace_signal/);
+    // Records of a new job arrive too: a later start sends what it traces, replayed or not.
+    const marker = (await runLoadgen('signal', 10, 0)) as { pid: number };
+    await waitFor(() => (ofWorker(acking, marker.pid).length === 10 ? true : undefined), 20_000, 'the new records');
+    const again = () => ofWorker(acking, job.pid).filter((e) => before.has(String(e.record.event_id)));
+    if (kept) {
+      await waitFor(() => (again().length === before.size ? true : undefined), 20_000, `the ${before.size} unacked records again`);
+      console.log(`storage.type filesystem: ${before.size} records sent unacked before SIGKILL, ${ofWorker(acking, job.pid).length} of the job's ${RECORDS} replayed`);
+      for (const e of again()) {
+        const original = before.get(String(e.record.event_id))!;
+        expect(e.tag).toBe('crash.test');
+        expect(timeOf(e)).toEqual(timeOf(original));
+        expect(e.record).toEqual(original.record);
+      }
+      expect(new Set(ofWorker(acking, job.pid).map((e) => String(e.record.event_id))).size).toBe(ofWorker(acking, job.pid).length);
+      expect(second.stderr()).toMatch(/replayed \d+ records a previous run left in .*ebpf\.0/);
+    } else {
+      expect(before.size).toBeGreaterThan(0);
+      expect(again()).toHaveLength(0);
+    }
+    expect(await second.stop('SIGTERM')).toBe(0);
+    // Everything was acked: nothing is left on disk.
+    const left = readdirSync(storage, { recursive: true }).map(String).filter((n) => n.endsWith('.journal') || n.endsWith('.chunk'));
+    expect(left).toEqual([]);
+  });
+});
+
+describe('storage.type filesystem without storage.path', () => {
+  it('is one error line naming the [INPUT], exit 1, nothing attached', async () => {
+    const config = writeConfig(`[INPUT]
+    Name          ebpf
+    Trace         trace_signal
+    storage.type  filesystem
+`);
+    const cli = startCli(['-c', config]);
+    expect(await cli.exited).toBe(1);
+    const errors = cli.stderr().split('\n').filter((l) => l.startsWith('ebpf-forward:'));
+    expect(errors).toEqual([`ebpf-forward: ${config}:1: storage.type filesystem keeps records under storage.path: set it in [SERVICE]`]);
+    expect(cli.stderr()).not.toMatch(/attached|\n\s+at /);
+  });
+});
