@@ -86,7 +86,7 @@ export const ebpfInputKeys: readonly KeySpec[] = [
   { name: 'ringbuf_size', description: 'ring buffer size: a power of two from 4K to 2G', default: '8M', parse: parseRingbufSize },
   { name: 'sequence_key', description: 'add the trace\'s sequence number under this key (gaps are records lost in the kernel)', parse: parseNonEmpty },
   { name: 'trace_error', description: 'when a trace cannot attach: continue (log it, run the others) or exit', default: 'continue', parse: enumParser(['continue', 'exit']) },
-  { name: 'storage.type', description: 'memory, or filesystem: each batch is written under storage.path before it is routed and kept until every output has it safe, so a crash loses none (replayed at the next start)', default: 'memory', parse: enumParser(['memory', 'filesystem']) },
+  { name: 'storage.type', description: 'memory (when unset), or filesystem: each batch is written under storage.path before it is routed and kept until every output has it safe, so a crash loses none (replayed at the next start)', parse: enumParser(['memory', 'filesystem']) },
   ...bpfObjectKeys,
 ];
 
