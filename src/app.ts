@@ -147,7 +147,7 @@ export class Lifecycle {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) hooks.signals.on(signal, onSignal);
     // A closed stdout (`ebpf-forward -c conf | head`) fails every later write.
     hooks.stdout.on('error', (err) => {
-      if (this.app || this.starting) this.requestStop(`stdout closed (${err.code ?? err.message})`);
+      if (this.app || this.starting) this.requestStop(err.code === 'EPIPE' ? 'stdout closed (EPIPE)' : `stdout failed (${err.code ?? err.message})`);
     });
   }
 
