@@ -11,7 +11,7 @@
 //     --profile  ebpf-forward runs under node --cpu-prof (bench/out/profiles/)
 //     --no-write print only
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,14 @@ const standardRuns = [
   { name: 'trace_tcp connect 20k/s', kind: 'connect', count: 100_000, rate: 20_000 },
   // trace_malloc sees every process's allocations (the sink's too): only the generator's.
   { name: 'trace_malloc malloc+free 50k/s', kind: 'malloc', count: 250_000, rate: 50_000, inputKeys: { malloc_comm: 'loadgen' } },
+  // What crash safety costs: every batch written to the input's journal before it is routed (issue 11, item 11).
+  ...[
+    ['trace_vfs open 100k/s 10 s', 'open'],
+    ['trace_signal kill 100k/s 10 s', 'signal'],
+  ].flatMap(([name, kind]) => [
+    { name: `${name}, storage.type filesystem`, kind, count: 1_000_000, rate: 100_000, journal: true, inputKeys: { 'storage.type': 'filesystem' } },
+    { name: `${name}, storage.type filesystem + storage.checksum`, kind, count: 1_000_000, rate: 100_000, journal: true, checksum: true, inputKeys: { 'storage.type': 'filesystem' } },
+  ]),
 ];
 
 const FLUSH_SECONDS = 1;
@@ -70,10 +78,17 @@ function availableTraces() {
   return new Set(line ? line[1].split(/,\s*/) : []);
 }
 
+/** storage.path of runs with a journal: emptied before each. */
+const storageDir = join(outDir, 'storage');
+
 function writeConfig(run, port) {
   const dir = join(outDir, 'configs');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${run.kind}.conf`);
+  if (run.journal) {
+    rmSync(storageDir, { recursive: true, force: true });
+    mkdirSync(storageDir, { mode: 0o700 });
+  }
   writeFileSync(
     path,
     `# Written by bench/run.mjs for "${run.name}".
@@ -81,7 +96,7 @@ function writeConfig(run, port) {
     Flush      ${FLUSH_SECONDS}
     Grace      10
     Log_Level  info
-
+${run.journal ? `    storage.path  ${storageDir}\n` : ''}${run.checksum ? '    storage.checksum  on\n' : ''}
 [INPUT]
     Name          ebpf
     Trace         ${loadKinds[run.kind].trace}

@@ -206,7 +206,7 @@ export class ForwardOutput implements Output {
         stats: this.stats,
         log: this.log,
         stopFlushing: () => clearInterval(this.flushTimer),
-        drop: (chunk, reason, why) => this.drop(chunk, reason, why),
+        dropAll: (chunks, reason, why) => this.dropAll(chunks, reason, why),
       },
       graceMs,
     );
@@ -286,6 +286,19 @@ export class ForwardOutput implements Output {
     this.forget(chunk);
     this.stats.drop(reason, chunk.records);
     this.log.warn(`dropped ${chunk.records} records of ${chunk.tag} ${why} (counted as ${reason})`);
+  }
+
+  /** Drops chunks for one reason, with one log line for them all (at close). */
+  private dropAll(chunks: Chunk[], reason: DropReason, why: string): void {
+    if (chunks.length === 0) return;
+    let records = 0;
+    for (const chunk of chunks) {
+      this.forget(chunk);
+      this.stats.drop(reason, chunk.records);
+      records += chunk.records;
+    }
+    const tags = [...new Set(chunks.map((c) => c.tag))].join(', ');
+    this.log.warn(`dropped ${records} records of ${tags} ${why} (counted as ${reason})`);
   }
 
   /** A chunk done with (delivered or dropped): out of the queue, out of memory, off the disk. */

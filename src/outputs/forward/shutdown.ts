@@ -49,7 +49,8 @@ export interface ShutdownParts {
   log: Logger;
   /** Stops sealing at Flush. */
   stopFlushing(): void;
-  drop(chunk: Chunk, reason: DropReason, why: string): void;
+  /** Gives chunks up, counted, in one log line. */
+  dropAll(chunks: Chunk[], reason: DropReason, why: string): void;
 }
 
 /** Delivers within graceMs, then spools (or drops, counted) what is left, and logs the summary. */
@@ -72,12 +73,12 @@ export async function shutDown(parts: ShutdownParts, graceMs: number): Promise<v
   const left = queue.chunks.filter((c) => c.entries);
   if (spiller) {
     for (const chunk of left) await spiller.persist(chunk);
-    for (const chunk of queue.chunks.filter((c) => c.entries)) parts.drop(chunk, 'shutdown', '(the spool could not take them)');
+    parts.dropAll(queue.chunks.filter((c) => c.entries), 'shutdown', '(the spool could not take them)');
     const onDisk = queue.chunks.filter((c) => c.file).reduce((n, c) => n + c.records, 0);
     if (onDisk > 0) log.info(`${onDisk} undelivered records kept in ${spiller.spool.dir} for the next start`);
     await spiller.removed();
   } else {
-    for (const chunk of left) parts.drop(chunk, 'shutdown', 'undelivered within the grace period (set storage.path to keep them)');
+    parts.dropAll(left, 'shutdown', 'undelivered within the grace period (set storage.path to keep them)');
   }
   // Nobody waits for room in an output that is gone.
   queue.budget.openUp();
