@@ -241,7 +241,7 @@ describe('loadConfig: [INPUT]', () => {
 
   it('unknown key: error at its line listing the known keys, with the selected traces\' keys', () => {
     expect(problemAt('load/unknown-input-key.conf', 4)).toBe(
-      'unknown key "Path" in [INPUT] ebpf; known keys: name, trace, tag, alias, poll_ms, ringbuf_map_name, ringbuf_size, sequence_key, trace_error, bpf_object, bpf_record_type, bpf_time_field, bpf_set',
+      'unknown key "Path" in [INPUT] ebpf; known keys: name, trace, tag, alias, poll_ms, ringbuf_map_name, ringbuf_size, sequence_key, trace_error, storage.type, bpf_object, bpf_record_type, bpf_time_field, bpf_set',
     );
   });
 
