@@ -11,7 +11,8 @@
 // guessing (noted at each place). A config decides what is traced and where
 // every record (command lines included) goes, so files others could change
 // are warned about, as sshd and sudo do, and only regular files are read.
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { realpathSync, statSync, type Stats } from 'node:fs';
+import { readRegularFile, UnreadableFileError } from './regular-file.js';
 import { isUtf8 } from 'node:buffer';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -53,14 +54,6 @@ const MAX_CONFIG_BYTES = 4 << 20;
 
 type Warn = NonNullable<ParseOptions['onWarning']>;
 
-function fileKind(st: Stats): string {
-  if (st.isDirectory()) return 'a folder';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
 
 /** Why others than root (and the user running this) could change or replace `what`, if they could. */
 function writableByOthers(st: Stats, what: string): string | undefined {
@@ -103,40 +96,14 @@ function decodeText(bytes: Buffer, path: string): string {
   return text;
 }
 
-/**
- * The text of a config file that is a regular file of reasonable size, read
- * once through one descriptor (no FIFO to hang on, no /dev/zero to fill
- * memory, nothing swapped between the check and the read).
- */
+/** The text of a config file: a regular file of reasonable size (readRegularFile), UTF-8. */
 function readConfigFile({ path, real }: FileToRead, warn: Warn | undefined): { text: string } | { problem: string } {
-  let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const bytes = readRegularFile(path, MAX_CONFIG_BYTES, { what: 'a configuration file', inspect: (st) => warnIfOthersCanWrite(path, real, st, warn) });
+    return { text: decodeText(bytes, path) };
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { problem: e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message };
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { problem: `it is ${fileKind(st)}, not a regular file` };
-    if (st.size > MAX_CONFIG_BYTES) return { problem: `it is ${st.size} bytes, more than a configuration file can be (${MAX_CONFIG_BYTES})` };
-    warnIfOthersCanWrite(path, real, st, warn);
-    // Up to the limit, whatever st.size says (files of /proc say 0; a file may grow).
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for (let want = st.size + 1; length <= MAX_CONFIG_BYTES; want = 64 << 10) {
-      const chunk = Buffer.allocUnsafe(Math.min(want, MAX_CONFIG_BYTES + 1 - length));
-      const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) return { text: decodeText(Buffer.concat(chunks, length), path) };
-      chunks.push(chunk.subarray(0, n));
-      length += n;
-    }
-    return { problem: `it is more than ${MAX_CONFIG_BYTES} bytes, more than a configuration file can be` };
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    return { problem: (err as Error).message };
-  } finally {
-    closeSync(fd);
+    if (err instanceof UnreadableFileError) return { problem: err.message };
+    throw err;
   }
 }
 

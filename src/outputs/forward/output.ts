@@ -76,7 +76,7 @@ export class ForwardOutput implements Output {
     });
 
     const endpoints: { name: string; node: NodeSettings }[] = settings.upstream
-      ? readUpstreamFile(settings.upstream, context.configDir, values).nodes.map((n) => ({ name: n.name, node: n.settings }))
+      ? readUpstreamFile(settings.upstream, context.configDir, values, (f, line, m) => context.log.warn(`${f}${line > 0 ? `:${line}` : ''}: ${m}`)).nodes.map((n) => ({ name: n.name, node: n.settings }))
       : [{ name: `${settings.host}:${settings.port}`, node: settings }];
     for (const { name, node } of endpoints) {
       if (node.tls.enabled && !node.tls.verify) {

@@ -1,15 +1,20 @@
 // TLS options for a receiver from the tls.* keys. Files are read when the
 // output is created, so a wrong path is reported at start, not at the first
 // flush. Relative paths are relative to the main config file's folder.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
+import { readRegularFile } from '../../config/regular-file.js';
 import type { TlsSettings } from './settings.js';
+
+/** Certificates, CA bundles and keys are far smaller than this. */
+const MAX_TLS_FILE_BYTES = 16 << 20;
 
 function readKeyFile(key: string, path: string, configDir: string): Buffer {
   const full = isAbsolute(path) ? path : resolve(configDir, path);
   try {
-    return readFileSync(full);
+    // A regular file only: a FIFO would hang start-up, where no signal can stop it.
+    return readRegularFile(full, MAX_TLS_FILE_BYTES, { what: 'a certificate or key file' });
   } catch (err) {
     throw new Error(`${key}: cannot read ${full}: ${(err as Error).message}`);
   }

@@ -6,7 +6,7 @@
 // one due first is tried anyway, so an outage never stops delivery for good.
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, type ConfigSection, type KeySpec, type KeyValues } from '../../config/model.js';
-import { parseClassicConfig } from '../../config/parser.js';
+import { parseClassicConfig, type ParseOptions } from '../../config/parser.js';
 import type { Logger } from '../../log.js';
 import type { OutputCounters } from '../types.js';
 import { ForwardConnection, type Endpoint } from './connection.js';
@@ -41,9 +41,15 @@ const nodeKeys = new Set<string>(nodeKeyNames);
  * Time_as_Integer, Require_ack_response...) belong in the [OUTPUT]: a batch
  * is encoded once for every node.
  */
-export function readUpstreamFile(path: string, configDir: string, outputValues: KeyValues): { name: string; nodes: { name: string; settings: NodeSettings }[] } {
+export function readUpstreamFile(
+  path: string,
+  configDir: string,
+  outputValues: KeyValues,
+  /** Told of what is not an error, such as a file others may write (it decides where records go). */
+  onWarning?: ParseOptions['onWarning'],
+): { name: string; nodes: { name: string; settings: NodeSettings }[] } {
   const file = isAbsolute(path) ? path : resolve(configDir, path);
-  const sections = parseClassicConfig(file);
+  const sections = parseClassicConfig(file, process.env, { onWarning });
   const upstream = sections.find((s) => s.name === 'upstream');
   if (!upstream) throw new ConfigError(file, 0, 'no [UPSTREAM] section');
   const upstreamName = upstream.entries.find((e) => e.name === 'name');
