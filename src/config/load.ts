@@ -160,6 +160,21 @@ class SectionValues {
   }
 }
 
+/**
+ * Trace keys whose items are bounded in all (kernel-side arrays: at most 64
+ * pids, 16 ports...): too many is an error at the key's last line, when the
+ * config is read (so --dry-run tells), not a failure at start.
+ */
+function checkItemCounts(section: ConfigSection, parsed: SectionValues, traces: readonly TraceSelection[]): void {
+  for (const key of traces.flatMap((t) => t.trace.keys ?? [])) {
+    if (key.maxItems === undefined || !parsed.values.has(key.name)) continue;
+    const items = new Set((parsed.values.get(key.name) as unknown[]).flat(2));
+    if (items.size <= key.maxItems) continue;
+    const last = section.entries.filter((e) => e.name === key.name).at(-1)!;
+    throw new ConfigError(last.file, last.line, `${last.key}: ${items.size} given in all, at most ${key.maxItems}`);
+  }
+}
+
 /** An entry's key as messages show it (a key can be anything up to the first blank). */
 const quoteKey = (entry: ConfigEntry) => showText(entry.key);
 
@@ -265,6 +280,7 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, conf
     throw unknownKey(entry, '[INPUT] ebpf', new Set(known));
   }
   parsed.fillDefaults(ebpfInputKeys);
+  checkItemCounts(section, parsed, traces);
 
   // A BPF object of the user's own: one more trace, checked against the object now.
   const ringbufMapName = parsed.values.get('ringbuf_map_name') as string;
@@ -399,6 +415,11 @@ export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
 
   const service = loadService(byKind.service);
   const inputs = byKind.input.map((s, i) => loadInput(s, i, deps, dirname(file), warnings));
+  for (const [i, input] of inputs.entries()) {
+    if (input.values.get('storage.type') !== 'filesystem' || service.storagePath) continue;
+    const entry = byKind.input[i]!.entries.find((e) => e.name === 'storage.type')!;
+    throw new ConfigError(entry.file, entry.line, `${entry.key} filesystem keeps records under storage.path: set storage.path in [SERVICE]`);
+  }
   if (inputs.length === 0) {
     throw new ConfigError(file, 0, 'no [INPUT] section: add one with "Name ebpf" and at least one "Trace"');
   }

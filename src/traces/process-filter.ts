@@ -28,6 +28,7 @@ export function processFilterKeys(prefix: string): TraceKey[] {
   return [
     {
       name: pidKey,
+      maxItems: MAX_FILTER_PIDS,
       description: `only these processes (thread-group ids), checked in the kernel: a list separated by commas or spaces, the key may repeat; at most ${MAX_FILTER_PIDS} in all`,
       repeatable: true,
       parse(value) {
@@ -43,6 +44,7 @@ export function processFilterKeys(prefix: string): TraceKey[] {
     },
     {
       name: commKey,
+      maxItems: MAX_FILTER_COMMS,
       description: `only processes with this command name (the kernel keeps its first 15 bytes, so longer names are cut there), checked in the kernel: a list separated by commas, the key may repeat; at most ${MAX_FILTER_COMMS} in all`,
       repeatable: true,
       parse(value) {

@@ -37,6 +37,8 @@ export interface TraceKey {
   /** Checks and converts the raw string; throws an Error with a message for the user. */
   parse(value: string): unknown;
   repeatable?: boolean;
+  /** A repeatable key's items (lists flattened, each once) may number at most this: checked when the config is read. */
+  maxItems?: number;
 }
 
 /** What a trace's configure() and attach see of its input. */

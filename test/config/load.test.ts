@@ -329,3 +329,37 @@ describe('loadConfig: durations and sizes over their bounds, with the real outpu
     expect(loadConfig(path, { traces, outputs: outputPlugins, env: {} }).service.values.get('scheduler.cap')).toBe(7);
   });
 });
+
+describe('loadConfig: checks a start would make, made when the config is read', () => {
+  const loadError = (text: string) => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-start-checks-')), 'a.conf');
+    writeFileSync(path, text);
+    return configError(() => loadConfig(path, { traces, outputs: outputPlugins, env: {} }));
+  };
+  it('storage.type filesystem without storage.path, at its line', () => {
+    const err = loadError(`[INPUT]
+    Name          ebpf
+    Trace         trace_signal
+    storage.type  filesystem
+`);
+    expect([err.line, err.problem]).toEqual([4, 'storage.type filesystem keeps records under storage.path: set storage.path in [SERVICE]']);
+  });
+
+  it("more items than a trace key's kernel array holds, at the key's last line", () => {
+    const pids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const err = loadError(`[INPUT]
+    Name        ebpf
+    Trace       trace_malloc
+    malloc_pid  ${pids.join(',')}
+    malloc_pid  ${pids.map((p) => p + 100).join(' ')}
+`);
+    expect([err.line, err.problem]).toEqual([5, 'malloc_pid: 80 given in all, at most 64']);
+    const ports = Array.from({ length: 17 }, (_, i) => 1000 + i);
+    const dns = loadError(`[INPUT]
+    Name      ebpf
+    Trace     trace_dns
+    dns_port  ${ports.join(',')}
+`);
+    expect([dns.line, dns.problem]).toEqual([4, 'dns_port: 17 given in all, at most 16']);
+  });
+});

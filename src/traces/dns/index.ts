@@ -10,6 +10,7 @@ export const MAX_DNS_PORTS = 16;
 
 const portKey: TraceKey = {
   name: 'dns_port',
+  maxItems: MAX_DNS_PORTS,
   description: `ports that count as DNS, on the server's side (default ${DEFAULT_DNS_PORT}): a list separated by commas or spaces, the key may repeat; at most ${MAX_DNS_PORTS} in all`,
   repeatable: true,
   parse(value) {
