@@ -114,7 +114,7 @@ describe('storage.type filesystem without storage.path', () => {
     const cli = startCli(['-c', config]);
     expect(await cli.exited).toBe(1);
     const errors = cli.stderr().split('\n').filter((l) => l.startsWith('ebpf-forward:'));
-    expect(errors).toEqual([`ebpf-forward: ${config}:1: storage.type filesystem keeps records under storage.path: set it in [SERVICE]`]);
+    expect(errors).toEqual([`ebpf-forward: ${config}:4: storage.type filesystem keeps records under storage.path: set storage.path in [SERVICE]`]);
     expect(cli.stderr()).not.toMatch(/attached|\n\s+at /);
   });
 });

@@ -207,7 +207,10 @@ describe('spool write errors', () => {
       await sleep(5);
     }
     const errors = log.lines.filter((l) => l.includes('[error]') && l.includes('cannot write to the spool'));
-    expect(errors).toHaveLength(1);
+    // One line per episode (266 before): a spill that succeeds in between, as
+    // the spool's files come and go on a loaded machine, starts a new one.
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(errors.length).toBeLessThanOrEqual(3);
     expect(errors[0]).toMatch(/cannot write to the spool in .*forward\.0 \(ENOSPC: no space left on device\): keeping chunks in memory/);
     expect(log.lines.filter((l) => l.includes('[debug]') && l.includes('cannot write to the spool')).length).toBeGreaterThan(0);
   });
