@@ -184,14 +184,14 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   const { object, recordType, timeField, sets } = entries;
   if (!object) {
     const orphan = recordType ?? timeField ?? sets[0];
-    if (orphan) throw new ConfigError(orphan.file, orphan.line, `${orphan.key} needs a BPF_Object (the BPF object file to run) in this input`);
+    if (orphan) throw ConfigError.at(orphan, `${orphan.key} needs a BPF_Object (the BPF object file to run) in this input`);
     return undefined;
   }
-  if (!recordType) throw new ConfigError(object.file, object.line, `${object.key} needs a BPF_Record_Type: the struct of its BTF that its ring buffer records are`);
+  if (!recordType) throw ConfigError.at(object, `${object.key} needs a BPF_Record_Type: the struct of its BTF that its ring buffer records are`);
 
   const path = isAbsolute(object.value) ? object.value : resolve(entries.configDir, object.value);
   const shown = path === object.value ? path : `${object.value} (${path})`;
-  const objectProblem = (problem: string) => new ConfigError(object.file, object.line, `${object.key} ${shown}: ${problem}`);
+  const objectProblem = (problem: string) => ConfigError.at(object, `${object.key} ${shown}: ${problem}`);
   let isFile: boolean;
   try {
     isFile = statSync(path).isFile();
@@ -251,20 +251,20 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   if (!struct) {
     const names = btf.globalStructNames();
     const has = names.length ? `structs its globals use: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}` : 'no global uses a struct';
-    throw new ConfigError(recordType.file, recordType.line, `${recordType.key} ${structName}: ${basename(path)}'s BTF has no struct ${structName} (${has}); a struct is in BTF when a global uses it, e.g. const struct ${structName} *unused __attribute__((unused));`);
+    throw ConfigError.at(recordType, `${recordType.key} ${structName}: ${basename(path)}'s BTF has no struct ${structName} (${has}); a struct is in BTF when a global uses it, e.g. const struct ${structName} *unused __attribute__((unused));`);
   }
   if (timeField) {
     const m = memberAt(struct, timeField.value);
     const isU64 = m && m.type.kind === 'int' && m.type.size === 8 && !m.type.signed && !m.type.bool && !m.bitSize;
     if (!isU64) {
       const has = m ? `it is ${m.type.cName} (${m.type.kind === 'int' ? `${m.type.signed ? 'signed' : 'unsigned'}, ${m.type.size * 8} bits` : m.type.kind})` : `struct ${structName} has no member ${timeField.value} (its members: ${struct.members.map((x) => x.name || '(anonymous)').join(', ')})`;
-      throw new ConfigError(timeField.file, timeField.line, `${timeField.key} ${timeField.value}: ${has}; the time field must be a u64 holding bpf_ktime_get_ns()`);
+      throw ConfigError.at(timeField, `${timeField.key} ${timeField.value}: ${has}; the time field must be a u64 holding bpf_ktime_get_ns()`);
     }
   }
   try {
     compileStruct(btf, structName, { object: basename(path), timeField: timeField?.value });
   } catch (err) {
-    if (err instanceof RecordLayoutError) throw new ConfigError(recordType.file, recordType.line, `${recordType.key} ${structName}: ${err.message}`);
+    if (err instanceof RecordLayoutError) throw ConfigError.at(recordType, `${recordType.key} ${structName}: ${err.message}`);
     throw err;
   }
 
@@ -281,7 +281,7 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   const knobs = new Map<string, { value: Buffer; entry: ConfigEntry }>();
   for (const entry of sets) {
     const { name, value } = parseKnobAssignment(entry.value);
-    const problem = (text: string) => new ConfigError(entry.file, entry.line, `${entry.key} ${showText(entry.value)}: ${text}`);
+    const problem = (text: string) => ConfigError.at(entry, `${entry.key} ${showText(entry.value)}: ${text}`);
     const first = knobs.get(name);
     if (first) throw problem(`${name} is set twice (first at ${first.entry.file === entry.file ? `line ${first.entry.line}` : `${first.entry.file}:${first.entry.line}`})`);
     const own = ownKnobs[name];

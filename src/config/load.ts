@@ -121,7 +121,7 @@ function parseEntry(entry: ConfigEntry, parse: (value: string) => unknown): unkn
     const named = problem.toLowerCase().startsWith(entry.name) && !/[\w.]/.test(problem.charAt(entry.name.length));
     if (!named) problem = `${quoteKey(entry)}: ${problem}`;
     if (entry.unsetVariables) problem += ` (${entry.unsetVariables.map((v) => `\${${v}}`).join(', ')} is not set)`;
-    throw new ConfigError(entry.file, entry.line, problem);
+    throw ConfigError.at(entry, problem);
   }
 }
 
@@ -134,7 +134,7 @@ class SectionValues {
     const first = this.firstEntry.get(entry.name);
     if (first && !spec.repeatable) {
       const where = first.file === entry.file ? `line ${first.line}` : `${first.file}:${first.line}`;
-      throw new ConfigError(entry.file, entry.line, `${quoteKey(entry)} is set twice (first at ${where}); it takes one value`);
+      throw ConfigError.at(entry, `${quoteKey(entry)} is set twice (first at ${where}); it takes one value`);
     }
     const value = parseEntry(entry, spec.parse);
     if (spec.repeatable) {
@@ -171,7 +171,7 @@ function checkItemCounts(section: ConfigSection, parsed: SectionValues, traces: 
     const items = new Set((parsed.values.get(key.name) as unknown[]).flat(2));
     if (items.size <= key.maxItems) continue;
     const last = section.entries.filter((e) => e.name === key.name).at(-1)!;
-    throw new ConfigError(last.file, last.line, `${last.key}: ${items.size} given in all, at most ${key.maxItems}`);
+    throw ConfigError.at(last, `${last.key}: ${items.size} given in all, at most ${key.maxItems}`);
   }
 }
 
@@ -179,7 +179,7 @@ function checkItemCounts(section: ConfigSection, parsed: SectionValues, traces: 
 const quoteKey = (entry: ConfigEntry) => showText(entry.key);
 
 function unknownKey(entry: ConfigEntry, section: string, known: Iterable<string>): ConfigError {
-  return new ConfigError(entry.file, entry.line, `unknown key ${quote(entry.key)} in ${section}; known keys: ${listNames(known)}`);
+  return ConfigError.at(entry, `unknown key ${quote(entry.key)} in ${section}; known keys: ${listNames(known)}`);
 }
 
 function loadService(sections: ConfigSection[]): ServiceSettings {
@@ -200,7 +200,7 @@ function loadService(sections: ConfigSection[]): ServiceSettings {
   const cap = values.get('scheduler.cap') as number;
   if (cap < base) {
     const at = parsed.entryOf('scheduler.cap') ?? parsed.entryOf('scheduler.base')!;
-    throw new ConfigError(at.file, at.line, `scheduler.cap (${cap}s) is less than scheduler.base (${base}s): the most wait before a retry can't be shorter than the least`);
+    throw ConfigError.at(at, `scheduler.cap (${cap}s) is less than scheduler.base (${base}s): the most wait before a retry can't be shorter than the least`);
   }
   return {
     flushSeconds: values.get('flush') as number,
@@ -214,10 +214,10 @@ function loadService(sections: ConfigSection[]): ServiceSettings {
 /** The one Name of a section, lower-cased, or an error at the section's line. */
 function sectionName(section: ConfigSection, what: string): ConfigEntry {
   const names = section.entries.filter((e) => e.name === 'name');
-  if (names.length === 0) throw new ConfigError(section.file, section.line, `${what} has no Name`);
+  if (names.length === 0) throw ConfigError.at(section, `${what} has no Name`);
   if (names.length > 1) {
     const [first, second] = names as [ConfigEntry, ConfigEntry];
-    throw new ConfigError(second.file, second.line, `${second.key} is set twice (first at line ${first.line}); it takes one value`);
+    throw ConfigError.at(second, `${second.key} is set twice (first at line ${first.line}); it takes one value`);
   }
   const name = names[0]!;
   parseEntry(name, parseNonEmpty);
@@ -227,7 +227,7 @@ function sectionName(section: ConfigSection, what: string): ConfigEntry {
 function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, configDir: string, warnings: string[]): InputSettings {
   const nameEntry = sectionName(section, '[INPUT]');
   if (nameEntry.value.toLowerCase() !== 'ebpf') {
-    throw new ConfigError(nameEntry.file, nameEntry.line, `input plugin ${quote(nameEntry.value)} is not supported: ebpf-forward's only input is ebpf`);
+    throw ConfigError.at(nameEntry, `input plugin ${quote(nameEntry.value)} is not supported: ebpf-forward's only input is ebpf`);
   }
   const validTraces = () => listNames([...deps.traces.keys()].sort());
 
@@ -237,16 +237,16 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, conf
     if (!trace) {
       const hint = /[\s,]/.test(entry.value) ? ' (one trace per Trace line)' : '';
       const unset = entry.unsetVariables ? ` (${entry.unsetVariables.map((v) => `\${${v}}`).join(', ')} is not set)` : '';
-      throw new ConfigError(entry.file, entry.line, `unknown trace ${quote(entry.value)}${hint}${unset}; valid traces: ${validTraces()}`);
+      throw ConfigError.at(entry, `unknown trace ${quote(entry.value)}${hint}${unset}; valid traces: ${validTraces()}`);
     }
     const twice = traces.find((t) => t.trace === trace);
-    if (twice) throw new ConfigError(entry.file, entry.line, `trace ${trace.name} is selected twice in this input (first at line ${twice.line})`);
+    if (twice) throw ConfigError.at(entry, `trace ${trace.name} is selected twice in this input (first at line ${twice.line})`);
     traces.push({ trace, file: entry.file, line: entry.line });
   }
   // BPF_* keys make a trace of their own (or say what they lack, below).
   const hasObject = section.entries.some((e) => e.name.startsWith('bpf_'));
   if (traces.length === 0 && !hasObject) {
-    throw new ConfigError(section.file, section.line, `[INPUT] ebpf needs at least one Trace (or a BPF_Object); valid traces: ${validTraces()}`);
+    throw ConfigError.at(section, `[INPUT] ebpf needs at least one Trace (or a BPF_Object); valid traces: ${validTraces()}`);
   }
   const selected = new Set(traces.map((t) => t.trace));
 
@@ -270,7 +270,7 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, conf
       const keys = owners.filter((t) => selected.has(t)).map((t) => t.keys!.find((k) => k.name === entry.name)!);
       if (keys.length === 0) {
         const names = owners.map((t) => t.name);
-        throw new ConfigError(entry.file, entry.line, `${entry.key} is a key of ${names.join(' and ')}, which this input doesn't trace: add "Trace ${names[0]}" or remove ${entry.key}`);
+        throw ConfigError.at(entry, `${entry.key} is a key of ${names.join(' and ')}, which this input doesn't trace: add "Trace ${names[0]}" or remove ${entry.key}`);
       }
       // Every selected trace that declares the key must accept the value.
       parsed.set(entry, { repeatable: keys[0]!.repeatable, parse: (v) => keys.map((k) => k.parse(v))[0] });
@@ -297,12 +297,12 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, conf
     const ring = parsed.entryOf('ringbuf_map_name');
     if (traces.length > 0 && ring && ringbufMapName !== BUILT_IN_RING) {
       // The key is the input's: the built-in traces' ring is always "events".
-      throw new ConfigError(ring.file, ring.line, `${ring.key} ${ringbufMapName}: the traces of this input (${traces.map((t) => t.trace.name).join(', ')}) have their ring buffer map named ${BUILT_IN_RING}; put the BPF_Object in an [INPUT] of its own, or name its ring buffer map ${BUILT_IN_RING}`);
+      throw ConfigError.at(ring, `${ring.key} ${ringbufMapName}: the traces of this input (${traces.map((t) => t.trace.name).join(', ')}) have their ring buffer map named ${BUILT_IN_RING}; put the BPF_Object in an [INPUT] of its own, or name its ring buffer map ${BUILT_IN_RING}`);
     }
     const sequence = parsed.entryOf('sequence_key');
     if (sequence) {
       const problem = `${sequence.key}: the records of a BPF_Object carry no sequence number (only the built-in traces number theirs)`;
-      if (traces.length === 0) throw new ConfigError(sequence.file, sequence.line, `${problem}; remove ${sequence.key}`);
+      if (traces.length === 0) throw ConfigError.at(sequence, `${problem}; remove ${sequence.key}`);
       warnings.push(`${sequence.file}:${sequence.line}: ${problem}, so it is added to the records of ${traces.map((t) => t.trace.name).join(', ')} only`);
     }
     traces.push(own);
@@ -327,7 +327,7 @@ function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onl
   const nameEntry = sectionName(section, '[OUTPUT]');
   const plugin = deps.outputs.get(nameEntry.value.toLowerCase());
   if (!plugin) {
-    throw new ConfigError(nameEntry.file, nameEntry.line, `output plugin ${quote(nameEntry.value)} is not supported; supported outputs: ${listNames([...deps.outputs.keys()].sort())}`);
+    throw ConfigError.at(nameEntry, `output plugin ${quote(nameEntry.value)} is not supported; supported outputs: ${listNames([...deps.outputs.keys()].sort())}`);
   }
   const common = new Map(outputCommonKeys.map((s) => [s.name, s]));
   const own = new Map(plugin.keys.map((s) => [s.name, s]));
@@ -349,7 +349,7 @@ function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onl
   if (wildcard && regex) {
     const later = wildcard.line > regex.line ? wildcard : regex;
     const earlier = later === wildcard ? regex : wildcard;
-    throw new ConfigError(later.file, later.line, `set Match or Match_Regex, not both (${earlier.key} is at line ${earlier.line})`);
+    throw ConfigError.at(later, `set Match or Match_Regex, not both (${earlier.key} is at line ${earlier.line})`);
   } else if (regex) {
     match = { kind: 'regex', pattern: regex.value };
     parseEntry(regex, (pattern) => compileMatch({ kind: 'regex', pattern }));
@@ -359,14 +359,14 @@ function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onl
     // Fluent Bit's router connects a lone input to a lone output as "Match *".
     match = { kind: 'wildcard', pattern: '*' };
   } else {
-    throw new ConfigError(section.file, section.line, `[OUTPUT] ${plugin.name} has no Match or Match_Regex (Fluent Bit only assumes "Match *" when there is one input and one output)`);
+    throw ConfigError.at(section, `[OUTPUT] ${plugin.name} has no Match or Match_Regex (Fluent Bit only assumes "Match *" when there is one input and one output)`);
   }
 
   if (plugin.validate) {
     try {
       plugin.validate(parsed.values);
     } catch (err) {
-      throw new ConfigError(section.file, section.line, `[OUTPUT] ${plugin.name}: ${(err as Error).message}`);
+      throw ConfigError.at(section, `[OUTPUT] ${plugin.name}: ${(err as Error).message}`);
     }
   }
 
@@ -385,7 +385,7 @@ function refuseDuplicateInstances(items: (InputSettings | OutputSettings)[]): vo
   const byName = new Map<string, InputSettings | OutputSettings>();
   for (const item of items) {
     const first = byName.get(item.instance);
-    if (first) throw new ConfigError(item.file, item.line, `instance name ${quote(item.instance)} is already used by the section at ${first.file}:${first.line}: give each an Alias of its own`);
+    if (first) throw ConfigError.at(item, `instance name ${quote(item.instance)} is already used by the section at ${first.file}:${first.line}: give each an Alias of its own`);
     byName.set(item.instance, item);
   }
 }
@@ -401,7 +401,16 @@ export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
   const sections = parseClassicConfig(file, deps.env ?? process.env, {
     onWarning: (f, line, message) => warnings.push(line > 0 ? `${f}:${line}: ${message}` : `${f}: ${message}`),
   });
+  return loadSections(sections, file, deps, warnings);
+}
 
+/**
+ * The one model behind every way of writing a config (classic file, YAML,
+ * command line): sections of entries, each with where it was written, become
+ * the AppConfig with the same keys, checks and errors. `file` is the main
+ * config (relative paths resolve from its folder); `warnings` so far are kept.
+ */
+export function loadSections(sections: ConfigSection[], file: string, deps: ConfigDeps, warnings: string[] = []): AppConfig {
   const byKind: Record<'service' | 'input' | 'output', ConfigSection[]> = { service: [], input: [], output: [] };
   for (const section of sections) {
     if (section.name === 'service' || section.name === 'input' || section.name === 'output') {
@@ -410,7 +419,7 @@ export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
     }
     const header = `[${section.name.toUpperCase()}]`;
     const why = unsupportedSections[section.name] ?? 'ebpf-forward reads [SERVICE], [INPUT] and [OUTPUT] sections';
-    throw new ConfigError(section.file, section.line, `${header} sections are not supported: ${why}`);
+    throw ConfigError.at(section, `${header} sections are not supported: ${why}`);
   }
 
   const service = loadService(byKind.service);
@@ -418,7 +427,7 @@ export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
   for (const [i, input] of inputs.entries()) {
     if (input.values.get('storage.type') !== 'filesystem' || service.storagePath) continue;
     const entry = byKind.input[i]!.entries.find((e) => e.name === 'storage.type')!;
-    throw new ConfigError(entry.file, entry.line, `${entry.key} filesystem keeps records under storage.path: set storage.path in [SERVICE]`);
+    throw ConfigError.at(entry, `${entry.key} filesystem keeps records under storage.path: set storage.path in [SERVICE]`);
   }
   if (inputs.length === 0) {
     throw new ConfigError(file, 0, 'no [INPUT] section: add one with "Name ebpf" and at least one "Trace"');

@@ -8,6 +8,8 @@ export interface Located {
   file: string;
   /** 1-based line number. */
   line: number;
+  /** 1-based column, where the format tells it (YAML). */
+  column?: number;
 }
 
 export interface ConfigEntry extends Located {
@@ -55,9 +57,15 @@ export class ConfigError extends Error {
     readonly file: string,
     readonly line: number,
     readonly problem: string,
+    readonly column?: number,
   ) {
-    super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
+    super(line > 0 ? `${file}:${line}${column ? `:${column}` : ''}: ${problem}` : `${file}: ${problem}`);
     this.name = 'ConfigError';
+  }
+
+  /** An error at a config item: its file, line and (YAML) column. */
+  static at(where: Located, problem: string): ConfigError {
+    return new ConfigError(where.file, where.line, problem, where.column);
   }
 }
 

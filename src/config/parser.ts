@@ -128,19 +128,19 @@ class ClassicConfigReader {
     const cycleStart = this.stack.findIndex((f) => f.real === file.real);
     if (includedFrom && cycleStart >= 0) {
       const chain = [...this.stack.slice(cycleStart), file].map((f) => f.path).join(' -> ');
-      throw new ConfigError(includedFrom.file, includedFrom.line, `include cycle: ${chain}`);
+      throw ConfigError.at(includedFrom, `include cycle: ${chain}`);
     }
     if (includedFrom && this.seen.has(file.real)) {
       // Fluent Bit refuses to read a file twice, even outside a cycle.
       const first = this.seen.get(file.real);
       const where = first ? ` (first at ${first.file}:${first.line})` : ' (it is the main file)';
-      throw new ConfigError(includedFrom.file, includedFrom.line, `${file.path} is already included${where}; a file can be read only once`);
+      throw ConfigError.at(includedFrom, `${file.path} is already included${where}; a file can be read only once`);
     }
     this.seen.set(file.real, includedFrom);
 
     const read = readConfigFile(file, this.warn);
     if ('problem' in read) {
-      if (includedFrom) throw new ConfigError(includedFrom.file, includedFrom.line, `@INCLUDE: cannot read ${file.path}: ${read.problem}`);
+      if (includedFrom) throw ConfigError.at(includedFrom, `@INCLUDE: cannot read ${file.path}: ${read.problem}`);
       throw new ConfigError(file.path, 0, `cannot read the configuration file: ${read.problem}`);
     }
 
@@ -227,17 +227,17 @@ class ClassicConfigReader {
     const command = match[1]!.toUpperCase();
     const argument = (match[2] ?? '').trim();
     if (command === 'INCLUDE') {
-      if (!argument) throw new ConfigError(at.file, at.line, '@INCLUDE needs a file name or a glob pattern');
+      if (!argument) throw ConfigError.at(at, '@INCLUDE needs a file name or a glob pattern');
       this.include(argument, at);
     } else if (command === 'SET') {
       const eq = argument.indexOf('=');
       const name = eq > 0 ? argument.slice(0, eq).trim() : '';
-      if (!name) throw new ConfigError(at.file, at.line, `@SET expects NAME=VALUE, got ${quoteExcerpt(argument)}`);
+      if (!name) throw ConfigError.at(at, `@SET expects NAME=VALUE, got ${quoteExcerpt(argument)}`);
       // Like Fluent Bit, every @SET is applied before any value is expanded:
       // the last one of a name wins, wherever it is.
       this.variables.set(name, argument.slice(eq + 1).trim());
     } else {
-      throw new ConfigError(at.file, at.line, `unknown directive ${showText(`@${match[1]}`)}: the classic format has @INCLUDE and @SET`);
+      throw ConfigError.at(at, `unknown directive ${showText(`@${match[1]}`)}: the classic format has @INCLUDE and @SET`);
     }
   }
 
@@ -255,7 +255,7 @@ class ClassicConfigReader {
     if (matches.length === 0) {
       // As in Fluent Bit, a pattern that matches nothing is an error.
       const shown = showText(argument);
-      throw new ConfigError(at.file, at.line, `@INCLUDE ${shown}: no file matches ${shown === argument ? path : quoteExcerpt(path)}`);
+      throw ConfigError.at(at, `@INCLUDE ${shown}: no file matches ${shown === argument ? path : quoteExcerpt(path)}`);
     }
     for (const file of matches) this.readFile(this.fileToRead(file, at), at);
   }
@@ -282,13 +282,13 @@ class ClassicConfigReader {
 
   private fileToRead(path: string, at: Located): FileToRead {
     try {
-      if (!statSync(path).isFile()) throw new ConfigError(at.file, at.line, `@INCLUDE: ${path} is not a file`);
+      if (!statSync(path).isFile()) throw ConfigError.at(at, `@INCLUDE: ${path} is not a file`);
       return { path, real: realpathSync(path) };
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       const e = err as NodeJS.ErrnoException;
       const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-      throw new ConfigError(at.file, at.line, `@INCLUDE: cannot read ${path}: ${why}`);
+      throw ConfigError.at(at, `@INCLUDE: cannot read ${path}: ${why}`);
     }
   }
 
@@ -309,7 +309,7 @@ class ClassicConfigReader {
         const value = lookup(name);
         // Node turns bytes of the environment that are not UTF-8 into U+FFFD.
         if (value?.includes('\uFFFD') && !this.variables.has(name)) {
-          throw new ConfigError(entry.file, entry.line, `\${${quoteExcerpt(name).slice(1, -1)}}: the environment variable is not valid UTF-8`);
+          throw ConfigError.at(entry, `\${${quoteExcerpt(name).slice(1, -1)}}: the environment variable is not valid UTF-8`);
         }
         if (value !== undefined) return value;
         unset.push(name);

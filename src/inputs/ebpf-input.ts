@@ -109,7 +109,7 @@ export class EbpfInput {
     const { settings, service, log, emit, whenAccepting } = this.options;
     if (settings.values.get('storage.type') !== 'filesystem') return undefined;
     if (!service?.storagePath) {
-      throw new ConfigError(settings.file, settings.line, 'storage.type filesystem keeps records under storage.path: set it in [SERVICE]');
+      throw ConfigError.at(settings, 'storage.type filesystem keeps records under storage.path: set it in [SERVICE]');
     }
     const journal = InputJournal.open({
       root: service.storagePath,

@@ -53,12 +53,12 @@ export function readUpstreamFile(
   const upstream = sections.find((s) => s.name === 'upstream');
   if (!upstream) throw new ConfigError(file, 0, 'no [UPSTREAM] section');
   const upstreamName = upstream.entries.find((e) => e.name === 'name');
-  if (!upstreamName) throw new ConfigError(upstream.file, upstream.line, '[UPSTREAM] has no Name');
+  if (!upstreamName) throw ConfigError.at(upstream, '[UPSTREAM] has no Name');
   for (const s of sections) {
-    if (s.name !== 'upstream' && s.name !== 'node') throw new ConfigError(s.file, s.line, `unexpected [${s.name.toUpperCase()}] section in an Upstream file: it holds [UPSTREAM] and [NODE] sections`);
+    if (s.name !== 'upstream' && s.name !== 'node') throw ConfigError.at(s, `unexpected [${s.name.toUpperCase()}] section in an Upstream file: it holds [UPSTREAM] and [NODE] sections`);
   }
   const nodes = sections.filter((s) => s.name === 'node').map((s, i) => readNodeSection(s, i, outputValues));
-  if (nodes.length === 0) throw new ConfigError(upstream.file, upstream.line, 'the Upstream file defines no [NODE]');
+  if (nodes.length === 0) throw ConfigError.at(upstream, 'the Upstream file defines no [NODE]');
   return { name: upstreamName.value, nodes };
 }
 
@@ -73,16 +73,16 @@ function readNodeSection(section: ConfigSection, index: number, outputValues: Ke
     const spec = specs.get(entry.name);
     if (!spec || !nodeKeys.has(entry.name)) {
       const hint = spec ? `${entry.key} applies to every node: set it in the [OUTPUT] section` : `known keys: name, ${nodeKeyNames.join(', ')}`;
-      throw new ConfigError(entry.file, entry.line, `${entry.key} is not a [NODE] key; ${hint}`);
+      throw ConfigError.at(entry, `${entry.key} is not a [NODE] key; ${hint}`);
     }
     try {
       own.set(entry.name, spec.parse(entry.value));
     } catch (err) {
-      throw new ConfigError(entry.file, entry.line, `${entry.key}: ${(err as Error).message}`);
+      throw ConfigError.at(entry, `${entry.key}: ${(err as Error).message}`);
     }
   }
   const label = name ?? `#${index + 1}`;
-  const fail = (problem: string) => new ConfigError(section.file, section.line, `[NODE] ${label}: ${problem}`);
+  const fail = (problem: string) => ConfigError.at(section, `[NODE] ${label}: ${problem}`);
   if (name === undefined) throw fail('no Name');
   // Host and Port come from the node only (Fluent Bit requires them there).
   if (!own.has('host')) throw fail('no Host');
