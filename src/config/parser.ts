@@ -24,15 +24,15 @@ export interface ParseOptions {
   onWarning?(file: string, line: number, message: string): void;
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 /** Entries keep their raw value until every @SET (of every file) is known. */
-interface PendingEntry {
+export interface PendingEntry {
   entry: ConfigEntry;
   raw: string;
 }
 
-interface FileToRead {
+export interface FileToRead {
   /** The path as the user would recognise it (used in messages). */
   path: string;
   /** realpath: one identity per file, however it was reached. */
@@ -52,7 +52,7 @@ const describeIndent = (indent: string): string => {
 /** A config file is text of a few kilobytes; this much is surely not one. */
 const MAX_CONFIG_BYTES = 4 << 20;
 
-type Warn = NonNullable<ParseOptions['onWarning']>;
+export type Warn = NonNullable<ParseOptions['onWarning']>;
 
 
 /** Why others than root (and the user running this) could change or replace `what`, if they could. */
@@ -97,7 +97,7 @@ function decodeText(bytes: Buffer, path: string): string {
 }
 
 /** The text of a config file: a regular file of reasonable size (readRegularFile), UTF-8. */
-function readConfigFile({ path, real }: FileToRead, warn: Warn | undefined): { text: string } | { problem: string } {
+export function readConfigFile({ path, real }: FileToRead, warn: Warn | undefined): { text: string } | { problem: string } {
   try {
     const bytes = readRegularFile(path, MAX_CONFIG_BYTES, { what: 'a configuration file', inspect: (st) => warnIfOthersCanWrite(path, real, st, warn) });
     return { text: decodeText(bytes, path) };
@@ -105,6 +105,26 @@ function readConfigFile({ path, real }: FileToRead, warn: Warn | undefined): { t
     if (err instanceof UnreadableFileError) return { problem: err.message };
     throw err;
   }
+}
+
+/** Files matching a glob(3)-style pattern (only *, ? and [...]), sorted. */
+export function globConfigFiles(pattern: string): string[] {
+  const parts = pattern.split(sep);
+  const firstDynamic = parts.findIndex((p) => /[*?[]/.test(p));
+  const base = parts.slice(0, firstDynamic).join(sep) || sep;
+  const rest = parts.slice(firstDynamic).join('/');
+  const found = globSync(rest, {
+    cwd: base,
+    absolute: true,
+    onlyFiles: true,
+    dot: false,
+    braceExpansion: false,
+    extglob: false,
+    globstar: false,
+    expandDirectories: false,
+  });
+  // glob(3) is called with GLOB_NOSORT; a stable order is worth more.
+  return found.map((f) => resolve(f)).sort();
 }
 
 const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
@@ -251,33 +271,13 @@ class ClassicConfigReader {
       this.readFile(this.fileToRead(path, at), at);
       return;
     }
-    const matches = this.glob(path);
+    const matches = globConfigFiles(path);
     if (matches.length === 0) {
       // As in Fluent Bit, a pattern that matches nothing is an error.
       const shown = showText(argument);
       throw ConfigError.at(at, `@INCLUDE ${shown}: no file matches ${shown === argument ? path : quoteExcerpt(path)}`);
     }
     for (const file of matches) this.readFile(this.fileToRead(file, at), at);
-  }
-
-  /** Files matching a glob(3)-style pattern (only *, ? and [...]), sorted. */
-  private glob(pattern: string): string[] {
-    const parts = pattern.split(sep);
-    const firstDynamic = parts.findIndex((p) => /[*?[]/.test(p));
-    const base = parts.slice(0, firstDynamic).join(sep) || sep;
-    const rest = parts.slice(firstDynamic).join('/');
-    const found = globSync(rest, {
-      cwd: base,
-      absolute: true,
-      onlyFiles: true,
-      dot: false,
-      braceExpansion: false,
-      extglob: false,
-      globstar: false,
-      expandDirectories: false,
-    });
-    // glob(3) is called with GLOB_NOSORT; a stable order is worth more.
-    return found.map((f) => resolve(f)).sort();
   }
 
   private fileToRead(path: string, at: Located): FileToRead {
@@ -294,31 +294,40 @@ class ClassicConfigReader {
 
   /** ${NAME} from @SET, else the environment, else "" (as Fluent Bit, which warns). */
   expandValues(env: Env, onWarning?: ParseOptions['onWarning']): void {
-    const lookup = (name: string): string | undefined => {
-      const fromSet = this.variables.get(name);
-      if (fromSet !== undefined) return fromSet;
-      const fromEnv = env[name];
-      if (fromEnv) return fromEnv;
-      // Fluent Bit presets HOSTNAME, which shells set without exporting.
-      if (name === 'HOSTNAME') return hostname();
-      return undefined;
-    };
-    for (const { entry, raw } of this.pending) {
-      const unset: string[] = [];
-      entry.value = raw.replace(/\$\{([^}]+)\}/g, (_text, name: string) => {
-        const value = lookup(name);
-        // Node turns bytes of the environment that are not UTF-8 into U+FFFD.
-        if (value?.includes('\uFFFD') && !this.variables.has(name)) {
-          throw ConfigError.at(entry, `\${${quoteExcerpt(name).slice(1, -1)}}: the environment variable is not valid UTF-8`);
-        }
-        if (value !== undefined) return value;
-        unset.push(name);
-        return '';
-      });
-      if (unset.length) {
-        entry.unsetVariables = unset;
-        for (const name of unset) onWarning?.(entry.file, entry.line, `\${${name}} is not set (no @SET, no environment variable): it expands to ""`);
+    expandVariables(this.pending, this.variables, env, '@SET', onWarning);
+  }
+}
+
+/**
+ * Expands each pending entry's ${NAME}s: from `variables` (the file's own,
+ * named `definedBy` in warnings), else the environment, else "" (as Fluent
+ * Bit, which warns).
+ */
+export function expandVariables(pending: readonly PendingEntry[], variables: ReadonlyMap<string, string>, env: Env, definedBy: string, onWarning?: ParseOptions['onWarning']): void {
+  const lookup = (name: string): string | undefined => {
+    const fromFile = variables.get(name);
+    if (fromFile !== undefined) return fromFile;
+    const fromEnv = env[name];
+    if (fromEnv) return fromEnv;
+    // Fluent Bit presets HOSTNAME, which shells set without exporting.
+    if (name === 'HOSTNAME') return hostname();
+    return undefined;
+  };
+  for (const { entry, raw } of pending) {
+    const unset: string[] = [];
+    entry.value = raw.replace(/\$\{([^}]+)\}/g, (_text, name: string) => {
+      const value = lookup(name);
+      // Node turns bytes of the environment that are not UTF-8 into U+FFFD.
+      if (value?.includes('\uFFFD') && !variables.has(name)) {
+        throw ConfigError.at(entry, `\${${quoteExcerpt(name).slice(1, -1)}}: the environment variable is not valid UTF-8`);
       }
+      if (value !== undefined) return value;
+      unset.push(name);
+      return '';
+    });
+    if (unset.length) {
+      entry.unsetVariables = unset;
+      for (const name of unset) onWarning?.(entry.file, entry.line, `\${${name}} is not set (no ${definedBy}, no environment variable): it expands to ""`);
     }
   }
 }
