@@ -22,6 +22,7 @@ import {
   type TraceSelection,
 } from './model.js';
 import { parseClassicConfig } from './parser.js';
+import { isYamlConfig, parseYamlConfig } from './yaml.js';
 
 export interface ConfigDeps {
   /** Traces by the name used in `Trace`. */
@@ -391,14 +392,16 @@ function refuseDuplicateInstances(items: (InputSettings | OutputSettings)[]): vo
 }
 
 /**
- * Reads and checks a classic config. Needs at least one [INPUT]; zero
- * [OUTPUT]s is allowed and left to the caller (the CLI then prints records to
- * stdout), since a config made only to trace is a fair use.
+ * Reads and checks a config: YAML when the file name ends in .yaml or .yml
+ * (as Fluent Bit chooses), else the classic format. Needs at least one
+ * [INPUT]; zero [OUTPUT]s is allowed and left to the caller (the CLI then
+ * prints records to stdout), since a config made only to trace is a fair use.
  */
 export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
   const file = resolve(path);
   const warnings: string[] = [];
-  const sections = parseClassicConfig(file, deps.env ?? process.env, {
+  const parse = isYamlConfig(file) ? parseYamlConfig : parseClassicConfig;
+  const sections = parse(file, deps.env ?? process.env, {
     onWarning: (f, line, message) => warnings.push(line > 0 ? `${f}:${line}: ${message}` : `${f}: ${message}`),
   });
   return loadSections(sections, file, deps, warnings);

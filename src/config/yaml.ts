@@ -1,0 +1,266 @@
+// Reader of Fluent Bit's YAML configuration format (src/config_format/
+// flb_cf_yaml.c), into the same sections of located entries as the classic
+// format, so that one loader (load.ts) gives both the same keys and checks:
+//
+//   env:        NAME: value          variables for ${NAME} (win over the environment)
+//   includes:   [path-or-glob, ...]  relative to the including file's folder
+//   service:    key: value
+//   pipeline:
+//     inputs:   [{name: ebpf, trace: [trace_signal, trace_vfs], ...}]
+//     outputs:  [{name: forward, match: '*', ...}]
+//
+// A list value is the key written once per item (Fluent Bit turns both into
+// one list), and a key written twice in a map is kept twice, so the loader
+// refuses it where the key takes one value. Values are the text as written
+// (YAML's failsafe schema: `1.50` stays "1.50", `on` stays "on").
+import { realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type ConfigSection, type Located } from './model.js';
+import { expandVariables, globConfigFiles, readConfigFile, type Env, type FileToRead, type ParseOptions, type PendingEntry, type Warn } from './parser.js';
+
+/** Top-level keys of Fluent Bit's schema that ebpf-forward has no use for, and why. */
+const unsupportedTopLevel: Record<string, string> = {
+  customs: 'ebpf-forward has no custom plugins',
+  parsers: 'ebpf-forward parses nothing: trace records are structured already',
+  multiline_parsers: 'ebpf-forward parses nothing: trace records are structured already',
+  plugins: 'ebpf-forward loads no plugins: its inputs and outputs are built in',
+  stream_processor: 'ebpf-forward has no stream processor',
+  upstream_servers: 'not supported yet: give the forward output an Upstream file in the classic format (upstream: /path/to/upstream.conf)',
+};
+
+const topLevelKeys = ['env', 'includes', 'service', 'pipeline'];
+/** pipeline: lists and the classic section each item becomes. */
+const pipelineLists: Record<string, string> = { inputs: 'input', outputs: 'output', filters: 'filter' };
+
+/** One YAML file being read: its path, and where its nodes are (line:column). */
+class YamlFile {
+  readonly lines = new LineCounter();
+  constructor(readonly path: string) {}
+
+  at(node: unknown, fallback?: Located): Located {
+    const offset = isNode(node) ? node.range?.[0] : undefined;
+    if (offset === undefined) return fallback ?? { file: this.path, line: 0 };
+    return this.atOffset(offset);
+  }
+
+  atOffset(offset: number): Located {
+    const { line, col } = this.lines.linePos(offset);
+    return { file: this.path, line, column: col };
+  }
+}
+
+class YamlConfigReader {
+  readonly sections: ConfigSection[] = [];
+  readonly pending: PendingEntry[] = [];
+  readonly variables = new Map<string, string>();
+  private readonly seen = new Map<string, Located | undefined>();
+  private readonly stack: FileToRead[] = [];
+
+  constructor(private readonly warn: Warn | undefined) {}
+
+  readFile(file: FileToRead, includedFrom?: Located): void {
+    const cycleStart = this.stack.findIndex((f) => f.real === file.real);
+    if (includedFrom && cycleStart >= 0) {
+      const chain = [...this.stack.slice(cycleStart), file].map((f) => f.path).join(' -> ');
+      throw ConfigError.at(includedFrom, `include cycle: ${chain}`);
+    }
+    if (includedFrom && this.seen.has(file.real)) {
+      // Fluent Bit reads a file once (flb_cf_yaml.c is_file_included).
+      const first = this.seen.get(file.real);
+      const where = first ? ` (first at ${first.file}:${first.line})` : ' (it is the main file)';
+      throw ConfigError.at(includedFrom, `${file.path} is already included${where}; a file can be read only once`);
+    }
+    this.seen.set(file.real, includedFrom);
+
+    const read = readConfigFile(file, this.warn);
+    if ('problem' in read) {
+      if (includedFrom) throw ConfigError.at(includedFrom, `includes: cannot read ${file.path}: ${read.problem}`);
+      throw new ConfigError(file.path, 0, `cannot read the configuration file: ${read.problem}`);
+    }
+    const yaml = new YamlFile(file.path);
+    const doc = parseDocument(read.text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false, keepSourceTokens: true });
+    const [error] = doc.errors;
+    if (error) {
+      const at = yaml.atOffset(error.pos[0]);
+      // The library's advice names its own API; the user needs ours.
+      const problem = error.code === 'MULTIPLE_DOCS' ? 'a configuration is one YAML document: remove the "---" separating documents' : error.message;
+      throw ConfigError.at(at, `YAML syntax: ${problem}`);
+    }
+    for (const warning of doc.warnings) {
+      const at = yaml.atOffset(warning.pos[0]);
+      this.warn?.(file.path, at.line, `YAML: ${warning.message}`);
+    }
+
+    this.stack.push(file);
+    this.readTopLevel(yaml, doc);
+    this.stack.pop();
+  }
+
+  private readTopLevel(yaml: YamlFile, doc: Document): void {
+    const root = doc.contents;
+    // An empty file (or only comments) holds nothing; the loader says what is missing.
+    if (root === null || (isScalar(root) && root.value === '')) return;
+    for (const pair of this.mapPairs(yaml, doc, root, 'a configuration file', { file: yaml.path, line: 1, column: 1 })) {
+      const key = this.keyOf(yaml, pair);
+      const at = yaml.at(pair.key);
+      const value = this.resolve(doc, pair.value);
+      switch (key.toLowerCase()) {
+        case 'env':
+          for (const variable of this.mapPairs(yaml, doc, value, 'env', at)) {
+            const name = this.keyOf(yaml, variable);
+            // As @SET: the last definition of a name wins, wherever it is.
+            this.variables.set(name, this.scalarText(yaml, doc, variable.value, `env: ${name}`, yaml.at(variable.key)));
+          }
+          break;
+        case 'includes':
+          for (const item of this.listItems(yaml, doc, value, 'includes', at)) {
+            const where = yaml.at(item.node, at);
+            this.include(this.scalarText(yaml, doc, item.node, 'an item of includes', where), where);
+          }
+          break;
+        case 'service':
+          this.sections.push(this.section(yaml, doc, 'service', value, 'service', at));
+          break;
+        case 'pipeline':
+          this.readPipeline(yaml, doc, value, at);
+          break;
+        default: {
+          const why = unsupportedTopLevel[key.toLowerCase()];
+          if (why) throw ConfigError.at(at, `${showText(key)}: ${why}`);
+          throw ConfigError.at(at, `unknown top-level key ${quoteExcerpt(key)}; known keys: ${topLevelKeys.join(', ')}`);
+        }
+      }
+    }
+  }
+
+  private readPipeline(yaml: YamlFile, doc: Document, value: Node | null, at: Located): void {
+    for (const pair of this.mapPairs(yaml, doc, value, 'pipeline', at)) {
+      const key = this.keyOf(yaml, pair);
+      const listAt = yaml.at(pair.key);
+      const sectionName = pipelineLists[key.toLowerCase()];
+      if (!sectionName) {
+        throw ConfigError.at(listAt, `unknown pipeline component ${quoteExcerpt(key)}: pipeline holds inputs and outputs`);
+      }
+      const what = key.toLowerCase();
+      for (const item of this.listItems(yaml, doc, this.resolve(doc, pair.value), what, listAt)) {
+        // The section is where its "- " is; the loader reports a missing Name there.
+        this.sections.push(this.section(yaml, doc, sectionName, item.node, `an item of ${what}`, yaml.at(item.node, listAt)));
+      }
+    }
+  }
+
+  /** A map of key: value (or key: [values]) as a section of entries, in order. */
+  private section(yaml: YamlFile, doc: Document, name: string, value: Node | null, what: string, at: Located): ConfigSection {
+    const section: ConfigSection = { ...at, name, entries: [] };
+    for (const pair of this.mapPairs(yaml, doc, value, what, at)) {
+      const key = this.keyOf(yaml, pair);
+      const keyAt = yaml.at(pair.key);
+      const node = this.resolve(doc, pair.value);
+      if (isSeq(node)) {
+        const items = this.listItems(yaml, doc, node, key, keyAt);
+        if (items.length === 0) throw ConfigError.at(keyAt, `${showText(key)} has an empty list: give it at least one value, or remove it`);
+        for (const item of items) {
+          const itemAt = yaml.at(item.node, keyAt);
+          this.addEntry(section, key, this.scalarText(yaml, doc, item.node, `an item of ${key}`, itemAt), itemAt);
+        }
+      } else {
+        this.addEntry(section, key, this.scalarText(yaml, doc, node, key, keyAt), keyAt);
+      }
+    }
+    return section;
+  }
+
+  private addEntry(section: ConfigSection, key: string, raw: string, at: Located): void {
+    if (raw === '') throw ConfigError.at(at, `key ${quoteExcerpt(key)} has no value: write "${key}: value"`);
+    const entry: ConfigEntry = { ...at, key, name: key.toLowerCase(), value: raw };
+    section.entries.push(entry);
+    this.pending.push({ entry, raw });
+  }
+
+  private include(argument: string, at: Located): void {
+    // Relative to the including file's folder, as flb_cf_yaml.c does.
+    const base = dirname(this.stack.at(-1)!.real);
+    const path = isAbsolute(argument) ? argument : join(base, argument);
+    if (!argument.includes('*')) {
+      this.readFile(this.fileToRead(path, at), at);
+      return;
+    }
+    const matches = globConfigFiles(path);
+    if (matches.length === 0) throw ConfigError.at(at, `includes: ${showText(argument)}: no file matches ${quoteExcerpt(path)}`);
+    for (const file of matches) this.readFile(this.fileToRead(file, at), at);
+  }
+
+  private fileToRead(path: string, at: Located): FileToRead {
+    try {
+      if (!statSync(path).isFile()) throw ConfigError.at(at, `includes: ${path} is not a file`);
+      return { path, real: realpathSync(path) };
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+      throw ConfigError.at(at, `includes: cannot read ${path}: ${why}`);
+    }
+  }
+
+  /** Anchors (&a) and aliases (*a) are YAML's; an alias stands for its anchor's node. */
+  private resolve(doc: Document, node: unknown): Node | null {
+    if (isAlias(node)) return (node.resolve(doc) as Node | undefined) ?? null;
+    return (node as Node | null) ?? null;
+  }
+
+  private mapPairs(yaml: YamlFile, doc: Document, value: Node | null, what: string, at: Located): Pair[] {
+    if (isMap(value)) return value.items as Pair[];
+    // "service:" with nothing under it: an empty map.
+    if (value === null || (isScalar(value) && value.value === '' && !value.type?.startsWith('QUOTE'))) return [];
+    throw ConfigError.at(yaml.at(value, at), `${what} must be a map of key: value, not ${describeNode(value)}`);
+  }
+
+  private listItems(yaml: YamlFile, doc: Document, value: Node | null, what: string, at: Located): { node: Node | null }[] {
+    if (isSeq(value)) return value.items.map((item) => ({ node: this.resolve(doc, item) }));
+    if (value === null) return [];
+    throw ConfigError.at(yaml.at(value, at), `${what} must be a list (items starting with "- "), not ${describeNode(value)}`);
+  }
+
+  private keyOf(yaml: YamlFile, pair: Pair): string {
+    if (isScalar(pair.key) && pair.key.value !== '') return String(pair.key.value);
+    throw ConfigError.at(yaml.at(pair.key as Node), `a key must be a plain name, not ${describeNode(pair.key as Node)}`);
+  }
+
+  /** The value as the classic format would have it: the text, trimmed. */
+  private scalarText(yaml: YamlFile, doc: Document, node: unknown, what: string, at: Located): string {
+    const value = this.resolve(doc, node);
+    if (value === null) return '';
+    if (isScalar(value)) return String(value.value).trim();
+    throw ConfigError.at(yaml.at(value, at), `${what} must be a single value, not ${describeNode(value)}`);
+  }
+}
+
+function describeNode(node: Node | null): string {
+  if (isMap(node)) return 'a map';
+  if (isSeq(node)) return 'a list';
+  return 'a value';
+}
+
+/**
+ * Reads a YAML config (Fluent Bit's schema) and the files it includes into
+ * sections, in the order they appear. Values have their ${VAR}s expanded from
+ * env: (of every file), then `env`. Throws ConfigError
+ * ("file:line:column: problem") on the first problem.
+ */
+export function parseYamlConfig(path: string, env: Env = process.env, options: ParseOptions = {}): ConfigSection[] {
+  const main = resolve(path);
+  let real = main;
+  try {
+    real = realpathSync(main);
+  } catch {
+    // readFile reports the unreadable file.
+  }
+  const reader = new YamlConfigReader(options.onWarning);
+  reader.readFile({ path: main, real });
+  expandVariables(reader.pending, reader.variables, env, 'env:', options.onWarning);
+  return reader.sections;
+}
+
+/** Fluent Bit picks the format by the file name's extension. */
+export const isYamlConfig = (path: string): boolean => /\.ya?ml$/i.test(path);
