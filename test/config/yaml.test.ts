@@ -5,7 +5,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { integerParser, parseBool, parseNonEmpty, sizeParser } from '../../src/config/keys.js';
 import { loadConfig, type ConfigDeps } from '../../src/config/load.js';
@@ -15,6 +15,8 @@ import { outputPlugins } from '../../src/outputs/registry.js';
 import type { OutputPlugin } from '../../src/outputs/types.js';
 import { traces } from '../../src/traces/registry.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
+import { startReceivers } from '../support/receiver.js';
+import { runCli, startCli, waitFor, writeConfig } from '../support/cli.js';
 import { configError, fixture } from './helpers.js';
 
 // The same test doubles as load.test.ts: a trace with keys and two outputs.
@@ -266,5 +268,53 @@ describe('the file itself', () => {
     expect(config.inputs[0]!.traces.map((t) => t.trace.name)).toEqual(['trace_signal', 'trace_vfs']);
     expect(config.inputs[0]!.tag).toBe('host.ebpf');
     expect(config.outputs.map((o) => [o.plugin, o.match.pattern])).toEqual([['forward', '*']]);
+  });
+});
+
+describe("the issue's example, run by the CLI", () => {
+  // Verbatim but for the port: the receiver's is ephemeral.
+  const example = (port: number) => `env:
+  FWD_TAG: host.ebpf
+service:
+  flush: 1
+pipeline:
+  inputs:
+    - name: ebpf
+      trace:
+        - trace_signal
+        - trace_vfs
+      tag: \${FWD_TAG}
+  outputs:
+    - name: forward
+      match: '*'
+      host: 127.0.0.1
+      port: ${port}
+`;
+
+  it('traces both, forwards a kill -USR2 tagged from env:, stops with exit 0', async () => {
+    const receivers = await startReceivers();
+    const cli = startCli(['-c', writeConfig(example(receivers.port), 'fluent-bit.yaml')], { FWD_TAG: 'not.this' });
+    const target = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await cli.waitForLog(/tracing trace_signal, trace_vfs/);
+      expect(spawnSync('/bin/kill', ['-USR2', String(target.pid)]).status).toBe(0);
+      const entry = await waitFor(() => receivers.wire.find((e) => e.record.event_type === 'signal' && e.record.tpid === target.pid), 10_000, 'the signal record');
+      expect(entry.tag).toBe('host.ebpf');
+      expect(entry.record).toMatchObject({ signal: 12, comm: 'kill' });
+      expect(await cli.stop('SIGTERM')).toBe(0);
+    } finally {
+      target.kill();
+      await cli.stop();
+      await receivers.close();
+    }
+  });
+
+  it('a broken YAML config is one line naming file:line:column, no stack trace, nothing started', async () => {
+    const path = writeConfig('pipeline:\n  inputs:\n    - name: ebpf\n      trace: [trace_signal, trace_nope]\n', 'broken.yml');
+    const run = await runCli(['-c', path]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain(`${path}:4:29: unknown trace "trace_nope"`);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    expect(run.stderr).not.toMatch(/tracing/);
   });
 });
