@@ -1,35 +1,63 @@
 #!/usr/bin/env node
-// ebpf-forward's command line, with fluent-bit's flags where they overlap:
+// ebpf-forward's command line, with fluent-bit's flags:
 //   ebpf-forward -c FILE [--dry-run] [-v|-vv] [-q]
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+//   ebpf-forward -i ebpf -p trace=trace_exec -t host.ebpf -o forward -p host=127.0.0.1 -m '*' -f 1
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { EbpfForward, Lifecycle, StartError } from './app.js';
-import { loadConfig } from './config/load.js';
+import {
+  allPluginsHelp,
+  ebpfInputHelp,
+  loadCommandLine,
+  outputHelp,
+  parseCommandLine,
+  pluginHelp,
+  pluginHelpText,
+  type CommandLine,
+} from './config/command-line.js';
 import { ConfigError, type AppConfig, type OutputSettings } from './config/model.js';
 import { TraceStartError } from './inputs/trace-session.js';
-import { createLogger, type Logger, type LogLevel } from './log.js';
+import { createLogger, type Logger, type LogLevel, type LogSink } from './log.js';
 import { AddonMissingError, packageRoot } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';
 import { dropPrivileges, missingPrivileges, PrivilegeDropError } from './privileges.js';
 import { traceNames, traces } from './traces/registry.js';
 
+const deps = { traces, outputs: outputPlugins };
+
 const usage = `Usage: ebpf-forward -c FILE [options]
+       ebpf-forward -i ebpf -p trace=NAME [-p key=value...] [-t TAG] [-o OUTPUT -p key=value... -m MATCH] [options]
 
 Traces kernel events with eBPF, as Fluent Bit's in_ebpf does, and sends them
-as Fluent records to the outputs of a Fluent Bit classic config file.
+as Fluent records to the outputs of a Fluent Bit config file or command line.
 
 Options:
-  -c, --config FILE   Fluent Bit classic config ([SERVICE], [INPUT] Name ebpf, [OUTPUT])
-      --dry-run       check the config, attach nothing, exit 0 (valid) or 1
-  -v, --verbose       more logging: -v debug, -vv trace (overrides Log_Level)
-  -q, --quiet         errors only
-  -h, --help          this help
-  -V, --version       print the version
-
-Traces: ${traceNames().join(', ')}
-Outputs: ${[...outputPlugins.keys()].join(', ')} (stdout json_lines when none is configured)
+  -c, --config FILE        Fluent Bit classic config ([SERVICE], [INPUT] Name ebpf, [OUTPUT]);
+                           with -i/-o too, the command line's plugins come first
+  -i, --input NAME         add an input (ebpf)
+  -o, --output NAME        add an output
+  -p, --prop KEY=VALUE     a key of the plugin named last (repeat for several)
+  -t, --tag TAG            tag of the input named last, as -p tag=TAG
+  -m, --match MATCH        match of the output named last, as -p match=MATCH
+  -f, --flush SECONDS      [SERVICE] Flush (default 1)
+  -b, --storage_path PATH  [SERVICE] storage.path
+  -H, --http_server        [SERVICE] HTTP_Server On; -L, --http_listen ADDR; -P, --http_port PORT
+  -l, --log_file FILE      write log lines to FILE (appended) instead of stderr
+  -D, --dry-run            check the config, attach nothing, exit 0 (valid) or 1
+  -v, --verbose            more logging: -v debug, -vv trace (overrides Log_Level)
+  -q, --quiet              errors only
+  -h, --help               this help; after -i/-o NAME (or as -h NAME): that plugin's keys
+  -J, --help-json          the plugins and their keys as JSON; after -i/-o NAME: that plugin's
+  -V, --version            print the version
+Errors on the command line are at "command line:N", N being the argument's position.
 `;
+
+function helpText(): string {
+  const inputs = `Inputs:\n  ebpf      ${ebpfInputHelp(traces).description}\n            traces: ${traceNames().join(', ')}`;
+  const outputs = [...outputPlugins.values()].map((p) => `  ${p.name.padEnd(10)}${p.summary}`).join('\n');
+  const keys = [ebpfInputHelp(traces), ...[...outputPlugins.values()].map(outputHelp)].map(pluginHelpText).join('\n');
+  return `${usage}\n${inputs}\n\nOutputs (stdout json_lines when none is configured):\n${outputs}\n\n${keys}`;
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
@@ -70,53 +98,59 @@ process.stderr.on('error', () => {});
 // or right after "tracing ...", must stop the CLI, not kill it.
 const lifecycle = new Lifecycle({ signals: process, stdout: process.stdout, log: () => log, exit: (code) => process.exit(code) });
 
-async function main(argv: string[]): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'dry-run': { type: 'boolean' },
-        verbose: { type: 'boolean', short: 'v', multiple: true },
-        quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'V' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    fail(`${(err as Error).message}\n\n${usage}`);
-  }
-  if (args.help) {
-    process.stdout.write(usage);
+/** -h / -J: the general help or one plugin's keys, as text or JSON. */
+function printHelp(help: NonNullable<CommandLine['help']>): void {
+  if (!help.plugin) {
+    process.stdout.write(help.format === 'json' ? `${JSON.stringify(allPluginsHelp(version(), deps), null, 2)}\n` : helpText());
     return;
   }
-  if (args.version) {
-    process.stdout.write(`ebpf-forward v${version()}\n`);
-    return;
-  }
-  if (!args.config) fail(`no configuration file: use -c FILE\n\n${usage}`);
+  const plugin = pluginHelp(help.plugin, deps);
+  process.stdout.write(help.format === 'json' ? `${JSON.stringify(plugin, null, 2)}\n` : pluginHelpText(plugin));
+}
 
+/** -l FILE: log lines appended to it, opened before privileges are dropped. */
+function logFileSink(path: string): LogSink {
+  let fd: number;
+  try {
+    fd = openSync(path, 'a', 0o600);
+  } catch (err) {
+    fail(`-l ${path}: cannot open the log file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  process.on('exit', () => closeSync(fd));
+  return { write: (line) => void writeSync(fd, line) };
+}
+
+async function main(argv: string[]): Promise<void> {
+  let args: CommandLine;
   let config: AppConfig;
   try {
-    config = loadConfig(resolve(args.config), { traces, outputs: outputPlugins });
+    args = parseCommandLine(argv);
+    if (args.help) {
+      printHelp(args.help);
+      return;
+    }
+    if (args.version) {
+      process.stdout.write(`ebpf-forward v${version()}\n`);
+      return;
+    }
+    if (!args.configFile && args.sections.length === 0) fail(`no configuration file: use -c FILE, or give a pipeline (-i ebpf -p trace=NAME ...)\n\n${usage}`);
+    config = loadCommandLine(args, deps);
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
+    // parseArgs' own errors: an unknown flag, a flag without its value.
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail(`${(err as Error).message}\n\n${usage}`);
     throw err;
   }
   if (config.outputs.length === 0) config.outputs.push(defaultOutput(config));
 
-  if (args['dry-run']) {
+  if (args.dryRun) {
     for (const warning of config.warnings ?? []) process.stderr.write(`ebpf-forward: warning: ${warning}\n`);
     process.stdout.write('configuration test is successful\n');
     return;
   }
 
-  const verbosity = args.verbose?.length ?? 0;
-  const level: LogLevel = args.quiet ? 'error' : verbosity >= 2 ? 'trace' : verbosity === 1 ? 'debug' : config.service.logLevel;
-  const logger = createLogger(level);
+  const level: LogLevel = args.quiet ? 'error' : args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'debug' : config.service.logLevel;
+  const logger = createLogger(level, args.logFile ? logFileSink(args.logFile) : undefined);
   log = logger;
 
   const denied = missingPrivileges();
