@@ -3,6 +3,7 @@
 import { dirname } from 'node:path';
 import { compileMatch } from './config/match.js';
 import type { AppConfig } from './config/model.js';
+import { HttpServerError, MonitoringServer } from './http/server.js';
 import { EbpfInput, type TraceCounters } from './inputs/ebpf-input.js';
 import type { Logger } from './log.js';
 import { addon } from './native/addon.js';
@@ -22,6 +23,7 @@ export class EbpfForward {
   private readonly outputs: Output[] = [];
   private readonly inputs: EbpfInput[] = [];
   private router!: Router;
+  private http: MonitoringServer | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -42,6 +44,14 @@ export class EbpfForward {
 
   private async open(): Promise<void> {
     const { config, log } = this;
+    // First, so that a port in use fails the start before anything is attached.
+    if (config.service.values.get('http_server')) {
+      this.http = await MonitoringServer.start({ service: config.service.values, counters: () => this.counters() }).catch((err: Error) => {
+        throw err instanceof HttpServerError ? new StartError(err.message) : err;
+      });
+      const everywhere = /^(0\.0\.0\.0|::)$/.test(config.service.values.get('http_listen') as string);
+      log.info(`HTTP server listening on ${this.http.address}${everywhere ? ' (every interface: set HTTP_Listen 127.0.0.1 to keep it local)' : ''}`);
+    }
     const routes = config.outputs.map((o) => {
       const plugin = outputPlugins.get(o.plugin)!;
       const output = plugin.create(o.values, {
@@ -100,6 +110,7 @@ export class EbpfForward {
     const graceMs = this.config.service.graceSeconds * 1000;
     await Promise.all(this.outputs.map((o) => o.close(graceMs).catch((err: Error) => this.log.error(`${o.instance}: ${err.message}`))));
     addon().releaseTracefs();
+    await this.http?.close();
     for (const i of this.inputs) {
       for (const t of i.counters()) {
         const lost = t.lossesCounted ? `${t.lost} lost in the kernel` : 'losses in the kernel not counted (its object has no lost map)';

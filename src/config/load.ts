@@ -40,22 +40,19 @@ function refuseDaemon(value: string): boolean {
   return false;
 }
 
-function refuseHttpServer(value: string): boolean {
-  if (parseBool(value)) {
-    throw new Error('On is not supported yet: ebpf-forward has no HTTP metrics server; set it Off (counters are logged at shutdown)');
-  }
-  return false;
-}
-
 /** [SERVICE] keys. Later features read the ones not in ServiceSettings from `values`. */
 export const serviceKeys: readonly KeySpec[] = [
   { name: 'flush', description: 'seconds between flushes to the outputs (may be fractional)', default: '1', parse: secondsParser({ fractional: true, above: 0 }) },
   { name: 'grace', description: 'seconds given on shutdown to deliver buffered records', default: '5', parse: secondsParser({ min: 0 }) },
   { name: 'log_level', description: `${logLevels.join(', ')}`, default: 'info', parse: enumParser<LogLevel>(logLevels, { warning: 'warn' }) },
   { name: 'daemon', description: 'only Off: run under a supervisor instead', default: 'off', parse: refuseDaemon },
-  { name: 'http_server', description: 'only Off: there is no HTTP metrics server yet', default: 'off', parse: refuseHttpServer },
-  { name: 'http_listen', description: 'address of the HTTP server', default: '0.0.0.0', parse: parseNonEmpty },
+  { name: 'http_server', description: 'serve metrics and health over HTTP (see HTTP_Listen, HTTP_Port)', default: 'off', parse: parseBool },
+  { name: 'http_listen', description: 'address of the HTTP server (0.0.0.0: every interface, as Fluent Bit; 127.0.0.1 keeps it local)', default: '0.0.0.0', parse: parseNonEmpty },
   { name: 'http_port', description: 'port of the HTTP server', default: '2020', parse: integerParser({ min: 1, max: 65535 }) },
+  { name: 'health_check', description: 'answer /api/v1/health from the outputs\' errors and retry failures', default: 'off', parse: parseBool },
+  { name: 'hc_errors_count', description: 'unhealthy once the outputs\' errors in HC_Period exceed this', default: '5', parse: integerParser({ min: 0 }) },
+  { name: 'hc_retry_failure_count', description: 'unhealthy once the outputs\' retry failures in HC_Period exceed this', default: '5', parse: integerParser({ min: 0 }) },
+  { name: 'hc_period', description: 'seconds: the window errors and retry failures are counted in', default: '60', parse: integerParser({ min: 1, max: 3600 }) },
   { name: 'storage.path', description: 'folder where outputs may spool records to disk', parse: parseNonEmpty },
   { name: 'storage.sync', description: 'normal or full', default: 'normal', parse: enumParser(['normal', 'full']) },
   { name: 'storage.checksum', description: 'checksum spooled chunks', default: 'off', parse: parseBool },

@@ -1,0 +1,122 @@
+// The counters the app already keeps, shown as Fluent Bit's monitoring API
+// shows its own: Prometheus text (prom-client) and the /api/v1/metrics JSON.
+// Everything is read when scraped; nothing here runs per record.
+import { hostname } from 'node:os';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { AppCounters } from '../app.js';
+import type { OutputCounters } from '../outputs/types.js';
+
+export type CountersSource = () => AppCounters;
+
+/**
+ * An output's failures as Fluent Bit's health check counts them, in records
+ * (Fluent Bit counts chunks; the outputs here count records): every record
+ * whose delivery failed once (resent, or given up at Retry_Limit), and the
+ * records given up at Retry_Limit.
+ */
+export function outputFailures(c: OutputCounters): { errors: number; retryFailures: number } {
+  const retryFailures = c.records_dropped.retry_limit ?? 0;
+  return { errors: c.records_retried + retryFailures, retryFailures };
+}
+
+const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
+const dropped = (c: OutputCounters) => sum(Object.values(c.records_dropped));
+
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** A counter whose values are read from the app at scrape time. */
+function scrapedCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of read()) this.inc(s.labels, s.value);
+    },
+  });
+}
+
+function scrapedGauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of read()) this.set(s.labels, s.value);
+    },
+  });
+}
+
+export interface MetricsOptions {
+  counters: CountersSource;
+  version: string;
+  /** When the run started (ms since the epoch). */
+  startedAt: number;
+}
+
+/** A registry of its own (not prom-client's global one) with Fluent Bit's metric names, then ours. */
+export function prometheusRegistry({ counters, version, startedAt }: MetricsOptions): Registry {
+  const registry = new Registry();
+  const host = { hostname: hostname() };
+  const inputs = () => counters().inputs;
+  const outputs = () => counters().outputs;
+  const perOutput = (read: (c: OutputCounters) => number) => () => outputs().map((o) => ({ labels: { name: o.instance }, value: read(o.counters) }));
+  const perTrace = (read: (t: AppCounters['inputs'][number]['traces'][number]) => number | undefined) => () =>
+    inputs().flatMap((i) => i.traces.flatMap((t) => {
+      const value = read(t);
+      return value === undefined ? [] : [{ labels: { name: i.instance, trace: t.trace }, value }];
+    }));
+
+  // Fluent Bit types it a counter; promtool refuses a counter without _total, so it is a gauge here.
+  scrapedGauge(registry, 'fluentbit_uptime', 'Number of seconds it has been running', ['hostname'], () => [{ labels: host, value: Math.floor((Date.now() - startedAt) / 1000) }]);
+  scrapedGauge(registry, 'fluentbit_process_start_time_seconds', 'Unix epoch time it started at', ['hostname'], () => [{ labels: host, value: Math.floor(startedAt / 1000) }]);
+  scrapedGauge(registry, 'fluentbit_build_info', 'Build version information (the value is the start time, as Fluent Bit has it)', ['hostname', 'version', 'os'], () => [{ labels: { ...host, version, os: process.platform }, value: Math.floor(startedAt / 1000) }]);
+
+  scrapedCounter(registry, 'fluentbit_input_records_total', 'Number of input records', ['name'], () => inputs().map((i) => ({ labels: { name: i.instance }, value: sum(i.traces.map((t) => t.records)) })));
+
+  scrapedCounter(registry, 'fluentbit_output_proc_records_total', 'Number of processed output records', ['name'], perOutput((c) => c.records_sent));
+  scrapedCounter(registry, 'fluentbit_output_proc_bytes_total', 'Number of processed output bytes', ['name'], perOutput((c) => c.bytes_sent));
+  scrapedCounter(registry, 'fluentbit_output_dropped_records_total', 'Number of dropped records', ['name'], perOutput(dropped));
+  scrapedCounter(registry, 'fluentbit_output_retried_records_total', 'Number of retried records', ['name'], perOutput((c) => c.records_retried));
+
+  scrapedCounter(registry, 'ebpf_forward_trace_records_total', 'Records a trace read from its ring buffer and handed on', ['name', 'trace'], perTrace((t) => t.records));
+  scrapedCounter(registry, 'ebpf_forward_trace_lost_total', 'Records a trace could not queue in the kernel (ring buffer full); absent for objects that keep no count', ['name', 'trace'], perTrace((t) => (t.lossesCounted ? t.lost : undefined)));
+  scrapedCounter(registry, 'ebpf_forward_trace_malformed_total', 'Records too short for their struct, not sent', ['name', 'trace'], perTrace((t) => t.malformed));
+  scrapedCounter(registry, 'ebpf_forward_trace_skipped_total', 'Records of a kind the trace does not know, not sent', ['name', 'trace'], perTrace((t) => t.skipped));
+  scrapedCounter(registry, 'ebpf_forward_trace_reader_dropped_total', 'Records read from the ring but lost in the reader for want of memory', ['name', 'trace'], perTrace((t) => t.dropped));
+  scrapedCounter(registry, 'ebpf_forward_output_dropped_records_by_reason_total', 'Records an output gave up, by reason', ['name', 'reason'], () =>
+    outputs().flatMap((o) => Object.entries(o.counters.records_dropped).map(([reason, value]) => ({ labels: { name: o.instance, reason }, value }))));
+  scrapedCounter(registry, 'ebpf_forward_output_acked_records_total', 'Records a receiver acknowledged (Require_ack_response)', ['name'], perOutput((c) => c.records_acked));
+  scrapedGauge(registry, 'ebpf_forward_output_buffer_bytes', 'Bytes an output holds in memory now', ['name'], perOutput((c) => c.buffer_bytes));
+  scrapedCounter(registry, 'ebpf_forward_unrouted_records_total', 'Records that matched no output and were dropped', [], () => [{ labels: {}, value: counters().unrouted }]);
+  return registry;
+}
+
+/** /api/v1/metrics: Fluent Bit's JSON shape (input/output by instance name), with each input's traces under it. */
+export function metricsJson(counters: AppCounters): unknown {
+  return {
+    input: Object.fromEntries(counters.inputs.map((i) => [i.instance, {
+      records: sum(i.traces.map((t) => t.records)),
+      traces: Object.fromEntries(i.traces.map((t) => [t.trace, {
+        records: t.records,
+        ...(t.lossesCounted ? { lost: t.lost } : {}),
+        malformed: t.malformed,
+        skipped: t.skipped,
+        reader_dropped: t.dropped,
+      }])),
+    }])),
+    output: Object.fromEntries(counters.outputs.map((o) => [o.instance, {
+      proc_records: o.counters.records_sent,
+      proc_bytes: o.counters.bytes_sent,
+      dropped_records: dropped(o.counters),
+      retried_records: o.counters.records_retried,
+    }])),
+  };
+}

@@ -1,0 +1,132 @@
+// The monitoring HTTP server of [SERVICE] HTTP_Server On, at Fluent Bit's
+// paths. It only reads counters when asked; the record path never sees it.
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { KeyValues } from '../config/model.js';
+import { HealthWindow } from './health.js';
+import { metricsJson, prometheusRegistry, type CountersSource } from './metrics.js';
+
+export class HttpServerError extends Error {}
+
+export interface HttpServerOptions {
+  service: KeyValues;
+  counters: CountersSource;
+}
+
+/** The package's version (src/http/ and dist/http/ both sit two folders below package.json). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+type Reply = { status: number; type: string; body: string };
+
+const json = (value: unknown, status = 200): Reply => ({ status, type: 'application/json', body: JSON.stringify(value) });
+const text = (body: string, status = 200): Reply => ({ status, type: 'text/plain; charset=utf-8', body });
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+function uptime(startedAt: number): Reply {
+  const sec = Math.floor((Date.now() - startedAt) / 1000);
+  const [d, h, m, s] = [Math.floor(sec / 86400), Math.floor(sec / 3600) % 24, Math.floor(sec / 60) % 60, sec % 60];
+  return json({ uptime_sec: sec, uptime_hr: `ebpf-forward has been running: ${plural(d, 'day')}, ${plural(h, 'hour')}, ${plural(m, 'minute')} and ${plural(s, 'second')}` });
+}
+
+/** Why a listen failed, for the one line the CLI prints. */
+function listenFailure(err: NodeJS.ErrnoException, host: string, port: number): string {
+  const where = `HTTP server: cannot listen on ${host}:${port}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `${where}: the port is in use by another program; set HTTP_Port to a free port`;
+    case 'EADDRNOTAVAIL':
+      return `${where}: ${host} is not an address of this host; set HTTP_Listen to one (127.0.0.1 keeps the server local)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `${where}: HTTP_Listen ${host} is not a known host name or address`;
+    case 'EACCES':
+      return `${where}: ports below 1024 need CAP_NET_BIND_SERVICE`;
+    default:
+      return `${where}: ${err.code ?? err.message}`;
+  }
+}
+
+export class MonitoringServer {
+  private readonly startedAt = Date.now();
+  private readonly health: HealthWindow | undefined;
+  private readonly routes: Map<string, () => Reply | Promise<Reply>>;
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+    options: HttpServerOptions,
+  ) {
+    const { service, counters } = options;
+    const version = packageVersion();
+    const registry = prometheusRegistry({ counters, version, startedAt: this.startedAt });
+    const prometheus = async (): Promise<Reply> => ({ status: 200, type: registry.contentType, body: await registry.metrics() });
+    if (service.get('health_check')) {
+      this.health = new HealthWindow({
+        errors: service.get('hc_errors_count') as number,
+        retryFailures: service.get('hc_retry_failure_count') as number,
+        periodSeconds: service.get('hc_period') as number,
+      }, counters);
+    }
+    const health = this.health;
+    this.routes = new Map<string, () => Reply | Promise<Reply>>([
+      ['/', () => json({ 'fluent-bit': { version, edition: 'ebpf-forward', flags: [] } })],
+      ['/api/v1/uptime', () => uptime(this.startedAt)],
+      ['/api/v1/metrics', () => json(metricsJson(counters()))],
+      ['/api/v1/metrics/prometheus', prometheus],
+      ['/api/v2/metrics/prometheus', prometheus],
+    ]);
+    // As in Fluent Bit, the health endpoint exists only with Health_Check On.
+    if (health) this.routes.set('/api/v1/health', () => (health.healthy() ? text('ok') : text('error', 500)));
+    server.on('request', (req, res) => void this.answer(req, res));
+  }
+
+  /** Listens on HTTP_Listen:HTTP_Port; one HttpServerError when it can't. */
+  static async start(options: HttpServerOptions): Promise<MonitoringServer> {
+    const host = options.service.get('http_listen') as string;
+    const port = options.service.get('http_port') as number;
+    const server = createServer();
+    // A monitoring scrape is small: slow or idle clients are not kept waiting on.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 10_000;
+    server.keepAliveTimeout = 5_000;
+    server.maxConnections = 64;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new HttpServerError(listenFailure(err, host, port))));
+      server.listen({ host, port }, resolve);
+    });
+    return new MonitoringServer(server, `${host}:${port}`, options);
+  }
+
+  async close(): Promise<void> {
+    this.health?.stop();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const route = this.routes.get(path);
+    let reply: Reply;
+    if (!route) {
+      reply = text('not found\n', 404);
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      reply = text('method not allowed\n', 405);
+    } else {
+      try {
+        reply = await route();
+      } catch (err) {
+        reply = text(`${(err as Error).message}\n`, 500);
+      }
+    }
+    res.writeHead(reply.status, { 'Content-Type': reply.type, 'Content-Length': Buffer.byteLength(reply.body) });
+    res.end(req.method === 'HEAD' ? undefined : reply.body);
+  }
+}
