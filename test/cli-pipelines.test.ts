@@ -112,19 +112,19 @@ describe('a command-line pipeline is its config file', () => {
     expect(commandLine.service.storagePath).toBe('/var/tmp/spool');
   });
 
-  it('-c FILE with -i/-o: the command line\'s plugins first, then the file\'s, as one config', () => {
+  it('-c FILE with -i/-o: the command line\'s plugins first, then the file\'s, as one config (classic or YAML)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-pipeline-'));
-    const path = writeConfig(`[SERVICE]
-    Log_Level  debug
-[INPUT]
+    const filePipeline = `[INPUT]
     Name   ebpf
     Trace  trace_exec
     Tag    exec
 [OUTPUT]
     Name   stdout
     Match  exec
-`);
-    const merged = fromCommandLine(['-i', 'ebpf', '-p', 'trace=trace_signal', '-t', 'signal', '-c', path, '-o', 'forward', '-m', 'signal', '-f', '2'], dir);
+`;
+    const path = writeConfig(`[SERVICE]\n    Log_Level  debug\n${filePipeline}`);
+    const argv = ['-i', 'ebpf', '-p', 'trace=trace_signal', '-t', 'signal', '-c', path, '-o', 'forward', '-m', 'signal', '-f', '2'];
+    const merged = fromCommandLine(argv, dir);
     const twin = loadConfig(writeConfig(`[SERVICE]
     Flush      2
     Log_Level  debug
@@ -135,15 +135,20 @@ describe('a command-line pipeline is its config file', () => {
 [OUTPUT]
     Name   forward
     Match  signal
-[INPUT]
-    Name   ebpf
-    Trace  trace_exec
-    Tag    exec
-[OUTPUT]
-    Name   stdout
-    Match  exec
-`), deps);
+${filePipeline}`), deps);
     expect(withoutLocations(merged)).toEqual(withoutLocations(twin));
+    const yamlPath = writeConfig(`service:
+  log_level: debug
+pipeline:
+  inputs:
+    - name: ebpf
+      trace: trace_exec
+      tag: exec
+  outputs:
+    - name: stdout
+      match: exec
+`, 'ebpf-forward.yaml');
+    expect(withoutLocations(fromCommandLine(argv.map((a) => (a === path ? yamlPath : a)), dir))).toEqual(withoutLocations(twin));
     expect(merged.file).toBe(path); // relative paths resolve from the file's folder
     expect(merged.inputs.map((i) => [i.instance, i.tag, i.file])).toEqual([['ebpf.0', 'signal', COMMAND_LINE], ['ebpf.1', 'exec', path]]);
     // -c alone is the file as loadConfig reads it.
@@ -198,9 +203,9 @@ describe('command-line errors: one message at the argument', () => {
     expect(refusal(['-i', 'ebpf', '-p', 'trace=trace_exec', '-c', path]).message).toMatch(new RegExp(`^${path}:3: unknown trace "trace_nope"`));
   });
 
-  it('a YAML -c file with a command-line pipeline is refused (not yet merged), naming the file', () => {
-    const err = refusal(['-c', '/etc/ebpf-forward.yaml', '-i', 'ebpf']);
-    expect(err.message).toMatch(/^\/etc\/ebpf-forward\.yaml: a YAML config cannot be combined with -i\/-o/);
+  it('an error in a YAML -c file is at its file:line:column, with -i/-o given too', () => {
+    const path = writeConfig('pipeline:\n  inputs:\n    - name: ebpf\n      trace: trace_nope\n', 'ebpf-forward.yaml');
+    expect(refusal(['-i', 'ebpf', '-p', 'trace=trace_exec', '-c', path]).message).toMatch(new RegExp(`^${path}:4:\\d+: unknown trace "trace_nope"`));
   });
 
   it('parseArgs refuses an unknown flag and a flag without its value', () => {

@@ -11,6 +11,7 @@ import type { TraceDefinition } from '../traces/types.js';
 import { ebpfInputKeys, loadConfig, loadSections, type ConfigDeps } from './load.js';
 import { ConfigError, type AppConfig, type ConfigEntry, type ConfigSection, type KeySpec } from './model.js';
 import { parseClassicConfig } from './parser.js';
+import { isYamlConfig, parseYamlConfig } from './yaml.js';
 
 /** Where command-line items are said to be, in messages: "command line:5: ...". */
 export const COMMAND_LINE = 'command line';
@@ -193,11 +194,10 @@ export function loadCommandLine(commandLine: CommandLine, deps: ConfigDeps, cwd 
     return loadSections(sections, join(cwd, COMMAND_LINE), deps);
   }
   const file = resolve(cwd, configFile);
-  if (/\.ya?ml$/i.test(file)) {
-    throw new ConfigError(file, 0, 'a YAML config cannot be combined with -i/-o/-p/-f on the command line yet: put the pipeline in the file, or use a classic config');
-  }
   const warnings: string[] = [];
-  const fileSections = parseClassicConfig(file, deps.env ?? process.env, {
+  // The file's format by its extension, as loadConfig chooses it.
+  const parse = isYamlConfig(file) ? parseYamlConfig : parseClassicConfig;
+  const fileSections = parse(file, deps.env ?? process.env, {
     onWarning: (f, line, message) => warnings.push(line > 0 ? `${f}:${line}: ${message}` : `${f}: ${message}`),
   });
   return loadSections([...sections, ...fileSections], file, deps, warnings);
