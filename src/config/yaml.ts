@@ -26,10 +26,14 @@ const unsupportedTopLevel: Record<string, string> = {
   multiline_parsers: 'ebpf-forward parses nothing: trace records are structured already',
   plugins: 'ebpf-forward loads no plugins: its inputs and outputs are built in',
   stream_processor: 'ebpf-forward has no stream processor',
-  upstream_servers: 'not supported yet: give the forward output an Upstream file in the classic format (upstream: /path/to/upstream.conf)',
 };
 
-const topLevelKeys = ['env', 'includes', 'service', 'pipeline'];
+/** What a file is read for: the main config, or an Upstream file a forward output names. */
+type Purpose = 'config' | 'upstream';
+const topLevelKeys: Record<Purpose, string[]> = {
+  config: ['env', 'includes', 'service', 'pipeline'],
+  upstream: ['env', 'includes', 'upstream_servers'],
+};
 /** pipeline: lists and the classic section each item becomes. */
 const pipelineLists: Record<string, string> = { inputs: 'input', outputs: 'output', filters: 'filter' };
 
@@ -57,7 +61,10 @@ class YamlConfigReader {
   private readonly seen = new Map<string, Located | undefined>();
   private readonly stack: FileToRead[] = [];
 
-  constructor(private readonly warn: Warn | undefined) {}
+  constructor(
+    private readonly warn: Warn | undefined,
+    private readonly purpose: Purpose,
+  ) {}
 
   readFile(file: FileToRead, includedFrom?: Located): void {
     const cycleStart = this.stack.findIndex((f) => f.real === file.real);
@@ -105,6 +112,17 @@ class YamlConfigReader {
       const key = this.keyOf(yaml, pair);
       const at = yaml.at(pair.key);
       const value = this.resolve(doc, pair.value);
+      const known = topLevelKeys[this.purpose];
+      if (!known.includes(key.toLowerCase())) {
+        const why = unsupportedTopLevel[key.toLowerCase()];
+        if (why) throw ConfigError.at(at, `${showText(key)}: ${why}`);
+        if (this.purpose === 'config' && key.toLowerCase() === 'upstream_servers') {
+          // Fluent Bit's forward output reads its nodes from the file its Upstream key names.
+          throw ConfigError.at(at, 'upstream_servers go in the Upstream file a forward output names (upstream: servers.yaml), as Fluent Bit\'s forward output reads them from there');
+        }
+        const unknown = this.purpose === 'config' ? `unknown top-level key ${quoteExcerpt(key)}` : `unknown key ${quoteExcerpt(key)} in an Upstream file`;
+        throw ConfigError.at(at, `${unknown}; known keys: ${known.join(', ')}`);
+      }
       switch (key.toLowerCase()) {
         case 'env':
           for (const variable of this.mapPairs(yaml, doc, value, 'env', at)) {
@@ -125,11 +143,9 @@ class YamlConfigReader {
         case 'pipeline':
           this.readPipeline(yaml, doc, value, at);
           break;
-        default: {
-          const why = unsupportedTopLevel[key.toLowerCase()];
-          if (why) throw ConfigError.at(at, `${showText(key)}: ${why}`);
-          throw ConfigError.at(at, `unknown top-level key ${quoteExcerpt(key)}; known keys: ${topLevelKeys.join(', ')}`);
-        }
+        case 'upstream_servers':
+          this.readUpstreamServers(yaml, doc, value, at);
+          break;
       }
     }
   }
@@ -150,10 +166,29 @@ class YamlConfigReader {
     }
   }
 
+  /**
+   * Each group as the classic Upstream file has it: an [UPSTREAM] section
+   * (its keys but nodes), then a [NODE] section per item of its nodes.
+   */
+  private readUpstreamServers(yaml: YamlFile, doc: Document, value: Node | null, at: Located): void {
+    for (const group of this.listItems(yaml, doc, value, 'upstream_servers', at)) {
+      const groupAt = yaml.at(group.node, at);
+      const pairs = this.mapPairs(yaml, doc, group.node, 'an item of upstream_servers', groupAt);
+      const nodes = pairs.find((p) => isScalar(p.key) && String(p.key.value).toLowerCase() === 'nodes');
+      const upstream = this.section(yaml, doc, 'upstream', group.node, 'an item of upstream_servers', groupAt, nodes ? [nodes] : []);
+      this.sections.push(upstream);
+      const nodesAt = nodes ? yaml.at(nodes.key) : groupAt;
+      for (const node of this.listItems(yaml, doc, this.resolve(doc, nodes?.value), 'nodes', nodesAt)) {
+        this.sections.push(this.section(yaml, doc, 'node', node.node, 'an item of nodes', yaml.at(node.node, nodesAt)));
+      }
+    }
+  }
+
   /** A map of key: value (or key: [values]) as a section of entries, in order. */
-  private section(yaml: YamlFile, doc: Document, name: string, value: Node | null, what: string, at: Located): ConfigSection {
+  private section(yaml: YamlFile, doc: Document, name: string, value: Node | null, what: string, at: Located, skip: Pair[] = []): ConfigSection {
     const section: ConfigSection = { ...at, name, entries: [] };
     for (const pair of this.mapPairs(yaml, doc, value, what, at)) {
+      if (skip.includes(pair)) continue;
       const key = this.keyOf(yaml, pair);
       const keyAt = yaml.at(pair.key);
       const node = this.resolve(doc, pair.value);
@@ -249,6 +284,19 @@ function describeNode(node: Node | null): string {
  * ("file:line:column: problem") on the first problem.
  */
 export function parseYamlConfig(path: string, env: Env = process.env, options: ParseOptions = {}): ConfigSection[] {
+  return readYaml(path, 'config', env, options);
+}
+
+/**
+ * Reads a YAML Upstream file (`upstream_servers:`, with env: and includes:)
+ * into the sections of a classic one: [UPSTREAM] with the group's keys, then
+ * a [NODE] per node, in order.
+ */
+export function parseYamlUpstreamFile(path: string, env: Env = process.env, options: ParseOptions = {}): ConfigSection[] {
+  return readYaml(path, 'upstream', env, options);
+}
+
+function readYaml(path: string, purpose: Purpose, env: Env, options: ParseOptions): ConfigSection[] {
   const main = resolve(path);
   let real = main;
   try {
@@ -256,7 +304,7 @@ export function parseYamlConfig(path: string, env: Env = process.env, options: P
   } catch {
     // readFile reports the unreadable file.
   }
-  const reader = new YamlConfigReader(options.onWarning);
+  const reader = new YamlConfigReader(options.onWarning, purpose);
   reader.readFile({ path: main, real });
   expandVariables(reader.pending, reader.variables, env, 'env:', options.onWarning);
   return reader.sections;

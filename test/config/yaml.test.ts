@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { integerParser, parseBool, parseNonEmpty, sizeParser } from '../../src/config/keys.js';
 import { loadConfig, type ConfigDeps } from '../../src/config/load.js';
 import type { AppConfig } from '../../src/config/model.js';
-import { parseYamlConfig } from '../../src/config/yaml.js';
+import { parseClassicConfig } from '../../src/config/parser.js';
+import { parseYamlConfig, parseYamlUpstreamFile } from '../../src/config/yaml.js';
 import { outputPlugins } from '../../src/outputs/registry.js';
 import type { OutputPlugin } from '../../src/outputs/types.js';
 import { traces } from '../../src/traces/registry.js';
@@ -205,7 +206,7 @@ describe('YAML shapes and syntax', () => {
     ['tabs', 2, 1, 'YAML syntax: Tabs are not allowed as indentation'],
     ['two-documents', 3, 1, 'YAML syntax: a configuration is one YAML document: remove the "---" separating documents'],
     ['unknown-top-level', 3, 1, 'unknown top-level key "pipelines"; known keys: env, includes, service, pipeline'],
-    ['upstream-servers', 1, 1, /^upstream_servers: not supported yet: give the forward output an Upstream file/],
+    ['upstream-servers', 1, 1, /^upstream_servers go in the Upstream file a forward output names \(upstream: servers.yaml\)/],
     ['unknown-pipeline-component', 2, 3, 'unknown pipeline component "input": pipeline holds inputs and outputs'],
     ['map-for-value', 6, 9, 'tag must be a single value, not a map'],
     ['map-in-list', 6, 11, 'an item of trace must be a single value, not a map'],
@@ -238,6 +239,30 @@ describe('YAML shapes and syntax', () => {
   it('the format is chosen by the extension: .yml is YAML, .conf stays classic', () => {
     expect(load('yaml/extension.yml').inputs[0]!.traces[0]!.trace.name).toBe('trace_signal');
     expect(load('load/minimal.conf').inputs).toHaveLength(1);
+  });
+});
+
+describe('upstream_servers: a YAML Upstream file', () => {
+  const withoutPlaces = (sections: ReturnType<typeof parseClassicConfig>) =>
+    sections.map((s) => ({ name: s.name, entries: s.entries.map((e) => [e.name, e.value]) }));
+
+  it('reads into the sections of its classic twin: [UPSTREAM] with the group name, a [NODE] per node, env: expanded', () => {
+    const yaml = parseYamlUpstreamFile(fixture('yaml/upstream/servers.yaml'), {});
+    expect(withoutPlaces(yaml)).toEqual(withoutPlaces(parseClassicConfig(fixture('yaml/upstream/servers.conf'), {})));
+    expect(yaml.map((s) => [s.name, s.line, s.column])).toEqual([
+      ['upstream', 4, 5],
+      ['node', 6, 9],
+      ['node', 10, 9],
+    ]);
+  });
+
+  it('holds only env, includes and upstream_servers; nodes is a list', () => {
+    const file = fixture('yaml/upstream/pipeline-in-upstream.yaml');
+    expect(configError(() => parseYamlUpstreamFile(file, {})).message).toBe(
+      `${file}:7:1: unknown key "pipeline" in an Upstream file; known keys: env, includes, upstream_servers`,
+    );
+    const nodes = fixture('yaml/upstream/nodes-not-list.yaml');
+    expect(configError(() => parseYamlUpstreamFile(nodes, {})).message).toBe(`${nodes}:4:7: nodes must be a list (items starting with "- "), not a map`);
   });
 });
 
