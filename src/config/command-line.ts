@@ -56,7 +56,7 @@ export interface HelpRequest {
   /** Position of the flag among the arguments (from 0). */
   index: number;
   /** The plugin named last before -h / -J (Fluent Bit then shows that plugin's keys). */
-  plugin?: { kind: 'input' | 'output'; name: string; at: ConfigEntry };
+  plugin?: { kind: 'input' | 'output' | 'either'; name: string; at: ConfigEntry };
 }
 
 export interface CommandLine {
@@ -112,7 +112,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
         throw new ConfigError(COMMAND_LINE, line, `unexpected argument ${JSON.stringify(token.value)}: flags take one value each (-p key=value), and a config file comes with -c FILE`);
       }
       const at = entry('Name', token.value, line);
-      result.help.plugin = { kind: token.value.toLowerCase() === 'ebpf' ? 'input' : 'output', name: at.value.toLowerCase(), at };
+      result.help.plugin = { kind: 'either', name: at.value.toLowerCase(), at };
       continue;
     }
     const value = token.value ?? '';
@@ -254,13 +254,17 @@ export function outputHelp(plugin: OutputPlugin): PluginHelp {
 
 /** The help of the plugin -h / -J came after, or a ConfigError at its -i/-o if there is no such plugin. */
 export function pluginHelp(plugin: NonNullable<HelpRequest['plugin']>, deps: ConfigDeps): PluginHelp {
+  if (plugin.kind !== 'output' && plugin.name === 'ebpf') return ebpfInputHelp(deps.traces);
+  const outputs = [...deps.outputs.keys()].sort().join(', ');
+  if (plugin.kind === 'either' && !deps.outputs.has(plugin.name)) {
+    throw ConfigError.at(plugin.at, `no plugin named ${JSON.stringify(plugin.at.value)}; inputs: ebpf; outputs: ${outputs}`);
+  }
   if (plugin.kind === 'input') {
-    if (plugin.name === 'ebpf') return ebpfInputHelp(deps.traces);
     throw ConfigError.at(plugin.at, `input plugin ${JSON.stringify(plugin.at.value)} is not supported: ebpf-forward's only input is ebpf`);
   }
   const output = deps.outputs.get(plugin.name);
   if (output) return outputHelp(output);
-  throw ConfigError.at(plugin.at, `output plugin ${JSON.stringify(plugin.at.value)} is not supported; supported outputs: ${[...deps.outputs.keys()].sort().join(', ')}`);
+  throw ConfigError.at(plugin.at, `output plugin ${JSON.stringify(plugin.at.value)} is not supported; supported outputs: ${outputs}`);
 }
 
 /** Every plugin's help, for -J alone (Fluent Bit's JSON schema of all plugins). */
