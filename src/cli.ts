@@ -32,7 +32,7 @@ Traces kernel events with eBPF, as Fluent Bit's in_ebpf does, and sends them
 as Fluent records to the outputs of a Fluent Bit config file or command line.
 
 Options:
-  -c, --config FILE        Fluent Bit classic config ([SERVICE], [INPUT] Name ebpf, [OUTPUT]);
+  -c, --config FILE        Fluent Bit config: classic ([SERVICE], [INPUT] Name ebpf, [OUTPUT]), or YAML (.yaml/.yml);
                            with -i/-o too, the command line's plugins come first
   -i, --input NAME         add an input (ebpf)
   -o, --output NAME        add an output
@@ -117,7 +117,14 @@ function logFileSink(path: string): LogSink {
     fail(`-l ${path}: cannot open the log file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   process.on('exit', () => closeSync(fd));
-  return { write: (line) => void writeSync(fd, line) };
+  return {
+    write: (line) => {
+      // A full disk or a removed mount must not stop the records; like a closed stderr.
+      try {
+        writeSync(fd, line);
+      } catch {}
+    },
+  };
 }
 
 async function main(argv: string[]): Promise<void> {
