@@ -127,31 +127,36 @@ export function globConfigFiles(pattern: string): string[] {
   return found.map((f) => resolve(f)).sort();
 }
 
-const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
-
-class ClassicConfigReader {
-  readonly sections: ConfigSection[] = [];
-  private readonly pending: PendingEntry[] = [];
-  private readonly variables = new Map<string, string>();
-  /** Every file read so far, with the @INCLUDE that brought it in. */
+/**
+ * The files of one config as they are read, main file first: each is read
+ * once (Fluent Bit refuses a second reading, even outside a cycle), an
+ * include cycle is an error at the include, and an include names a file.
+ * `directive` names the include in messages (@INCLUDE, includes).
+ */
+export class ConfigFiles {
+  /** Every file read so far, with the include that brought it in. */
   private readonly seen = new Map<string, Located | undefined>();
   /** Files being read, outermost first: a repeat here is a cycle. */
   private readonly stack: FileToRead[] = [];
 
   constructor(
-    /** Folder @INCLUDE paths are relative to: the main file's (realpath, as Fluent Bit). */
-    private readonly rootDir: string,
+    private readonly directive: string,
     private readonly warn: Warn | undefined,
   ) {}
 
-  readFile(file: FileToRead, includedFrom?: Located): void {
+  /** The file being read now (the innermost). */
+  get current(): FileToRead | undefined {
+    return this.stack.at(-1);
+  }
+
+  /** Reads `file` (regular, UTF-8, checked as readConfigFile does) and hands its text to `parse`. */
+  read(file: FileToRead, includedFrom: Located | undefined, parse: (text: string) => void): void {
     const cycleStart = this.stack.findIndex((f) => f.real === file.real);
     if (includedFrom && cycleStart >= 0) {
       const chain = [...this.stack.slice(cycleStart), file].map((f) => f.path).join(' -> ');
       throw ConfigError.at(includedFrom, `include cycle: ${chain}`);
     }
     if (includedFrom && this.seen.has(file.real)) {
-      // Fluent Bit refuses to read a file twice, even outside a cycle.
       const first = this.seen.get(file.real);
       const where = first ? ` (first at ${first.file}:${first.line})` : ' (it is the main file)';
       throw ConfigError.at(includedFrom, `${file.path} is already included${where}; a file can be read only once`);
@@ -160,14 +165,50 @@ class ClassicConfigReader {
 
     const read = readConfigFile(file, this.warn);
     if ('problem' in read) {
-      if (includedFrom) throw ConfigError.at(includedFrom, `@INCLUDE: cannot read ${file.path}: ${read.problem}`);
+      if (includedFrom) throw ConfigError.at(includedFrom, `${this.directive}: cannot read ${file.path}: ${read.problem}`);
       throw new ConfigError(file.path, 0, `cannot read the configuration file: ${read.problem}`);
     }
-
     this.stack.push(file);
-    // A byte-order mark (some Windows editors write one) is not part of line 1.
-    this.readLines(file.path, read.text.replace(/^\uFEFF/, ''));
-    this.stack.pop();
+    try {
+      // A byte-order mark (some Windows editors write one) is not part of line 1.
+      parse(read.text.replace(/^\uFEFF/, ''));
+    } finally {
+      this.stack.pop();
+    }
+  }
+
+  /** The file an include names, which must be a file. */
+  named(path: string, at: Located): FileToRead {
+    try {
+      if (!statSync(path).isFile()) throw ConfigError.at(at, `${this.directive}: ${path} is not a file`);
+      return { path, real: realpathSync(path) };
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+      throw ConfigError.at(at, `${this.directive}: cannot read ${path}: ${why}`);
+    }
+  }
+}
+
+const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
+
+class ClassicConfigReader {
+  readonly sections: ConfigSection[] = [];
+  private readonly pending: PendingEntry[] = [];
+  private readonly variables = new Map<string, string>();
+  private readonly files: ConfigFiles;
+
+  constructor(
+    /** Folder @INCLUDE paths are relative to: the main file's (realpath, as Fluent Bit). */
+    private readonly rootDir: string,
+    warn: Warn | undefined,
+  ) {
+    this.files = new ConfigFiles('@INCLUDE', warn);
+  }
+
+  readFile(file: FileToRead, includedFrom?: Located): void {
+    this.files.read(file, includedFrom, (text) => this.readLines(file.path, text));
   }
 
   private readLines(path: string, text: string): void {
@@ -268,7 +309,7 @@ class ClassicConfigReader {
     // places; we don't).
     const path = isAbsolute(argument) ? argument : join(this.rootDir, argument);
     if (!argument.includes('*')) {
-      this.readFile(this.fileToRead(path, at), at);
+      this.readFile(this.files.named(path, at), at);
       return;
     }
     const matches = globConfigFiles(path);
@@ -277,19 +318,7 @@ class ClassicConfigReader {
       const shown = showText(argument);
       throw ConfigError.at(at, `@INCLUDE ${shown}: no file matches ${shown === argument ? path : quoteExcerpt(path)}`);
     }
-    for (const file of matches) this.readFile(this.fileToRead(file, at), at);
-  }
-
-  private fileToRead(path: string, at: Located): FileToRead {
-    try {
-      if (!statSync(path).isFile()) throw ConfigError.at(at, `@INCLUDE: ${path} is not a file`);
-      return { path, real: realpathSync(path) };
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-      throw ConfigError.at(at, `@INCLUDE: cannot read ${path}: ${why}`);
-    }
+    for (const file of matches) this.readFile(this.files.named(file, at), at);
   }
 
   /** ${NAME} from @SET, else the environment, else "" (as Fluent Bit, which warns). */

@@ -13,11 +13,11 @@
 // one list), and a key written twice in a map is kept twice, so the loader
 // refuses it where the key takes one value. Values are the text as written
 // (YAML's failsafe schema: `1.50` stays "1.50", `on` stays "on").
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type ConfigSection, type Located } from './model.js';
-import { expandVariables, globConfigFiles, readConfigFile, type Env, type FileToRead, type ParseOptions, type PendingEntry, type Warn } from './parser.js';
+import { ConfigFiles, expandVariables, globConfigFiles, type Env, type FileToRead, type ParseOptions, type PendingEntry, type Warn } from './parser.js';
 
 /** Top-level keys of Fluent Bit's schema that ebpf-forward has no use for, and why. */
 const unsupportedTopLevel: Record<string, string> = {
@@ -58,35 +58,22 @@ class YamlConfigReader {
   readonly sections: ConfigSection[] = [];
   readonly pending: PendingEntry[] = [];
   readonly variables = new Map<string, string>();
-  private readonly seen = new Map<string, Located | undefined>();
-  private readonly stack: FileToRead[] = [];
+  private readonly files: ConfigFiles;
 
   constructor(
     private readonly warn: Warn | undefined,
     private readonly purpose: Purpose,
-  ) {}
+  ) {
+    this.files = new ConfigFiles('includes', warn);
+  }
 
   readFile(file: FileToRead, includedFrom?: Located): void {
-    const cycleStart = this.stack.findIndex((f) => f.real === file.real);
-    if (includedFrom && cycleStart >= 0) {
-      const chain = [...this.stack.slice(cycleStart), file].map((f) => f.path).join(' -> ');
-      throw ConfigError.at(includedFrom, `include cycle: ${chain}`);
-    }
-    if (includedFrom && this.seen.has(file.real)) {
-      // Fluent Bit reads a file once (flb_cf_yaml.c is_file_included).
-      const first = this.seen.get(file.real);
-      const where = first ? ` (first at ${first.file}:${first.line})` : ' (it is the main file)';
-      throw ConfigError.at(includedFrom, `${file.path} is already included${where}; a file can be read only once`);
-    }
-    this.seen.set(file.real, includedFrom);
+    this.files.read(file, includedFrom, (text) => this.readText(file, text));
+  }
 
-    const read = readConfigFile(file, this.warn);
-    if ('problem' in read) {
-      if (includedFrom) throw ConfigError.at(includedFrom, `includes: cannot read ${file.path}: ${read.problem}`);
-      throw new ConfigError(file.path, 0, `cannot read the configuration file: ${read.problem}`);
-    }
+  private readText(file: FileToRead, text: string): void {
     const yaml = new YamlFile(file.path);
-    const doc = parseDocument(read.text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false, keepSourceTokens: true });
+    const doc = parseDocument(text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false, keepSourceTokens: true });
     const [error] = doc.errors;
     if (error) {
       const at = yaml.atOffset(error.pos[0]);
@@ -99,9 +86,7 @@ class YamlConfigReader {
       this.warn?.(file.path, at.line, `YAML: ${warning.message}`);
     }
 
-    this.stack.push(file);
     this.readTopLevel(yaml, doc);
-    this.stack.pop();
   }
 
   private readTopLevel(yaml: YamlFile, doc: Document): void {
@@ -215,27 +200,15 @@ class YamlConfigReader {
 
   private include(argument: string, at: Located): void {
     // Relative to the including file's folder, as flb_cf_yaml.c does.
-    const base = dirname(this.stack.at(-1)!.real);
+    const base = dirname(this.files.current!.real);
     const path = isAbsolute(argument) ? argument : join(base, argument);
     if (!argument.includes('*')) {
-      this.readFile(this.fileToRead(path, at), at);
+      this.readFile(this.files.named(path, at), at);
       return;
     }
     const matches = globConfigFiles(path);
     if (matches.length === 0) throw ConfigError.at(at, `includes: ${showText(argument)}: no file matches ${quoteExcerpt(path)}`);
-    for (const file of matches) this.readFile(this.fileToRead(file, at), at);
-  }
-
-  private fileToRead(path: string, at: Located): FileToRead {
-    try {
-      if (!statSync(path).isFile()) throw ConfigError.at(at, `includes: ${path} is not a file`);
-      return { path, real: realpathSync(path) };
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-      throw ConfigError.at(at, `includes: cannot read ${path}: ${why}`);
-    }
+    for (const file of matches) this.readFile(this.files.named(file, at), at);
   }
 
   /** Anchors (&a) and aliases (*a) are YAML's; an alias stands for its anchor's node. */
