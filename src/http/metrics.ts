@@ -10,9 +10,10 @@ export type CountersSource = () => AppCounters;
 
 /**
  * An output's failures as Fluent Bit's health check counts them, in records
- * (Fluent Bit counts chunks; the outputs here count records): every record
- * whose delivery failed once (resent, or given up at Retry_Limit), and the
- * records given up at Retry_Limit.
+ * (Fluent Bit counts chunks; the outputs here count records). Errors: the
+ * records written again after a failed delivery and those given up at
+ * Retry_Limit (a failed connect is counted nowhere until then); retry
+ * failures: those given up.
  */
 export function outputFailures(c: OutputCounters): { errors: number; retryFailures: number } {
   const retryFailures = c.records_dropped.retry_limit ?? 0;
@@ -27,31 +28,14 @@ interface Sample {
   value: number;
 }
 
-/** A counter whose values are read from the app at scrape time. */
-function scrapedCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Sample[]): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of read()) this.inc(s.labels, s.value);
-    },
-  });
-}
-
-function scrapedGauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Sample[]): void {
-  new Gauge({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of read()) this.set(s.labels, s.value);
-    },
-  });
+/** A counter or gauge whose values are read from the app at scrape time. */
+function scraped(registry: Registry, kind: 'counter' | 'gauge', name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+  const options = { name, help, labelNames, registers: [registry] };
+  if (kind === 'counter') {
+    new Counter({ ...options, collect() { this.reset(); for (const s of read()) this.inc(s.labels, s.value); } });
+  } else {
+    new Gauge({ ...options, collect() { this.reset(); for (const s of read()) this.set(s.labels, s.value); } });
+  }
 }
 
 export interface MetricsOptions {
@@ -75,27 +59,27 @@ export function prometheusRegistry({ counters, version, startedAt }: MetricsOpti
     }));
 
   // Fluent Bit types it a counter; promtool refuses a counter without _total, so it is a gauge here.
-  scrapedGauge(registry, 'fluentbit_uptime', 'Number of seconds it has been running', ['hostname'], () => [{ labels: host, value: Math.floor((Date.now() - startedAt) / 1000) }]);
-  scrapedGauge(registry, 'fluentbit_process_start_time_seconds', 'Unix epoch time it started at', ['hostname'], () => [{ labels: host, value: Math.floor(startedAt / 1000) }]);
-  scrapedGauge(registry, 'fluentbit_build_info', 'Build version information (the value is the start time, as Fluent Bit has it)', ['hostname', 'version', 'os'], () => [{ labels: { ...host, version, os: process.platform }, value: Math.floor(startedAt / 1000) }]);
+  scraped(registry, 'gauge', 'fluentbit_uptime', 'Number of seconds it has been running', ['hostname'], () => [{ labels: host, value: Math.floor((Date.now() - startedAt) / 1000) }]);
+  scraped(registry, 'gauge', 'fluentbit_process_start_time_seconds', 'Unix epoch time it started at', ['hostname'], () => [{ labels: host, value: Math.floor(startedAt / 1000) }]);
+  scraped(registry, 'gauge', 'fluentbit_build_info', 'Build version information (the value is the start time, as Fluent Bit has it)', ['hostname', 'version', 'os'], () => [{ labels: { ...host, version, os: process.platform }, value: Math.floor(startedAt / 1000) }]);
 
-  scrapedCounter(registry, 'fluentbit_input_records_total', 'Number of input records', ['name'], () => inputs().map((i) => ({ labels: { name: i.instance }, value: sum(i.traces.map((t) => t.records)) })));
+  scraped(registry, 'counter', 'fluentbit_input_records_total', 'Number of input records', ['name'], () => inputs().map((i) => ({ labels: { name: i.instance }, value: sum(i.traces.map((t) => t.records)) })));
 
-  scrapedCounter(registry, 'fluentbit_output_proc_records_total', 'Number of processed output records', ['name'], perOutput((c) => c.records_sent));
-  scrapedCounter(registry, 'fluentbit_output_proc_bytes_total', 'Number of processed output bytes', ['name'], perOutput((c) => c.bytes_sent));
-  scrapedCounter(registry, 'fluentbit_output_dropped_records_total', 'Number of dropped records', ['name'], perOutput(dropped));
-  scrapedCounter(registry, 'fluentbit_output_retried_records_total', 'Number of retried records', ['name'], perOutput((c) => c.records_retried));
+  scraped(registry, 'counter', 'fluentbit_output_proc_records_total', 'Number of processed output records', ['name'], perOutput((c) => c.records_sent));
+  scraped(registry, 'counter', 'fluentbit_output_proc_bytes_total', 'Number of processed output bytes', ['name'], perOutput((c) => c.bytes_sent));
+  scraped(registry, 'counter', 'fluentbit_output_dropped_records_total', 'Number of dropped records', ['name'], perOutput(dropped));
+  scraped(registry, 'counter', 'fluentbit_output_retried_records_total', 'Number of retried records', ['name'], perOutput((c) => c.records_retried));
 
-  scrapedCounter(registry, 'ebpf_forward_trace_records_total', 'Records a trace read from its ring buffer and handed on', ['name', 'trace'], perTrace((t) => t.records));
-  scrapedCounter(registry, 'ebpf_forward_trace_lost_total', 'Records a trace could not queue in the kernel (ring buffer full); absent for objects that keep no count', ['name', 'trace'], perTrace((t) => (t.lossesCounted ? t.lost : undefined)));
-  scrapedCounter(registry, 'ebpf_forward_trace_malformed_total', 'Records too short for their struct, not sent', ['name', 'trace'], perTrace((t) => t.malformed));
-  scrapedCounter(registry, 'ebpf_forward_trace_skipped_total', 'Records of a kind the trace does not know, not sent', ['name', 'trace'], perTrace((t) => t.skipped));
-  scrapedCounter(registry, 'ebpf_forward_trace_reader_dropped_total', 'Records read from the ring but lost in the reader for want of memory', ['name', 'trace'], perTrace((t) => t.dropped));
-  scrapedCounter(registry, 'ebpf_forward_output_dropped_records_by_reason_total', 'Records an output gave up, by reason', ['name', 'reason'], () =>
+  scraped(registry, 'counter', 'ebpf_forward_trace_records_total', 'Records a trace read from its ring buffer and handed on', ['name', 'trace'], perTrace((t) => t.records));
+  scraped(registry, 'counter', 'ebpf_forward_trace_lost_total', 'Records a trace could not queue in the kernel (ring buffer full); absent for objects that keep no count', ['name', 'trace'], perTrace((t) => (t.lossesCounted ? t.lost : undefined)));
+  scraped(registry, 'counter', 'ebpf_forward_trace_malformed_total', 'Records too short for their struct, not sent', ['name', 'trace'], perTrace((t) => t.malformed));
+  scraped(registry, 'counter', 'ebpf_forward_trace_skipped_total', 'Records of a kind the trace does not know, not sent', ['name', 'trace'], perTrace((t) => t.skipped));
+  scraped(registry, 'counter', 'ebpf_forward_trace_reader_dropped_total', 'Records read from the ring but lost in the reader for want of memory', ['name', 'trace'], perTrace((t) => t.dropped));
+  scraped(registry, 'counter', 'ebpf_forward_output_dropped_records_by_reason_total', 'Records an output gave up, by reason', ['name', 'reason'], () =>
     outputs().flatMap((o) => Object.entries(o.counters.records_dropped).map(([reason, value]) => ({ labels: { name: o.instance, reason }, value }))));
-  scrapedCounter(registry, 'ebpf_forward_output_acked_records_total', 'Records a receiver acknowledged (Require_ack_response)', ['name'], perOutput((c) => c.records_acked));
-  scrapedGauge(registry, 'ebpf_forward_output_buffer_bytes', 'Bytes an output holds in memory now', ['name'], perOutput((c) => c.buffer_bytes));
-  scrapedCounter(registry, 'ebpf_forward_unrouted_records_total', 'Records that matched no output and were dropped', [], () => [{ labels: {}, value: counters().unrouted }]);
+  scraped(registry, 'counter', 'ebpf_forward_output_acked_records_total', 'Records a receiver acknowledged (Require_ack_response)', ['name'], perOutput((c) => c.records_acked));
+  scraped(registry, 'gauge', 'ebpf_forward_output_buffer_bytes', 'Bytes an output holds in memory now', ['name'], perOutput((c) => c.buffer_bytes));
+  scraped(registry, 'counter', 'ebpf_forward_unrouted_records_total', 'Records that matched no output and were dropped', [], () => [{ labels: {}, value: counters().unrouted }]);
   return registry;
 }
 

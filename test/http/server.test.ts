@@ -170,36 +170,45 @@ describe('a run forwarding signal records', () => {
 });
 
 describe('health', () => {
-  it('turns to 500 "error" once retry failures within HC_Period exceed HC_Retry_Failure_Count', async () => {
-    const port = await freePort();
-    const closed = await freePort(); // no receiver: every batch fails
-    const cli = startCli(['-c', serviceConfig(port, `    Health_Check            On
-    HC_Errors_Count         1000000
-    HC_Retry_Failure_Count  0
-    HC_Period               60`, `[OUTPUT]
-    Name         forward
-    Match        *
-    Host         127.0.0.1
-    Port         ${closed}
-    Retry_Limit  no_retries
+  // The output sends to a port nothing listens on, so every batch fails and
+  // is given up: at once with Retry_Limit no_retries, or after five retries a
+  // second apart. Each case sets one limit to 0 and puts the other out of reach.
+  const cases = [
+    { turnsOn: 'retry failures', limits: 'HC_Errors_Count 1000000\n    HC_Retry_Failure_Count 0', retry: 'Retry_Limit no_retries' },
+    { turnsOn: 'errors', limits: 'HC_Errors_Count 0\n    HC_Retry_Failure_Count 1000000\n    scheduler.base 1\n    scheduler.cap 1', retry: 'Retry_Limit 5' },
+  ];
+  for (const { turnsOn, limits, retry } of cases) {
+    it(`turns to 500 "error" once the outputs' ${turnsOn} within HC_Period exceed their limit`, async () => {
+      const port = await freePort();
+      const closed = await freePort();
+      const cli = startCli(['-c', serviceConfig(port, `    Health_Check On\n    HC_Period 60\n    ${limits}`, `[OUTPUT]
+    Name   forward
+    Match  *
+    Host   127.0.0.1
+    Port   ${closed}
+    ${retry}
 `)]);
-    try {
-      await cli.waitForLog(/tracing trace_signal/);
-      const target = startSignalTarget();
-      runSignalTool('kill', target, 0);
-      process.kill(target);
-      const unhealthy = await until('health to turn', async () => {
-        const r = await get(port, '/api/v1/health');
-        return r.status === 200 ? undefined : r;
-      });
-      expect(unhealthy).toEqual({ status: 500, type: 'text/plain; charset=utf-8', body: 'error' });
-      const metrics = await get(port, '/api/v1/metrics/prometheus');
-      expect(sample(metrics.body, 'fluentbit_output_dropped_records_total{name="forward.0"}')).toBeGreaterThan(0);
-      expect(sample(metrics.body, 'ebpf_forward_output_dropped_records_by_reason_total{name="forward.0",reason="retry_limit"}')).toBeGreaterThan(0);
-    } finally {
-      await cli.stop();
-    }
-  });
+      try {
+        await cli.waitForLog(/tracing trace_signal/);
+        const target = startSignalTarget();
+        runSignalTool('kill', target, 0);
+        process.kill(target);
+        const unhealthy = await until('health to turn', async () => {
+          const r = await get(port, '/api/v1/health');
+          return r.status === 200 ? undefined : r;
+        });
+        expect(unhealthy).toEqual({ status: 500, type: 'text/plain; charset=utf-8', body: 'error' });
+        const metrics = await get(port, '/api/v1/metrics/prometheus');
+        // A batch that never connects is counted once given up (the forward
+        // output counts no failed connects), so both ways end in retry_limit drops.
+        expect(sample(metrics.body, 'ebpf_forward_output_dropped_records_by_reason_total{name="forward.0",reason="retry_limit"}')).toBeGreaterThan(0);
+        expect(sample(metrics.body, 'fluentbit_output_dropped_records_total{name="forward.0"}')).toBeGreaterThan(0);
+        expect(sample(metrics.body, 'fluentbit_output_proc_records_total{name="forward.0"}')).toBe(0);
+      } finally {
+        await cli.stop();
+      }
+    });
+  }
 
   it('without Health_Check there is no /api/v1/health, as in Fluent Bit', async () => {
     const port = await freePort();
