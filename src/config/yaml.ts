@@ -73,7 +73,7 @@ class YamlConfigReader {
 
   private readText(file: FileToRead, text: string): void {
     const yaml = new YamlFile(file.path);
-    const doc = parseDocument(text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false, keepSourceTokens: true });
+    const doc = parseDocument(text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false });
     const [error] = doc.errors;
     if (error) {
       const at = yaml.atOffset(error.pos[0]);
@@ -177,6 +177,9 @@ class YamlConfigReader {
       const key = this.keyOf(yaml, pair);
       const keyAt = yaml.at(pair.key);
       const node = this.resolve(doc, pair.value);
+      if (key.toLowerCase() === 'processors') {
+        throw ConfigError.at(keyAt, `${showText(key)}: ebpf-forward has no processors: records go from the input to the outputs as the traces make them`);
+      }
       if (isSeq(node)) {
         const items = this.listItems(yaml, doc, node, key, keyAt);
         if (items.length === 0) throw ConfigError.at(keyAt, `${showText(key)} has an empty list: give it at least one value, or remove it`);

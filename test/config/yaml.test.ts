@@ -215,6 +215,7 @@ describe('YAML shapes and syntax', () => {
     ['service-list', 2, 3, 'service must be a map of key: value, not a list'],
     ['not-a-map', 1, 1, 'a configuration file must be a map of key: value, not a list'],
     ['no-value', 5, 7, 'key "tag" has no value: write "tag: value"'],
+    ['processors', 5, 7, 'processors: ebpf-forward has no processors: records go from the input to the outputs as the traces make them'],
   ];
   for (const [name, line, column, problem] of errors) {
     it(`${name}.yaml: ${line}:${column}`, () => {
