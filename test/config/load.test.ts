@@ -81,6 +81,10 @@ describe('loadConfig: a minimal config', () => {
       http_server: false,
       http_listen: '0.0.0.0',
       http_port: 2020,
+      health_check: false,
+      hc_errors_count: 5,
+      hc_retry_failure_count: 5,
+      hc_period: 60,
       'storage.sync': 'normal',
       'storage.checksum': false,
       'storage.backlog.mem_limit': 5_000_000,
@@ -173,7 +177,7 @@ describe('loadConfig: [SERVICE]', () => {
 
   it('unknown key: error at its line listing the known keys', () => {
     expect(problemAt('load/service-unknown-key.conf', 3)).toBe(
-      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, http_server, http_listen, http_port, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit, scheduler.base, scheduler.cap',
+      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, http_server, http_listen, http_port, health_check, hc_errors_count, hc_retry_failure_count, hc_period, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit, scheduler.base, scheduler.cap',
     );
   });
 
@@ -189,8 +193,8 @@ describe('loadConfig: [SERVICE]', () => {
     it(`bad value: ${name}`, () => expect(problemAt(name, line)).toBe(problem));
   }
 
-  it('HTTP_Server On is refused: there is no metrics server yet', () => {
-    expect(problemAt('load/http-server-on.conf', 2)).toMatch(/^HTTP_Server: On is not supported yet: .*set it Off/);
+  it('HTTP_Server On is taken (the HTTP server, test/http)', () => {
+    expect(load('load/http-server-on.conf').service.values.get('http_server')).toBe(true);
   });
 
   it('Daemon On is refused with what to do instead', () => {
