@@ -8,10 +8,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { OutputPlugin } from '../outputs/types.js';
 import type { TraceDefinition } from '../traces/types.js';
-import { ebpfInputKeys, loadConfig, loadSections, type ConfigDeps } from './load.js';
+import { ebpfInputKeys, loadConfig, loadSections, warningCollector, type ConfigDeps } from './load.js';
 import { ConfigError, type AppConfig, type ConfigEntry, type ConfigSection, type KeySpec } from './model.js';
-import { parseClassicConfig } from './parser.js';
-import { isYamlConfig, parseYamlConfig } from './yaml.js';
+import { parseConfigFile } from './yaml.js';
 
 /** Where command-line items are said to be, in messages: "command line:5: ...". */
 export const COMMAND_LINE = 'command line';
@@ -195,11 +194,7 @@ export function loadCommandLine(commandLine: CommandLine, deps: ConfigDeps, cwd 
   }
   const file = resolve(cwd, configFile);
   const warnings: string[] = [];
-  // The file's format by its extension, as loadConfig chooses it.
-  const parse = isYamlConfig(file) ? parseYamlConfig : parseClassicConfig;
-  const fileSections = parse(file, deps.env ?? process.env, {
-    onWarning: (f, line, message) => warnings.push(line > 0 ? `${f}:${line}: ${message}` : `${f}: ${message}`),
-  });
+  const fileSections = parseConfigFile(file, deps.env ?? process.env, { onWarning: warningCollector(warnings) });
   return loadSections([...sections, ...fileSections], file, deps, warnings);
 }
 

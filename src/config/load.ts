@@ -21,8 +21,8 @@ import {
   type ServiceSettings,
   type TraceSelection,
 } from './model.js';
-import { parseClassicConfig } from './parser.js';
-import { isYamlConfig, parseYamlConfig } from './yaml.js';
+import type { ParseOptions } from './parser.js';
+import { parseConfigFile } from './yaml.js';
 
 export interface ConfigDeps {
   /** Traces by the name used in `Trace`. */
@@ -394,13 +394,15 @@ function refuseDuplicateInstances(items: (InputSettings | OutputSettings)[]): vo
  * [INPUT]; zero [OUTPUT]s is allowed and left to the caller (the CLI then
  * prints records to stdout), since a config made only to trace is a fair use.
  */
+/** Parser warnings as the config's warnings: "file:line: message". */
+export function warningCollector(warnings: string[]): NonNullable<ParseOptions['onWarning']> {
+  return (f, line, message) => warnings.push(line > 0 ? `${f}:${line}: ${message}` : `${f}: ${message}`);
+}
+
 export function loadConfig(path: string, deps: ConfigDeps): AppConfig {
   const file = resolve(path);
   const warnings: string[] = [];
-  const parse = isYamlConfig(file) ? parseYamlConfig : parseClassicConfig;
-  const sections = parse(file, deps.env ?? process.env, {
-    onWarning: (f, line, message) => warnings.push(line > 0 ? `${f}:${line}: ${message}` : `${f}: ${message}`),
-  });
+  const sections = parseConfigFile(file, deps.env ?? process.env, { onWarning: warningCollector(warnings) });
   return loadSections(sections, file, deps, warnings);
 }
 

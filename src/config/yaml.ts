@@ -17,7 +17,7 @@ import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type ConfigSection, type Located } from './model.js';
-import { ConfigFiles, expandVariables, globConfigFiles, type Env, type FileToRead, type ParseOptions, type PendingEntry, type Warn } from './parser.js';
+import { ConfigFiles, expandVariables, globConfigFiles, parseClassicConfig, type Env, type FileToRead, type ParseOptions, type PendingEntry, type Warn } from './parser.js';
 
 /** Top-level keys of Fluent Bit's schema that ebpf-forward has no use for, and why. */
 const unsupportedTopLevel: Record<string, string> = {
@@ -288,3 +288,13 @@ function readYaml(path: string, purpose: Purpose, env: Env, options: ParseOption
 
 /** Fluent Bit picks the format by the file name's extension. */
 export const isYamlConfig = (path: string): boolean => /\.ya?ml$/i.test(path);
+
+/** A config's sections, read in its format (YAML by the extension, as Fluent Bit chooses; else classic). */
+export function parseConfigFile(path: string, env: Env = process.env, options: ParseOptions = {}): ConfigSection[] {
+  return (isYamlConfig(path) ? parseYamlConfig : parseClassicConfig)(path, env, options);
+}
+
+/** An Upstream file's [UPSTREAM] and [NODE] sections, in its format. */
+export function parseUpstreamFile(path: string, env: Env = process.env, options: ParseOptions = {}): ConfigSection[] {
+  return (isYamlConfig(path) ? parseYamlUpstreamFile : parseClassicConfig)(path, env, options);
+}

@@ -6,7 +6,8 @@
 // one due first is tried anyway, so an outage never stops delivery for good.
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, type ConfigSection, type KeySpec, type KeyValues } from '../../config/model.js';
-import { parseClassicConfig, type ParseOptions } from '../../config/parser.js';
+import type { ParseOptions } from '../../config/parser.js';
+import { parseUpstreamFile } from '../../config/yaml.js';
 import type { Logger } from '../../log.js';
 import type { OutputCounters } from '../types.js';
 import { ForwardConnection, type Endpoint } from './connection.js';
@@ -49,7 +50,7 @@ export function readUpstreamFile(
   onWarning?: ParseOptions['onWarning'],
 ): { name: string; nodes: { name: string; settings: NodeSettings }[] } {
   const file = isAbsolute(path) ? path : resolve(configDir, path);
-  const sections = parseClassicConfig(file, process.env, { onWarning });
+  const sections = parseUpstreamFile(file, process.env, { onWarning });
   const upstream = sections.find((s) => s.name === 'upstream');
   if (!upstream) throw new ConfigError(file, 0, 'no [UPSTREAM] section');
   const upstreamName = upstream.entries.find((e) => e.name === 'name');

@@ -22,6 +22,14 @@ describe('files named by forward keys', () => {
     expect(() => tlsOptions({ enabled: true, verify: true, keyFile: '/dev/zero', crtFile: '/dev/zero' }, dir)).toThrow('it is a character device, not a regular file');
   });
 
+  it('an Upstream file in YAML (upstream_servers) is read as its classic twin', () => {
+    const yaml = join(import.meta.dirname, '..', '..', 'config', 'fixtures', 'yaml', 'upstream', 'servers.yaml');
+    const classic = yaml.replace(/\.yaml$/, '.conf');
+    const nodesOf = (file: string) => readUpstreamFile(file, dir, new Map()).nodes.map((n) => [n.name, n.settings.host, n.settings.port]);
+    expect(nodesOf(yaml)).toEqual(nodesOf(classic));
+    expect(nodesOf(yaml).length).toBeGreaterThan(0);
+  });
+
   it('an Upstream file others can write is warned of', () => {
     const file = join(dir, 'upstream.conf');
     writeFileSync(file, '[UPSTREAM]\n    Name  up\n[NODE]\n    Name  a\n    Host  127.0.0.1\n    Port  24224\n');
