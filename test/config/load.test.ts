@@ -2,60 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { integerParser, parseBool, parseNonEmpty, sizeParser } from '../../src/config/keys.js';
-import { loadConfig, type ConfigDeps } from '../../src/config/load.js';
-import type { OutputPlugin } from '../../src/outputs/types.js';
+import { loadConfig } from '../../src/config/load.js';
 import { outputPlugins } from '../../src/outputs/registry.js';
 import { traces } from '../../src/traces/registry.js';
-import type { TraceDefinition } from '../../src/traces/types.js';
-import { configError, fixture } from './helpers.js';
+import { configError, fixture, testDeps } from './helpers.js';
 
-// Test doubles: a trace with keys of its own (no real trace has any yet) and
-// two output plugins. The real traces come from the registry.
-const keyedTrace: TraceDefinition = {
-  name: 'trace_keyed',
-  summary: 'test double with keys',
-  object: 'none.bpf.o',
-  needs: 'nothing',
-  attach: [],
-  keys: [
-    { name: 'keyed_pid', description: 'a pid', parse: integerParser({ min: 1 }) },
-    { name: 'keyed_path', description: 'paths', repeatable: true, parse: parseNonEmpty },
-  ],
-  decode: () => null,
-};
-
-const notCreated = (): never => {
-  throw new Error('the config layer never creates outputs');
-};
-
-const fakeOutput: OutputPlugin = {
-  name: 'fake',
-  summary: 'test double',
-  keys: [
-    { name: 'host', description: 'host', default: '127.0.0.1', parse: parseNonEmpty },
-    { name: 'port', description: 'port', default: '24224', parse: integerParser({ min: 1, max: 65535 }) },
-    { name: 'buffer', description: 'buffer size', default: '1M', parse: sizeParser() },
-    { name: 'header', description: 'repeatable', repeatable: true, parse: parseNonEmpty },
-    { name: 'tls', description: 'tls', default: 'off', parse: parseBool },
-    { name: 'tls.crt_file', description: 'certificate', parse: parseNonEmpty },
-  ],
-  validate(values) {
-    if (values.get('tls') === true && !values.has('tls.crt_file')) throw new Error('tls On needs tls.crt_file');
-  },
-  create: notCreated,
-};
-
-const nullOutput: OutputPlugin = { name: 'null', summary: 'test double', keys: [], create: notCreated };
-
-const deps: ConfigDeps = {
-  traces: new Map([...traces, [keyedTrace.name, keyedTrace]]),
-  outputs: new Map([
-    [fakeOutput.name, fakeOutput],
-    [nullOutput.name, nullOutput],
-  ]),
-  env: {},
-};
+const deps = testDeps;
 const validTraces = [...deps.traces.keys()].sort().join(', ');
 
 const load = (name: string) => loadConfig(fixture(name), deps);

@@ -7,56 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { integerParser, parseBool, parseNonEmpty, sizeParser } from '../../src/config/keys.js';
 import { loadConfig, type ConfigDeps } from '../../src/config/load.js';
 import type { AppConfig } from '../../src/config/model.js';
 import { parseClassicConfig } from '../../src/config/parser.js';
 import { parseYamlConfig, parseYamlUpstreamFile } from '../../src/config/yaml.js';
 import { outputPlugins } from '../../src/outputs/registry.js';
-import type { OutputPlugin } from '../../src/outputs/types.js';
 import { traces } from '../../src/traces/registry.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { startReceivers } from '../support/receiver.js';
 import { runCli, startCli, waitFor, writeConfig } from '../support/cli.js';
-import { configError, fixture } from './helpers.js';
+import { configError, fixture, testDeps } from './helpers.js';
 
-// The same test doubles as load.test.ts: a trace with keys and two outputs.
-const keyedTrace: TraceDefinition = {
-  name: 'trace_keyed',
-  summary: 'test double with keys',
-  object: 'none.bpf.o',
-  needs: 'nothing',
-  attach: [],
-  keys: [
-    { name: 'keyed_pid', description: 'a pid', parse: integerParser({ min: 1 }) },
-    { name: 'keyed_path', description: 'paths', repeatable: true, parse: parseNonEmpty },
-  ],
-  decode: () => null,
-};
-const notCreated = (): never => {
-  throw new Error('the config layer never creates outputs');
-};
-const fakeOutput: OutputPlugin = {
-  name: 'fake',
-  summary: 'test double',
-  keys: [
-    { name: 'host', description: 'host', default: '127.0.0.1', parse: parseNonEmpty },
-    { name: 'port', description: 'port', default: '24224', parse: integerParser({ min: 1, max: 65535 }) },
-    { name: 'buffer', description: 'buffer size', default: '1M', parse: sizeParser() },
-    { name: 'header', description: 'repeatable', repeatable: true, parse: parseNonEmpty },
-    { name: 'tls', description: 'tls', default: 'off', parse: parseBool },
-  ],
-  create: notCreated,
-};
-const nullOutput: OutputPlugin = { name: 'null', summary: 'test double', keys: [], create: notCreated };
-const deps: ConfigDeps = {
-  traces: new Map([...traces, [keyedTrace.name, keyedTrace]]),
-  outputs: new Map([
-    [fakeOutput.name, fakeOutput],
-    [nullOutput.name, nullOutput],
-  ]),
-  env: {},
-};
+const deps = testDeps;
 
 const load = (name: string, env: Record<string, string> = {}) => loadConfig(fixture(name), { ...deps, env });
 
