@@ -2,8 +2,7 @@
 // ebpf-forward's command line, with fluent-bit's flags:
 //   ebpf-forward -c FILE [--dry-run] [-v|-vv] [-q]
 //   ebpf-forward -i ebpf -p trace=trace_exec -t host.ebpf -o forward -p host=127.0.0.1 -m '*' -f 1
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { EbpfForward, Lifecycle, StartError } from './app.js';
 import {
   allPluginsHelp,
@@ -18,10 +17,11 @@ import {
 import { ConfigError, type AppConfig, type OutputSettings } from './config/model.js';
 import { TraceStartError } from './inputs/trace-session.js';
 import { createLogger, type Logger, type LogLevel, type LogSink } from './log.js';
-import { AddonMissingError, packageRoot } from './native/addon.js';
+import { AddonMissingError } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';
 import { dropPrivileges, missingPrivileges, PrivilegeDropError } from './privileges.js';
 import { traceNames, traces } from './traces/registry.js';
+import { packageVersion } from './version.js';
 
 const deps = { traces, outputs: outputPlugins };
 
@@ -59,10 +59,6 @@ function helpText(): string {
   return `${usage}\n${inputs}\n\nOutputs (stdout json_lines when none is configured):\n${outputs}\n\n${keys}`;
 }
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** Without an [OUTPUT], records go to stdout as JSON lines. */
 function defaultOutput(config: AppConfig): OutputSettings {
@@ -101,7 +97,7 @@ const lifecycle = new Lifecycle({ signals: process, stdout: process.stdout, log:
 /** -h / -J: the general help or one plugin's keys, as text or JSON. */
 function printHelp(help: NonNullable<CommandLine['help']>): void {
   if (!help.plugin) {
-    process.stdout.write(help.format === 'json' ? `${JSON.stringify(allPluginsHelp(version(), deps), null, 2)}\n` : helpText());
+    process.stdout.write(help.format === 'json' ? `${JSON.stringify(allPluginsHelp(packageVersion(), deps), null, 2)}\n` : helpText());
     return;
   }
   const plugin = pluginHelp(help.plugin, deps);
@@ -137,7 +133,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     if (args.version) {
-      process.stdout.write(`ebpf-forward v${version()}\n`);
+      process.stdout.write(`ebpf-forward v${packageVersion()}\n`);
       return;
     }
     if (!args.configFile && args.sections.length === 0) fail(`no configuration file: use -c FILE, or give a pipeline (-i ebpf -p trace=NAME ...)\n\n${usage}`);
@@ -164,7 +160,7 @@ async function main(argv: string[]): Promise<void> {
   if (denied) fail(denied);
 
   lifecycle.graceSeconds = config.service.graceSeconds;
-  logger.info(`ebpf-forward v${version()} (pid ${process.pid})`);
+  logger.info(`ebpf-forward v${packageVersion()} (pid ${process.pid})`);
   for (const warning of config.warnings ?? []) logger.warn(warning);
   try {
     await lifecycle.start(async () => {

@@ -1,10 +1,10 @@
 // The monitoring HTTP server of [SERVICE] HTTP_Server On, at Fluent Bit's
 // paths. It only reads counters when asked; the record path never sees it.
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { KeyValues } from '../config/model.js';
 import { HealthWindow } from './health.js';
 import { metricsJson, prometheusRegistry, type CountersSource } from './metrics.js';
+import { packageVersion } from '../version.js';
 
 export class HttpServerError extends Error {}
 
@@ -13,11 +13,6 @@ export interface HttpServerOptions {
   counters: CountersSource;
 }
 
-/** The package's version (src/http/ and dist/http/ both sit two folders below package.json). */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 type Reply = { status: number; type: string; body: string };
 
