@@ -191,7 +191,6 @@ export class ConfigFiles {
   }
 }
 
-const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
 
 class ClassicConfigReader {
   readonly sections: ConfigSection[] = [];

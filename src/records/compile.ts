@@ -149,7 +149,7 @@ class ShapeCompiler {
 
   constructor(
     private readonly b: ProgramBuilder,
-    private readonly btf: Btf,
+    btf: Btf,
     private readonly shape: RecordShape,
     private readonly options: TraceCompileOptions,
   ) {
