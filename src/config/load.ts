@@ -3,7 +3,7 @@
 // (file:line) for anything else.
 import { dirname, resolve } from 'node:path';
 import { logLevels, type LogLevel } from '../log.js';
-import type { OutputPlugin } from '../outputs/types.js';
+import { NamedFileError, type OutputPlugin } from '../outputs/types.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';
 import { enumParser, integerParser, MAX_TIMER_SECONDS, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
@@ -321,7 +321,7 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, conf
   };
 }
 
-function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onlyRoute: boolean): OutputSettings {
+function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onlyRoute: boolean, configDir: string): OutputSettings {
   const nameEntry = sectionName(section, '[OUTPUT]');
   const plugin = deps.outputs.get(nameEntry.value.toLowerCase());
   if (!plugin) {
@@ -365,6 +365,16 @@ function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onl
       plugin.validate(parsed.values);
     } catch (err) {
       throw ConfigError.at(section, `[OUTPUT] ${plugin.name}: ${(err as Error).message}`);
+    }
+  }
+  if (plugin.checkFiles) {
+    try {
+      plugin.checkFiles(parsed.values, configDir);
+    } catch (err) {
+      if (!(err instanceof NamedFileError)) throw err;
+      // At the key that named the file (a node's tls.* key in an Upstream file: at the [OUTPUT]).
+      const entry = section.entries.find((e) => e.name === err.key);
+      throw ConfigError.at(entry ?? section, err.message);
     }
   }
 
@@ -435,7 +445,7 @@ export function loadSections(sections: ConfigSection[], file: string, deps: Conf
     throw new ConfigError(file, 0, 'no [INPUT] section: add one with "Name ebpf" and at least one "Trace"');
   }
   const onlyRoute = byKind.input.length === 1 && byKind.output.length === 1;
-  const outputs = byKind.output.map((s, i) => loadOutput(s, i, deps, onlyRoute));
+  const outputs = byKind.output.map((s, i) => loadOutput(s, i, deps, onlyRoute, dirname(file)));
   refuseDuplicateInstances(inputs);
   refuseDuplicateInstances(outputs);
 

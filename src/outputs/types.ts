@@ -61,6 +61,17 @@ export interface Output {
   counters(): OutputCounters;
 }
 
+/** A file a key names that a start could not use: the key, and why. */
+export class NamedFileError extends Error {
+  constructor(
+    /** Lower-case key name ("upstream", "tls.ca_file"). */
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface OutputPlugin {
   /** Lower-case plugin name as in `Name forward`. */
   name: string;
@@ -69,5 +80,11 @@ export interface OutputPlugin {
   keys: KeySpec[];
   /** Checks combinations of keys that one key's parse can't (e.g. tls.key_file without tls.crt_file); throws Error. */
   validate?(values: KeyValues): void;
+  /**
+   * Reads the files the keys name (an Upstream file, TLS files) as a start
+   * would, when the config is read (so --dry-run tells); throws a
+   * NamedFileError naming the key, or a ConfigError of the file itself.
+   */
+  checkFiles?(values: KeyValues, configDir: string): void;
   create(values: KeyValues, context: OutputContext): Output;
 }

@@ -319,3 +319,30 @@ describe('loadConfig: checks a start would make, made when the config is read', 
     expect([dns.line, dns.problem]).toEqual([4, 'dns_port: 17 given in all, at most 16']);
   });
 });
+
+describe('loadConfig: the files an output names are read when the config is read (--dry-run tells)', () => {
+  const dir = () => mkdtempSync(join(tmpdir(), 'ebpf-forward-output-files-'));
+  const errorOf = (folder: string, text: string) => {
+    const path = join(folder, 'a.conf');
+    writeFileSync(path, text);
+    return configError(() => loadConfig(path, { traces, outputs: outputPlugins, env: {} }));
+  };
+  const input = '[INPUT]\n    Name   ebpf\n    Trace  trace_signal\n';
+
+  it('a tls.ca_file that is not there, at its line', () => {
+    const err = errorOf(dir(), `${input}[OUTPUT]\n    Name         forward\n    Match        *\n    tls          on\n    tls.ca_file  missing-ca.pem\n`);
+    expect(err.line).toBe(8);
+    expect(err.problem).toMatch(/^tls\.ca_file: cannot read .*missing-ca\.pem: no such file$/);
+  });
+
+  it('an Upstream file that is not there, at its line; one that is broken, at its own line', () => {
+    const folder = dir();
+    const missing = errorOf(folder, `${input}[OUTPUT]\n    Name      forward\n    Match     *\n    Upstream  nodes.conf\n`);
+    expect(missing.line).toBe(7);
+    expect(missing.problem).toMatch(/nodes\.conf/);
+    writeFileSync(join(folder, 'nodes.conf'), '[UPSTREAM]\n    Name  up\n[NODE]\n    Name  a\n    Host  127.0.0.1\n    Port  not-a-port\n');
+    const broken = errorOf(folder, `${input}[OUTPUT]\n    Name      forward\n    Match     *\n    Upstream  nodes.conf\n`);
+    expect(broken.file).toBe(join(folder, 'nodes.conf'));
+    expect(broken.line).toBe(6);
+  });
+});
