@@ -9,15 +9,13 @@ import type { OutputCounters } from '../outputs/types.js';
 export type CountersSource = () => AppCounters;
 
 /**
- * An output's failures as Fluent Bit's health check counts them, in records
- * (Fluent Bit counts chunks; the outputs here count records). Errors: the
- * records written again after a failed delivery and those given up at
- * Retry_Limit (a failed connect is counted nowhere until then); retry
- * failures: those given up.
+ * An output's failures as Fluent Bit's health check counts them, in chunks:
+ * errors are failed delivery attempts (a refused connect, a lost connection,
+ * a missing ack), retry failures the chunks given up at Retry_Limit. An
+ * output that does not count chunks (stdout never fails) counts none.
  */
 export function outputFailures(c: OutputCounters): { errors: number; retryFailures: number } {
-  const retryFailures = c.records_dropped.retry_limit ?? 0;
-  return { errors: c.records_retried + retryFailures, retryFailures };
+  return { errors: c.errors ?? 0, retryFailures: c.retries_failed ?? 0 };
 }
 
 const sum = (values: Iterable<number>) => [...values].reduce((a, b) => a + b, 0);
@@ -69,6 +67,9 @@ export function prometheusRegistry({ counters, version, startedAt }: MetricsOpti
   scraped(registry, 'counter', 'fluentbit_output_proc_bytes_total', 'Number of processed output bytes', ['name'], perOutput((c) => c.bytes_sent));
   scraped(registry, 'counter', 'fluentbit_output_dropped_records_total', 'Number of dropped records', ['name'], perOutput(dropped));
   scraped(registry, 'counter', 'fluentbit_output_retried_records_total', 'Number of retried records', ['name'], perOutput((c) => c.records_retried));
+  scraped(registry, 'counter', 'fluentbit_output_errors_total', 'Number of output errors', ['name'], perOutput((c) => c.errors ?? 0));
+  scraped(registry, 'counter', 'fluentbit_output_retries_total', 'Number of output retries', ['name'], perOutput((c) => c.retries ?? 0));
+  scraped(registry, 'counter', 'fluentbit_output_retries_failed_total', 'Number of abandoned batches because the maximum number of re-tries was reached', ['name'], perOutput((c) => c.retries_failed ?? 0));
 
   scraped(registry, 'counter', 'ebpf_forward_trace_records_total', 'Records a trace read from its ring buffer and handed on', ['name', 'trace'], perTrace((t) => t.records));
   scraped(registry, 'counter', 'ebpf_forward_trace_lost_total', 'Records a trace could not queue in the kernel (ring buffer full); absent for objects that keep no count', ['name', 'trace'], perTrace((t) => (t.lossesCounted ? t.lost : undefined)));
@@ -99,6 +100,9 @@ export function metricsJson(counters: AppCounters): unknown {
     output: Object.fromEntries(counters.outputs.map((o) => [o.instance, {
       proc_records: o.counters.records_sent,
       proc_bytes: o.counters.bytes_sent,
+      errors: o.counters.errors ?? 0,
+      retries: o.counters.retries ?? 0,
+      retries_failed: o.counters.retries_failed ?? 0,
       dropped_records: dropped(o.counters),
       retried_records: o.counters.records_retried,
     }])),

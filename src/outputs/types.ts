@@ -25,6 +25,10 @@ export interface OutputCounters {
   /** Records given up, by reason (e.g. "buffer_full", "retry_limit"). Never silent. */
   records_dropped: Record<string, number>;
   bytes_sent: number;
+  /** Chunk-level, as Fluent Bit counts them: failed delivery attempts, retries scheduled, chunks given up at Retry_Limit (outputs that retry). */
+  errors?: number;
+  retries?: number;
+  retries_failed?: number;
   /** Connection state of the output (for several nodes: of the last used). */
   connection: 'connected' | 'connecting' | 'down' | 'n/a';
   /** Bytes buffered in memory now, and the most it has held. */

@@ -135,7 +135,7 @@ describe('a run forwarding signal records', () => {
     const output = body.output['forward.0']!;
     expect(Object.keys(input.traces)).toEqual(['trace_signal']);
     expect(input.traces.trace_signal).toEqual({ records: input.records, lost: expect.any(Number), malformed: 0, skipped: 0, reader_dropped: 0 });
-    expect(Object.keys(output)).toEqual(['proc_records', 'proc_bytes', 'dropped_records', 'retried_records']);
+    expect(Object.keys(output)).toEqual(['proc_records', 'proc_bytes', 'errors', 'retries', 'retries_failed', 'dropped_records', 'retried_records']);
     expect(output.dropped_records).toBe(0);
     // Sent records had been written before the scrape, so the receiver has
     // (or soon has) every one of them, and every record it had came through.
@@ -178,9 +178,10 @@ describe('a run forwarding signal records', () => {
 });
 
 describe('health', () => {
-  // The output sends to a port nothing listens on, so every batch fails and
-  // is given up: at once with Retry_Limit no_retries, or after five retries a
-  // second apart. Each case sets one limit to 0 and puts the other out of reach.
+  // The output sends to a port nothing listens on, so every attempt fails (an
+  // error) and the batch is given up (a retry failure): at once with
+  // Retry_Limit no_retries, or after five retries a second apart. Each case
+  // sets one limit to 0 and puts the other out of reach.
   const cases = [
     { turnsOn: 'retry failures', limits: 'HC_Errors_Count 1000000\n    HC_Retry_Failure_Count 0', retry: 'Retry_Limit no_retries' },
     { turnsOn: 'errors', limits: 'HC_Errors_Count 0\n    HC_Retry_Failure_Count 1000000\n    scheduler.base 1\n    scheduler.cap 1', retry: 'Retry_Limit 5' },
@@ -207,10 +208,15 @@ describe('health', () => {
         });
         expect(unhealthy).toEqual({ status: 500, type: 'text/plain; charset=utf-8', body: 'error' });
         const metrics = await get(port, '/api/v1/metrics/prometheus');
-        // A batch that never connects is counted once given up (the forward
-        // output counts no failed connects), so both ways end in retry_limit drops.
-        expect(sample(metrics.body, 'ebpf_forward_output_dropped_records_by_reason_total{name="forward.0",reason="retry_limit"}')).toBeGreaterThan(0);
-        expect(sample(metrics.body, 'fluentbit_output_dropped_records_total{name="forward.0"}')).toBeGreaterThan(0);
+        // Fluent Bit counts chunks: every failed connect is an error; a chunk
+        // given up at Retry_Limit a retry failure (and its records dropped).
+        expect(sample(metrics.body, 'fluentbit_output_errors_total{name="forward.0"}')).toBeGreaterThan(0);
+        if (turnsOn === 'retry failures') {
+          expect(sample(metrics.body, 'fluentbit_output_retries_failed_total{name="forward.0"}')).toBeGreaterThan(0);
+          expect(sample(metrics.body, 'ebpf_forward_output_dropped_records_by_reason_total{name="forward.0",reason="retry_limit"}')).toBeGreaterThan(0);
+        } else {
+          expect(sample(metrics.body, 'fluentbit_output_errors_total{name="forward.0"}')).toBeGreaterThanOrEqual(sample(metrics.body, 'fluentbit_output_retries_total{name="forward.0"}'));
+        }
         expect(sample(metrics.body, 'fluentbit_output_proc_records_total{name="forward.0"}')).toBe(0);
       } finally {
         await cli.stop();

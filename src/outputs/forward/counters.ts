@@ -24,6 +24,12 @@ export class ForwardCounters {
   records_spooled = 0;
   records_restored = 0;
   bytes_sent = 0;
+  /** Failed delivery attempts of a chunk (Fluent Bit's output errors). */
+  errors = 0;
+  /** Chunks scheduled again after a failure. */
+  retries = 0;
+  /** Chunks given up at Retry_Limit. */
+  retries_failed = 0;
   readonly records_dropped: Partial<Record<DropReason, number>> = {};
 
   drop(reason: DropReason, records: number): void {
@@ -42,6 +48,9 @@ export class ForwardCounters {
       records_retried: this.records_retried,
       records_dropped: { ...(this.records_dropped as Record<string, number>) },
       bytes_sent: this.bytes_sent,
+      errors: this.errors,
+      retries: this.retries,
+      retries_failed: this.retries_failed,
       records_spooled: this.records_spooled,
       records_restored: this.records_restored,
       ...live,

@@ -264,6 +264,7 @@ export class ForwardOutput implements Output {
   private failed(chunk: Chunk, err: ForwardError): void {
     chunk.state = 'ready';
     chunk.retries++;
+    this.stats.errors++;
     if (err.logged) {
       this.log.debug(err.message);
     } else if (err.message !== this.lastFailure) {
@@ -275,9 +276,11 @@ export class ForwardOutput implements Output {
     if (this.lifecycle.state === 'tearingDown') return; // close() spools or drops it
     const wait = this.retries.waitMs(chunk.retries, this.lifecycle.draining);
     if (wait === undefined) {
+      this.stats.retries_failed++;
       this.drop(chunk, 'retry_limit', `after ${chunk.retries} failed attempts (Retry_Limit ${this.retries.limit})`);
       return;
     }
+    this.stats.retries++;
     chunk.nextAttemptAt = Date.now() + wait;
     this.log.debug(`chunk of ${chunk.records} records (${chunk.tag}) retried in ${(wait / 1000).toFixed(1)}s (retry ${chunk.retries})`);
   }
