@@ -21,7 +21,7 @@ import { HEAD_FIELDS } from '../../src/records/head.js';
 import { traces } from '../../src/traces/registry.js';
 import { decodeEntries } from '../support/decoded-events.js';
 import { batchOf } from '../support/program-builder.js';
-import { encodeWithTrace } from '../support/record-encoding.js';
+import { traceEncoder } from '../support/record-encoding.js';
 
 const dir = join(import.meta.dirname, '..', 'fixtures', 'golden');
 
@@ -94,8 +94,9 @@ describe('golden: the direct encoder writes what the old encoder wrote', () => {
       let next = 0;
       let deviations = 0;
       const kept: Buffer[] = [];
+      const encode = traceEncoder(trace, options);
       for (const [i, record] of recordsOf(ring, golden.records).entries()) {
-        const one = encodeWithTrace(trace, batchOf([record]), 1, options);
+        const one = encode(batchOf([record]), 1);
         if (one.count === 1) {
           const old = expected[next]!;
           if (golden.sequenceKey && onlySequenceRounded(one.entries, old)) deviations++;
@@ -113,7 +114,7 @@ describe('golden: the direct encoder writes what the old encoder wrote', () => {
       expect(next, `${file}: every old entry accounted for`).toBe(expected.length);
 
       // The whole batch at once gives the same bytes as record by record.
-      const whole = encodeWithTrace(trace, ring, golden.records, options);
+      const whole = encode(ring, golden.records);
       expect(whole.entries.equals(Buffer.concat(kept))).toBe(true);
       expect(whole.count + whole.malformed + whole.skipped).toBe(golden.records);
       // And an independent decoder reads them.

@@ -17,26 +17,28 @@ export interface EncodedBatch {
   skipped: number;
 }
 
-/**
- * A trace's program run over a batch with a fixed clock offset: compiled from
- * its built object's BTF, or from `btf` (the layout records were made with).
- */
-export function encodeWithTrace(
-  trace: TraceDefinition,
-  batch: Buffer,
-  count: number,
-  options: { clockOffsetNs?: bigint; sequenceKey?: string; btf?: Btf; headFields?: readonly FieldDeclaration[] } = {},
-): EncodedBatch {
-  if ('asIs' in trace.record) throw new Error('encodeWithTrace is for declared records');
+export interface EncodeOptions {
+  clockOffsetNs?: bigint;
+  sequenceKey?: string;
+  /** The layout the records were made with (default: the built object's BTF). */
+  btf?: Btf;
+  headFields?: readonly FieldDeclaration[];
+}
+
+/** A trace's program, compiled once, to run over batches with a fixed clock offset. */
+export function traceEncoder(trace: TraceDefinition, options: EncodeOptions = {}): (batch: Buffer, count: number) => EncodedBatch {
+  if ('asIs' in trace.record) throw new Error('traceEncoder is for declared records');
   const btf = options.btf ?? Btf.ofObject(join(bpfObjectDir, trace.object));
   const program = compileTrace(trace.record, btf, { trace: trace.name, object: trace.object, sequenceKey: options.sequenceKey, headFields: options.headFields });
   const native = openRecordProgram(program.code, program.pool);
-  const out = native.encode(batch, count, options.clockOffsetNs ?? 0n, 0n);
-  return { entries: out.entries, count: out.count, malformed: out.malformed, skipped: out.skipped };
+  return (batch, count) => {
+    const out = native.encode(batch, count, options.clockOffsetNs ?? 0n, 0n);
+    return { entries: out.entries, count: out.count, malformed: out.malformed, skipped: out.skipped };
+  };
 }
 
 /** Synthetic records through a trace's program, decoded back. */
 export function decodeWithTrace(trace: TraceDefinition, records: readonly Buffer[]): DecodedEvent[] {
-  const encoded = encodeWithTrace(trace, batchOf(records), records.length);
+  const encoded = traceEncoder(trace)(batchOf(records), records.length);
   return decodeEntries(encoded.entries);
 }
