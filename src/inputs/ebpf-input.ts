@@ -1,6 +1,6 @@
 // One `[INPUT] Name ebpf` section: its traces running in the kernel, their
 // events tagged and routed, and their kernel-side losses reported.
-import { ConfigError, type InputSettings, type ServiceSettings } from '../config/model.js';
+import type { InputSettings, ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { storageFolderName } from '../storage/folder.js';
@@ -108,9 +108,8 @@ export class EbpfInput {
   private openJournal(): InputJournal | undefined {
     const { settings, service, log, emit, whenAccepting } = this.options;
     if (settings.values.get('storage.type') !== 'filesystem') return undefined;
-    if (!service?.storagePath) {
-      throw ConfigError.at(settings, 'storage.type filesystem keeps records under storage.path: set it in [SERVICE]');
-    }
+    // The config loader refuses storage.type filesystem without storage.path, at its line.
+    if (!service?.storagePath) throw new Error(`${settings.instance}: storage.type filesystem without storage.path`);
     const journal = InputJournal.open({
       root: service.storagePath,
       name: storageFolderName(settings.instance),

@@ -225,36 +225,27 @@ describe('a trace whose BPF object is not there', () => {
 });
 
 describe('a program this kernel\'s verifier rejects', () => {
-  it('names the program, its hook and the verifier\'s reason in one line', async () => {
-    const config = writeConfig(`[INPUT]
+  const cases = [
+    { name: 'names the program, its hook and the verifier\'s reason in one line', source: REJECTED_BIND },
+    { name: 'a long verifier log still gives its reason (libbpf hands it over as one message)', source: REJECTED_BIND_LONG_LOG },
+  ];
+  for (const { name, source } of cases) {
+    it(name, async () => {
+      const config = writeConfig(`[INPUT]
     Name   ebpf
     Trace  trace_bind
     Trace  trace_signal
 `);
-    const cli = startCli(['-c', config], { EBPF_FORWARD_BPF_DIR: objectFolder(REJECTED_BIND) });
-    await cli.waitForLog(/tracing trace_signal\n/);
-    const lines = cli.stderr().split('\n').filter((l) => l.includes('trace_bind'));
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(
-      /\[error\] \[input:ebpf:ebpf\.0\] trace_bind: the kernel's verifier rejected bind_enter \(tracepoint syscalls:sys_enter_bind\): R\d invalid mem access 'scalar', at `[^`]+` \(bind\.bpf\.c:\d+\); trace_bind needs .+ \(Trace_Error continue: the other traces keep running\)$/,
-    );
-    expect(cli.stderr()).not.toMatch(/libbpf|PROG LOAD LOG/);
-    expect(await cli.stop('SIGTERM')).toBe(0);
-    await expectNothingLoadedBy(cli.process.pid!);
-  });
-
-  it('a long verifier log still gives its reason (libbpf hands it over as one message)', async () => {
-    const config = writeConfig(`[INPUT]
-    Name   ebpf
-    Trace  trace_bind
-    Trace  trace_signal
-`);
-    const cli = startCli(['-c', config], { EBPF_FORWARD_BPF_DIR: objectFolder(REJECTED_BIND_LONG_LOG) });
-    await cli.waitForLog(/tracing trace_signal\n/);
-    const lines = cli.stderr().split('\n').filter((l) => l.includes('trace_bind'));
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/trace_bind: the kernel's verifier rejected bind_enter \(tracepoint syscalls:sys_enter_bind\): R\d invalid mem access 'scalar', at `[^`]+` \(bind\.bpf\.c:\d+\); /);
-    expect(await cli.stop('SIGTERM')).toBe(0);
-    await expectNothingLoadedBy(cli.process.pid!);
-  });
+      const cli = startCli(['-c', config], { EBPF_FORWARD_BPF_DIR: objectFolder(source) });
+      await cli.waitForLog(/tracing trace_signal\n/);
+      const lines = cli.stderr().split('\n').filter((l) => l.includes('trace_bind'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /\[error\] \[input:ebpf:ebpf\.0\] trace_bind: the kernel's verifier rejected bind_enter \(tracepoint syscalls:sys_enter_bind\): R\d invalid mem access 'scalar', at `[^`]+` \(bind\.bpf\.c:\d+\); trace_bind needs .+ \(Trace_Error continue: the other traces keep running\)$/,
+      );
+      expect(cli.stderr()).not.toMatch(/libbpf|PROG LOAD LOG/);
+      expect(await cli.stop('SIGTERM')).toBe(0);
+      await expectNothingLoadedBy(cli.process.pid!);
+    });
+  }
 });
