@@ -8,7 +8,7 @@ import { arrayHeader, mapHeader } from '../msgpack-headers.js';
 import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
 import { HEAD_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
-import { CASE_WORDS, FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode, type RecordProgram } from './program.js';
+import { FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode, type RecordProgram } from './program.js';
 
 /** A declaration that does not fit the BTF it is compiled against; the message names both. */
 export class RecordLayoutError extends Error {}
@@ -400,14 +400,5 @@ function encodeValue(b: ProgramBuilder, type: TypeLayout, offset: number, path: 
     default:
       throw new RecordLayoutError(`${path} in ${object} is ${type.cName}, which has no value to send`);
   }
-}
-
-/** The word count of one instruction at `at` (for readers of programs: tests, dumps). */
-export function instructionWords(code: Uint32Array, at: number): number {
-  const op = code[at] as Opcode;
-  const fixed = 1 + FIXED_ARGS[op];
-  if (op === Op.ENUM) return fixed + code[at + 4]! * CASE_WORDS[Op.ENUM];
-  if (op === Op.SWITCH) return fixed + code[at + 3]! * CASE_WORDS[Op.SWITCH];
-  return fixed;
 }
 

@@ -5,8 +5,6 @@ import type { FieldDeclaration } from './declaration.js';
 
 /** The member of each record struct that holds struct event_header. */
 export const HEADER_MEMBER = 'hdr';
-/** The header's struct, which a record's `by` member lives in. */
-export const HEADER_STRUCT = 'event_header';
 /** bpf_ktime_get_ns() of the event: the entry's time. */
 export const TIME_MEMBER = `${HEADER_MEMBER}.ts_ns`;
 /** The record's sequence number (sequence_key). */
