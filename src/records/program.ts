@@ -84,7 +84,7 @@ export const Op = {
 
 export type Opcode = (typeof Op)[keyof typeof Op];
 
-/** Argument words of each opcode; ENUM and SWITCH also have their cases after these. */
+/** Argument words of each opcode; ENUM and SWITCH also have their cases after these (4 and 2 words each). */
 export const FIXED_ARGS: Readonly<Record<Opcode, number>> = {
   [Op.END]: 0,
   [Op.MIN_LEN]: 1,
@@ -106,8 +106,6 @@ export const FIXED_ARGS: Readonly<Record<Opcode, number>> = {
   [Op.SWITCH]: 4,
 };
 
-/** Words per case after the fixed arguments. */
-export const CASE_WORDS = { [Op.ENUM]: 4, [Op.SWITCH]: 2 } as const;
 
 /** ENUM's defLen: no default string, the value is written as an integer. */
 export const NO_DEFAULT = 0xffffffff;
