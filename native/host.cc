@@ -43,11 +43,6 @@ bool HasEvents(const std::string& dir) {
   return stat((dir + "/events").c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// clockOffset(): bigint — RealtimeMinusMonotonicNs().
-Napi::Value ClockOffset(const Napi::CallbackInfo& info) {
-  return Napi::BigInt::New(info.Env(), RealtimeMinusMonotonicNs());
-}
-
 // ensureTracefs(): 'present' | 'mounted'. Mounts tracefs at
 // /sys/kernel/tracing when neither it nor debugfs's tracing is there, as on a
 // fresh host or in a container; throws when that is not allowed.
@@ -272,7 +267,6 @@ void ReleaseTracefsMount() {
 }
 
 void InitHost(Napi::Env env, Napi::Object exports) {
-  exports.Set("clockOffset", Napi::Function::New(env, ClockOffset));
   exports.Set("ensureTracefs", Napi::Function::New(env, EnsureTracefs));
   exports.Set("releaseTracefs", Napi::Function::New(env, ReleaseTracefs));
   exports.Set("keepOnlyCapabilities", Napi::Function::New(env, KeepOnlyCapabilities));

@@ -35,15 +35,14 @@ Napi::Function RingReader::Init(Napi::Env env) {
 }
 
 // new RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number,
-//                deadlineMs?: number, program?: RecordProgram)
+//                deadlineMs: number, program: RecordProgram)
 RingReader::RingReader(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<RingReader>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
-  RecordProgram* program = info.Length() > 5 && !info[5].IsUndefined() ? RecordProgram::FromValue(env, info[5]) : nullptr;
-  if (info.Length() < 4 || !info[0].IsObject() || !info[1].IsString() || !info[2].IsFunction() ||
-      !info[3].IsNumber() || (info.Length() > 4 && !info[4].IsNumber() && !info[4].IsUndefined()) ||
-      (info.Length() > 5 && !info[5].IsUndefined() && !program)) {
-    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number, deadlineMs?: number, program?: RecordProgram)");
+  RecordProgram* program = info.Length() > 5 ? RecordProgram::FromValue(env, info[5]) : nullptr;
+  if (info.Length() < 6 || !info[0].IsObject() || !info[1].IsString() || !info[2].IsFunction() ||
+      !info[3].IsNumber() || !info[4].IsNumber() || !program) {
+    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number, deadlineMs: number, program: RecordProgram)");
     return;
   }
   owner_ = BpfObject::Unwrap(info[0].As<Napi::Object>());
@@ -107,11 +106,9 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
   uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
   callback_ = Napi::Persistent(info[2].As<Napi::Function>());
   owner_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-  if (program) {
-    // Held so that the encoder outlives every read.
-    program_ref_ = Napi::Persistent(info[5].As<Napi::Object>());
-    encoder_ = &program->encoder();
-  }
+  // Held so that the encoder outlives every read.
+  program_ref_ = Napi::Persistent(info[5].As<Napi::Object>());
+  encoder_ = &program->encoder();
   owner_->AddReader(this);
 }
 
@@ -163,23 +160,7 @@ bool RingReader::Reserve(size_t needed) {
 }
 
 int RingReader::OnSample(void* ctx, void* data, size_t size) {
-  auto* self = static_cast<RingReader*>(ctx);
-  if (self->encoder_) return self->EncodeSample(static_cast<const uint8_t*>(data), size);
-  size_t padded = (8 + size + 7) & ~static_cast<size_t>(7);
-  if (!self->Reserve(self->batch_size_ + padded)) {
-    // The sample is lost (and counted); the batch so far is kept.
-    self->dropped_++;
-    return -ENOMEM;
-  }
-  uint8_t* slot = self->batch_ + self->batch_size_;
-  self->batch_size_ += padded;
-  uint32_t head[2] = {static_cast<uint32_t>(size), 0};
-  memcpy(slot, head, sizeof head);
-  memcpy(slot + 8, data, size);
-  if (padded > 8 + size) memset(slot + 8 + size, 0, padded - 8 - size);
-  self->batch_count_++;
-  self->batch_samples_++;
-  return self->batch_size_ >= self->max_batch_bytes_ ? kBatchFull : 0;
+  return static_cast<RingReader*>(ctx)->EncodeSample(static_cast<const uint8_t*>(data), size);
 }
 
 int RingReader::EncodeSample(const uint8_t* data, size_t size) {
@@ -212,14 +193,14 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
   more_ = false;
   pump_samples_ = 0;
   // One clock offset per read; HEAD_NOW's time is each batch's start.
-  int64_t offset_ns = encoder_ ? RealtimeMinusMonotonicNs() : 0;
+  int64_t offset_ns = RealtimeMinusMonotonicNs();
   for (int round = 0; round < max_rounds && ring_ && !paused_; round++) {
     batch_size_ = 0;
     batch_count_ = 0;
     batch_samples_ = 0;
     batch_has_time_ = false;
     min_sec_ = min_nsec_ = max_sec_ = max_nsec_ = 0;
-    if (encoder_) clock_ = EncodeClock::At(offset_ns, RealtimeNs());
+    clock_ = EncodeClock::At(offset_ns, RealtimeNs());
     int rc = ring_buffer__consume(ring_);
     if (batch_samples_ == 0) break;
     pump_samples_ += batch_samples_;
@@ -230,11 +211,9 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
       batches_++;
       records_ += count;
       Napi::Number bytes = Napi::Number::New(env, static_cast<double>(batch_size_));
-      Napi::Value result =
-          encoder_ ? callback_.MakeCallback(Value(), {batch_ref_.Value(), Napi::Number::New(env, count), bytes,
-                                                      Napi::Number::New(env, min_sec_), Napi::Number::New(env, min_nsec_),
-                                                      Napi::Number::New(env, max_sec_), Napi::Number::New(env, max_nsec_)})
-                   : callback_.MakeCallback(Value(), {batch_ref_.Value(), Napi::Number::New(env, count), bytes});
+      Napi::Value result = callback_.MakeCallback(
+          Value(), {batch_ref_.Value(), Napi::Number::New(env, count), bytes, Napi::Number::New(env, min_sec_),
+                    Napi::Number::New(env, min_nsec_), Napi::Number::New(env, max_sec_), Napi::Number::New(env, max_nsec_)});
       batch_size_ = 0;
       if (env.IsExceptionPending() || result.IsEmpty()) return -1;
     }

@@ -1,16 +1,12 @@
 // RingReader: one BPF ring buffer watched by libuv. When the ring's fd turns
-// readable, everything in the ring is copied into a batch and handed to JS in
-// one call: (batch: Buffer, count: number, bytes: number). In the batch each
-// record stands at an 8-byte-aligned offset as [u32 length][u32 0][length
-// bytes]. The batch Buffer is reused: its bytes are valid during the call only.
+// readable, each sample is encoded by the reader's RecordProgram as a Forward
+// entry straight from the ring's memory into a batch, and the batch is handed
+// to JS in one call: (entries: Buffer, count, bytes, minSec, minNsec, maxSec,
+// maxNsec): `count` entries in the first `bytes` bytes, and their time range.
+// The batch Buffer is reused: its bytes are valid during the call only.
 // With a deadline (ms), the ring is read again that long after every read that
 // found records: the BPF side lets records wait for a wake-up (wake-up
 // batching, bpf/common.bpf.h) and this bounds their wait.
-//
-// Given a RecordProgram, each sample is encoded as a Forward entry straight
-// from the ring's memory into the batch instead, and JS gets (entries:
-// Buffer, count, bytes, minSec, minNsec, maxSec, maxNsec): `count` entries in
-// the first `bytes` bytes, and their time range.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -83,7 +79,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   // With a program: its encoder, the clocks of the batch being filled, and the
   // batch's time range.
   Napi::ObjectReference program_ref_;
-  const RecordEncoder* encoder_ = nullptr;
+  const RecordEncoder* encoder_ = nullptr;  // the program's, set by the constructor
   EncodeClock clock_;
   bool batch_has_time_ = false;
   uint32_t min_sec_ = 0, min_nsec_ = 0, max_sec_ = 0, max_nsec_ = 0;

@@ -52,13 +52,6 @@ export interface NativeRingReader {
 }
 
 /**
- * One batch from a ring: `count` records in the first `bytes` bytes, at
- * 8-aligned offsets, each [u32 len][u32 0][bytes]. The Buffer is reused for
- * the next batch: copy out what is kept after the call.
- */
-export type BatchHandler = (batch: Buffer, count: number, bytes: number) => void;
-
-/**
  * One batch from a ring read with a record program: `count` Forward entries
  * (src/chunk.ts) in the first `bytes` bytes of `entries`, and the earliest and
  * latest entry time. The Buffer is reused for the next batch: copy out what is
@@ -104,14 +97,13 @@ interface Addon {
   RingReader: new (
     object: NativeBpfObject,
     map: string,
-    onBatch: BatchHandler | EntryBatchHandler,
+    onBatch: EntryBatchHandler,
     maxBatchBytes: number,
-    deadlineMs?: number,
-    program?: AddonRecordProgram,
+    deadlineMs: number,
+    program: AddonRecordProgram,
   ) => NativeRingReader;
   RecordProgram: new (code: Uint32Array, pool: Buffer) => AddonRecordProgram;
   readBtf(path: string): Buffer;
-  clockOffset(): bigint;
   ensureTracefs(): 'present' | 'mounted';
   releaseTracefs(): void;
   /**
@@ -151,13 +143,12 @@ export function openBpfObject(path: string): NativeBpfObject {
 }
 
 /**
- * Reads a ring buffer map in batches. deadlineMs > 0: the ring is read again
- * that long after every read that found records (for records the BPF side
- * let wait without a wake-up, see bpf/common.bpf.h). With a record program,
- * each record is encoded as a Forward entry as it is read, and onBatch gets
- * entries (EntryBatchHandler); maxBatchBytes then bounds the entry bytes.
+ * Reads a ring buffer map in batches, each record encoded by `program` as a
+ * Forward entry as it is read. deadlineMs > 0: the ring is read again that
+ * long after every read that found records (for records the BPF side let wait
+ * without a wake-up, see bpf/common.bpf.h). maxBatchBytes bounds the entry
+ * bytes of a batch.
  */
-export function openRingReader(object: NativeBpfObject, map: string, onBatch: BatchHandler, maxBatchBytes: number, deadlineMs?: number): NativeRingReader;
 export function openRingReader(
   object: NativeBpfObject,
   map: string,
@@ -165,21 +156,13 @@ export function openRingReader(
   maxBatchBytes: number,
   deadlineMs: number,
   program: NativeRecordProgram,
-): NativeRingReader;
-export function openRingReader(
-  object: NativeBpfObject,
-  map: string,
-  onBatch: BatchHandler | EntryBatchHandler,
-  maxBatchBytes: number,
-  deadlineMs = 0,
-  program?: NativeRecordProgram,
 ): NativeRingReader {
   if (typeof map !== 'string' || map.length === 0) throw new TypeError('ring buffer map name must be a non-empty string');
   if (typeof onBatch !== 'function') throw new TypeError('onBatch must be a function');
   if (!Number.isInteger(maxBatchBytes) || maxBatchBytes < 4096) throw new RangeError('maxBatchBytes must be an integer >= 4096');
   if (!Number.isInteger(deadlineMs) || deadlineMs < 0) throw new RangeError('deadlineMs must be an integer >= 0');
-  if (program !== undefined && !(program instanceof CheckedRecordProgram)) throw new TypeError('program must come from openRecordProgram()');
-  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program?.handle);
+  if (!(program instanceof CheckedRecordProgram)) throw new TypeError('program must come from openRecordProgram()');
+  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program.handle);
 }
 
 const I64_MIN = -(1n << 63n);
