@@ -180,7 +180,6 @@ function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, se
 export class TraceSession {
   private object: NativeBpfObject | undefined;
   private reader: NativeRingReader | undefined;
-  private program: NativeRecordProgram | undefined;
   /** Whether the object counts what its ring could not take (a per-CPU `lost` map; a user's object may have none). */
   private countsLosses = true;
   private lostCount = 0;
@@ -229,8 +228,10 @@ export class TraceSession {
       if (err instanceof RecordLayoutError || err instanceof BtfError) throw new TraceStartError(trace.name, err.message.startsWith(trace.name) ? err.message : `${trace.name}: ${err.message}`);
       throw err;
     }
+    // The ring reader holds on to it as long as it reads.
+    let encoder: NativeRecordProgram | undefined;
     step('preparing its record encoder', () => {
-      this.program = openRecordProgram(program.code, program.pool);
+      encoder = openRecordProgram(program.code, program.pool);
     });
     step({ what: 'opening its BPF object', file }, () => {
       this.object = openBpfObject(file);
@@ -291,7 +292,7 @@ export class TraceSession {
         (entries, count, bytes, minSec, minNsec, maxSec, maxNsec) => this.onBatch(entries, count, bytes, minSec, minNsec, maxSec, maxNsec),
         this.options.maxBatchBytes ?? MAX_BATCH_BYTES,
         WAKEUP_DELAY_MS + 1,
-        this.program!,
+        encoder!,
       );
     });
   }
@@ -452,6 +453,5 @@ export class TraceSession {
     this.reader = undefined;
     this.object?.close();
     this.object = undefined;
-    this.program = undefined;
   }
 }
