@@ -81,8 +81,23 @@ static __always_inline void drop_event(void)
 	count_lost();
 }
 
-/* Fills a header's time, ids, kind and comm; its sequence number and
- * event_id are left 0 (taken when the record is sent). */
+/* A task's container identity (user space turns the cgroup id into a
+ * container id): its cgroup v2 id and its mount namespace's inode number.
+ * CO-RE reads, so any task pointer will do; 0 where a pointer is gone (an
+ * exiting task has no nsproxy). */
+static __always_inline __u64 task_cgroup_id(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
+static __always_inline __u32 task_mntns_id(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+}
+
+/* Fills a header's time, ids, kind, comm and container identity, all of
+ * the current task; its sequence number and event_id are left 0 (taken when
+ * the record is sent). */
 static __always_inline void stamp_header(struct event_header *h, __u16 kind, __u64 ts)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -93,8 +108,9 @@ static __always_inline void stamp_header(struct event_header *h, __u16 kind, __u
 	h->tid = (__u32)id;
 	h->kind = kind;
 	h->flags = 0;
-	h->reserved = 0;
+	h->mntns_id = task_mntns_id((struct task_struct *)bpf_get_current_task());
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	h->cgroup_id = bpf_get_current_cgroup_id();
 }
 
 static __always_inline void fill_header(struct event_header *h, __u16 kind, __u64 ts)

@@ -7,7 +7,7 @@
 
 #define TASK_COMM_LEN 16
 
-/* Common head of every record: 56 bytes. */
+/* Common head of every record: 64 bytes. */
 struct event_header {
 	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC, converted in user space */
 	__u64 seq;     /* per-object sequence number, also taken by lost events */
@@ -16,8 +16,9 @@ struct event_header {
 	__u32 tid;     /* thread id */
 	__u16 kind;    /* trace-specific record kind */
 	__u16 flags;   /* trace-specific */
-	__u32 reserved;
+	__u32 mntns_id; /* mount namespace's inode number (/proc/<pid>/ns/mnt) */
 	char comm[TASK_COMM_LEN];
+	__u64 cgroup_id; /* cgroup v2 id: the inode of its /sys/fs/cgroup directory */
 };
 
 #endif

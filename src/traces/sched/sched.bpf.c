@@ -103,6 +103,8 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	e->hdr.pid = next->tgid;
 	e->hdr.tid = next_tid;
 	bpf_probe_read_kernel(e->hdr.comm, sizeof(e->hdr.comm), next->comm);
+	e->hdr.cgroup_id = task_cgroup_id(next);
+	e->hdr.mntns_id = task_mntns_id(next);
 	e->runq_latency_ns = latency;
 	/* A preempted task is still runnable, whatever its state word was about to say. */
 	e->prev_state = preempt ? 0 : prev_state;
