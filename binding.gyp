@@ -12,10 +12,10 @@
         "native/btf_reader.cc",
         "native/host.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["native/vendor/libbpf/include", "<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-O2", "-fvisibility=hidden", "-Wall", "-Wno-missing-field-initializers"],
-      "libraries": ["-lbpf", "-lelf", "-lz"]
+      "libraries": ["-l:libbpf.so.1"]
     }
   ]
 }

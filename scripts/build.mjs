@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 // Builds everything ebpf-forward runs: BPF objects (CO-RE, clang -target bpf),
-// the N-API addon on the system libbpf, and the TypeScript. Run by `npm ci`.
-// Each step is skipped when its outputs are newer than its inputs.
+// the N-API addon (vendored libbpf headers, Debian's libbpf.so.1), and the
+// TypeScript. Run by `npm ci` in a checkout (scripts/install.mjs) and by
+// `npm pack` (--pack). Each step is skipped when its outputs are newer than
+// its inputs.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildAddon, builtAddon, prebuiltAddon, missingBuildTools } from './native-addon.mjs';
 
 // --bpf-only: just the BPF objects; --no-ts: all but the TypeScript (for
-// working on one part while other TypeScript is mid-change).
+// working on one part while other TypeScript is mid-change); --pack: all,
+// with dist/ compiled afresh (no stale files shipped) and the addon copied to
+// prebuilds/ (npm's prepack step).
 const bpfOnly = process.argv.includes('--bpf-only');
 const noTs = process.argv.includes('--no-ts');
+const pack = process.argv.includes('--pack');
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'bpf', '.output');
 
@@ -24,13 +30,14 @@ function hasCommand(cmd) {
 }
 
 // One line per missing system package, saying how to install it.
+// libbpf-dev: the BPF programs' headers (bpf_helpers.h...); the addon needs
+// none of it (its libbpf headers are vendored).
 const requirements = [
   { ok: () => hasCommand('clang'), pkg: 'clang' },
+  { ok: () => hasCommand('llvm-strip'), pkg: 'llvm' },
   { ok: () => hasCommand('bpftool'), pkg: 'bpftool' },
-  { ok: () => existsSync('/usr/include/bpf/libbpf.h'), pkg: 'libbpf-dev' },
-  { ok: () => existsSync('/usr/include/libelf.h') || existsSync('/usr/include/elfutils/libelf.h'), pkg: 'libelf-dev' },
-  { ok: () => existsSync('/usr/include/zlib.h'), pkg: 'zlib1g-dev' },
-  { ok: () => hasCommand('make') && hasCommand('g++'), pkg: 'make g++' },
+  { ok: () => existsSync('/usr/include/bpf/bpf_helpers.h'), pkg: 'libbpf-dev' },
+  { ok: () => bpfOnly || missingBuildTools().length === 0, pkg: 'make g++ python3' },
 ];
 const missing = requirements.filter((r) => !r.ok()).map((r) => r.pkg);
 if (missing.length > 0) {
@@ -74,28 +81,35 @@ const sources = [
 ];
 for (const { src, obj } of sources) {
   const local = filesIn(dirname(src), /\.h$/);
-  if (mtime(obj) > newest([src, vmlinuxH, ...headers, ...local])) continue;
+  // Objects made before DWARF was stripped get stripped once for the package.
+  if (mtime(obj) > newest([src, vmlinuxH, ...headers, ...local])) {
+    if (pack) run('llvm-strip', ['-g', obj]);
+    continue;
+  }
   run('clang', ['-g', '-O2', '-Wall', '-Werror', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`,
     '-I', out, '-I', bpfDir, '-I', dirname(src), '-c', src, '-o', obj]);
+  // -g makes the BTF the records are decoded from; the DWARF beside it (6/7
+  // of the object) nothing reads.
+  run('llvm-strip', ['-g', obj]);
 }
 
 if (bpfOnly) process.exit(0);
 
 // 3. The N-API addon, with npm's own node-gyp.
-const addon = join(root, 'build', 'Release', 'ebpf_forward.node');
-const nativeSources = [join(root, 'binding.gyp'), ...filesIn(join(root, 'native'), /\.(cc|h)$/)];
+const addon = builtAddon(root);
+const nativeSources = [join(root, 'binding.gyp'), ...filesIn(join(root, 'native'), /\.(cc|h)$/),
+  ...filesIn(join(root, 'native', 'vendor', 'libbpf', 'include', 'bpf'), /\.h$/)];
 if (mtime(addon) <= newest(nativeSources)) {
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  ].filter(Boolean);
-  const gyp = candidates.find((c) => existsSync(c));
-  if (!gyp) fail('cannot find node-gyp (it ships with npm); reinstall npm or run: npm install -g node-gyp');
-  // Build against the headers that come with this Node (no download).
-  const nodedir = process.env.npm_config_nodedir || resolve(dirname(process.execPath), '..');
-  const args = [gyp, 'rebuild', '--silent'];
-  if (existsSync(join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
-  run(process.execPath, args);
+  try {
+    buildAddon(root);
+  } catch (err) {
+    fail(err.message);
+  }
+}
+if (pack) {
+  // N-API: this one build serves every Node >= 20 on linux-x64 with glibc.
+  mkdirSync(dirname(prebuiltAddon(root)), { recursive: true });
+  copyFileSync(addon, prebuiltAddon(root));
 }
 
 if (noTs) process.exit(0);
@@ -103,4 +117,5 @@ if (noTs) process.exit(0);
 // 4. TypeScript.
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 if (!existsSync(tsc)) fail('TypeScript is not installed; run: npm ci');
+if (pack) rmSync(join(root, 'dist'), { recursive: true, force: true });
 run(process.execPath, [tsc, '-p', 'tsconfig.json']);

@@ -112,7 +112,9 @@ interface Addon {
    * no_new_privs set. Throws if the calling thread's change fails; how the
    * others came out is in /proc/self/task/<tid>/status.
    */
-  keepOnlyCapabilities(caps: number[]): { threads: number; answered: number };
+  keepOnlyCapabilities(caps: number[], reloadable?: number[]): { threads: number; answered: number };
+  /** This thread's effective set becomes `caps` (each must be permitted): a hot reload raises and lowers its loading capabilities. */
+  setEffectiveCapabilities(caps: number[]): void;
   setLibbpfDebug(on: boolean): void;
   versions(): { libbpf: string; possibleCpus: number };
 }
@@ -125,16 +127,44 @@ export interface NativeError extends Error {
 
 let loaded: Addon | undefined;
 
-export class AddonMissingError extends Error {}
+export class AddonMissingError extends Error {
+  /** `reason` is what is wrong; the message adds what to do. */
+  constructor(readonly reason: string, hint: string) {
+    super(`${reason}; ${hint}`);
+  }
+}
+
+/**
+ * The addon files tried, in order: the one built from source here (by the
+ * install when the prebuilt one can't load, or by scripts/build.mjs), then the
+ * package's prebuilt one (N-API, so one build serves every Node >= 20).
+ */
+export function addonCandidates(): string[] {
+  return [
+    join(packageRoot, 'build', 'Release', 'ebpf_forward.node'),
+    join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'ebpf_forward.node'),
+  ];
+}
 
 export function addon(): Addon {
   if (loaded) return loaded;
-  const path = join(packageRoot, 'build', 'Release', 'ebpf_forward.node');
-  if (!existsSync(path)) {
-    throw new AddonMissingError(`the native addon is not built (${path}); run: npm ci (or node scripts/build.mjs)`);
+  const require = createRequire(import.meta.url);
+  const failures: string[] = [];
+  for (const path of addonCandidates()) {
+    if (!existsSync(path)) continue;
+    try {
+      loaded = require(path) as Addon;
+      return loaded;
+    } catch (err) {
+      // dlopen's reason, e.g. "libbpf.so.1: cannot open shared object file".
+      failures.push(`${path}: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
-  loaded = createRequire(import.meta.url)(path) as Addon;
-  return loaded;
+  if (failures.length > 0) {
+    throw new AddonMissingError(`the native addon can't load (${failures.join('; ')})`,
+      'install libbpf1 (apt-get install libbpf1), or build the addon from source: npm rebuild [-g] ebpf-forward (needs g++, make, python3)');
+  }
+  throw new AddonMissingError(`the native addon is not built (${addonCandidates()[0]})`, 'run: npm ci (or node scripts/build.mjs)');
 }
 
 export function openBpfObject(path: string): NativeBpfObject {
