@@ -75,6 +75,9 @@ Napi::Value ReleaseTracefs(const Napi::CallbackInfo& info) {
 constexpr int kSetxidSignal = 33;  // __SIGRTMIN + 1, reserved by glibc's NPTL
 
 std::atomic<uint64_t> capabilities_kept{0};
+// Hot reload: also kept in the permitted set (never effective), for the
+// calling thread to raise while a reload loads and attaches.
+std::atomic<uint64_t> capabilities_reloadable{0};
 std::atomic<int> capabilities_last{0};
 std::atomic<int> threads_done{0};
 std::atomic<int> thread_failure{0};
@@ -82,6 +85,7 @@ std::atomic<int> thread_failure{0};
 // Async-signal-safe: system calls only. 0 or the errno of what failed.
 int KeepOnlyInThisThread() {
   const uint64_t keep = capabilities_kept.load();
+  const uint64_t permitted = keep | capabilities_reloadable.load();
   const int last = capabilities_last.load();
   // The bounding set first: dropping from it needs CAP_SETPCAP, which goes
   // next. Without CAP_SETPCAP it stays (EPERM): with no_new_privs and no
@@ -94,10 +98,24 @@ int KeepOnlyInThisThread() {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
   __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  data[0].effective = data[0].permitted = static_cast<uint32_t>(keep);
-  data[1].effective = data[1].permitted = static_cast<uint32_t>(keep >> 32);
+  data[0].effective = static_cast<uint32_t>(keep);
+  data[1].effective = static_cast<uint32_t>(keep >> 32);
+  data[0].permitted = static_cast<uint32_t>(permitted);
+  data[1].permitted = static_cast<uint32_t>(permitted >> 32);
   if (syscall(SYS_capset, &header, data) != 0) return errno;
   return 0;
+}
+
+bool CapabilityMask(Napi::Env env, Napi::Value value, uint64_t* mask) {
+  if (!value.IsArray()) return false;
+  Napi::Array caps = value.As<Napi::Array>();
+  *mask = 0;
+  for (uint32_t i = 0; i < caps.Length(); i++) {
+    const int cap = caps.Get(i).ToNumber().Int32Value();
+    if (cap < 0 || cap > 63) return false;
+    *mask |= 1ull << cap;
+  }
+  return true;
 }
 
 void KeepOnlyHandler(int, siginfo_t*, void*) {
@@ -149,9 +167,10 @@ std::vector<pid_t> OtherThreads() {
   return tids;
 }
 
-// keepOnlyCapabilities(caps: number[]): { threads, answered } — in every
-// thread: bounding set, permitted and effective down to `caps`, inheritable
-// and ambient cleared, no_new_privs set. Throws if the caller's own change
+// keepOnlyCapabilities(caps: number[], reloadable?: number[]): { threads,
+// answered } — in every thread: bounding set and effective down to `caps`,
+// permitted to `caps` and `reloadable`, inheritable and ambient cleared,
+// no_new_privs set. Throws if the caller's own change
 // fails; the other threads' results are for the caller to check in
 // /proc/self/task (`answered` says how many ran the handler in time).
 Napi::Value KeepOnlyCapabilities(const Napi::CallbackInfo& info) {
@@ -170,17 +189,13 @@ Napi::Value KeepOnlyCapabilities(const Napi::CallbackInfo& info) {
     if (fscanf(f, "%d", &last) != 1) last = CAP_LAST_CAP;
     fclose(f);
   }
-  uint64_t keep = 0;
-  Napi::Array caps = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < caps.Length(); i++) {
-    const int cap = caps.Get(i).ToNumber().Int32Value();
-    if (cap < 0 || cap > 63) {
-      ThrowUsage(env, "keepOnlyCapabilities: a capability is a number from 0 to 63");
-      return env.Undefined();
-    }
-    keep |= 1ull << cap;
+  uint64_t keep = 0, reloadable = 0;
+  if (!CapabilityMask(env, info[0], &keep) || (info.Length() > 1 && !CapabilityMask(env, info[1], &reloadable))) {
+    ThrowUsage(env, "keepOnlyCapabilities: a capability is a number from 0 to 63");
+    return env.Undefined();
   }
   capabilities_kept.store(keep);
+  capabilities_reloadable.store(reloadable);
   capabilities_last.store(last < 63 ? last : 63);
   threads_done.store(0);
   thread_failure.store(0);
@@ -228,6 +243,32 @@ Napi::Value KeepOnlyCapabilities(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// setEffectiveCapabilities(caps: number[]) — this thread only (where libbpf's
+// calls run): its effective set becomes `caps`, which must be in its
+// permitted set (EPERM otherwise). A hot reload raises the reloadable ones
+// for its load and attach, then lowers them again.
+Napi::Value SetEffectiveCapabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t mask = 0;
+  if (info.Length() < 1 || !CapabilityMask(env, info[0], &mask)) {
+    ThrowUsage(env, "setEffectiveCapabilities(caps: number[]), each from 0 to 63");
+    return env.Undefined();
+  }
+  __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  if (syscall(SYS_capget, &header, data) != 0) {
+    ThrowFailure(env, "cannot read this thread's capabilities", errno);
+    return env.Undefined();
+  }
+  data[0].effective = static_cast<uint32_t>(mask);
+  data[1].effective = static_cast<uint32_t>(mask >> 32);
+  if (syscall(SYS_capset, &header, data) != 0) {
+    ThrowFailure(env, "cannot change this thread's effective capabilities", errno);
+    return env.Undefined();
+  }
+  return env.Undefined();
+}
+
 Napi::Value SetDebug(const Napi::CallbackInfo& info) {
   SetLibbpfDebug(info.Length() > 0 && info[0].ToBoolean().Value());
   return info.Env().Undefined();
@@ -270,6 +311,7 @@ void InitHost(Napi::Env env, Napi::Object exports) {
   exports.Set("ensureTracefs", Napi::Function::New(env, EnsureTracefs));
   exports.Set("releaseTracefs", Napi::Function::New(env, ReleaseTracefs));
   exports.Set("keepOnlyCapabilities", Napi::Function::New(env, KeepOnlyCapabilities));
+  exports.Set("setEffectiveCapabilities", Napi::Function::New(env, SetEffectiveCapabilities));
   exports.Set("setLibbpfDebug", Napi::Function::New(env, SetDebug));
   exports.Set("versions", Napi::Function::New(env, Versions));
 }

@@ -1,10 +1,11 @@
 // The running program: outputs started, inputs attached, events routed,
 // and an orderly stop (detach, drain, deliver within Grace).
-import { dirname } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { compileMatch } from './config/match.js';
-import type { AppConfig } from './config/model.js';
+import type { AppConfig, InputSettings, OutputSettings } from './config/model.js';
 import { HttpServerError, MonitoringServer } from './http/server.js';
-import { EbpfInput, type TraceCounters } from './inputs/ebpf-input.js';
+import { EbpfInput, inputIdentity, type TraceCounters } from './inputs/ebpf-input.js';
 import type { Logger } from './log.js';
 import { addon } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';
@@ -13,26 +14,101 @@ import { Router } from './router.js';
 
 export class StartError extends Error {}
 
+/** A reload that was not made: the message says why; the running pipeline is as it was. */
+export class ReloadError extends Error {}
+
 export interface AppCounters {
   inputs: { instance: string; traces: TraceCounters[] }[];
   outputs: { instance: string; counters: OutputCounters }[];
   unrouted: number;
+  /** Reloads done (Fluent Bit's hot_reloaded_count). */
+  reloads: number;
 }
 
+/** What the HTTP server shows of hot reload and how it asks for one (/api/v2/reload). */
+export interface ReloadControl {
+  /** Reloads done. */
+  count(): number;
+  /**
+   * Fluent Bit's answer to POST /api/v2/reload; with 'done', `run` starts
+   * the reload (once the answer is sent: the reload may restart the server).
+   */
+  request(source: string): { answer: 'done' | 'in progress' | 'not enabled'; run?: () => void };
+}
+
+export interface AppOptions {
+  /** For the HTTP server's /api/v2/reload; without it hot reload is "not enabled" there. */
+  reload?: ReloadControl;
+  /** Wraps loading and attaching (a hot reload raises the capabilities they need for it). */
+  attachWith?<T>(attach: () => T): T;
+}
+
+interface RunningInput {
+  identity: string;
+  settings: InputSettings;
+  input: EbpfInput;
+}
+
+interface RunningOutput {
+  identity: string;
+  settings: OutputSettings;
+  output: Output;
+}
+
+/** The [SERVICE] keys outputs read at creation: a change in them makes every output a new one. */
+const OUTPUT_SERVICE_KEYS = ['flush', 'storage.path', 'storage.sync', 'storage.checksum', 'storage.backlog.mem_limit', 'scheduler.base', 'scheduler.cap'];
+/** Output keys naming a file read at start: its identity on disk counts, so a renewed certificate is read again. */
+const OUTPUT_FILE_KEYS = ['upstream', 'tls.ca_file', 'tls.crt_file', 'tls.key_file'];
+/** The [SERVICE] keys of the HTTP server: a change in one restarts it. */
+const HTTP_SERVICE_KEYS = ['http_server', 'http_listen', 'http_port', 'health_check', 'hc_errors_count', 'hc_retry_failure_count', 'hc_period'];
+
+function fileStamp(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+const identityText = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (v instanceof Map ? [...v.entries()].sort(([a], [b]) => String(a).localeCompare(String(b))) : v));
+
+/** What makes two [OUTPUT]s the same running output, for a reload. */
+function outputIdentity(settings: OutputSettings, config: AppConfig): string {
+  const dir = dirname(config.file);
+  const files = OUTPUT_FILE_KEYS.filter((k) => settings.values.has(k)).map((k) => fileStamp(resolve(dir, settings.values.get(k) as string)));
+  return identityText({
+    plugin: settings.plugin,
+    instance: settings.instance,
+    match: settings.match,
+    values: settings.values,
+    service: OUTPUT_SERVICE_KEYS.map((k) => config.service.values.get(k)),
+    dir,
+    files,
+  });
+}
+
+const httpIdentity = (config: AppConfig) => identityText(HTTP_SERVICE_KEYS.map((k) => config.service.values.get(k)));
+
 export class EbpfForward {
-  private readonly outputs: Output[] = [];
-  private readonly inputs: EbpfInput[] = [];
-  private router!: Router;
+  private outputs: RunningOutput[] = [];
+  private inputs: RunningInput[] = [];
+  private router: Router = new Router([]);
   private http: MonitoringServer | undefined;
   private stopping: Promise<void> | undefined;
+  private reloading: Promise<unknown> | undefined;
+  /** Outputs a reload replaced, still delivering what they hold (within Grace). */
+  private readonly retiring = new Set<Promise<void>>();
+  private reloads = 0;
 
   private constructor(
-    private readonly config: AppConfig,
+    private config: AppConfig,
     private readonly log: Logger,
+    private readonly options: AppOptions,
   ) {}
 
-  static async start(config: AppConfig, log: Logger): Promise<EbpfForward> {
-    const app = new EbpfForward(config, log);
+  static async start(config: AppConfig, log: Logger, options: AppOptions = {}): Promise<EbpfForward> {
+    const app = new EbpfForward(config, log, options);
     try {
       await app.open();
     } catch (err) {
@@ -42,49 +118,82 @@ export class EbpfForward {
     return app;
   }
 
+  private attachWith<T>(attach: () => T): T {
+    return this.options.attachWith ? this.options.attachWith(attach) : attach();
+  }
+
+  private async startHttp(config: AppConfig): Promise<void> {
+    if (!config.service.values.get('http_server')) return;
+    this.http = await MonitoringServer.start({ service: config.service.values, counters: () => this.counters(), reload: this.options.reload }).catch((err: Error) => {
+      throw err instanceof HttpServerError ? new StartError(err.message) : err;
+    });
+    const everywhere = /^(0\.0\.0\.0|::)$/.test(config.service.values.get('http_listen') as string);
+    this.log.info(`HTTP server listening on ${this.http.address}${everywhere ? ' (every interface: set HTTP_Listen 127.0.0.1 to keep it local)' : ''}`);
+  }
+
+  private createOutput(settings: OutputSettings, config: AppConfig): RunningOutput {
+    const plugin = outputPlugins.get(settings.plugin)!;
+    const output = plugin.create(settings.values, {
+      instance: settings.instance,
+      log: this.log.child(`output:${settings.plugin}:${settings.instance}`),
+      service: config.service,
+      configDir: dirname(config.file),
+    });
+    return { identity: outputIdentity(settings, config), settings, output };
+  }
+
+  private routerOf(outputs: RunningOutput[]): Router {
+    return new Router(outputs.map((o) => ({ output: o.output, matches: compileMatch(o.settings.match) })));
+  }
+
+  private createInput(settings: InputSettings, config: AppConfig, strictTraceErrors = false): RunningInput {
+    const input = new EbpfInput({
+      settings,
+      service: config.service,
+      log: this.log.child(`input:ebpf:${settings.instance}`),
+      // The router of the moment: a reload swaps it between two chunks.
+      emit: (tag, chunk) => this.router.route(tag, chunk),
+      whenAccepting: (tag) => this.router.whenAccepting(tag),
+      strictTraceErrors,
+    });
+    return { identity: inputIdentity(settings, config.service), settings, input };
+  }
+
+  /**
+   * Loads and attaches inputs (with what attaching needs raised, for a
+   * reload), pushing each to `into` once created so that a failure can stop
+   * those already attached.
+   */
+  private attachInputs(settings: InputSettings[], config: AppConfig, into: RunningInput[], strict: boolean): void {
+    if (settings.length === 0) return;
+    this.attachWith(() => {
+      const tracefs = addon().ensureTracefs();
+      if (tracefs === 'mounted') this.log.info('mounted tracefs at /sys/kernel/tracing (unmounted once the traces are attached)');
+      try {
+        for (const s of settings) {
+          const running = this.createInput(s, config, strict);
+          into.push(running);
+          running.input.start();
+        }
+      } finally {
+        // Attached programs no longer need tracefs (libbpf read the tracepoint
+        // ids from it), and unmounting later would need CAP_SYS_ADMIN, which
+        // the CLI gives up once started.
+        addon().releaseTracefs();
+      }
+    });
+  }
+
   private async open(): Promise<void> {
     const { config, log } = this;
     // First, so that a port in use fails the start before anything is attached.
-    if (config.service.values.get('http_server')) {
-      this.http = await MonitoringServer.start({ service: config.service.values, counters: () => this.counters() }).catch((err: Error) => {
-        throw err instanceof HttpServerError ? new StartError(err.message) : err;
-      });
-      const everywhere = /^(0\.0\.0\.0|::)$/.test(config.service.values.get('http_listen') as string);
-      log.info(`HTTP server listening on ${this.http.address}${everywhere ? ' (every interface: set HTTP_Listen 127.0.0.1 to keep it local)' : ''}`);
-    }
-    const routes = config.outputs.map((o) => {
-      const plugin = outputPlugins.get(o.plugin)!;
-      const output = plugin.create(o.values, {
-        instance: o.instance,
-        log: log.child(`output:${o.plugin}:${o.instance}`),
-        service: config.service,
-        configDir: dirname(config.file),
-      });
-      this.outputs.push(output);
-      return { output, matches: compileMatch(o.match) };
-    });
-    this.router = new Router(routes);
-    await Promise.all(this.outputs.map((o) => o.start()));
+    await this.startHttp(config);
+    this.outputs = config.outputs.map((o) => this.createOutput(o, config));
+    this.router = this.routerOf(this.outputs);
+    await Promise.all(this.outputs.map((o) => o.output.start()));
 
-    const tracefs = addon().ensureTracefs();
-    if (tracefs === 'mounted') log.info('mounted tracefs at /sys/kernel/tracing (unmounted once the traces are attached)');
-
-    for (const settings of config.inputs) {
-      const input = new EbpfInput({
-        settings,
-        service: config.service,
-        log: log.child(`input:ebpf:${settings.instance}`),
-        emit: (tag, chunk) => this.router.route(tag, chunk),
-        whenAccepting: (tag) => this.router.whenAccepting(tag),
-      });
-      this.inputs.push(input);
-      input.start();
-    }
-    // Attached programs no longer need tracefs (libbpf read the tracepoint
-    // ids from it), and unmounting later would need CAP_SYS_ADMIN, which the
-    // CLI gives up once started.
-    addon().releaseTracefs();
-    const running = this.inputs.flatMap((i) => i.running());
+    this.attachInputs(config.inputs, config, this.inputs, false);
+    const running = this.inputs.flatMap((i) => i.input.running());
     if (running.length === 0) {
       throw new StartError('no trace could be attached; see the errors above');
     }
@@ -93,10 +202,122 @@ export class EbpfForward {
 
   counters(): AppCounters {
     return {
-      inputs: this.inputs.map((i) => ({ instance: i.instance, traces: i.counters() })),
-      outputs: this.outputs.map((o) => ({ instance: o.instance, counters: o.counters() })),
-      unrouted: this.router?.unrouted ?? 0,
+      inputs: this.inputs.map((i) => ({ instance: i.input.instance, traces: i.input.counters() })),
+      outputs: this.outputs.map((o) => ({ instance: o.output.instance, counters: o.output.counters() })),
+      unrouted: this.router.unrouted,
+      reloads: this.reloads,
     };
+  }
+
+  /** The config running now (the last one a reload took). */
+  get currentConfig(): AppConfig {
+    return this.config;
+  }
+
+  /**
+   * Replaces the pipeline with `next`'s: inputs and outputs whose settings
+   * are the same keep running untouched; the others are replaced (inputs
+   * stopped and drained before their replacements attach, outputs closed
+   * within Grace after the switch); the routes switch between two chunks.
+   * Resolves with a summary once the new pipeline runs; throws ReloadError,
+   * with the old pipeline running as it was, when any of it can't start.
+   */
+  reload(next: AppConfig): Promise<string> {
+    if (this.stopping) return Promise.reject(new ReloadError('stopping'));
+    if (this.reloading) return Promise.reject(new ReloadError('a reload is in progress'));
+    const reloading = this.doReload(next).finally(() => {
+      this.reloading = undefined;
+    });
+    this.reloading = reloading;
+    return reloading;
+  }
+
+  private async doReload(next: AppConfig): Promise<string> {
+    const previous = this.config;
+    // Outputs: the same ones kept, new ones started before anything changes.
+    const unclaimed = new Map(this.outputs.map((o) => [o.identity, o]));
+    const nextOutputs: RunningOutput[] = [];
+    const created: RunningOutput[] = [];
+    for (const settings of next.outputs) {
+      const identity = outputIdentity(settings, next);
+      const kept = unclaimed.get(identity);
+      if (kept) {
+        unclaimed.delete(identity);
+        nextOutputs.push(kept);
+      } else {
+        const output = this.createOutput(settings, next);
+        created.push(output);
+        nextOutputs.push(output);
+      }
+    }
+    const removedOutputs = [...unclaimed.values()];
+    const dropNew = () => Promise.all(created.map((o) => o.output.close(0).catch(() => {})));
+    try {
+      await Promise.all(created.map((o) => o.output.start()));
+    } catch (err) {
+      await dropNew();
+      throw new ReloadError((err as Error).message);
+    }
+    // The HTTP server, if its keys changed: the old one closed first (it may hold the port).
+    const restartHttp = httpIdentity(previous) !== httpIdentity(next);
+    if (restartHttp) {
+      await this.http?.close();
+      this.http = undefined;
+      try {
+        await this.startHttp(next);
+      } catch (err) {
+        await this.startHttp(previous).catch((again: Error) => this.log.error(`HTTP server: ${again.message}`));
+        await dropNew();
+        throw new ReloadError((err as Error).message);
+      }
+    }
+
+    // From here to the end of the switch nothing awaits: no chunk is routed meanwhile.
+    const wanted = new Map(next.inputs.map((s) => [inputIdentity(s, next.service), s]));
+    const keptInputs = new Set(this.inputs.filter((i) => wanted.has(i.identity)));
+    const removedInputs = this.inputs.filter((i) => !keptInputs.has(i));
+    const keptIds = new Set([...keptInputs].map((i) => i.identity));
+    const toStart = next.inputs.filter((s) => !keptIds.has(inputIdentity(s, next.service)));
+    const oldRouter = this.router;
+    // Detached and drained through the old routes before anything new attaches: no event twice.
+    for (const i of removedInputs) i.input.stop();
+    this.router = this.routerOf(nextOutputs);
+    const started: RunningInput[] = [];
+    try {
+      this.attachInputs(toStart, next, started, true);
+    } catch (err) {
+      // Undo: the old routes back, what attached detached (its records to the old routes), the old inputs again.
+      this.router = oldRouter;
+      for (const i of started) i.input.stop();
+      const restarted: RunningInput[] = [];
+      try {
+        this.attachInputs(removedInputs.map((i) => i.settings), previous, restarted, false);
+      } catch (again) {
+        this.log.error(`restarting the previous inputs: ${(again as Error).message}`);
+      }
+      const back = new Map(removedInputs.map((i, n) => [i, restarted[n]]));
+      this.inputs = this.inputs.map((i) => back.get(i) ?? i);
+      await dropNew();
+      throw new ReloadError((err as Error).message);
+    }
+    const byIdentity = new Map([...[...keptInputs].map((i) => [i.identity, i] as const), ...started.map((i) => [i.identity, i] as const)]);
+    this.inputs = next.inputs.map((s) => byIdentity.get(inputIdentity(s, next.service))!);
+    this.outputs = nextOutputs;
+    this.config = next;
+    this.reloads++;
+    // Carried over so that the metric keeps counting.
+    this.router.unrouted += oldRouter.unrouted;
+
+    // Replaced outputs deliver what they hold within Grace, as at a stop, while the new pipeline runs.
+    const graceMs = next.service.graceSeconds * 1000;
+    for (const o of removedOutputs) {
+      const closing = o.output.close(graceMs).catch((err: Error) => this.log.error(`${o.output.instance}: ${err.message}`));
+      this.retiring.add(closing);
+      void closing.finally(() => this.retiring.delete(closing));
+    }
+    for (const i of removedInputs) this.logTotals(i.input, 'replaced: ');
+    const kept = `${keptInputs.size} of ${next.inputs.length} inputs and ${nextOutputs.length - created.length} of ${nextOutputs.length} outputs kept running`;
+    return `${kept}; ${started.length} inputs and ${created.length} outputs started, ${removedInputs.length} and ${removedOutputs.length} stopped${restartHttp ? '; HTTP server restarted' : ''}`;
   }
 
   /** Detaches every trace, delivers what is buffered within Grace, closes outputs. Idempotent. */
@@ -105,19 +326,24 @@ export class EbpfForward {
     return this.stopping;
   }
 
+  private logTotals(input: EbpfInput, prefix = ''): void {
+    for (const t of input.counters()) {
+      const lost = t.lossesCounted ? `${t.lost} lost in the kernel` : 'losses in the kernel not counted (its object has no lost map)';
+      this.log.info(`${prefix}${input.instance} ${t.trace}: ${t.records} records, ${lost}${t.malformed ? `, ${t.malformed} malformed` : ''}${t.skipped ? `, ${t.skipped} of unknown kinds skipped` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}`);
+    }
+  }
+
   private async doStop(): Promise<void> {
-    for (const input of this.inputs) input.stop();
+    // A reload under way finishes (or is undone) first: then there is one pipeline to stop.
+    await this.reloading?.catch(() => {});
+    for (const i of this.inputs) i.input.stop();
     const graceMs = this.config.service.graceSeconds * 1000;
-    await Promise.all(this.outputs.map((o) => o.close(graceMs).catch((err: Error) => this.log.error(`${o.instance}: ${err.message}`))));
+    await Promise.all(this.outputs.map((o) => o.output.close(graceMs).catch((err: Error) => this.log.error(`${o.output.instance}: ${err.message}`))));
+    await Promise.all(this.retiring);
     addon().releaseTracefs();
     await this.http?.close();
-    for (const i of this.inputs) {
-      for (const t of i.counters()) {
-        const lost = t.lossesCounted ? `${t.lost} lost in the kernel` : 'losses in the kernel not counted (its object has no lost map)';
-        this.log.info(`${i.instance} ${t.trace}: ${t.records} records, ${lost}${t.malformed ? `, ${t.malformed} malformed` : ''}${t.skipped ? `, ${t.skipped} of unknown kinds skipped` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}`);
-      }
-    }
-    if (this.router?.unrouted) this.log.warn(`${this.router.unrouted} records matched no output and were dropped`);
+    for (const i of this.inputs) this.logTotals(i.input);
+    if (this.router.unrouted) this.log.warn(`${this.router.unrouted} records matched no output and were dropped`);
   }
 }
 
@@ -133,32 +359,68 @@ export interface LifecycleHooks {
 }
 
 /**
- * How a run ends: SIGINT, SIGTERM, SIGHUP (there is no reload yet) or a
- * closed stdout stop it cleanly (deliver within Grace, detach, exit 0), and a
- * second signal exits at once. A stop asked for during start-up waits for
- * start-up to finish, for at most Grace.
+ * How a run ends, and when it reloads: SIGINT, SIGTERM, a closed stdout, and
+ * SIGHUP without hot reload stop it cleanly (deliver within Grace, detach,
+ * exit 0), and a second stop signal exits at once. With hot reload, SIGHUP
+ * and POST /api/v2/reload run `reloader`, one at a time. A stop asked for
+ * during start-up waits for start-up to finish, for at most Grace.
  */
 export class Lifecycle {
   private app: { stop(): Promise<void> } | undefined;
   private starting = false;
   private stopReason: string | undefined;
   private signals = 0;
+  private reloading = false;
+  private reloads = 0;
   /** Set from the config once read. */
   graceSeconds = 5;
+  /** Hot_Reload On (or -Y), from the config once read and after each reload. */
+  hotReload = false;
+  /** Reads the config again and replaces the pipeline; resolves true when it did. Set by the CLI. */
+  reloader: ((source: string) => Promise<boolean>) | undefined;
+
+  /** For the HTTP server: Fluent Bit's answers to POST /api/v2/reload, and the count. */
+  readonly reloadControl: ReloadControl = {
+    count: () => this.reloads,
+    request: (source) => {
+      if (!this.hotReload || !this.reloader) return { answer: 'not enabled' };
+      if (this.reloading || !this.app || this.stopReason) return { answer: 'in progress' };
+      this.reloading = true;
+      return { answer: 'done', run: () => this.runReload(source) };
+    },
+  };
 
   constructor(private readonly hooks: LifecycleHooks) {
     const onSignal = (signal: NodeJS.Signals) => {
+      if (signal === 'SIGHUP' && this.hotReload && !this.stopReason) {
+        const { answer, run } = this.reloadControl.request('SIGHUP');
+        if (run) run();
+        else hooks.log()?.warn(`SIGHUP: a reload is ${answer === 'in progress' ? 'in progress (or start-up is)' : answer}: ignored`);
+        return;
+      }
       if (++this.signals > 1) {
         hooks.log()?.warn(`${signal} again: exiting now`);
         hooks.exit(1);
         return;
       }
-      this.requestStop(signal === 'SIGHUP' ? 'SIGHUP (ebpf-forward does not reload its configuration)' : signal);
+      this.requestStop(signal === 'SIGHUP' ? 'SIGHUP (Hot_Reload is off: stopping, as without -Y)' : signal);
     };
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) hooks.signals.on(signal, onSignal);
     // A closed stdout (`ebpf-forward -c conf | head`) fails every later write.
     hooks.stdout.on('error', (err) => {
       if (this.app || this.starting) this.requestStop(err.code === 'EPIPE' ? 'stdout closed (EPIPE)' : `stdout failed (${err.code ?? err.message})`);
+    });
+  }
+
+  private runReload(source: string): void {
+    const log = this.hooks.log();
+    this.reloader!(source).then(
+      (done) => {
+        if (done) this.reloads++;
+      },
+      (err: Error) => log?.error(`reload failed: ${err.message}`),
+    ).finally(() => {
+      this.reloading = false;
     });
   }
 

@@ -3,7 +3,7 @@
 //   ebpf-forward -c FILE [--dry-run] [-v|-vv] [-q]
 //   ebpf-forward -i ebpf -p trace=trace_exec -t host.ebpf -o forward -p host=127.0.0.1 -m '*' -f 1
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { EbpfForward, Lifecycle, StartError } from './app.js';
+import { EbpfForward, Lifecycle, ReloadError, StartError } from './app.js';
 import {
   allPluginsHelp,
   ebpfInputHelp,
@@ -16,10 +16,17 @@ import {
 } from './config/command-line.js';
 import { ConfigError, type AppConfig, type OutputSettings } from './config/model.js';
 import { TraceStartError } from './inputs/trace-session.js';
-import { createLogger, type Logger, type LogLevel, type LogSink } from './log.js';
+import { createLogger, type Logger, type LogLevel, type LogSink, type RootLogger } from './log.js';
 import { AddonMissingError } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';
-import { dropPrivileges, missingPrivileges, PrivilegeDropError } from './privileges.js';
+import {
+  dropPrivileges,
+  dropReloadCapabilities,
+  missingPrivileges,
+  PrivilegeDropError,
+  threadsWithEffectiveCapabilities,
+  withReloadCapabilities,
+} from './privileges.js';
 import { traceNames, traces } from './traces/registry.js';
 import { packageVersion } from './version.js';
 
@@ -42,6 +49,7 @@ Options:
   -f, --flush SECONDS      [SERVICE] Flush (default 1)
   -b, --storage_path PATH  [SERVICE] storage.path
   -H, --http_server        [SERVICE] HTTP_Server On; -L, --http_listen ADDR; -P, --http_port PORT
+  -Y, --enable-hot-reload  [SERVICE] Hot_Reload On: SIGHUP and POST /api/v2/reload read the -c file again
   -l, --log_file FILE      write log lines to FILE (appended) instead of stderr
   -D, --dry-run            check the config, attach nothing, exit 0 (valid) or 1
   -v, --verbose            more logging: -v debug, -vv trace (overrides Log_Level)
@@ -123,6 +131,55 @@ function logFileSink(path: string): LogSink {
   };
 }
 
+/** The config of the command line (and its -c file), with stdout as the output when it names none. */
+function readConfig(args: CommandLine): AppConfig {
+  const config = loadCommandLine(args, deps);
+  if (config.outputs.length === 0) config.outputs.push(defaultOutput(config));
+  return config;
+}
+
+const logLevelOf = (args: CommandLine, config: AppConfig): LogLevel =>
+  args.quiet ? 'error' : args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'debug' : config.service.logLevel;
+
+/**
+ * Hot reload: the -c file read again, checked as a start checks it, and the
+ * pipeline replaced; anything wrong is one line and the running pipeline
+ * stays. Resolves true when the pipeline was replaced.
+ */
+async function reload(source: string, args: CommandLine, app: EbpfForward, logger: RootLogger): Promise<boolean> {
+  const refuse = (why: string) => {
+    logger.error(`${source}: reload refused: ${why}; the running pipeline is unchanged`);
+    return false;
+  };
+  if (!args.configFile) return refuse('the pipeline was given on the command line only (-i/-o, no -c FILE): there is no file to read again');
+  logger.info(`${source}: reloading ${args.configFile}`);
+  let next: AppConfig;
+  try {
+    next = readConfig(args);
+  } catch (err) {
+    if (err instanceof ConfigError) return refuse(err.message);
+    throw err;
+  }
+  for (const warning of next.warnings ?? []) logger.warn(warning);
+  try {
+    const summary = await app.reload(next);
+    logger.info(`reload done: ${summary}`);
+  } catch (err) {
+    if (err instanceof ReloadError || err instanceof TraceStartError) return refuse(err.message);
+    throw err;
+  } finally {
+    const raised = threadsWithEffectiveCapabilities();
+    if (raised.length) logger.error(`after the reload, thread ${raised[0]!.tid} has capabilities ${raised[0]!.effective.toString(16)} effective`);
+  }
+  logger.setLevel(logLevelOf(args, next));
+  lifecycle.graceSeconds = next.service.graceSeconds;
+  if (!next.service.values.get('hot_reload')) {
+    lifecycle.hotReload = false;
+    logger.info(`Hot_Reload is off now: ${dropReloadCapabilities()}`);
+  }
+  return true;
+}
+
 async function main(argv: string[]): Promise<void> {
   let args: CommandLine;
   let config: AppConfig;
@@ -137,42 +194,43 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     if (!args.configFile && args.sections.length === 0) fail(`no configuration file: use -c FILE, or give a pipeline (-i ebpf -p trace=NAME ...)\n\n${usage}`);
-    config = loadCommandLine(args, deps);
+    config = readConfig(args);
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     // parseArgs' own errors: an unknown flag, a flag without its value.
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail(`${(err as Error).message}\n\n${usage}`);
     throw err;
   }
-  if (config.outputs.length === 0) config.outputs.push(defaultOutput(config));
-
   if (args.dryRun) {
     for (const warning of config.warnings ?? []) process.stderr.write(`ebpf-forward: warning: ${warning}\n`);
     process.stdout.write('configuration test is successful\n');
     return;
   }
 
-  const level: LogLevel = args.quiet ? 'error' : args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'debug' : config.service.logLevel;
-  const logger = createLogger(level, args.logFile ? logFileSink(args.logFile) : undefined);
+  const logger = createLogger(logLevelOf(args, config), args.logFile ? logFileSink(args.logFile) : undefined);
   log = logger;
 
   const denied = missingPrivileges();
   if (denied) fail(denied);
 
   lifecycle.graceSeconds = config.service.graceSeconds;
+  const hotReload = config.service.values.get('hot_reload') === true;
+  // With hot reload, a SIGHUP during start-up is ignored (there is nothing to reload yet), never a stop.
+  lifecycle.hotReload = hotReload;
   logger.info(`ebpf-forward v${packageVersion()} (pid ${process.pid})`);
   for (const warning of config.warnings ?? []) logger.warn(warning);
   try {
     await lifecycle.start(async () => {
-      const app = await EbpfForward.start(config, logger);
+      const app = await EbpfForward.start(config, logger, { reload: lifecycle.reloadControl, attachWith: withReloadCapabilities });
       try {
-        logger.info(dropPrivileges());
+        logger.info(dropPrivileges({ forReload: hotReload }));
       } catch (err) {
         if (!(err instanceof PrivilegeDropError)) throw err;
         logger.error(err.message);
         await app.stop();
         process.exit(1);
       }
+      lifecycle.reloader = (source) => reload(source, args, app, logger);
       return app;
     });
   } catch (err) {

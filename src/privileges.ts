@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { addon } from './native/addon.js';
 
+const CAP_SYS_PTRACE = 19;
 const CAP_SYS_ADMIN = 21;
 const CAP_PERFMON = 38;
 const CAP_BPF = 39;
@@ -93,28 +94,84 @@ export function capabilitiesToKeep(kernel: KernelFacts): { caps: number[]; why?:
 export class PrivilegeDropError extends Error {}
 
 /**
+ * What a hot reload needs to load and attach, kept in the permitted set
+ * only: BPF and perf events, tracefs's mount (CAP_SYS_ADMIN), and the
+ * /proc/<pid>/maps and root of other users' processes that uprobe traces
+ * read to find their libraries (CAP_SYS_PTRACE).
+ */
+export const RELOAD_CAPABILITIES: readonly number[] = [CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF];
+
+const maskOf = (caps: readonly number[]) => caps.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
+
+/** Kept since dropPrivileges, in every thread's effective set (nothing on kernels from 5.19). */
+let keptEffective: number[] = [];
+let reloadable: number[] = [];
+
+/**
  * Once every trace is attached: no capability left in any thread (bounding
  * set included, where CAP_SETPCAP allows), and no_new_privs, so that no exec
- * can give one back. Checked thread by thread in /proc; returns what to log.
+ * can give one back. With `forReload` (Hot_Reload On), RELOAD_CAPABILITIES
+ * stay in the permitted sets, none effective, for withReloadCapabilities.
+ * Checked thread by thread in /proc; returns what to log.
  */
-export function dropPrivileges(): string {
+export function dropPrivileges(options: { forReload?: boolean } = {}): string {
   let keep: ReturnType<typeof capabilitiesToKeep>;
   let threads: number;
   let after: ThreadPrivileges[];
+  const forReload = options.forReload ? RELOAD_CAPABILITIES.slice() : [];
   try {
     keep = capabilitiesToKeep(kernelFacts());
-    threads = addon().keepOnlyCapabilities(keep.caps).threads;
+    threads = addon().keepOnlyCapabilities(keep.caps, forReload).threads;
     after = threadPrivileges();
   } catch (err) {
     throw new PrivilegeDropError(`cannot drop privileges after attaching: ${(err as Error).message}`);
   }
-  const mask = keep.caps.reduce((m, cap) => m | (1n << BigInt(cap)), 0n);
-  const kept = after.find((t) => t.effective !== mask || t.permitted !== mask || t.inheritable || t.ambient || !t.noNewPrivs);
+  keptEffective = keep.caps;
+  reloadable = forReload;
+  const mask = maskOf(keep.caps);
+  const permitted = mask | maskOf(forReload);
+  const kept = after.find((t) => t.effective !== mask || t.permitted !== permitted || t.inheritable || t.ambient || !t.noNewPrivs);
   if (kept) {
     const what = kept.noNewPrivs ? `capabilities ${(kept.effective | kept.permitted | kept.inheritable | kept.ambient).toString(16)}` : 'no no_new_privs';
     throw new PrivilegeDropError(`cannot drop privileges after attaching: thread ${kept.tid} still has ${what}`);
   }
-  const left = keep.why ?? 'no capabilities left';
+  const left = keep.why ?? (forReload.length ? 'none effective, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_SYS_PTRACE permitted for hot reload' : 'no capabilities left');
   const bounding = after.some((t) => t.bounding & ~mask) ? ' (the bounding set stays: dropping from it needs CAP_SETPCAP)' : '';
   return `privileges dropped in all ${Math.max(threads, after.length)} threads: ${left}, no_new_privs set${bounding}`;
+}
+
+/** Whether dropPrivileges kept the reload capabilities permitted. */
+export function reloadCapabilitiesKept(): boolean {
+  return reloadable.length > 0;
+}
+
+/**
+ * Runs `attach` (synchronous: no other JS runs meanwhile, and no thread is
+ * started that would inherit them) with the reload capabilities effective
+ * in this thread, and lowers them after, whatever happens. Before
+ * dropPrivileges (the first start), it just runs.
+ */
+export function withReloadCapabilities<T>(attach: () => T): T {
+  if (reloadable.length === 0) return attach();
+  addon().setEffectiveCapabilities([...keptEffective, ...reloadable]);
+  try {
+    return attach();
+  } finally {
+    addon().setEffectiveCapabilities(keptEffective);
+  }
+}
+
+/**
+ * Hot reload turned off by a reload: what was kept for it goes from every
+ * thread too, for good.
+ */
+export function dropReloadCapabilities(): string {
+  if (reloadable.length === 0) return 'no capabilities kept for reload';
+  return dropPrivileges({ forReload: false });
+}
+
+/** Threads that have any effective capability beyond what is kept (none, outside a reload). */
+export function threadsWithEffectiveCapabilities(): { tid: number; effective: bigint }[] {
+  const mask = maskOf(keptEffective);
+  return threadPrivileges().filter((t) => t.effective & ~mask).map((t) => ({ tid: t.tid, effective: t.effective }));
 }

@@ -32,6 +32,7 @@ const flags = {
   http_server: { type: 'boolean', short: 'H', multiple: true },
   http_listen: { type: 'string', short: 'L', multiple: true },
   http_port: { type: 'string', short: 'P', multiple: true },
+  'enable-hot-reload': { type: 'boolean', short: 'Y', multiple: true },
   'dry-run': { type: 'boolean', short: 'D' },
   verbose: { type: 'boolean', short: 'v', multiple: true },
   quiet: { type: 'boolean', short: 'q' },
@@ -48,6 +49,7 @@ const serviceFlags: Partial<Record<keyof typeof flags, string>> = {
   http_server: 'http_server',
   http_listen: 'http_listen',
   http_port: 'http_port',
+  'enable-hot-reload': 'hot_reload',
 };
 
 export interface HelpRequest {
@@ -61,7 +63,7 @@ export interface HelpRequest {
 export interface CommandLine {
   /** -c FILE, as given. */
   configFile?: string;
-  /** Sections from -i/-o/-F with their -p/-t/-m, and one [SERVICE] of -f/-b/-d/-H/-L/-P (when any). */
+  /** Sections from -i/-o/-F with their -p/-t/-m, and one [SERVICE] of -f/-b/-d/-H/-L/-P/-Y (when any). */
   sections: ConfigSection[];
   /** -l FILE: where log lines go instead of stderr. */
   logFile?: string;

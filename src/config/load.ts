@@ -46,6 +46,7 @@ export const serviceKeys: readonly KeySpec[] = [
   { name: 'grace', description: 'seconds given on shutdown to deliver buffered records', default: '5', parse: secondsParser({ min: 0 }) },
   { name: 'log_level', description: `${logLevels.join(', ')}`, default: 'info', parse: enumParser<LogLevel>(logLevels, { warning: 'warn' }) },
   { name: 'daemon', description: 'only Off: run under a supervisor instead', default: 'off', parse: refuseDaemon },
+  { name: 'hot_reload', description: 'SIGHUP and POST /api/v2/reload read the -c config again and replace the pipeline (-Y)', default: 'off', parse: parseBool },
   { name: 'http_server', description: 'serve metrics and health over HTTP (see HTTP_Listen, HTTP_Port)', default: 'off', parse: parseBool },
   { name: 'http_listen', description: 'address of the HTTP server (0.0.0.0: every interface, as Fluent Bit; 127.0.0.1 keeps it local)', default: '0.0.0.0', parse: parseNonEmpty },
   { name: 'http_port', description: 'port of the HTTP server', default: '2020', parse: integerParser({ min: 1, max: 65535 }) },

@@ -61,6 +61,9 @@ export function prometheusRegistry({ counters, version, startedAt }: MetricsOpti
   scraped(registry, 'gauge', 'fluentbit_process_start_time_seconds', 'Unix epoch time it started at', ['hostname'], () => [{ labels: host, value: Math.floor(startedAt / 1000) }]);
   scraped(registry, 'gauge', 'fluentbit_build_info', 'Build version information (the value is the start time, as Fluent Bit has it)', ['hostname', 'version', 'os'], () => [{ labels: { ...host, version, os: process.platform }, value: Math.floor(startedAt / 1000) }]);
 
+  // A counter in Fluent Bit 5; promtool refuses a counter without _total, so a gauge here (as Fluent Bit 4 had it).
+  scraped(registry, 'gauge', 'fluentbit_hot_reloaded_times', 'Collect the count of hot reloaded times.', ['hostname'], () => [{ labels: host, value: counters().reloads }]);
+
   scraped(registry, 'counter', 'fluentbit_input_records_total', 'Number of input records', ['name'], () => inputs().map((i) => ({ labels: { name: i.instance }, value: sum(i.traces.map((t) => t.records)) })));
 
   scraped(registry, 'counter', 'fluentbit_output_proc_records_total', 'Number of processed output records', ['name'], perOutput((c) => c.records_sent));

@@ -1,6 +1,7 @@
 // The monitoring HTTP server of [SERVICE] HTTP_Server On, at Fluent Bit's
 // paths. It only reads counters when asked; the record path never sees it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ReloadControl } from '../app.js';
 import type { KeyValues } from '../config/model.js';
 import { HealthWindow } from './health.js';
 import { metricsJson, prometheusRegistry, type CountersSource } from './metrics.js';
@@ -11,6 +12,8 @@ export class HttpServerError extends Error {}
 export interface HttpServerOptions {
   service: KeyValues;
   counters: CountersSource;
+  /** /api/v2/reload; without it, a POST there answers "not enabled". */
+  reload?: ReloadControl;
 }
 
 
@@ -51,6 +54,7 @@ export class MonitoringServer {
   private readonly startedAt = Date.now();
   private readonly health: HealthWindow | undefined;
   private readonly routes: Map<string, () => Reply | Promise<Reply>>;
+  private readonly reload: ReloadControl | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -58,6 +62,7 @@ export class MonitoringServer {
     options: HttpServerOptions,
   ) {
     const { service, counters } = options;
+    this.reload = options.reload;
     const version = packageVersion();
     const registry = prometheusRegistry({ counters, version, startedAt: this.startedAt });
     const prometheus = async (): Promise<Reply> => ({ status: 200, type: registry.contentType, body: await registry.metrics() });
@@ -105,11 +110,31 @@ export class MonitoringServer {
     await closed;
   }
 
+  /**
+   * /api/v2/reload as Fluent Bit answers it: GET the count; POST or PUT a
+   * reload, answered at once ({"reload":"done","status":0}; "not enabled"
+   * -1 with 200, "in progress" -2 with 400), the reload run once the answer
+   * is sent (it may restart this server); any other method 400.
+   */
+  private reloadReply(req: IncomingMessage, res: ServerResponse): Reply {
+    if (req.method === 'GET' || req.method === 'HEAD') return json({ hot_reload_count: this.reload?.count() ?? 0 });
+    if (req.method !== 'POST' && req.method !== 'PUT') return text('bad request\n', 400);
+    const { answer, run } = this.reload?.request(`${req.method} /api/v2/reload`) ?? { answer: 'not enabled' as const };
+    if (run) res.once('finish', run);
+    if (answer === 'done') return json({ reload: 'done', status: 0 });
+    if (answer === 'in progress') return json({ reload: 'in progress', status: -2 }, 400);
+    return json({ reload: 'not enabled', status: -1 });
+  }
+
   private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = this.routes.get(path);
     let reply: Reply;
-    if (!route) {
+    if (path === '/api/v2/reload') {
+      // The request body (Fluent Bit's docs send "{}") is not read: nothing in it counts.
+      req.resume();
+      reply = this.reloadReply(req, res);
+    } else if (!route) {
       reply = text('not found\n', 404);
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');

@@ -1,5 +1,6 @@
 // One `[INPUT] Name ebpf` section: its traces running in the kernel, their
 // events tagged and routed, and their kernel-side losses reported.
+import { statSync } from 'node:fs';
 import type { InputSettings, ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
@@ -33,6 +34,40 @@ export interface TraceCounters {
   dropped: number;
 }
 
+/** A value as identity text: Maps and arrays in order, everything else as JSON would. */
+function identityText(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v instanceof Map ? [...v.entries()] : typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** A file's identity on disk (a rebuilt BPF object is another object), or "missing". */
+function fileStamp(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+/**
+ * What makes two [INPUT]s the same running input, for a reload: instance,
+ * tag, traces (a BPF_Object's file as it is on disk), every key, and the
+ * [SERVICE] keys its journal reads (storage.type filesystem). Two settings
+ * with the same identity keep one TraceSession running.
+ */
+export function inputIdentity(settings: InputSettings, service: ServiceSettings): string {
+  const journal = settings.values.get('storage.type') === 'filesystem'
+    ? ['storage.path', 'storage.sync', 'storage.checksum', 'flush'].map((k) => service.values.get(k))
+    : [];
+  return identityText({
+    instance: settings.instance,
+    tag: settings.tag,
+    traces: settings.traces.map((t) => [t.trace.name, t.trace.object.startsWith('/') ? fileStamp(t.trace.object) : '']),
+    values: [...settings.values.entries()].sort(([a], [b]) => a.localeCompare(b)),
+    journal,
+  });
+}
+
 export interface EbpfInputOptions {
   settings: InputSettings;
   /** [SERVICE]: storage.path and Flush for storage.type filesystem. */
@@ -41,6 +76,11 @@ export interface EbpfInputOptions {
   emit(tag: string, chunk: EventChunk): void;
   /** Undefined while the outputs of the tag take more, else when they will (see TraceSessionOptions.whenAccepting). */
   whenAccepting?(tag: string): Promise<void> | undefined;
+  /**
+   * A reload: a trace that can't attach stops the input and throws, whatever
+   * Trace_Error says, so that the reload is refused and undone.
+   */
+  strictTraceErrors?: boolean;
 }
 
 export class EbpfInput {
@@ -67,7 +107,7 @@ export class EbpfInput {
   start(): void {
     const { settings, log, emit } = this.options;
     const tag = settings.tag;
-    const onFailure = (settings.values.get('trace_error') as string | undefined) ?? 'continue';
+    const onFailure = this.options.strictTraceErrors ? 'exit' : ((settings.values.get('trace_error') as string | undefined) ?? 'continue');
     const journal = this.openJournal();
     for (const selection of settings.traces) {
       const trace = selection.trace;
@@ -91,7 +131,8 @@ export class EbpfInput {
         this.failed.push(err);
         if (onFailure === 'exit') {
           this.stop();
-          throw new TraceStartError(err.trace, withNote(err.message, '(Trace_Error exit: stopping)'), err.errno);
+          const note = this.options.strictTraceErrors ? '(the reload is refused)' : '(Trace_Error exit: stopping)';
+          throw new TraceStartError(err.trace, withNote(err.message, note), err.errno);
         }
         log.error(withNote(err.message, '(Trace_Error continue: the other traces keep running)'));
       }

@@ -16,6 +16,10 @@ export interface ProgramInfo {
 export interface NativeBpfObject {
   setGlobal(name: string, value: Buffer): void;
   setMapMaxEntries(map: string, entries: number): void;
+  /** Before load: whether a program is loaded (one left out can't be attached). */
+  setAutoload(program: string, load: boolean): void;
+  /** After load: sets one entry of a map; key and value must be the map's sizes. */
+  updateMap(map: string, key: Buffer, value: Buffer): void;
   programs(): ProgramInfo[];
   load(): void;
   attach(program: string): void;
