@@ -35,7 +35,7 @@ try {
 
 const missing = missingBuildTools();
 if (missing.length > 0) {
-  fail(`${why}; to build it from source install: apt-get install -y libbpf1 ${missing.join(' ')}`);
+  fail(`no prebuilt addon for ${process.platform}-${process.arch} loads here (${why}) and building one needs ${missing.join(', ')}: apt-get install -y libbpf1 ${missing.join(' ')}`);
 }
 process.stderr.write('ebpf-forward install: no prebuilt addon loads here; building it from source\n');
 try {
