@@ -32,7 +32,7 @@ interface Installed {
 /** npm install -g --prefix <tmp> <tarball>, inside `hide` (a command prefix). */
 function install(hide: string[], from: string, name: string): Installed {
   const prefix = join(work, name);
-  const r = spawnSync(hide[0]!, [...hide.slice(1), 'npm', 'install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', from],
+  const r = spawnSync(hide[0]!, [...hide.slice(1), 'npm', 'install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts', from],
     { encoding: 'utf8', timeout: INSTALL_TIMEOUT });
   return { prefix, root: join(prefix, 'lib', 'node_modules', 'ebpf-forward'), code: r.status, stderr: r.stderr };
 }
