@@ -177,7 +177,7 @@ describe('Lifecycle: how a run ends', () => {
     await starting;
     await waitFor(() => exits[0]);
     expect([app.stops, exits]).toEqual([1, [0]]);
-    expect(lines.join('')).toMatch(/\[ info\] SIGHUP \(ebpf-forward does not reload its configuration\): stopping \(Grace 60s\)\n$/);
+    expect(lines.join('')).toMatch(/\[ info\] SIGHUP \(Hot_Reload is off: no reload\): stopping \(Grace 60s\)\n$/);
   });
 
   it('stdout errors (EPIPE, once per write) stop a running app once; a second signal exits at once with 1', async () => {

@@ -64,7 +64,7 @@ describe("SIGUSR1 does not open Node's inspector", () => {
   });
 });
 
-describe('SIGHUP stops cleanly, as SIGTERM does (there is no reload yet)', () => {
+describe('SIGHUP without Hot_Reload stops cleanly, as SIGTERM does', () => {
   let receivers: Receivers;
   beforeAll(async () => {
     receivers = await startReceivers();
@@ -86,7 +86,7 @@ ${signalInput}
     expect(child.status).toBe(0);
     const code = await cli.stop('SIGHUP');
     expect(code, cli.stderr()).toBe(0);
-    expect(cli.stderr()).toMatch(/SIGHUP \(ebpf-forward does not reload its configuration\): stopping \(Grace 5s\)\n[^]*ebpf\.0 trace_signal: \d+ records, 0 lost in the kernel/);
+    expect(cli.stderr()).toMatch(/SIGHUP \(Hot_Reload is off: no reload\): stopping \(Grace 5s\)\n[^]*ebpf\.0 trace_signal: \d+ records, 0 lost in the kernel/);
     expect(receivers.wire.some((e) => e.record.comm === 'kill' && e.record.tpid === process.pid)).toBe(true);
     await expectNothingLoadedBy(cli.process.pid!);
   });
