@@ -180,6 +180,41 @@ describe('Lifecycle: how a run ends', () => {
     expect(lines.join('')).toMatch(/\[ info\] SIGHUP \(Hot_Reload is off: no reload\): stopping \(Grace 60s\)\n$/);
   });
 
+  it('with hot reload, SIGHUP reloads instead (one at a time: another while one runs is "in progress"), and the count goes up only for a reload done', async () => {
+    const { signals, exits, lines, lifecycle } = setUp();
+    const app = stoppable();
+    let finish!: (done: boolean) => void;
+    const sources: string[] = [];
+    lifecycle.hotReload = true;
+    lifecycle.reloader = (source) => {
+      sources.push(source);
+      return new Promise((resolve) => (finish = resolve));
+    };
+    await lifecycle.start(async () => app);
+    signals.emit('SIGHUP', 'SIGHUP');
+    expect(sources).toEqual(['SIGHUP']);
+    expect(lifecycle.reloadControl.request('POST /api/v2/reload')).toEqual({ answer: 'in progress' });
+    signals.emit('SIGHUP', 'SIGHUP');
+    expect(sources).toEqual(['SIGHUP']);
+    expect(lines.join('')).toMatch(/\[ warn\] SIGHUP: a reload is in progress \(or start-up is\): ignored\n$/);
+    finish(true);
+    await waitFor(() => (lifecycle.reloadControl.count() === 1 ? true : undefined));
+    const { answer, run } = lifecycle.reloadControl.request('PUT /api/v2/reload');
+    expect(answer).toBe('done');
+    run!();
+    expect(sources).toEqual(['SIGHUP', 'PUT /api/v2/reload']);
+    finish(false); // refused: not counted
+    await new Promise((r) => setTimeout(r, 10));
+    expect(lifecycle.reloadControl.count()).toBe(1);
+    expect([app.stops, exits]).toEqual([0, []]);
+    // Turned off by a reload: SIGHUP stops again, and POST says so.
+    lifecycle.hotReload = false;
+    expect(lifecycle.reloadControl.request('POST /api/v2/reload')).toEqual({ answer: 'not enabled' });
+    signals.emit('SIGHUP', 'SIGHUP');
+    await waitFor(() => exits[0]);
+    expect([app.stops, exits]).toEqual([1, [0]]);
+  });
+
   it('stdout errors (EPIPE, once per write) stop a running app once; a second signal exits at once with 1', async () => {
     const { signals, stdout, exits, lines, lifecycle } = setUp();
     const app = { stops: 0, stop: () => new Promise<void>(() => void app.stops++) }; // still delivering
