@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The development build: clang, llvm (llvm-strip), bpftool and libbpf-dev
+# (the BPF programs' headers) for the BPF objects; g++, make, python3
+# (node-gyp) and libbpf1 (libbpf.so.1) for the addon, whose libbpf headers are
+# vendored. The installed package needs only libbpf1 (see README, Install).
 # openssl: the tests' TLS peers run on its libssl.so.3 and make their certificate with it.
-packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make g++ python3 openssl)
+packages=(clang llvm bpftool libbpf-dev libbpf1 make g++ python3 openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
