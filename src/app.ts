@@ -329,7 +329,7 @@ export class EbpfForward {
   private logTotals(input: EbpfInput, prefix = ''): void {
     for (const t of input.counters()) {
       const lost = t.lossesCounted ? `${t.lost} lost in the kernel` : 'losses in the kernel not counted (its object has no lost map)';
-      this.log.info(`${prefix}${input.instance} ${t.trace}: ${t.records} records, ${lost}${t.malformed ? `, ${t.malformed} malformed` : ''}${t.skipped ? `, ${t.skipped} of unknown kinds skipped` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}`);
+      this.log.info(`${prefix}${input.instance} ${t.trace}: ${t.records} records, ${lost}${t.malformed ? `, ${t.malformed} malformed` : ''}${t.skipped ? `, ${t.skipped} of unknown kinds skipped` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}${t.filtered ? `, ${t.filtered} events left out by the filters` : ''}`);
     }
   }
 
@@ -403,7 +403,7 @@ export class Lifecycle {
         hooks.exit(1);
         return;
       }
-      this.requestStop(signal === 'SIGHUP' ? 'SIGHUP (Hot_Reload is off: stopping, as without -Y)' : signal);
+      this.requestStop(signal === 'SIGHUP' ? 'SIGHUP (Hot_Reload is off: no reload)' : signal);
     };
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) hooks.signals.on(signal, onSignal);
     // A closed stdout (`ebpf-forward -c conf | head`) fails every later write.
