@@ -30,6 +30,7 @@ describe('loadConfig: a minimal config', () => {
       grace: 5,
       log_level: 'info',
       daemon: false,
+      hot_reload: false,
       http_server: false,
       http_listen: '0.0.0.0',
       http_port: 2020,
@@ -73,6 +74,7 @@ describe('loadConfig: a full config', () => {
       http_listen: '127.0.0.1',
       http_port: 2021,
       daemon: false,
+      hot_reload: false,
     });
   });
 
@@ -129,7 +131,7 @@ describe('loadConfig: [SERVICE]', () => {
 
   it('unknown key: error at its line listing the known keys', () => {
     expect(problemAt('load/service-unknown-key.conf', 3)).toBe(
-      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, http_server, http_listen, http_port, health_check, hc_errors_count, hc_retry_failure_count, hc_period, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit, scheduler.base, scheduler.cap',
+      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, hot_reload, http_server, http_listen, http_port, health_check, hc_errors_count, hc_retry_failure_count, hc_period, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit, scheduler.base, scheduler.cap',
     );
   });
 
