@@ -9,6 +9,7 @@
         "native/ring_reader.cc",
         "native/record_encoder.cc",
         "native/record_program.cc",
+        "native/cgroup_names.cc",
         "native/btf_reader.cc",
         "native/host.cc"
       ],

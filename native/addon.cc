@@ -4,6 +4,7 @@
 
 #include "bpf_object.h"
 #include "btf_reader.h"
+#include "cgroup_names.h"
 #include "host.h"
 #include "libbpf_log.h"
 #include "record_program.h"
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("RecordProgram", RecordProgram::Init(env));
   InitHost(env, exports);
   InitBtfReader(env, exports);
+  InitCgroupNames(env, exports);
   napi_add_env_cleanup_hook(
       env,
       [](void*) {

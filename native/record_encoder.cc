@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cgroup_names.h"
+
 namespace ebpf_forward {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "records are read as little-endian host memory");
@@ -29,12 +31,16 @@ enum Op : uint32_t {
   INET,
   ENUM,
   SWITCH,
+  MAP,
+  CONTAINER_ID,
   kOpCount
 };
-constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4};
-constexpr const char* kOpNames[kOpCount] = {"END",  "MIN_LEN", "HEAD_KTIME", "HEAD_NOW", "LIT",         "UINT",
-                                            "SINT", "ERRNO",   "BOOL",       "FLOAT",    "CSTR",        "LSTR",
-                                            "TAIL", "TSTR",    "TSTR_FDPATH", "INET",    "ENUM",        "SWITCH"};
+constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4};
+constexpr const char* kOpNames[kOpCount] = {"END",  "MIN_LEN", "HEAD_KTIME",  "HEAD_NOW", "LIT",  "UINT", "SINT",
+                                            "ERRNO", "BOOL",   "FLOAT",       "CSTR",     "LSTR", "TAIL", "TSTR",
+                                            "TSTR_FDPATH", "INET", "ENUM", "SWITCH", "MAP", "CONTAINER_ID"};
+// Longest CONTAINER_ID value: a str8 header and 64 hex digits.
+constexpr uint64_t kContainerIdMax = 2 + 64;
 constexpr uint32_t kNoDefault = 0xffffffff;
 constexpr uint32_t kNoTarget = 0xffffffff;
 constexpr int32_t kAtFdcwd = -100;
@@ -113,6 +119,34 @@ inline uint8_t* PutStrHeader(uint8_t* o, size_t n) {
   }
   *o = 0xdb;
   return PutBE32(o + 1, static_cast<uint32_t>(n));
+}
+
+inline uint8_t* PutMapHeader(uint8_t* o, uint32_t n) {
+  if (n < 16) {
+    *o = static_cast<uint8_t>(0x80 | n);
+    return o + 1;
+  }
+  if (n < 65536) {
+    *o = 0xde;
+    return PutBE16(o + 1, static_cast<uint16_t>(n));
+  }
+  *o = 0xdf;
+  return PutBE32(o + 1, n);
+}
+
+inline size_t MapHeaderSize(uint32_t n) { return n < 16 ? 1 : n < 65536 ? 3 : 5; }
+
+// Rewrites the map header at `at` (of n pairs, the record's bytes after it
+// ending at `end`) for n - 1 pairs; returns the new end (the header can get
+// shorter: 16 pairs are a map16, 15 a fixmap).
+inline uint8_t* LowerMapCount(uint8_t* at, uint32_t n, uint8_t* end) {
+  size_t before = MapHeaderSize(n), after = MapHeaderSize(n - 1);
+  if (before != after) {
+    memmove(at + after, at + before, static_cast<size_t>(end - (at + before)));
+    end -= before - after;
+  }
+  PutMapHeader(at, n - 1);
+  return end;
 }
 
 // Index of the first byte >= 0x80 (n if none), 8 bytes a step.
@@ -462,6 +496,10 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
       case SWITCH:
         if (!IsIntSize(arg[1])) return fail(w, "SWITCH size " + std::to_string(arg[1]) + " is not 1, 2, 4 or 8");
         break;
+      case CONTAINER_ID:
+        if (!in_pool(arg[2], arg[3]))
+          return fail(w, "CONTAINER_ID key pool range " + std::to_string(arg[2]) + "+" + std::to_string(arg[3]) + " is outside the pool (" + std::to_string(pool_size) + " bytes)");
+        break;
       default:
         break;
     }
@@ -538,6 +576,8 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
       case TSTR:
       case TSTR_FDPATH: own_strings = 1; break;
       case INET: own = kInetMax; break;
+      case MAP: own = 5; break;
+      case CONTAINER_ID: own = arg[3] + kContainerIdMax; break;
       case ENUM: {
         own = 9;
         if (arg[5] != kNoDefault) own = std::max<uint64_t>(own, arg[5]);
@@ -634,6 +674,15 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
         in.a = arg[0];
         in.b = arg[1];
         break;
+      case MAP:
+        in.a = arg[0];
+        break;
+      case CONTAINER_ID:
+        in.a = arg[0];
+        in.b = arg[1];
+        in.c = arg[2];  // the key, in the program's own pool (pool_ starts with it)
+        in.d = arg[3];
+        break;
       case ENUM: {
         in.a = arg[0];
         in.size = static_cast<uint8_t>(arg[1]);
@@ -704,6 +753,9 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
   const uint8_t* pool = reinterpret_cast<const uint8_t*>(pool_.data());
   uint8_t* o = out;
   uint64_t cursor = 0;
+  // The record's map header (MAP), which CONTAINER_ID may lower.
+  uint8_t* map_at = nullptr;
+  uint32_t map_count = 0;
   EncodedRecord result = {RecordOutcome::kEntry, 0, false, 0, 0};
   // Whether `size` bytes at `off` are inside the record.
   auto inside = [len](uint64_t off, uint64_t size) { return off + size <= len; };
@@ -713,7 +765,8 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
   static const void* const kHandlers[kOpCount] = {
       &&op_END,  &&op_MIN_LEN, &&op_HEAD_KTIME,  &&op_HEAD_NOW, &&op_LIT,  &&op_UINT,
       &&op_SINT, &&op_ERRNO,   &&op_BOOL,        &&op_FLOAT,    &&op_CSTR, &&op_LSTR,
-      &&op_TAIL, &&op_TSTR,    &&op_TSTR_FDPATH, &&op_INET,     &&op_ENUM, &&op_SWITCH};
+      &&op_TAIL, &&op_TSTR,    &&op_TSTR_FDPATH, &&op_INET,     &&op_ENUM, &&op_SWITCH,
+      &&op_MAP,  &&op_CONTAINER_ID};
   uint32_t pc = 0;
   const Instr* in;
 #define NEXT()                                                \
@@ -856,6 +909,26 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
       pc = in->d;
     } else {
       return {RecordOutcome::kSkipped, 0, false, 0, 0};
+    }
+    NEXT();
+  }
+  op_MAP:
+    map_at = o;
+    map_count = in->a;
+    o = PutMapHeader(o, map_count);
+    NEXT();
+  op_CONTAINER_ID: {
+    if (!inside(in->a, 8) || !inside(in->b, 4)) goto malformed;
+    const std::string* id = CgroupNames::Process().ContainerOf(LoadLE(r + in->a, 8), static_cast<uint32_t>(LoadLE(r + in->b, 4)));
+    if (id) {
+      o = PutLiteral(o, pool + in->c, in->d);
+      o = PutStrHeader(o, id->size());
+      memcpy(o, id->data(), id->size());
+      o += id->size();
+    } else {
+      if (!map_at || map_count == 0) goto malformed;
+      o = LowerMapCount(map_at, map_count, o);
+      map_count--;
     }
     NEXT();
   }

@@ -84,6 +84,7 @@ export const ebpfInputKeys: readonly KeySpec[] = [
   { name: 'ringbuf_map_name', description: 'name of the ring buffer map in the BPF objects', default: 'events', parse: parseNonEmpty },
   { name: 'ringbuf_size', description: 'ring buffer size: a power of two from 4K to 2G', default: '8M', parse: parseRingbufSize },
   { name: 'sequence_key', description: 'add the trace\'s sequence number under this key (gaps are records lost in the kernel)', parse: parseNonEmpty },
+  { name: 'container_metadata', description: 'end each record of the built-in traces with cgroup_id, container_id (when its cgroup names one) and mntns_id', default: 'on', parse: parseBool },
   { name: 'trace_error', description: 'when a trace cannot attach: continue (log it, run the others) or exit', default: 'continue', parse: enumParser(['continue', 'exit']) },
   { name: 'storage.type', description: 'memory (when unset), or filesystem: each batch is written under storage.path before it is routed and kept until every output has it safe, so a crash loses none (replayed at the next start)', parse: enumParser(['memory', 'filesystem']) },
   ...bpfObjectKeys,

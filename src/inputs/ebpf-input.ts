@@ -120,6 +120,7 @@ export class EbpfInput {
           ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
           ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
           sequenceKey: settings.values.get('sequence_key') as string | undefined,
+          containerMetadata: settings.values.get('container_metadata') as boolean | undefined,
           onChunk: journal ? (chunk) => emit(tag, journal.keep(chunk)) : (chunk) => emit(tag, chunk),
           whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
           onWarning: (message) => log.warn(message),

@@ -40,6 +40,8 @@ export interface TraceSessionOptions {
   maxBatchBytes?: number;
   /** Adds each record's sequence number under this key (the input's sequence_key). */
   sequenceKey?: string;
+  /** Whether records end with cgroup_id, container_id and mntns_id (the input's container_metadata; default true). */
+  containerMetadata?: boolean;
   onChunk(chunk: EventChunk): void;
   /**
    * Undefined while the outputs take more; else a promise that resolves once
@@ -171,10 +173,10 @@ function isReturnHook(section: string): boolean {
 }
 
 /** The record program of a trace, from its object's BTF (the layout is never written in TypeScript). */
-function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, sequenceKey?: string): RecordProgram {
+function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, sequenceKey?: string, containerMetadata?: boolean): RecordProgram {
   const record = trace.record;
   if ('asIs' in record) return compileStruct(btf, record.asIs, { object: file, timeField: record.timeField });
-  return compileTrace(record, btf, { trace: trace.name, object: trace.object, sequenceKey });
+  return compileTrace(record, btf, { trace: trace.name, object: trace.object, sequenceKey, containerMetadata });
 }
 
 export class TraceSession {
@@ -223,7 +225,7 @@ export class TraceSession {
     let btf: Btf;
     try {
       btf = Btf.ofObject(file);
-      program = compileRecordProgram(trace, btf, file, this.options.sequenceKey);
+      program = compileRecordProgram(trace, btf, file, this.options.sequenceKey, this.options.containerMetadata);
     } catch (err) {
       if (err instanceof RecordLayoutError || err instanceof BtfError) throw new TraceStartError(trace.name, err.message.startsWith(trace.name) ? err.message : `${trace.name}: ${err.message}`);
       throw err;

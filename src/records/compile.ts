@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import { arrayHeader, mapHeader } from '../msgpack-headers.js';
 import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
-import { HEAD_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
+import { CONTAINER_FIELDS, HEAD_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
 import { FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode, type RecordProgram } from './program.js';
 
 /** A declaration that does not fit the BTF it is compiled against; the message names both. */
@@ -100,6 +100,8 @@ interface TraceCompileOptions {
   sequenceKey?: string;
   /** The common head's fields after event_type (HEAD_FIELDS; records made before a head field existed have fewer). */
   headFields?: readonly FieldDeclaration[];
+  /** Whether each record ends with CONTAINER_FIELDS (the input's container_metadata; default true). */
+  containerMetadata?: boolean;
 }
 
 /** Compiles a trace's declaration against its object's BTF. Throws RecordLayoutError naming both on a mismatch. */
@@ -178,7 +180,7 @@ class ShapeCompiler {
 
   compile(): void {
     const { b, shape, options } = this;
-    const fields = [...(options.headFields ?? HEAD_FIELDS), ...shape.fields];
+    const fields = [...(options.headFields ?? HEAD_FIELDS), ...shape.fields, ...(options.containerMetadata === false ? [] : CONTAINER_FIELDS)];
     const keys = ['event_type', ...fields.map((f) => f.key), ...(options.sequenceKey !== undefined ? [options.sequenceKey] : [])];
     const twice = keys.find((k, i) => keys.indexOf(k) !== i);
     if (twice !== undefined) throw new RecordLayoutError(`${options.trace}: the key ${twice} would be in its records twice`);
@@ -188,11 +190,14 @@ class ShapeCompiler {
     if (time.type.kind !== 'int' || time.type.size !== 8 || time.type.signed) throw this.mismatch('the record time', 'a u64', time.type, TIME_MEMBER);
     this.fixed(time.offset, 8);
     b.emit(Op.HEAD_KTIME, time.offset);
-    b.literal(mapHeader(keys.length));
+    // A field that may be left out needs a map header it can lower.
+    if (fields.some((f) => 'containerOf' in f.from)) b.emit(Op.MAP, keys.length);
+    else b.literal(mapHeader(keys.length));
     b.key('event_type');
     b.literal(packr.pack(shape.eventType));
     for (const field of fields) {
-      b.key(field.key);
+      // CONTAINER_ID writes its own key, or nothing.
+      if (!('containerOf' in field.from)) b.key(field.key);
       this.field(field);
     }
     if (options.sequenceKey !== undefined) {
@@ -232,6 +237,17 @@ class ShapeCompiler {
       if (!int || !integerFits(field.type, int)) throw this.mismatch(what, `an integer that fits ${field.type}`, m.type, from.copy);
       this.fixed(m.offset, int.size);
       b.emit(int.signed ? Op.SINT : Op.UINT, m.offset, int.size);
+      return;
+    }
+    if ('containerOf' in from) {
+      const cgroup = this.member(from.containerOf, what);
+      const pid = this.member(from.pid, what);
+      if (field.type !== 'string') throw new RecordLayoutError(`${this.options.trace}: ${what}: a container id must be declared string`);
+      if (cgroup.type.kind !== 'int' || cgroup.type.size !== 8 || cgroup.type.signed) throw this.mismatch(what, 'a u64 cgroup id', cgroup.type, from.containerOf);
+      if (pid.type.kind !== 'int' || pid.type.size !== 4 || pid.type.signed) throw this.mismatch(what, 'a u32 pid', pid.type, from.pid);
+      this.fixed(cgroup.offset, 8);
+      this.fixed(pid.offset, 4);
+      b.emit(Op.CONTAINER_ID, cgroup.offset, pid.offset, ...b.constant(packr.pack(field.key)));
       return;
     }
     if (field.type !== 'string' && !('errno' in from)) throw new RecordLayoutError(`${this.options.trace}: ${what}: a derived text field must be declared string`);

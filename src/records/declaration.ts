@@ -27,7 +27,13 @@ export type FieldSource =
    * directory fd ("/dev/fd/<dirfd>/..."), given back as passed when every bit of
    * `mask` is set in the `flags` member.
    */
-  | { pathAsPassed: number; dirfd: string; flags: string; mask: number };
+  | { pathAsPassed: number; dirfd: string; flags: string; mask: number }
+  /**
+   * The container id of the cgroup whose v2 id is the u64 `cgroupId` member,
+   * found from the path of that cgroup (the u32 `pid` member's process helps
+   * find it); the key is left out when the cgroup names no container.
+   */
+  | { containerOf: string; pid: string };
 
 export interface FieldDeclaration {
   key: string;

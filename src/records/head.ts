@@ -1,6 +1,7 @@
 // The head every trace record starts with: struct event_header (bpf/events.h),
 // the member `hdr` of each record struct. Its fields come first in every
-// record, once, for all traces: event_type (the shape's), then these.
+// record, once, for all traces: event_type (the shape's), then these; and
+// its container identity comes last, after each shape's own fields.
 import type { FieldDeclaration } from './declaration.js';
 
 /** The member of each record struct that holds struct event_header. */
@@ -21,4 +22,30 @@ export const HEAD_FIELDS: readonly FieldDeclaration[] = [
   { key: 'pid', type: 'uint', from: { copy: `${HEADER_MEMBER}.pid` }, doc: 'thread-group id' },
   { key: 'tid', type: 'uint', from: { copy: `${HEADER_MEMBER}.tid` }, doc: 'thread id' },
   { key: 'comm', type: 'string', from: { copy: `${HEADER_MEMBER}.comm` }, doc: 'task name (no trailing NULs)' },
+];
+
+/**
+ * After each shape's own fields (before a sequence_key), unless the input
+ * says `container_metadata Off`: the container identity of the task the
+ * record is about. container_id is absent for a cgroup that names no container.
+ */
+export const CONTAINER_FIELDS: readonly FieldDeclaration[] = [
+  {
+    key: 'cgroup_id',
+    type: 'uint64',
+    from: { copy: `${HEADER_MEMBER}.cgroup_id` },
+    doc: "further field: the task's cgroup v2 id (the inode number of its directory under /sys/fs/cgroup)",
+  },
+  {
+    key: 'container_id',
+    type: 'string',
+    from: { containerOf: `${HEADER_MEMBER}.cgroup_id`, pid: `${HEADER_MEMBER}.pid` },
+    doc: 'further field: the 64-hex container id its cgroup path names (docker, containerd, CRI-O, podman); absent for a host process',
+  },
+  {
+    key: 'mntns_id',
+    type: 'uint32',
+    from: { copy: `${HEADER_MEMBER}.mntns_id` },
+    doc: "further field: its mount namespace's inode number (as /proc/<pid>/ns/mnt shows it)",
+  },
 ];

@@ -6,11 +6,16 @@
 // one growing Buffer, nothing allocated per record; runs of LIT copied as
 // one, as the native one folds them) so that the comparison is fair.
 import type { EncodedBatch } from '../native/addon.js';
-import { NO_DEFAULT, NO_TARGET, Op } from './program.js';
+import { ContainerNames } from './container-names.js';
+import { CONTAINER_ID_MAX, NO_DEFAULT, NO_TARGET, Op } from './program.js';
 
 // Indexed by opcode (program.ts FIXED_ARGS, as an array for the checks).
-const FIXED = [0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4];
-const NAMES = ['END', 'MIN_LEN', 'HEAD_KTIME', 'HEAD_NOW', 'LIT', 'UINT', 'SINT', 'ERRNO', 'BOOL', 'FLOAT', 'CSTR', 'LSTR', 'TAIL', 'TSTR', 'TSTR_FDPATH', 'INET', 'ENUM', 'SWITCH'];
+const FIXED = [0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4];
+const NAMES = ['END', 'MIN_LEN', 'HEAD_KTIME', 'HEAD_NOW', 'LIT', 'UINT', 'SINT', 'ERRNO', 'BOOL', 'FLOAT', 'CSTR', 'LSTR', 'TAIL', 'TSTR', 'TSTR_FDPATH', 'INET', 'ENUM', 'SWITCH', 'MAP', 'CONTAINER_ID'];
+/** Resolves CONTAINER_ID: the container id of a cgroup, or undefined. */
+export type ContainerIdOf = (cgroupId: bigint, pid: number) => string | undefined;
+const processNames = new ContainerNames();
+const processContainerIdOf: ContainerIdOf = (cgroupId, pid) => processNames.containerIdOf(cgroupId, pid);
 const AT_FDCWD = -100;
 const TWO32 = 0x1_0000_0000;
 const NS = 1_000_000_000;
@@ -163,6 +168,22 @@ function putString(o: Buffer, ov: DataView, p: number, src: Buffer, sv: DataView
   return p + o.write(text, p, m, 'utf8');
 }
 
+function putMapHeader(o: DataView, p: number, n: number): number {
+  if (n < 16) {
+    o.setUint8(p, 0x80 | n);
+    return p + 1;
+  }
+  if (n < 0x10000) {
+    o.setUint8(p, 0xde);
+    o.setUint16(p + 1, n);
+    return p + 3;
+  }
+  o.setUint8(p, 0xdf);
+  return putBE32(o, p + 1, n);
+}
+
+const mapHeaderSize = (n: number) => (n < 16 ? 1 : n < 0x10000 ? 3 : 5);
+
 function putAscii(o: DataView, p: number, text: string): number {
   p = putStrHeader(o, p, text.length);
   for (let i = 0; i < text.length; i++) o.setUint8(p + i, text.charCodeAt(i));
@@ -237,7 +258,8 @@ export class JsRecordEncoder {
   private cachedSec = 0;
   private cachedNsec = 0;
 
-  constructor(code: Uint32Array, pool: Buffer) {
+  /** `containerIdOf` answers CONTAINER_ID (default: one ContainerNames cache for the process, as the native encoder has). */
+  constructor(code: Uint32Array, pool: Buffer, private readonly containerIdOf: ContainerIdOf = processContainerIdOf) {
     this.code = Uint32Array.from(code);
     const checked = validate(this.code, pool.length);
     this.fixedBound = checked.fixed;
@@ -337,6 +359,9 @@ export class JsRecordEncoder {
     const code = this.code;
     const pool = this.poolView;
     let cursor = 0;
+    // The record's map header (MAP), which CONTAINER_ID may lower.
+    let mapAt = -1;
+    let mapCount = 0;
     hasTime = false;
     for (let pc = 0; ; ) {
       const op = code[pc]!;
@@ -561,6 +586,34 @@ export class JsRecordEncoder {
           pc = target;
           break;
         }
+        case Op.MAP:
+          mapAt = p;
+          mapCount = code[pc + 1]!;
+          p = putMapHeader(ov, p, mapCount);
+          pc += 2;
+          break;
+        case Op.CONTAINER_ID: {
+          const idOff = code[pc + 1]!;
+          const pidOff = code[pc + 2]!;
+          if (idOff + 8 > len || pidOff + 4 > len) return MALFORMED;
+          const cgroupId = (BigInt(bv.getUint32(base + idOff + 4, true)) << 32n) | BigInt(bv.getUint32(base + idOff, true));
+          const id = this.containerIdOf(cgroupId, bv.getUint32(base + pidOff, true));
+          if (id !== undefined) {
+            p = putBytes(ov, p, pool, code[pc + 3]!, code[pc + 4]!);
+            p = putAscii(ov, p, id);
+          } else {
+            if (mapAt < 0 || mapCount === 0) return MALFORMED;
+            const before = mapHeaderSize(mapCount);
+            const after = mapHeaderSize(mapCount - 1);
+            if (before !== after) {
+              o.copy(o, mapAt + after, mapAt + before, p);
+              p -= before - after;
+            }
+            putMapHeader(ov, mapAt, --mapCount);
+          }
+          pc += 5;
+          break;
+        }
         default:
           throw new Error(`record program: word ${pc}: unknown opcode ${op}`); // (validated: never)
       }
@@ -647,6 +700,9 @@ function validate(code: Uint32Array, poolSize: number): { fixed: number; strings
       case Op.SWITCH:
         if (!isIntSize(arg(1))) fail(w, `SWITCH size ${arg(1)} is not 1, 2, 4 or 8`);
         break;
+      case Op.CONTAINER_ID:
+        if (!inPool(arg(2), arg(3))) fail(w, `CONTAINER_ID key pool range ${arg(2)}+${arg(3)} is outside the pool (${poolSize} bytes)`);
+        break;
     }
     indexOf[w] = starts.length;
     starts.push(w);
@@ -724,6 +780,12 @@ function validate(code: Uint32Array, poolSize: number): { fixed: number; strings
         break;
       case Op.INET:
         own = INET_MAX;
+        break;
+      case Op.MAP:
+        own = 5;
+        break;
+      case Op.CONTAINER_ID:
+        own = arg(3) + 2 + CONTAINER_ID_MAX;
         break;
       case Op.ENUM:
         own = 9;

@@ -80,6 +80,22 @@ export const Op = {
    * (a kind the trace does not know: counted, not sent).
    */
   SWITCH: 17,
+  /**
+   * (n): the record's map header for n pairs, in its smallest form (fixmap,
+   * map16, map32), remembered as the record's map (the last MAP run) so that
+   * CONTAINER_ID can lower its count. Where no pair is ever left out, LIT of
+   * a pre-encoded header does the same.
+   */
+  MAP: 18,
+  /**
+   * (cgroupIdOff, pidOff, keyPoolOff, keyLen): the container id of the cgroup
+   * whose v2 id is the u64 LE at cgroupIdOff (the u32 LE at pidOff is a
+   * process that may be in it: its /proc/<pid>/cgroup is read on a cache
+   * miss): writes the key (the pool bytes) and the id as a string; when the
+   * cgroup names no container, writes nothing and lowers the record's map
+   * count by one (a record with no MAP before it is malformed).
+   */
+  CONTAINER_ID: 19,
 } as const;
 
 export type Opcode = (typeof Op)[keyof typeof Op];
@@ -104,6 +120,8 @@ export const FIXED_ARGS: Readonly<Record<Opcode, number>> = {
   [Op.INET]: 2,
   [Op.ENUM]: 6,
   [Op.SWITCH]: 4,
+  [Op.MAP]: 1,
+  [Op.CONTAINER_ID]: 4,
 };
 
 
@@ -111,6 +129,8 @@ export const FIXED_ARGS: Readonly<Record<Opcode, number>> = {
 export const NO_DEFAULT = 0xffffffff;
 /** SWITCH's defaultTarget: a value with no case skips the record. */
 export const NO_TARGET = 0xffffffff;
+/** The longest container id CONTAINER_ID writes: 64 hex digits. */
+export const CONTAINER_ID_MAX = 64;
 
 export interface RecordProgram {
   code: Uint32Array;

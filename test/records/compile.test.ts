@@ -22,6 +22,8 @@ typedef unsigned long long __u64; typedef long long __s64; typedef unsigned int 
 typedef unsigned short __u16; typedef unsigned char __u8;
 struct event_header { __u64 ts_ns; __u64 seq; __u64 event_id; __u32 pid; __u32 tid; __u16 kind; __u16 flags; __u32 reserved; char comm[16]; };
 `;
+/** This older header has no container identity (test/containers/ covers it): compiled without it. */
+const NO_CONTAINER = { containerMetadata: false };
 
 /** A BPF object (clang -g, so with BTF) holding these declarations. */
 function objectWith(name: string, source: string): Btf {
@@ -54,7 +56,7 @@ function header(b: Buffer): void {
 }
 
 function encode(btf: Btf, records: Buffer[]) {
-  const program = compileTrace(shape, btf, { trace: 'trace_demo', object: 'demo.bpf.o' });
+  const program = compileTrace(shape, btf, { trace: 'trace_demo', object: 'demo.bpf.o', ...NO_CONTAINER });
   const out = openRecordProgram(program.code, program.pool).encode(batchOf(records), records.length, 1_000_000_000n, 0n);
   return decodeEntries(out.entries);
 }
@@ -89,7 +91,7 @@ describe('record layouts from BTF', () => {
 
   it('refuses a record shorter than its struct (malformed, counted)', () => {
     const v1 = objectWith('short', 'struct demo_event { struct event_header hdr; __u32 a; __s32 b; __u16 c; char name[6]; }; struct demo_event *p;');
-    const program = compileTrace(shape, v1, { trace: 'trace_demo', object: 'demo.bpf.o' });
+    const program = compileTrace(shape, v1, { trace: 'trace_demo', object: 'demo.bpf.o', ...NO_CONTAINER });
     const out = openRecordProgram(program.code, program.pool).encode(batchOf([Buffer.alloc(60)]), 1, 0n, 0n);
     expect(out).toMatchObject({ count: 0, malformed: 1 });
   });

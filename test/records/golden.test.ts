@@ -88,7 +88,8 @@ describe('golden: the direct encoder writes what the old encoder wrote', () => {
       const expected = entriesOf(Buffer.from(golden.entries, 'base64'));
       expect(expected).toHaveLength(golden.events);
       const btf = Btf.parse(readFileSync(join(dir, `${golden.trace}.btf`)), `${golden.trace}.btf`);
-      const options = { clockOffsetNs: BigInt(golden.clockOffsetNs), sequenceKey: golden.sequenceKey ?? undefined, btf, headFields: HEAD_AT_CAPTURE };
+      // The fixtures' headers had no container identity: compiled as with container_metadata Off.
+      const options = { clockOffsetNs: BigInt(golden.clockOffsetNs), sequenceKey: golden.sequenceKey ?? undefined, btf, headFields: HEAD_AT_CAPTURE, containerMetadata: false };
 
       // Record by record: each gives the old entry, or nothing where the old path gave nothing.
       let next = 0;

@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import type { FieldType } from '../../src/records/declaration.js';
 import { fieldsByEventType } from '../../src/records/field-table.js';
-import { HEAD_FIELDS } from '../../src/records/head.js';
+import { CONTAINER_FIELDS, HEAD_FIELDS } from '../../src/records/head.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 
 const isInt = (v: unknown) => (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
@@ -21,12 +21,20 @@ const checks: Record<FieldType, (v: unknown) => boolean> = {
   bool: (v) => typeof v === 'boolean',
 };
 
-/** The keys a record of this event_type has, in order (sequenceKey last when given). */
-export function expectedKeys(trace: TraceDefinition, eventType: string, sequenceKey?: string): string[] {
+/** container_id is left out for a process that is in no container. */
+export const HOST_OMITS = ['container_id'];
+
+/**
+ * The keys a record of this event_type has, in order (the container fields,
+ * unless `container: false`, then sequenceKey last when given); a host
+ * process's records have no container_id.
+ */
+export function expectedKeys(trace: TraceDefinition, eventType: string, sequenceKey?: string, container: 'host' | 'container' | false = 'host'): string[] {
   if ('asIs' in trace.record) throw new Error('a struct sent as it is has no declared keys');
   const fields = fieldsByEventType(trace.record).get(eventType);
   if (!fields) throw new Error(`${trace.name} has no event_type ${eventType}`);
-  return ['event_type', ...HEAD_FIELDS.map((f) => f.key), ...fields.map((f) => f.key), ...(sequenceKey ? [sequenceKey] : [])];
+  const tail = container === false ? [] : CONTAINER_FIELDS.map((f) => f.key).filter((k) => container === 'container' || !HOST_OMITS.includes(k));
+  return ['event_type', ...HEAD_FIELDS.map((f) => f.key), ...fields.map((f) => f.key), ...tail, ...(sequenceKey ? [sequenceKey] : [])];
 }
 
 /**
@@ -40,9 +48,10 @@ export function expectDeclaredTypes(trace: TraceDefinition, record: Record<strin
   const eventType = record.event_type as string;
   const fields = fieldsByEventType(trace.record).get(eventType);
   expect(fields, `${trace.name} event_type ${eventType}`).toBeDefined();
-  const declared = [...HEAD_FIELDS, ...fields!];
+  const declared = [...HEAD_FIELDS, ...fields!, ...CONTAINER_FIELDS];
   // event_id is set aside by EventIds (test/support/decoded-events.ts), which checks it.
-  const optional = [...optionalKeys, 'event_id'];
+  // The container fields are checked, and often set aside, by EventIds too.
+  const optional = [...optionalKeys, 'event_id', ...CONTAINER_FIELDS.map((f) => f.key)];
   const wanted = declared.map((f) => f.key).filter((k) => k in record || !optional.includes(k));
   expect(Object.keys(record).slice(1), `${trace.name} ${eventType} keys`).toEqual(wanted);
   expect(typeof record.event_type).toBe('string');

@@ -23,13 +23,15 @@ export interface EncodeOptions {
   /** The layout the records were made with (default: the built object's BTF). */
   btf?: Btf;
   headFields?: readonly FieldDeclaration[];
+  /** As the input's container_metadata (default true). */
+  containerMetadata?: boolean;
 }
 
 /** A trace's program, compiled once, to run over batches with a fixed clock offset. */
 export function traceEncoder(trace: TraceDefinition, options: EncodeOptions = {}): (batch: Buffer, count: number) => EncodedBatch {
   if ('asIs' in trace.record) throw new Error('traceEncoder is for declared records');
   const btf = options.btf ?? Btf.ofObject(join(bpfObjectDir, trace.object));
-  const program = compileTrace(trace.record, btf, { trace: trace.name, object: trace.object, sequenceKey: options.sequenceKey, headFields: options.headFields });
+  const program = compileTrace(trace.record, btf, { trace: trace.name, object: trace.object, sequenceKey: options.sequenceKey, headFields: options.headFields, containerMetadata: options.containerMetadata });
   const native = openRecordProgram(program.code, program.pool);
   return (batch, count) => {
     const out = native.encode(batch, count, options.clockOffsetNs ?? 0n, 0n);
@@ -37,8 +39,8 @@ export function traceEncoder(trace: TraceDefinition, options: EncodeOptions = {}
   };
 }
 
-/** Synthetic records through a trace's program, decoded back. */
+/** Synthetic records through a trace's program (without the container fields: test/containers/ has those), decoded back. */
 export function decodeWithTrace(trace: TraceDefinition, records: readonly Buffer[]): DecodedEvent[] {
-  const encoded = traceEncoder(trace)(batchOf(records), records.length);
+  const encoded = traceEncoder(trace, { containerMetadata: false })(batchOf(records), records.length);
   return decodeEntries(encoded.entries);
 }

@@ -12,17 +12,19 @@ export interface StartedTrace {
   warnings: string[];
 }
 
-export function startTrace(trace: TraceDefinition, keys: Record<string, unknown> = {}, options: { sequenceKey?: string } = {}): StartedTrace {
+/** The container fields are checked and set aside, unless `keepContainerFields` (or absent with containerMetadata false). */
+export function startTrace(trace: TraceDefinition, keys: Record<string, unknown> = {}, options: { sequenceKey?: string; containerMetadata?: boolean; keepContainerFields?: boolean } = {}): StartedTrace {
   addon().ensureTracefs();
   const events: DecodedEvent[] = [];
   const warnings: string[] = [];
-  const ids = new EventIds();
+  const ids = new EventIds(options.containerMetadata === false ? 'absent' : options.keepContainerFields ? 'kept' : 'set aside');
   const session = TraceSession.start({
     trace,
     settings: { keys: new Map(Object.entries(keys)), selfPid: process.pid },
     ringbufMapName: 'events',
     ringbufBytes: 1 << 22,
     sequenceKey: options.sequenceKey,
+    containerMetadata: options.containerMetadata,
     onChunk: (chunk) => events.push(...ids.take(decodeEntries(chunk))),
     onWarning: (m) => warnings.push(m),
   });
