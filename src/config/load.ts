@@ -4,6 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { logLevels, type LogLevel } from '../log.js';
 import { NamedFileError, type OutputPlugin } from '../outputs/types.js';
+import { checkStorageFolder, StorageError, storageFolderName } from '../storage/folder.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';
 import { enumParser, integerParser, MAX_TIMER_SECONDS, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
@@ -391,6 +392,26 @@ function loadOutput(section: ConfigSection, index: number, deps: ConfigDeps, onl
   };
 }
 
+/**
+ * storage.path as the start will use it (the forward outputs' spools, the
+ * journals of storage.type filesystem), checked without creating anything:
+ * a folder start would refuse is an error at the key.
+ */
+function checkStorage(service: ServiceSettings, sections: ConfigSection[], inputs: InputSettings[], outputs: OutputSettings[]): void {
+  if (!service.storagePath) return;
+  const names = [
+    ...inputs.filter((i) => i.values.get('storage.type') === 'filesystem').map((i) => storageFolderName(i.instance)),
+    ...outputs.filter((o) => o.plugin === 'forward').map((o) => storageFolderName(o.instance)),
+  ];
+  try {
+    checkStorageFolder(service.storagePath, names);
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw err;
+    const entry = sections.flatMap((s) => s.entries).find((e) => e.name === 'storage.path')!;
+    throw ConfigError.at(entry, err.message);
+  }
+}
+
 function refuseDuplicateInstances(items: (InputSettings | OutputSettings)[]): void {
   const byName = new Map<string, InputSettings | OutputSettings>();
   for (const item of items) {
@@ -450,6 +471,7 @@ export function loadSections(sections: ConfigSection[], file: string, deps: Conf
   const outputs = byKind.output.map((s, i) => loadOutput(s, i, deps, onlyRoute, dirname(file)));
   refuseDuplicateInstances(inputs);
   refuseDuplicateInstances(outputs);
+  checkStorage(service, byKind.service, inputs, outputs);
 
   return { file, service, inputs, outputs, warnings };
 }

@@ -6,7 +6,7 @@
 // instance folder), not owned by us (root), or writable by group or others.
 // Folders are created one level at a time: fs.mkdir's recursive mode spins
 // forever where the kernel refuses mkdir (under /proc).
-import { chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 /** A storage folder that can't be used; the message says which and why, for the operator. */
@@ -103,4 +103,51 @@ export function openStorageFolder(root: string, name: string): string {
   if ((stats.mode & 0o777) !== FOLDER_MODE) chmodSync(folder, FOLDER_MODE);
   checkWritable(folder, what);
   return folder;
+}
+
+/**
+ * What openStorageFolder(root, name) would find for each name, without
+ * creating or changing anything (--dry-run, and every config load so that a
+ * start's error names the key): root and the instance folders that exist
+ * must be folders it accepts, and what start would create must be creatable
+ * (its nearest existing folder writable). Throws StorageError.
+ */
+export function checkStorageFolder(root: string, names: readonly string[]): void {
+  const base = resolve(root);
+  const what = `storage.path ${root}`;
+  const writable = (folder: string) => {
+    try {
+      accessSync(folder, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new StorageError(`${what}: ${folder}: ${code === 'EROFS' ? 'it is on a read-only file system' : `cannot write in it (${fsErrorText(err)})`}`);
+    }
+  };
+  const existing = (path: string): Stats | undefined => {
+    try {
+      return lstatSync(path);
+    } catch (err) {
+      // Missing, or under a file (ENOTDIR): told below, where start would create it.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw new StorageError(`${what}: cannot look at ${path} (${fsErrorText(err)})`);
+    }
+  };
+  if (!existing(base)) {
+    // Start creates it and its missing parents under the nearest folder there is.
+    let at = dirname(base);
+    while (!existing(at) && dirname(at) !== at) at = dirname(at);
+    if (!statSync(at).isDirectory()) throw new StorageError(`${what}: cannot create ${base}: ${at} is not a folder`);
+    writable(at);
+    return;
+  }
+  checkOwnership(base, statSync(base), what);
+  writable(base);
+  for (const name of names) {
+    const folder = join(base, name);
+    const stats = existing(folder);
+    if (!stats) continue;
+    if (stats.isSymbolicLink()) throw new StorageError(`${what}: ${folder} is a symbolic link: it is not followed (whoever made it could read the records, or put some in); remove it`);
+    checkOwnership(folder, stats, what);
+    writable(folder);
+  }
 }
