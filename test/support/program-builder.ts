@@ -107,6 +107,16 @@ export class ProgramBuilder {
     return this.op(...words);
   }
 
+  /** MAP: the record's map header, which CONTAINER_ID may lower. */
+  mapOp(n: number): this {
+    return this.op(Op.MAP, n);
+  }
+  /** CONTAINER_ID: its key (a string), written with the id or not at all. */
+  containerId(cgroupIdOff: number, pidOff: number, key: string): this {
+    const bytes = encode(key);
+    return this.op(Op.CONTAINER_ID, cgroupIdOff, pidOff, this.poolBytes(bytes), bytes.length);
+  }
+
   end(): this {
     return this.op(Op.END);
   }
