@@ -23,6 +23,8 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                      {
                          InstanceMethod<&BpfObject::SetGlobal>("setGlobal"),
                          InstanceMethod<&BpfObject::SetMapMaxEntries>("setMapMaxEntries"),
+                         InstanceMethod<&BpfObject::SetAutoload>("setAutoload"),
+                         InstanceMethod<&BpfObject::UpdateMap>("updateMap"),
                          InstanceMethod<&BpfObject::Programs>("programs"),
                          InstanceMethod<&BpfObject::Load>("load"),
                          InstanceMethod<&BpfObject::Attach>("attach"),
@@ -181,6 +183,38 @@ Napi::Value BpfObject::SetMapMaxEntries(const Napi::CallbackInfo& info) {
   BeginLibbpfCapture();
   int err = bpf_map__set_max_entries(map, info[1].As<Napi::Number>().Uint32Value());
   if (err) ThrowFailure(env, "sizing map " + std::string(bpf_map__name(map)), err);
+  return env.Undefined();
+}
+
+// setAutoload(program: string, load: boolean), before load: a program left
+// out is neither loaded nor attachable.
+Napi::Value BpfObject::SetAutoload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
+  if (!prog) {
+    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  BeginLibbpfCapture();
+  int err = bpf_program__set_autoload(prog, info[1].As<Napi::Boolean>().Value());
+  if (err) ThrowFailure(env, "setting autoload of " + name, err);
+  return env.Undefined();
+}
+
+// updateMap(map: string, key: Buffer, value: Buffer), after load: sets one
+// entry (BPF_ANY). libbpf checks the sizes against the map's.
+Napi::Value BpfObject::UpdateMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  bpf_map* map = MapNamed(env, info[0].As<Napi::String>().Utf8Value());
+  if (!map) return env.Undefined();
+  Napi::Buffer<uint8_t> key = info[1].As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> value = info[2].As<Napi::Buffer<uint8_t>>();
+  BeginLibbpfCapture();
+  int err = bpf_map__update_elem(map, key.Data(), key.Length(), value.Data(), value.Length(), BPF_ANY);
+  if (err) ThrowFailure(env, "updating map " + std::string(bpf_map__name(map)), err);
   return env.Undefined();
 }
 

@@ -78,6 +78,7 @@ export function prometheusRegistry({ counters, version, startedAt }: MetricsOpti
   scraped(registry, 'counter', 'ebpf_forward_trace_lost_total', 'Records a trace could not queue in the kernel (ring buffer full); absent for objects that keep no count', ['name', 'trace'], perTrace((t) => (t.lossesCounted ? t.lost : undefined)));
   scraped(registry, 'counter', 'ebpf_forward_trace_malformed_total', 'Records too short for their struct, not sent', ['name', 'trace'], perTrace((t) => t.malformed));
   scraped(registry, 'counter', 'ebpf_forward_trace_skipped_total', 'Records of a kind the trace does not know, not sent', ['name', 'trace'], perTrace((t) => t.skipped));
+  scraped(registry, 'counter', 'ebpf_forward_trace_filtered_total', "Events the input's filters (pid, comm, uid, cgroup and their exclude forms) left out in the kernel; absent for objects without them", ['name', 'trace'], perTrace((t) => (t.filtersCounted ? t.filtered : undefined)));
   scraped(registry, 'counter', 'ebpf_forward_trace_reader_dropped_total', 'Records read from the ring but lost in the reader for want of memory', ['name', 'trace'], perTrace((t) => t.dropped));
   scraped(registry, 'counter', 'ebpf_forward_output_dropped_records_by_reason_total', 'Records an output gave up, by reason', ['name', 'reason'], () =>
     outputs().flatMap((o) => Object.entries(o.counters.records_dropped).map(([reason, value]) => ({ labels: { name: o.instance, reason }, value }))));
@@ -98,6 +99,7 @@ export function metricsJson(counters: AppCounters): unknown {
         malformed: t.malformed,
         skipped: t.skipped,
         reader_dropped: t.dropped,
+        ...(t.filtersCounted ? { filtered: t.filtered } : {}),
       }])),
     }])),
     output: Object.fromEntries(counters.outputs.map((o) => [o.instance, {

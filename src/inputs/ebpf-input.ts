@@ -5,6 +5,7 @@ import type { InputSettings, ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { storageFolderName } from '../storage/folder.js';
+import { taskFilterFor } from '../traces/process-filter.js';
 import { InputJournal } from './journal.js';
 import { TraceSession, TraceStartError } from './trace-session.js';
 
@@ -32,6 +33,10 @@ export interface TraceCounters {
   lossesCounted: boolean;
   /** Records read from the ring but lost in the reader for want of memory. */
   dropped: number;
+  /** Events the input's filters left out in the kernel (pid, comm, uid, cgroup and their exclude forms). */
+  filtered: number;
+  /** Whether `filtered` is counted (a user's BPF object has no filters). */
+  filtersCounted: boolean;
 }
 
 /** A value as identity text: Maps and arrays in order, everything else as JSON would. */
@@ -116,7 +121,7 @@ export class EbpfInput {
       try {
         const session = TraceSession.start({
           trace,
-          settings: { keys, selfPid: process.pid },
+          settings: { keys, selfPid: process.pid, filter: taskFilterFor(trace, settings.values) },
           ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
           ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
           sequenceKey: settings.values.get('sequence_key') as string | undefined,
@@ -208,6 +213,8 @@ export class EbpfInput {
       skipped: s.skipped(),
       dropped: s.readerDropped(),
       lossesCounted: s.lossesCounted,
+      filtered: s.filtered(),
+      filtersCounted: s.filtersCounted,
     }));
   }
 

@@ -9,7 +9,9 @@ import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type Nat
 import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
 import { compileStruct, compileTrace, RecordLayoutError } from '../records/compile.js';
 import type { RecordProgram } from '../records/program.js';
+import { hasFilters, taskFilterFor } from '../traces/process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } from '../traces/types.js';
+import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters } from './filters.js';
 import { findLibraries } from './shared-libraries.js';
 
 /** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
@@ -185,6 +187,9 @@ export class TraceSession {
   /** Whether the object counts what its ring could not take (a per-CPU `lost` map; a user's object may have none). */
   private countsLosses = true;
   private lostCount = 0;
+  /** Whether the object has the input's filters (bpf/task_filter.bpf.h), with their per-CPU `filtered` count. */
+  private countsFiltered = false;
+  private filteredCount = 0;
   private lastRingStats: RingStats | undefined;
   /** Reading waits for the outputs to have room. */
   private waitingForRoom = false;
@@ -194,7 +199,13 @@ export class TraceSession {
   /** Records encoded and handed on. */
   received = 0;
 
-  private constructor(private readonly options: TraceSessionOptions) {}
+  /** The options' settings, with the filters resolved: without settings.filter, the trace's own filter keys (malloc_pid...) alone. */
+  private readonly settings: TraceSettings;
+
+  private constructor(private readonly options: TraceSessionOptions) {
+    const { trace, settings } = options;
+    this.settings = { ...settings, filter: settings.filter ?? taskFilterFor(trace, settings.keys) };
+  }
 
   /** Opens, loads and attaches the trace; on failure nothing stays attached. */
   static start(options: TraceSessionOptions): TraceSession {
@@ -209,7 +220,8 @@ export class TraceSession {
   }
 
   private open(): void {
-    const { trace, settings } = this.options;
+    const { trace } = this.options;
+    const settings = this.settings;
     const step = (what: string | FailedStep, fn: () => void) => {
       try {
         fn();
@@ -261,14 +273,22 @@ export class TraceSession {
       object.setMapMaxEntries(this.options.ringbufMapName, this.options.ringbufBytes);
       setIfPresent('wakeup_delay_ns', u64(WAKEUP_DELAY_MS * 1_000_000));
       setIfPresent('wakeup_bytes', u64(Math.floor(this.options.ringbufBytes / 4)));
+      if (objectHasFilters(globals)) {
+        configureFilter(object, settings.filter);
+        this.countsFiltered = true;
+      } else if (hasFilters(settings.filter)) {
+        throw new TraceStartError(trace.name, `${trace.name}: its BPF object ${file} has no filters (bpf/task_filter.bpf.h), so the input's pid, comm, uid and cgroup keys can't apply to it: put it in an [INPUT] of its own without them`);
+      }
       trace.configure?.(object, settings);
     });
     const programs = object.programs();
     const sections = new Map(programs.map((p) => [p.name, p.section]));
     step({ what: 'loading', sections }, () => object.load());
+    if (this.countsFiltered) this.applyFilters(object, sections);
     const uprobes = new Map((trace.uprobes ?? []).map((u) => [u.program, u]));
     const optional = new Set(trace.optional ?? []);
-    const bySection = programs.filter((p) => !uprobes.has(p.name));
+    const filterPrograms = new Set<string>(CGROUP_PROGRAMS);
+    const bySection = programs.filter((p) => !uprobes.has(p.name) && !filterPrograms.has(p.name));
     const ordered = [...bySection.filter((p) => isReturnHook(p.section)), ...bySection.filter((p) => !isReturnHook(p.section))];
     for (const p of ordered) {
       const failed: FailedStep = { what: `attaching ${p.name}`, optional: optional.has(p.name), hook: hookOf(p.section) };
@@ -300,6 +320,37 @@ export class TraceSession {
   }
 
   /**
+   * The filters' items, after load and before the trace's own programs
+   * attach: pids, uids and comms; with a cgroup filter the programs that
+   * follow cgroups made and removed first, then the tree as it is.
+   */
+  private applyFilters(object: NativeBpfObject, sections: ReadonlyMap<string, string>): void {
+    const { trace } = this.options;
+    const settings = this.settings;
+    const fail = (step: FailedStep, err: unknown): never => {
+      throw explain(trace, step, err as NativeError);
+    };
+    try {
+      fillFilterMaps(object, settings.filter);
+    } catch (err) {
+      fail({ what: 'writing its filters' }, err);
+    }
+    if (!needsCgroupPrograms(settings.filter)) return;
+    for (const name of CGROUP_PROGRAMS) {
+      try {
+        object.attach(name);
+      } catch (err) {
+        fail({ what: `attaching ${name} (for the cgroup filter)`, hook: hookOf(sections.get(name) ?? name) }, err);
+      }
+    }
+    try {
+      fillCgroupMap(object, settings.filter);
+    } catch (err) {
+      fail({ what: 'writing the cgroups of its cgroup filter' }, err);
+    }
+  }
+
+  /**
    * Attaches the trace's uprobes, return probes first (as above), to every
    * file of their library that processes map (pid -1: every process that
    * maps it, now or later), or with a pid list to the files those processes
@@ -308,7 +359,8 @@ export class TraceSession {
    * stops the trace (or, if optional, is a warning).
    */
   private attachLibraryUprobes(object: NativeBpfObject, uprobes: readonly LibraryUprobe[], optional: ReadonlySet<string>): void {
-    const { trace, settings } = this.options;
+    const { trace } = this.options;
+    const settings = this.settings;
     // An entry probe and its return probe miss the same things: say each once.
     const warned = new Set<string>();
     const warn = (message: string) => {
@@ -409,6 +461,17 @@ export class TraceSession {
     return this.lostCount;
   }
 
+  /** Events the input's filters left out in the kernel (0 for an object without them). */
+  filtered(): number {
+    if (this.object && this.countsFiltered) this.filteredCount = Number(this.object.perCpuSum('filtered', 0));
+    return this.filteredCount;
+  }
+
+  /** Whether filtered() counts anything (false for a user's object without the filters). */
+  get filtersCounted(): boolean {
+    return this.countsFiltered;
+  }
+
   /** Whether lost() counts anything (false for a user's object without a `lost` map). */
   get lossesCounted(): boolean {
     return this.countsLosses;
@@ -447,6 +510,7 @@ export class TraceSession {
     this.stopping = true;
     try {
       this.lost();
+      this.filtered();
     } catch {
       // not loaded: nothing was counted
     }

@@ -1,89 +1,203 @@
-// Narrowing a trace to some processes, in the kernel: the `<prefix>_pid`
-// and `<prefix>_comm` input keys, written into the filter knobs of
-// bpf/process_filter.bpf.h before load. With a pid list a uprobe trace's
-// uprobes are also installed in those processes only (onlyPids).
-import type { NativeBpfObject } from '../native/addon.js';
-import type { TraceKey, TraceSettings } from './types.js';
+// The input's filters as keys: pid, comm, uid and cgroup, each repeatable,
+// and their exclude_ forms, checked in the kernel at every trace's entry
+// points (bpf/task_filter.bpf.h, written by src/inputs/filters.ts). A few
+// traces also keep trace-scoped include keys of their own from before
+// (malloc_pid, malloc_comm...): those apply to that trace only.
+import { readFileSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { TraceDefinition, TraceKey, TraceSettings } from './types.js';
 
-// Sizes of the filter arrays in bpf/process_filter.bpf.h (and malloc.bpf.c, sched.bpf.c).
-export const MAX_FILTER_PIDS = 64;
-export const MAX_FILTER_COMMS = 16;
-const COMM_LEN = 16;
+export const FILTER_KINDS = ['pid', 'comm', 'uid', 'cgroup'] as const;
+export type FilterKind = (typeof FILTER_KINDS)[number];
+
+/** A cgroup item: a cgroup v2 path (that cgroup and its descendants), or a container id prefix. */
+export type CgroupItem = { path: string } | { containerPrefix: string };
+
+export interface FilterLists<T> {
+  include: readonly T[];
+  exclude: readonly T[];
+}
+
+/** What one trace's filters are: the input's, with the trace's own include keys in place of the input's. */
+export interface TaskFilter {
+  pid: FilterLists<number>;
+  comm: FilterLists<string>;
+  uid: FilterLists<number>;
+  cgroup: FilterLists<CgroupItem>;
+}
+
+/** Items of a kind in all (include and exclude): the kernel's maps and arrays are sized for these. */
+export const MAX_FILTER_ITEMS: Readonly<Record<FilterKind, number>> = { pid: 1024, comm: 256, uid: 256, cgroup: 16 };
+
+/** Where the cgroup v2 hierarchy is mounted (systemd and every container engine put it here). */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+/** A container id prefix: at least as much as is unlikely to match two ids, at most a whole id. */
+const PREFIX = /^[0-9a-f]{6,64}$/;
+const MAX_PID = 0x3fffffff;
+const MAX_UID = 0xfffffffe; // (uid_t)-1 is "no uid"
 
 /** Splits "1, 2 3" into its items. */
 function listItems(value: string): string[] {
   return value.split(/[\s,]+/).filter((s) => s.length > 0);
 }
 
-/** A repeatable key's values, flattened: [[1, 2], [3]] -> [1, 2, 3]. */
-function flat<T>(value: unknown): T[] {
-  if (value === undefined) return [];
-  return (Array.isArray(value) ? value.flat(2) : [value]) as T[];
+function commaItems(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function parsePids(key: string, value: string): number[] {
+  const items = listItems(value);
+  if (items.length === 0) throw new Error(`${key} needs at least one pid`);
+  return items.map((item) => {
+    if (!/^\d+$/.test(item) || Number(item) < 1 || Number(item) > MAX_PID) {
+      throw new Error(`${key}: '${item}' is not a pid (a whole number from 1 to ${MAX_PID})`);
+    }
+    return Number(item);
+  });
+}
+
+function parseComms(key: string, value: string): string[] {
+  const items = commaItems(value);
+  if (items.length === 0) throw new Error(`${key} needs at least one command name`);
+  return items;
+}
+
+/** User names from /etc/passwd (read when a uid key names one). */
+function passwdUid(name: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = text.split('\n').find((l) => l.split(':')[0] === name);
+  const uid = line?.split(':')[2];
+  return uid !== undefined && /^\d+$/.test(uid) ? Number(uid) : undefined;
+}
+
+function parseUids(key: string, value: string): number[] {
+  const items = listItems(value);
+  if (items.length === 0) throw new Error(`${key} needs at least one uid`);
+  return items.map((item) => {
+    if (/^\d+$/.test(item)) {
+      if (Number(item) > MAX_UID) throw new Error(`${key}: '${item}' is not a uid (a whole number from 0 to ${MAX_UID}, or a user name)`);
+      return Number(item);
+    }
+    const uid = passwdUid(item);
+    if (uid === undefined) throw new Error(`${key}: '${item}' is neither a uid (a whole number) nor a user of /etc/passwd`);
+    return uid;
+  });
+}
+
+/** "/sys/fs/cgroup/a/b" and "/a/b" are the cgroup /a/b; it must exist. */
+function parseCgroupPath(key: string, item: string): CgroupItem {
+  let path = posix.normalize(item);
+  if (item.split('/').includes('..')) throw new Error(`${key}: '${item}': a cgroup path has no '..'`);
+  if (path === CGROUP_ROOT || path.startsWith(`${CGROUP_ROOT}/`)) path = path.slice(CGROUP_ROOT.length) || '/';
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  const dir = posix.join(CGROUP_ROOT, path);
+  let isCgroup = false;
+  try {
+    isCgroup = statSync(dir).isDirectory() && statSync(posix.join(dir, 'cgroup.procs')).isFile();
+  } catch {
+    // missing: said below
+  }
+  if (!isCgroup) throw new Error(`${key}: no cgroup ${path} (${dir} is not a cgroup v2 directory): give a path under ${CGROUP_ROOT}, or relative to it as /proc/<pid>/cgroup shows it`);
+  return { path };
+}
+
+function parseCgroups(key: string, value: string): CgroupItem[] {
+  const items = commaItems(value);
+  if (items.length === 0) throw new Error(`${key} needs at least one cgroup path or container id prefix`);
+  return items.map((item) => {
+    if (item.startsWith('/')) return parseCgroupPath(key, item);
+    if (PREFIX.test(item.toLowerCase())) return { containerPrefix: item.toLowerCase() };
+    throw new Error(`${key}: '${item}' is neither a cgroup path (starting with /) nor a container id prefix (6 to 64 hex digits, as docker ps shows 12)`);
+  });
+}
+
+const parsers: Record<FilterKind, (key: string, value: string) => unknown[]> = {
+  pid: parsePids,
+  comm: parseComms,
+  uid: parseUids,
+  cgroup: parseCgroups,
+};
+
+const what: Record<FilterKind, string> = {
+  pid: 'processes with these thread-group ids (a list separated by commas or spaces)',
+  comm: 'processes with this command name (the kernel keeps its first 15 bytes, so longer names are cut there; a list separated by commas)',
+  uid: "processes of these real uids, numbers or user names (a list separated by commas or spaces)",
+  cgroup: `processes in these cgroups and their descendants: a cgroup v2 path (under ${CGROUP_ROOT}, or relative to it: /system.slice/docker.service) or a container id prefix of 6 to 64 hex digits (docker, containerd, CRI-O and podman cgroups, also of containers started later); a list separated by commas`,
+};
+
+/** The input-wide filter keys: pid, comm, uid, cgroup and exclude_pid... ([INPUT] ebpf, YAML and -p alike). */
+export const filterKeys = FILTER_KINDS.flatMap((kind) => [
+  {
+    name: kind,
+    description: `only ${what[kind]}, checked in the kernel for every trace; the key may repeat, at most ${MAX_FILTER_ITEMS[kind]} ${kind} items in all`,
+    repeatable: true,
+    parse: (value: string) => parsers[kind](kind, value),
+  },
+  {
+    name: `exclude_${kind}`,
+    description: `not ${what[kind].replace(/^processes/, 'the processes')}, checked in the kernel for every trace; the key may repeat`,
+    repeatable: true,
+    parse: (value: string) => parsers[kind](`exclude_${kind}`, value),
+  },
+]);
+
+/** A trace's own include key of a kind ("malloc_pid"): it applies to that trace only. */
+export function traceFilterKey(prefix: string, kind: 'pid' | 'comm'): TraceKey {
+  const name = `${prefix}_${kind}`;
+  return {
+    name,
+    filter: kind,
+    maxItems: MAX_FILTER_ITEMS[kind],
+    description: `${what[kind].replace(/^processes/, 'only processes')} for this trace alone, checked in the kernel; the key may repeat (the input-wide ${kind} key does the same for every trace)`,
+    repeatable: true,
+    parse: (value) => parsers[kind](name, value),
+  };
 }
 
 /** The `<prefix>_pid` and `<prefix>_comm` keys ("malloc_pid", "malloc_comm"). */
 export function processFilterKeys(prefix: string): TraceKey[] {
-  const pidKey = `${prefix}_pid`;
-  const commKey = `${prefix}_comm`;
-  return [
-    {
-      name: pidKey,
-      maxItems: MAX_FILTER_PIDS,
-      description: `only these processes (thread-group ids), checked in the kernel: a list separated by commas or spaces, the key may repeat; at most ${MAX_FILTER_PIDS} in all`,
-      repeatable: true,
-      parse(value) {
-        const items = listItems(value);
-        if (items.length === 0) throw new Error(`${pidKey} needs at least one pid`);
-        return items.map((item) => {
-          if (!/^\d+$/.test(item) || Number(item) < 1 || Number(item) > 0x3fffffff) {
-            throw new Error(`${pidKey}: '${item}' is not a pid (a whole number from 1 to ${0x3fffffff})`);
-          }
-          return Number(item);
-        });
-      },
-    },
-    {
-      name: commKey,
-      maxItems: MAX_FILTER_COMMS,
-      description: `only processes with this command name (the kernel keeps its first 15 bytes, so longer names are cut there), checked in the kernel: a list separated by commas, the key may repeat; at most ${MAX_FILTER_COMMS} in all`,
-      repeatable: true,
-      parse(value) {
-        const items = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-        if (items.length === 0) throw new Error(`${commKey} needs at least one command name`);
-        return items;
-      },
-    },
-  ];
+  return [traceFilterKey(prefix, 'pid'), traceFilterKey(prefix, 'comm')];
 }
 
-/** The pids the `<prefix>_pid` key names, once each; undefined when it is not set. */
-export function filteredPids(prefix: string): (settings: TraceSettings) => readonly number[] | undefined {
-  return (settings) => {
-    const pids = [...new Set(flat<number>(settings.keys.get(`${prefix}_pid`)))];
-    return pids.length ? pids : undefined;
-  };
+/** A repeatable key's values, flattened and each once: [[1, 2], [1, 3]] -> [1, 2, 3]. */
+function items<T>(value: unknown): T[] {
+  if (value === undefined) return [];
+  const all = (Array.isArray(value) ? value.flat(2) : [value]) as T[];
+  const seen = new Set<string>();
+  return all.filter((item) => {
+    const key = JSON.stringify(item);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
-/** A trace's configure(): writes the `<prefix>_pid` / `<prefix>_comm` filters into the program's knobs. */
-export function configureProcessFilter(prefix: string): (object: NativeBpfObject, settings: TraceSettings) => void {
-  return (object, settings) => {
-    const pids = filteredPids(prefix)(settings) ?? [];
-    const comms = [...new Set(flat<string>(settings.keys.get(`${prefix}_comm`)))];
-    if (pids.length > MAX_FILTER_PIDS) throw new Error(`${prefix}_pid: ${pids.length} pids given, at most ${MAX_FILTER_PIDS}`);
-    if (comms.length > MAX_FILTER_COMMS) throw new Error(`${prefix}_comm: ${comms.length} names given, at most ${MAX_FILTER_COMMS}`);
-    const u32 = (n: number) => {
-      const b = Buffer.alloc(4);
-      b.writeUInt32LE(n);
-      return b;
-    };
-    const pidArray = Buffer.alloc(4 * MAX_FILTER_PIDS);
-    pids.forEach((pid, i) => pidArray.writeUInt32LE(pid, 4 * i));
-    const commArray = Buffer.alloc(COMM_LEN * MAX_FILTER_COMMS);
-    // The kernel keeps a comm's first 15 bytes (even mid-character): compare those.
-    comms.forEach((comm, i) => Buffer.from(comm, 'utf8').copy(commArray, COMM_LEN * i, 0, COMM_LEN - 1));
-    object.setGlobal('filter_pid_count', u32(pids.length));
-    object.setGlobal('filter_pids', pidArray);
-    object.setGlobal('filter_comm_count', u32(comms.length));
-    object.setGlobal('filter_comms', commArray);
-  };
+/**
+ * One trace's filters from its input's keys: each kind's include list is
+ * the trace's own key of that kind where it has one set (the config loader
+ * refuses it together with the input-wide key), else the input's.
+ */
+export function taskFilterFor(trace: TraceDefinition, values: ReadonlyMap<string, unknown>): TaskFilter {
+  const own = new Map<FilterKind, string>((trace.keys ?? []).filter((k) => k.filter && values.has(k.name)).map((k) => [k.filter!, k.name]));
+  const lists = <T>(kind: FilterKind): FilterLists<T> => ({
+    include: items<T>(values.get(own.get(kind) ?? kind)),
+    exclude: items<T>(values.get(`exclude_${kind}`)),
+  });
+  return { pid: lists('pid'), comm: lists('comm'), uid: lists('uid'), cgroup: lists('cgroup') };
+}
+
+/** Whether a filter has any item. */
+export function hasFilters(filter: TaskFilter | undefined): filter is TaskFilter {
+  return !!filter && FILTER_KINDS.some((k) => filter[k].include.length + filter[k].exclude.length > 0);
+}
+
+/** With a pid include list, the only processes a uprobe trace installs its uprobes in. */
+export function includedPids(settings: TraceSettings): readonly number[] | undefined {
+  const pids = settings.filter?.pid.include ?? [];
+  return pids.length ? pids : undefined;
 }

@@ -4,6 +4,7 @@
 // src/traces/ (its .bpf.c and index.ts) and one line in registry.ts.
 import type { NativeBpfObject } from '../native/addon.js';
 import type { RecordDeclaration } from '../records/declaration.js';
+import type { TaskFilter } from './process-filter.js';
 
 /**
  * A shared library uprobes go into, found at run time in the files running
@@ -39,6 +40,8 @@ export interface TraceKey {
   repeatable?: boolean;
   /** A repeatable key's items (lists flattened, each once) may number at most this: checked when the config is read. */
   maxItems?: number;
+  /** The trace's own include list of this filter kind (malloc_pid): for this trace, in place of the input-wide key. */
+  filter?: 'pid' | 'comm';
 }
 
 /** What a trace's configure() and attach see of its input. */
@@ -47,6 +50,8 @@ export interface TraceSettings {
   keys: ReadonlyMap<string, unknown>;
   /** ebpf-forward's own pid, excluded in the kernel. */
   selfPid: number;
+  /** The input's filters for this trace (bpf/task_filter.bpf.h); none when absent. */
+  filter?: TaskFilter;
 }
 
 /** A user's BPF object's records: a struct of its BTF, sent as it is (BPF_Object, BPF_Record_Type). */

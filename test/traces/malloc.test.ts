@@ -161,7 +161,7 @@ describe('trace_malloc keys', () => {
 
   it('malloc_comm takes a comma list; more filters than the kernel holds is an error', () => {
     expect(key('malloc_comm').parse('nginx, my app')).toEqual(['nginx', 'my app']);
-    const pids = Array.from({ length: 65 }, (_, i) => i + 1);
-    expect(() => start({ malloc_pid: [pids] }, [])).toThrow(/malloc_pid: 65 pids given, at most 64/);
+    const pids = Array.from({ length: 1025 }, (_, i) => i + 1);
+    expect(() => start({ malloc_pid: [pids] }, [])).toThrow(/pid: 1025 items given in all, at most 1024/);
   });
 });

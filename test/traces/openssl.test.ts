@@ -266,6 +266,6 @@ describe('trace_openssl keys', () => {
     expect(() => key('openssl_pid').parse('12 abc')).toThrow(/^openssl_pid: 'abc' is not a pid/);
     expect(key('openssl_comm').parse('nginx, my app')).toEqual(['nginx', 'my app']);
     expect(() => key('openssl_comm').parse(' , ')).toThrow(/^openssl_comm needs at least one command name/);
-    expect(() => trace({ openssl_pid: [Array.from({ length: 65 }, (_, i) => i + 1)] })).toThrow(/openssl_pid: 65 pids given, at most 64/);
+    expect(() => trace({ openssl_pid: [Array.from({ length: 1025 }, (_, i) => i + 1)] })).toThrow(/pid: 1025 items given in all, at most 1024/);
   });
 });

@@ -228,7 +228,7 @@ describe('trace_sched keys', () => {
     const err = configError(() => load('    sched_comm x\n    sched_pid 12 abc\n'));
     expect([err.line, err.problem]).toEqual([5, "sched_pid: 'abc' is not a pid (a whole number from 1 to 1073741823)"]);
     expect(() => key('sched_comm').parse(' , ')).toThrow(/at least one command name/);
-    const pids = Array.from({ length: 65 }, (_, i) => i + 1);
-    expect(() => startTrace(trace_sched, { sched_pid: [pids] })).toThrow(/sched_pid: 65 pids given, at most 64/);
+    const pids = Array.from({ length: 1025 }, (_, i) => i + 1);
+    expect(() => startTrace(trace_sched, { sched_pid: [pids] })).toThrow(/pid: 1025 items given in all, at most 1024/);
   });
 });

@@ -4,6 +4,7 @@
  * inet_bind/inet6_bind; this works from the bind syscall's tracepoints and
  * reads the socket through the caller's fd table (CO-RE). */
 #include "common.bpf.h"
+#include "task_filter.bpf.h"
 #include "bind.h"
 #include "inet_socket.bpf.h"
 
@@ -29,7 +30,7 @@ struct {
 SEC("tracepoint/syscalls/sys_enter_bind")
 int bind_enter(struct syscall_trace_enter *ctx)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct sock *sk = sock_of_fd((long)ctx->args[0]);

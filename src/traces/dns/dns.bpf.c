@@ -23,6 +23,7 @@
  * outstanding queries with one id are told apart by their question), for
  * its latency; queries never answered expire from an LRU map. */
 #include "common.bpf.h"
+#include "task_filter.bpf.h"
 #include "dns.h"
 #include "inet_socket.bpf.h"
 
@@ -676,7 +677,7 @@ static __always_inline __u16 user_sockaddr_port(__u64 addr, __u32 addrlen)
 
 static __always_inline int send_enter(struct syscall_trace_enter *ctx, enum dns_call_kind kind, int nargs)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	__s32 fd = (__s32)ctx->args[0];
 	struct inet_address dest;
@@ -758,7 +759,7 @@ static __always_inline int send_exit(struct syscall_trace_exit *ctx, enum dns_ca
 
 static __always_inline int recv_enter(struct syscall_trace_enter *ctx, enum dns_call_kind kind, int nargs)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	struct sock *sk;
 	struct dns_fd *f = known_dns_fd((__s32)ctx->args[0], &sk);

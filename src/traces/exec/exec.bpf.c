@@ -14,6 +14,7 @@
  *  - on failure, at the syscall's exit: the kernel has faulted the
  *    filename in, so the caller's pointers are read again. */
 #include "common.bpf.h"
+#include "task_filter.bpf.h"
 #include "exec.h"
 
 #define EXEC_STAGE_ENTER 0
@@ -265,7 +266,7 @@ static __always_inline void send_enter(struct exec_state *s, __u16 source, int f
 
 static __always_inline int on_enter(__s32 dirfd, __u64 filename, __u64 argv, __u16 flags)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	__u32 zero = 0;
 	struct exec_state *s = bpf_map_lookup_elem(&scratch, &zero);

@@ -1,7 +1,7 @@
 // trace_malloc: malloc, free, calloc and realloc calls of the C library,
-// narrowed in the kernel by pid and/or comm.
+// narrowed in the kernel by the input's filters (and malloc_pid, malloc_comm).
 import type { FieldDeclaration, RecordShape } from '../../records/declaration.js';
-import { configureProcessFilter, filteredPids, processFilterKeys } from '../process-filter.js';
+import { includedPids, processFilterKeys } from '../process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition } from '../types.js';
 
 /** `operation` values (the record header's kind), Fluent Bit's numbering. */
@@ -52,7 +52,7 @@ export const trace_malloc: TraceDefinition = {
       ['realloc_entry', 'realloc', false],
       ['free_entry', 'free', false],
     ] as const
-  ).map(([program, symbol, retprobe]): LibraryUprobe => ({ program, library: C_LIBRARY, symbol, retprobe, onlyPids: filteredPids(FILTER) })),
+  ).map(([program, symbol, retprobe]): LibraryUprobe => ({ program, library: C_LIBRARY, symbol, retprobe, onlyPids: includedPids })),
+  // malloc_pid and malloc_comm: the input's pid and comm filters, for this trace alone.
   keys: processFilterKeys(FILTER),
-  configure: configureProcessFilter(FILTER),
 };

@@ -12,7 +12,7 @@
  * part of the outer call, not records of their own, and a uprobe attached
  * twice to the same code gives one record, not two. */
 #include "common.bpf.h"
-#include "process_filter.bpf.h"
+#include "task_filter.bpf.h"
 #include "malloc.h"
 
 /* header.kind: Fluent Bit's memop numbers. */

@@ -1,8 +1,9 @@
 // trace_openssl: OpenSSL's TLS calls (handshake, read, write, shutdown) with
 // their latency and result, from uprobes on the libssl files processes
-// really map; narrowed in the kernel by pid and/or comm. No data is read.
+// really map; narrowed in the kernel by the input's filters (and
+// openssl_pid, openssl_comm). No data is read.
 import type { FieldDeclaration, RecordShape } from '../../records/declaration.js';
-import { configureProcessFilter, filteredPids, processFilterKeys } from '../process-filter.js';
+import { includedPids, processFilterKeys } from '../process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition } from '../types.js';
 
 /** The record header's kind (enum tls_kind in openssl.h): its event_type. */
@@ -73,9 +74,9 @@ export const trace_openssl: TraceDefinition = {
       library: OPENSSL_LIBRARY,
       symbol,
       retprobe,
-      onlyPids: filteredPids(FILTER),
+      onlyPids: includedPids,
     })),
   ),
+  // openssl_pid and openssl_comm: the input's pid and comm filters, for this trace alone.
   keys: processFilterKeys(FILTER),
-  configure: configureProcessFilter(FILTER),
 };

@@ -13,7 +13,7 @@
  * whose frame is not above a new call's is over (a longjmp out of it). No
  * time limit: a read blocked for hours is matched all the same. */
 #include "common.bpf.h"
-#include "process_filter.bpf.h"
+#include "task_filter.bpf.h"
 #include "openssl.h"
 
 /* On return from a call, the stack pointer is this far above its value at

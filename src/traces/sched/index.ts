@@ -1,8 +1,8 @@
 // trace_sched: context switches, with the run-queue latency of the task
-// switched in, narrowed in the kernel by that task's pid and/or comm and by
-// a least latency.
+// switched in, narrowed in the kernel by the input's filters (applied to that
+// task) and by a least latency.
 import type { NativeBpfObject } from '../../native/addon.js';
-import { configureProcessFilter, processFilterKeys } from '../process-filter.js';
+import { processFilterKeys } from '../process-filter.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
 const nsPerUnit: Record<string, bigint> = { ns: 1n, us: 1_000n, µs: 1_000n, ms: 1_000_000n, s: 1_000_000_000n };
@@ -33,11 +33,9 @@ const minLatencyKey: TraceKey = {
 };
 
 const FILTER = 'sched';
-const configureFilter = configureProcessFilter(FILTER);
 
-/** Writes the sched_pid / sched_comm filters and sched_min_runq_latency into the program's knobs. */
+/** Writes sched_min_runq_latency into the program's knob. */
 function configureSched(object: NativeBpfObject, settings: TraceSettings): void {
-  configureFilter(object, settings);
   const minLatency = Buffer.alloc(8);
   minLatency.writeBigUInt64LE((settings.keys.get('sched_min_runq_latency') as bigint | undefined) ?? 0n);
   object.setGlobal('min_runq_latency_ns', minLatency);
@@ -62,7 +60,8 @@ export const trace_sched: TraceDefinition = {
       { key: 'wakeup_tracked', type: 'bool', from: { copy: 'wakeup_tracked' }, doc: 'whether the wake-up was seen (false after a preemption, or for a wake-up before the trace started)' },
     ],
   },
-  // sched_pid and sched_comm: the task switched in (the woken one, for a wake-up).
+  // The input's filters, and sched_pid and sched_comm (for this trace alone),
+  // apply to the task switched in (the woken one, for a wake-up).
   keys: [...processFilterKeys(FILTER), minLatencyKey],
   configure: configureSched,
 };

@@ -15,11 +15,11 @@
  * not noted: else a later switch-in after a preemption would take it.
  *
  * This is the busiest kernel event after malloc, so everything that decides
- * whether a switch is recorded (idle, ebpf-forward itself, the sched_pid /
- * sched_comm filters, sched_min_runq_latency) is checked before ring space
+ * whether a switch is recorded (idle, ebpf-forward itself, the input's
+ * filters, sched_min_runq_latency) is checked before ring space
  * is reserved. */
 #include "common.bpf.h"
-#include "process_filter.bpf.h"
+#include "task_filter.bpf.h"
 #include "sched.h"
 
 /* Only switches whose run-queue latency is at least this (0: all). */
@@ -36,24 +36,12 @@ struct {
 	__type(value, struct wakeup);
 } wakeups SEC(".maps");
 
-/* ebpf-forward's own threads. The idle tasks have tgid 0, so an unset
- * self_tgid must not match them. */
-static __always_inline bool is_self_task(const struct task_struct *t)
-{
-	return self_tgid && t->tgid == self_tgid;
-}
-
-/* Does the task pass the sched_pid (its thread-group id) and sched_comm
- * filters (process_filter.bpf.h; they narrow to the task switched in, and
- * the woken one)? */
-static __always_inline bool wanted(const struct task_struct *t)
-{
-	return pid_wanted(t->tgid) && comm_wanted(t->comm);
-}
+/* The filters (task_filter.bpf.h) and ebpf-forward's own exclusion apply to
+ * the task switched in, and to the woken one. */
 
 static __always_inline int note_wakeup(struct task_struct *p)
 {
-	if (p->on_cpu || is_self_task(p) || !wanted(p))
+	if (p->on_cpu || !task_wanted_quietly(p))
 		return 0;
 	struct wakeup *w = bpf_task_storage_get(&wakeups, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (w)
@@ -94,7 +82,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 	}
 	if (is_self_task(prev) || is_self_task(next))
 		return 0;
-	if (latency < min_runq_latency_ns || !wanted(next))
+	if (latency < min_runq_latency_ns || !task_wanted(next))
 		return 0;
 	struct sched_event *e = reserve_event(struct sched_event, 0, now);
 	if (!e)

@@ -3,6 +3,7 @@
  * result) and one per signal the kernel generates outside those calls
  * (SIGCHLD, SIGSEGV, SIGPIPE...). Syscall and signal tracepoints only. */
 #include "common.bpf.h"
+#include "task_filter.bpf.h"
 #include "signal.h"
 
 struct pending_kill {
@@ -27,7 +28,7 @@ static __always_inline struct pending_kill *pending_of_current(__u64 flags)
 
 static __always_inline int on_enter(__s32 target, __s32 sig)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	struct pending_kill *p = pending_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!p) {
@@ -98,7 +99,7 @@ int tgkill_exit(struct syscall_trace_exit *ctx)
 SEC("tracepoint/signal/signal_generate")
 int signal_generate(struct trace_event_raw_signal_generate *ctx)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	struct pending_kill *p = pending_of_current(0);
 	if (p && p->ts)

@@ -5,6 +5,7 @@
  * Calls on other sockets (UDP connect, Unix sockets...) and on fds that
  * are not sockets are not recorded. */
 #include "common.bpf.h"
+#include "task_filter.bpf.h"
 #include "tcp.h"
 #include "inet_socket.bpf.h"
 
@@ -34,7 +35,7 @@ struct {
 /* Remembers a call on fd if fd is a TCP socket; returns the entry to fill in. */
 static __always_inline int remember(enum tcp_call kind, long fd, struct pending_call *p)
 {
-	if (is_self())
+	if (!current_wanted())
 		return -1;
 	struct sock *sk = sock_of_fd(fd);
 	if (!sk || !is_tcp_sock(sk)) {

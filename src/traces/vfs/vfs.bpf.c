@@ -7,6 +7,7 @@
  * the path straight into it and sys_exit sends only its used bytes; no 4 KB
  * copy through a hash map and nothing on the BPF stack. */
 #include "common.bpf.h"
+#include "task_filter.bpf.h"
 #include "vfs.h"
 
 /* header.kind: which call. */
@@ -39,7 +40,7 @@ struct {
 
 static __always_inline int on_enter(__u16 op, const char *filename, __u32 flags, __u32 mode)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	struct vfs_call *c = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
 						  BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -105,7 +106,7 @@ int openat_exit(struct syscall_trace_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int openat2_enter(struct syscall_trace_enter *ctx)
 {
-	if (is_self())
+	if (!current_wanted())
 		return 0;
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
