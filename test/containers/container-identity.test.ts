@@ -9,6 +9,7 @@ import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeContainerNames } from '../../src/records/native-container-names.js';
 import { trace_exec } from '../../src/traces/exec/index.js';
+import { trace_sched } from '../../src/traces/sched/index.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
 import { containerIdFrom, runInCgroup, TestCgroups, type CgroupChild } from '../support/cgroups.js';
 import { waitFor } from '../support/cli.js';
@@ -131,6 +132,27 @@ describe('container identity (trace_exec in real cgroups)', () => {
     expect(names.stats().walks).toBe(walks + 1);
     expect(names.lookup(cgroups.idOf('walked'), 0)).toBeUndefined();
     expect(names.stats().walks).toBe(walks + 1);
+  });
+
+  it('trace_sched: the identity is that of the task switched in, not of the one on the CPU', async () => {
+    const sched = startTrace(trace_sched, {}, { keepContainerFields: true });
+    try {
+      const rel = `system.slice/docker-${ids.docker}.scope`;
+      // The sleep blocks and wakes: switched in while another task was on the CPU.
+      const child = await runInCgroup(`${cgroups.base}/${rel}`, '/bin/sleep 0.1', { newMountNamespace: true });
+      const records = await waitFor(() => {
+        const mine = sched.events.filter((e) => e.record.pid === child.pid);
+        return mine.length >= 2 ? mine : undefined;
+      }, 10_000, 'switches into the child');
+      // Its last ones are the sleep's, in the cgroup by then (the first may be from before it moved).
+      const last = records.at(-1)!.record;
+      expect(BigInt(last.cgroup_id!)).toBe(cgroups.idOf(rel));
+      expect(last.container_id).toBe(ids.docker);
+      expect(BigInt(last.mntns_id!)).toBe(child.mntns);
+      expect(last.prev_pid).not.toBe(child.pid);
+    } finally {
+      sched.session.stop();
+    }
   });
 
   it('container_metadata Off: no cgroup_id, container_id nor mntns_id', async () => {
