@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (vitest) and ends with a plain
+# Runs the whole test suite (vitest), after what the tests need beyond the
+# build (scripts/test-setup.sh: promtool), and ends with a plain
 # "N passed, N failed" line; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/test-setup.sh || exit 1
 report=$(mktemp -t ebpf-forward-tests-XXXXXX.json)
 trap 'rm -f "$report"' EXIT
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"

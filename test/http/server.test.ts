@@ -3,6 +3,7 @@
 // makes, counts checked against what a forward receiver got, the Prometheus
 // text read back by an independent parser, health turning to "error" while the output keeps
 // failing, and a port in use or an address not of this host refused at start.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -59,6 +60,16 @@ function exposition(text: string): string {
   const problems = families.filter((f) => !f.help || !f.type || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(f.name)).map((f) => `family ${f.name}: help ${f.help}, type ${f.type}`);
   if (parsed !== samples) problems.push(`${samples} sample lines, ${parsed} parsed`);
   return problems.join('; ');
+}
+
+/**
+ * `promtool check metrics` (Debian's prometheus package, put there by
+ * scripts/test-setup.sh) on a text: '' when it passes, else what it says.
+ */
+function promtool(text: string): string {
+  const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  if (run.error) throw new Error(`promtool: ${run.error.message} (scripts/test-setup.sh installs it: Debian's prometheus package)`);
+  return run.status === 0 ? '' : `exit ${run.status}: ${run.stdout}${run.stderr}`;
 }
 
 function serviceConfig(httpPort: number, extra: string, output: string, listen = '127.0.0.1'): string {
@@ -166,6 +177,17 @@ describe('a run forwarding signal records', () => {
       await until('the sent records at the receiver', async () => (receivers.wire.length >= sent ? true : undefined));
     });
   }
+
+  it('both Prometheus texts pass promtool check metrics, with records counted (and it fails a text that breaks its rules)', async () => {
+    for (const path of ['/api/v1/metrics/prometheus', '/api/v2/metrics/prometheus']) {
+      const r = await get(port, path);
+      expect(sample(r.body, 'fluentbit_input_records_total{name="ebpf.0"}')).toBeGreaterThanOrEqual(5);
+      expect(promtool(r.body), path).toBe('');
+    }
+    // The check is real: Fluent Bit's uptime as the counter it is there fails it.
+    const asFluentBit = (await get(port, '/api/v2/metrics/prometheus')).body.replace('# TYPE fluentbit_uptime gauge', '# TYPE fluentbit_uptime counter');
+    expect(promtool(asFluentBit)).toMatch(/fluentbit_uptime counter metrics should have "_total" suffix/);
+  });
 
   it('/api/v1/health is "ok" while the output delivers', async () => {
     expect(await get(port, '/api/v1/health')).toEqual({ status: 200, type: 'text/plain; charset=utf-8', body: 'ok' });
