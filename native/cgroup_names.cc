@@ -99,6 +99,7 @@ CgroupNames& CgroupNames::Process() {
 }
 
 std::string* CgroupNames::Insert(uint64_t id, std::string container) {
+  last_ = nullptr;
   if (current_.size() >= kGeneration && current_.find(id) == current_.end()) {
     previous_ = std::move(current_);
     current_.clear();
@@ -169,9 +170,15 @@ bool CgroupNames::Walk(uint64_t id, std::string* found) {
 }
 
 const std::string* CgroupNames::ContainerOf(uint64_t id, uint32_t pid) {
+  if (last_ && id == last_id_) {
+    stats_.hits++;
+    return last_->empty() ? nullptr : last_;
+  }
   auto it = current_.find(id);
   if (it != current_.end()) {
     stats_.hits++;
+    last_id_ = id;
+    last_ = &it->second;
     return it->second.empty() ? nullptr : &it->second;
   }
   it = previous_.find(id);

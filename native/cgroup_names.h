@@ -63,6 +63,10 @@ class CgroupNames {
   bool Walk(uint64_t id, std::string* path);
 
   std::unordered_map<uint64_t, std::string> current_, previous_;
+  // The last answer: records come in runs from one task (no hash then).
+  // Cleared by Insert, which may move or drop the entry it points at.
+  uint64_t last_id_ = 0;
+  const std::string* last_ = nullptr;
   Stats stats_;
 };
 
