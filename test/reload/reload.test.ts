@@ -241,6 +241,32 @@ describe('reload requests', () => {
     expect(await cli.stop()).toBe(0);
   });
 
+  it('service keys: a new HTTP_Port moves the server, Log_Level applies, and Hot_Reload Off gives up what reloading kept, so SIGHUP then stops', async () => {
+    const { r1, httpPort, path } = await setUp();
+    const other = await freePort();
+    const config = (port: number, more: string) => serviceSection(port) + more + inputSection() + outputSection(r1.port);
+    writeFileSync(path, config(httpPort, ''));
+    const cli = run(['-c', path]);
+    await cli.waitForLog(/privileges dropped/);
+    const reloads = new Reloads(cli, path, httpPort);
+    expect(await reloads.to(config(other, '    Log_Level    warn\n'), 'POST')).toMatch(/kept running; .*; HTTP server restarted$/);
+    expect(await (await fetch(`http://127.0.0.1:${other}/api/v2/reload`)).json()).toEqual({ hot_reload_count: 1 });
+    await expect(fetch(`http://127.0.0.1:${httpPort}/`)).rejects.toThrow();
+    // At warn, a refused reload is its error line alone (no "reloading" info line before it).
+    const atOther = new Reloads(cli, path, other);
+    const linesBefore = cli.stderr().split('\n').length;
+    expect(await atOther.to(config(other, '    Nonsense     1\n'), 'SIGHUP')).toMatch(/\[error\] SIGHUP: reload refused: .*:7: unknown key/);
+    expect(cli.stderr().split('\n').slice(linesBefore - 1).filter((l) => l.includes('[ info]'))).toEqual([]);
+    // Hot_Reload Off (and Log_Level info again): what reloading kept is given up.
+    writeFileSync(path, config(other, '').replace('Hot_Reload   On', 'Hot_Reload   Off'));
+    cli.process.kill('SIGHUP');
+    await cli.waitForLog(/Hot_Reload is off now: privileges dropped in all \d+ threads: no capabilities left/);
+    expect(threadCapabilities(cli.process.pid!).filter((t) => t.eff !== '0000000000000000' || t.prm !== '0000000000000000')).toEqual([]);
+    expect(await (await fetch(`http://127.0.0.1:${other}/api/v2/reload`, { method: 'POST' })).json()).toEqual({ reload: 'not enabled', status: -1 });
+    expect(await cli.stop('SIGHUP')).toBe(0);
+    expect(cli.stderr()).toMatch(/SIGHUP \(Hot_Reload is off: no reload\): stopping/);
+  });
+
   it('without Hot_Reload: POST answers "not enabled", GET the count, other methods 400, and SIGHUP stops with exit 0', async () => {
     const { r1, httpPort, path } = await setUp();
     writeFileSync(path, serviceSection(httpPort).replace('Hot_Reload   On', 'Hot_Reload   Off') + inputSection() + outputSection(r1.port));
