@@ -18,7 +18,7 @@ struct event_header {
 	__u16 flags;   /* trace-specific */
 	__u32 mntns_id; /* mount namespace's inode number (/proc/<pid>/ns/mnt) */
 	char comm[TASK_COMM_LEN];
-	__u64 cgroup_id; /* cgroup v2 id: the inode of its /sys/fs/cgroup directory */
+	__u64 cgroup_id; /* cgroup v2 id: the inode number of its cgroup's directory */
 };
 
 #endif

@@ -34,7 +34,7 @@ export const CONTAINER_FIELDS: readonly FieldDeclaration[] = [
     key: 'cgroup_id',
     type: 'uint64',
     from: { copy: `${HEADER_MEMBER}.cgroup_id` },
-    doc: "further field: the task's cgroup v2 id (the inode number of its directory under /sys/fs/cgroup)",
+    doc: "further field: the task's cgroup v2 id (the inode number of its cgroup's directory)",
   },
   {
     key: 'container_id',
