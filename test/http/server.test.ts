@@ -145,7 +145,7 @@ describe('a run forwarding signal records', () => {
     const input = body.input['ebpf.0']!;
     const output = body.output['forward.0']!;
     expect(Object.keys(input.traces)).toEqual(['trace_signal']);
-    expect(input.traces.trace_signal).toEqual({ records: input.records, lost: expect.any(Number), malformed: 0, skipped: 0, reader_dropped: 0 });
+    expect(input.traces.trace_signal).toEqual({ records: input.records, lost: expect.any(Number), malformed: 0, skipped: 0, reader_dropped: 0, filtered: 0 });
     expect(Object.keys(output)).toEqual(['proc_records', 'proc_bytes', 'errors', 'retries', 'retries_failed', 'dropped_records', 'retried_records']);
     expect(output.dropped_records).toBe(0);
     // Sent records had been written before the scrape, so the receiver has
