@@ -6,7 +6,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { NativeBpfObject } from '../native/addon.js';
-import { CGROUP_ROOT, FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from '../traces/process-filter.js';
+import { cgroupRoot } from '../records/container-names.js';
+import { FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from '../traces/process-filter.js';
 
 const IN = 1;
 const OUT = 2;
@@ -123,7 +124,7 @@ export function fillFilterMaps(object: NativeBpfObject, filter: TaskFilter | und
  * and each container cgroup of a configured id prefix, with its bits. A
  * cgroup's id is its directory's inode number. Returns the cgroups written.
  */
-export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | undefined, root = CGROUP_ROOT): number {
+export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | undefined, root = cgroupRoot()): number {
   if (!needsCgroupPrograms(filter)) return 0;
   const paths = new Map<string, number>();
   const prefixes: { prefix: string; bits: number }[] = [];

@@ -5,6 +5,7 @@
 // (malloc_pid, malloc_comm...): those apply to that trace only.
 import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
+import { cgroupRoot } from '../records/container-names.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from './types.js';
 
 export const FILTER_KINDS = ['pid', 'comm', 'uid', 'cgroup'] as const;
@@ -29,8 +30,6 @@ export interface TaskFilter {
 /** Items of a kind in all (include and exclude): the kernel's maps and arrays are sized for these. */
 export const MAX_FILTER_ITEMS: Readonly<Record<FilterKind, number>> = { pid: 1024, comm: 256, uid: 256, cgroup: 16 };
 
-/** Where the cgroup v2 hierarchy is mounted (systemd and every container engine put it here). */
-export const CGROUP_ROOT = '/sys/fs/cgroup';
 /** A container id prefix: at least as much as is unlikely to match two ids, at most a whole id. */
 const PREFIX = /^[0-9a-f]{6,64}$/;
 const MAX_PID = 0x3fffffff;
@@ -89,20 +88,24 @@ function parseUids(key: string, value: string): number[] {
   });
 }
 
-/** "/sys/fs/cgroup/a/b" and "/a/b" are the cgroup /a/b; it must exist. */
+/**
+ * With cgroup v2 mounted at /sys/fs/cgroup, "/sys/fs/cgroup/a/b" and "/a/b"
+ * are the cgroup /a/b (as /proc/<pid>/cgroup shows it); it must exist.
+ */
 function parseCgroupPath(key: string, item: string): CgroupItem {
+  const root = cgroupRoot();
   let path = posix.normalize(item);
   if (item.split('/').includes('..')) throw new Error(`${key}: '${item}': a cgroup path has no '..'`);
-  if (path === CGROUP_ROOT || path.startsWith(`${CGROUP_ROOT}/`)) path = path.slice(CGROUP_ROOT.length) || '/';
+  if (path === root || path.startsWith(`${root}/`)) path = path.slice(root.length) || '/';
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  const dir = posix.join(CGROUP_ROOT, path);
+  const dir = posix.join(root, path);
   let isCgroup = false;
   try {
     isCgroup = statSync(dir).isDirectory() && statSync(posix.join(dir, 'cgroup.procs')).isFile();
   } catch {
     // missing: said below
   }
-  if (!isCgroup) throw new Error(`${key}: no cgroup ${path} (${dir} is not a cgroup v2 directory): give a path under ${CGROUP_ROOT}, or relative to it as /proc/<pid>/cgroup shows it`);
+  if (!isCgroup) throw new Error(`${key}: no cgroup ${path} (${dir} is not a cgroup v2 directory): give a path under ${root}, or relative to it as /proc/<pid>/cgroup shows it`);
   return { path };
 }
 
@@ -127,7 +130,7 @@ const what: Record<FilterKind, string> = {
   pid: 'processes with these thread-group ids (a list separated by commas or spaces)',
   comm: 'processes with this command name (the kernel keeps its first 15 bytes, so longer names are cut there; a list separated by commas)',
   uid: "processes of these real uids, numbers or user names (a list separated by commas or spaces)",
-  cgroup: `processes in these cgroups and their descendants: a cgroup v2 path (under ${CGROUP_ROOT}, or relative to it: /system.slice/docker.service) or a container id prefix of 6 to 64 hex digits (docker, containerd, CRI-O and podman cgroups, also of containers started later); a list separated by commas`,
+  cgroup: `processes in these cgroups and their descendants: a cgroup v2 path (under its mount, /sys/fs/cgroup, or relative to it: /system.slice/docker.service) or a container id prefix of 6 to 64 hex digits (docker, containerd, CRI-O and podman cgroups, also of containers started later); a list separated by commas`,
 };
 
 /** The input-wide filter keys: pid, comm, uid, cgroup and exclude_pid... ([INPUT] ebpf, YAML and -p alike). */
