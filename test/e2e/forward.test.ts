@@ -85,9 +85,10 @@ describe('kernel events to a forward receiver', () => {
     }, 2500, 'the signal record');
     const arrived = Date.now();
     expect(entry!.tag).toBe('host.ebpf');
-    expect(entry!.keys).toEqual(['event_type', 'event_id', 'pid', 'tid', 'comm', 'signal', 'tpid', 'error_raw']);
+    // Then the container fields (a host process: no container_id).
+    expect(entry!.keys).toEqual(['event_type', 'event_id', 'pid', 'tid', 'comm', 'signal', 'tpid', 'error_raw', 'cgroup_id', 'mntns_id']);
     expect(entry!.record).toEqual({ event_type: 'signal', pid: entry!.record.tid, tid: entry!.record.tid, comm: 'kill', signal: 12, tpid: target.pid, error_raw: 0 });
-    expect(entry!.types).toEqual({ event_type: 'str', event_id: 'uint', pid: 'uint', tid: 'uint', comm: 'str', signal: 'uint', tpid: 'uint', error_raw: 'uint' });
+    expect(entry!.types).toEqual({ event_type: 'str', event_id: 'uint', pid: 'uint', tid: 'uint', comm: 'str', signal: 'uint', tpid: 'uint', error_raw: 'uint', cgroup_id: 'uint', mntns_id: 'uint' });
     expectTime(entry!, before, after);
     const t = entry!.time as { sec: number; nsec: number };
     console.log(`signal: kernel event to receiver ${(arrived - (t.sec * 1000 + t.nsec / 1e6)).toFixed(1)} ms`);
@@ -115,7 +116,7 @@ describe('kernel events to a forward receiver', () => {
     expect(exit!.record).toEqual({ ...common, comm: 'echo', stage: 'exit' });
     for (const e of [enter!, exit!]) {
       expect(e.tag).toBe('host.ebpf');
-      expect(e.keys).toEqual(['event_type', 'event_id', 'pid', 'tid', 'comm', 'stage', 'ppid', 'filename', 'argv', 'argv1', 'argv2', 'argv_last', 'argc', 'error_raw']);
+      expect(e.keys).toEqual(['event_type', 'event_id', 'pid', 'tid', 'comm', 'stage', 'ppid', 'filename', 'argv', 'argv1', 'argv2', 'argv_last', 'argc', 'error_raw', 'cgroup_id', 'mntns_id']);
       expect(e.types).toMatchObject({ event_type: 'str', pid: 'uint', tid: 'uint', comm: 'str', stage: 'str', ppid: 'uint', filename: 'str', argv: 'str', argv1: 'str', argv2: 'str', argv_last: 'str', argc: 'uint', error_raw: 'uint' });
       expectTime(e, before, after);
     }

@@ -34,9 +34,9 @@ let tls: TlsServer;
 let tlsPort: number;
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-nine-'));
 
-/** The record as it was on the wire (the receiver sets event_id apart): keys in their order. */
+/** The record as it was on the wire (the receiver sets event_id and the container fields apart): keys in their order. */
 function wireRecord(e: WireEntry): Record<string, unknown> {
-  return Object.fromEntries(e.keys.map((k) => [k, k === 'event_id' ? e.eventId : e.record[k]]));
+  return Object.fromEntries(e.keys.map((k) => [k, k === 'event_id' ? e.eventId : e.container && k in e.container ? e.container[k] : e.record[k]]));
 }
 
 /** Every record of `pid` of these event types, once at least one of each came. */

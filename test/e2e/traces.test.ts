@@ -21,7 +21,7 @@ import { runVfsProgram, type VfsCall } from '../support/vfs.js';
 import type { DecodedRecord } from '../support/decoded-events.js';
 import type { FieldType } from '../../src/records/declaration.js';
 import { fieldsByEventType } from '../../src/records/field-table.js';
-import { HEAD_FIELDS } from '../../src/records/head.js';
+import { CONTAINER_FIELDS, HEAD_FIELDS } from '../../src/records/head.js';
 import { traces } from '../../src/traces/registry.js';
 
 /** The malloc helper runs under this name; malloc_comm narrows trace_malloc to it. */
@@ -59,7 +59,7 @@ for (const trace of TRACES.map((name) => traces.get(name)!)) {
   if ('asIs' in trace.record) continue;
   for (const [eventType, fields] of fieldsByEventType(trace.record)) {
     FIELDS[eventType] = { event_type: 'str', ...Object.fromEntries(HEAD_FIELDS.map((f) => [f.key, docOf(f.type)])) };
-    for (const f of [...HEAD_FIELDS, ...fields]) {
+    for (const f of [...HEAD_FIELDS, ...fields, ...CONTAINER_FIELDS]) {
       if (f.key === 'old_address') continue;
       FIELDS[eventType]![f.key] = docOf(f.type);
       if (f.type === 'uint16') U16.add(f.key);
@@ -73,7 +73,11 @@ U64.add('old_address');
 function fieldsOf(record: Record<string, unknown>): Record<string, Doc> {
   const fields = FIELDS[record.event_type as string];
   if (!fields) throw new Error(`undocumented event_type ${String(record.event_type)}`);
-  return record.event_type === 'malloc' && record.operation === 3 ? { ...fields, old_address: 'uint' } : fields;
+  if (!(record.event_type === 'malloc' && record.operation === 3)) return fields;
+  // Before the container fields, which end every record.
+  const entries = Object.entries(fields);
+  const at = entries.findIndex(([k]) => k === 'cgroup_id');
+  return Object.fromEntries([...entries.slice(0, at), ['old_address', 'uint'], ...entries.slice(at)]);
 }
 
 /** msgpack writes a non-negative integer as a uint whatever its C type: an int field is "int" on the wire only when negative. */
@@ -86,10 +90,13 @@ function wireType(doc: Doc, value: unknown): string {
 function expectDocumented(entry: WireEntry): void {
   const fields = fieldsOf(entry.record);
   const what = `${String(entry.record.event_type)} record of pid ${String(entry.record.pid)}`;
-  expect(entry.keys, what).toEqual(Object.keys(fields));
+  // container_id is only there for a process in a container.
+  const wanted = Object.keys(fields).filter((k) => k !== 'container_id' || entry.keys.includes(k));
+  expect(entry.keys, what).toEqual(wanted);
   expect(new Set(entry.keys).size, `${what}: a key twice`).toBe(entry.keys.length);
-  for (const [key, doc] of Object.entries(fields)) {
-    const value = key === 'event_id' ? entry.eventId : entry.record[key];
+  for (const key of wanted) {
+    const doc = fields[key]!;
+    const value = key === 'event_id' ? entry.eventId : CONTAINER_FIELDS.some((f) => f.key === key) ? entry.container?.[key] : entry.record[key];
     expect(entry.types[key], `${what}: ${key} = ${String(value)}`).toBe(wireType(doc, value));
     if (doc === 'str') {
       expect(value as string, `${what}: ${key}`).not.toContain('\0');

@@ -20,6 +20,8 @@ export interface WireEntry {
   record: Record<string, unknown>;
   /** The record's event_id, if it had one. */
   eventId?: number | bigint;
+  /** Its container identity (cgroup_id, container_id when any, mntns_id), set apart too, if it had one. */
+  container?: Record<string, unknown>;
   /** Raw msgpack type of each record value: "uint", "int", "str", "float"... */
   types: Record<string, string>;
   /** Keys in the order they were on the wire (to catch a key sent twice). */
@@ -31,13 +33,28 @@ export interface ServerEntry {
   time: { epoch: number; nano: number } | number;
   record: Record<string, unknown>;
   eventId?: number | bigint;
+  container?: Record<string, unknown>;
 }
 
-/** A record and its event_id, apart (`keys` and `types` still show it where it was on the wire). */
-function eventIdApart(record: Record<string, unknown>): { record: Record<string, unknown>; eventId?: number | bigint } {
-  if (!('event_id' in record)) return { record };
-  const { event_id, ...rest } = record;
-  return { record: rest, eventId: event_id as number | bigint };
+const CONTAINER_KEYS = ['cgroup_id', 'container_id', 'mntns_id'];
+
+/**
+ * A record, its event_id and its container fields, apart (`keys` and `types`
+ * still show them where they were on the wire): tests compare a trace's own
+ * fields, and test/containers/ the container identity.
+ */
+function eventIdApart(record: Record<string, unknown>): { record: Record<string, unknown>; eventId?: number | bigint; container?: Record<string, unknown> } {
+  const rest: Record<string, unknown> = {};
+  const container: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (k === 'event_id') continue;
+    (CONTAINER_KEYS.includes(k) ? container : rest)[k] = v;
+  }
+  return {
+    record: rest,
+    ...('event_id' in record && { eventId: record.event_id as number | bigint }),
+    ...(Object.keys(container).length > 0 && { container }),
+  };
 }
 
 const codec = new ExtensionCodec();
