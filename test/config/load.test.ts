@@ -306,14 +306,14 @@ describe('loadConfig: checks a start would make, made when the config is read', 
   });
 
   it("more items than a trace key's kernel array holds, at the key's last line", () => {
-    const pids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const pids = Array.from({ length: 600 }, (_, i) => i + 1);
     const err = loadError(`[INPUT]
     Name        ebpf
     Trace       trace_malloc
     malloc_pid  ${pids.join(',')}
-    malloc_pid  ${pids.map((p) => p + 100).join(' ')}
+    malloc_pid  ${pids.map((p) => p + 1000).join(' ')}
 `);
-    expect([err.line, err.problem]).toEqual([5, 'malloc_pid: 80 given in all, at most 64']);
+    expect([err.line, err.problem]).toEqual([5, 'malloc_pid: 1200 given in all, at most 1024']);
     const ports = Array.from({ length: 17 }, (_, i) => 1000 + i);
     const dns = loadError(`[INPUT]
     Name      ebpf
