@@ -8,7 +8,7 @@
 // Forward server) it must attach, send records, leave out the receiver's
 // comm, drop its privileges, and stop cleanly; without any one of those
 // capabilities it must refuse to start.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,7 +129,7 @@ describe('the DaemonSet container, run here with its capabilities and mounts', (
   // refuses uprobes to CAP_PERFMON alone, and CAP_SYS_ADMIN is what they need.
   it('a uprobe trace needs CAP_SYS_ADMIN beyond these capabilities', () => {
     const config = join(writeConfigMapFiles({ 'malloc.conf': '[INPUT]\n    Name         ebpf\n    Trace        trace_malloc\n    Trace_Error  exit\n[OUTPUT]\n    Name   stdout\n    Match  *\n' }), 'malloc.conf');
-    const quiet = { env: podEnv(), encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'ignore', 'pipe'] } as const;
+    const quiet: SpawnSyncOptionsWithStringEncoding = { env: podEnv(), encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'ignore', 'pipe'] };
     const without = spawnSync('unshare', podCommand(granted, config), quiet).stderr;
     expect(without).toMatch(/^ebpf-forward: trace_malloc: attaching .*uretprobe/m);
     expect(without).not.toMatch(/privileges dropped/);
