@@ -76,7 +76,7 @@ const std::string& CgroupRoot() {
         return new std::string(line.substr(a + 1, b - a - 1));
       }
     }
-    return new std::string(kDefaultCgroupRoot);
+    return new std::string();
   }();
   return *root;
 }
@@ -192,7 +192,9 @@ const std::string* CgroupNames::ContainerOf(uint64_t id, uint32_t pid) {
   std::string path;
   std::string container;
   struct stat root;
-  if (stat(CgroupRoot().c_str(), &root) == 0 && static_cast<uint64_t>(root.st_ino) == id) {
+  if (CgroupRoot().empty()) {
+    container = "";  // no cgroup v2 mount to find the id in
+  } else if (stat(CgroupRoot().c_str(), &root) == 0 && static_cast<uint64_t>(root.st_ino) == id) {
     container = "";  // the root cgroup: host processes
   } else if (PathOfProcess(id, pid, &path) || Walk(id, &path)) {
     container = ContainerIdOfPath(path);

@@ -19,9 +19,9 @@ namespace ebpf_forward {
 
 // Where cgroup v2 is mounted: the first cgroup2 mount of /proc/self/mounts
 // (/sys/fs/cgroup on a unified host, /sys/fs/cgroup/unified on a hybrid
-// one; wherever a container mounts the host's), else kDefaultCgroupRoot.
-// Read once.
-inline constexpr const char* kDefaultCgroupRoot = "/sys/fs/cgroup";
+// one; wherever a container mounts the host's). Read once. "" when there is
+// none: then no cgroup names a container (a cgroup v1 directory's inode is
+// another hierarchy's number, and must not be taken for a v2 id).
 const std::string& CgroupRoot();
 
 // The container id a cgroup path names: its nearest component (from the

@@ -27,7 +27,7 @@ export function containerIdOfPath(path: string): string | undefined {
 
 let root: string | undefined;
 
-/** Where cgroup v2 is mounted: the first cgroup2 mount in /proc/self/mounts (as native CgroupRoot()), else /sys/fs/cgroup. */
+/** Where cgroup v2 is mounted: the first cgroup2 mount in /proc/self/mounts (as native CgroupRoot()); "" when none (then no cgroup names a container). */
 export function cgroupRoot(): string {
   if (root === undefined) {
     let mounts = '';
@@ -37,7 +37,7 @@ export function cgroupRoot(): string {
       // no /proc: the default
     }
     const line = mounts.split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
-    root = line?.split(' ')[1] ?? '/sys/fs/cgroup';
+    root = line?.split(' ')[1] ?? '';
   }
   return root;
 }
@@ -55,6 +55,10 @@ export class ContainerNames {
     let id = this.current.get(cgroupId);
     if (id === undefined && (id = this.previous.get(cgroupId)) !== undefined) {
       this.previous.delete(cgroupId);
+      this.insert(cgroupId, id);
+    }
+    if (id === undefined && cgroupRoot() === '') {
+      id = '';
       this.insert(cgroupId, id);
     }
     if (id === undefined) {
