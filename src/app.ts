@@ -146,7 +146,7 @@ export class EbpfForward {
     return new Router(outputs.map((o) => ({ output: o.output, matches: compileMatch(o.settings.match) })));
   }
 
-  private createInput(settings: InputSettings, config: AppConfig, strictTraceErrors = false): RunningInput {
+  private createInput(settings: InputSettings, config: AppConfig): RunningInput {
     const input = new EbpfInput({
       settings,
       service: config.service,
@@ -154,9 +154,12 @@ export class EbpfForward {
       // The router of the moment: a reload swaps it between two chunks.
       emit: (tag, chunk) => this.router.route(tag, chunk),
       whenAccepting: (tag) => this.router.whenAccepting(tag),
-      strictTraceErrors,
     });
     return { identity: inputIdentity(settings, config.service), settings, input };
+  }
+
+  private ensureTracefs(): void {
+    if (addon().ensureTracefs() === 'mounted') this.log.info('mounted tracefs at /sys/kernel/tracing (unmounted once the traces are attached)');
   }
 
   /**
@@ -164,14 +167,13 @@ export class EbpfForward {
    * reload), pushing each to `into` once created so that a failure can stop
    * those already attached.
    */
-  private attachInputs(settings: InputSettings[], config: AppConfig, into: RunningInput[], strict: boolean): void {
+  private attachInputs(settings: InputSettings[], config: AppConfig, into: RunningInput[]): void {
     if (settings.length === 0) return;
     this.attachWith(() => {
-      const tracefs = addon().ensureTracefs();
-      if (tracefs === 'mounted') this.log.info('mounted tracefs at /sys/kernel/tracing (unmounted once the traces are attached)');
+      this.ensureTracefs();
       try {
         for (const s of settings) {
-          const running = this.createInput(s, config, strict);
+          const running = this.createInput(s, config);
           into.push(running);
           running.input.start();
         }
@@ -192,7 +194,7 @@ export class EbpfForward {
     this.router = this.routerOf(this.outputs);
     await Promise.all(this.outputs.map((o) => o.output.start()));
 
-    this.attachInputs(config.inputs, config, this.inputs, false);
+    this.attachInputs(config.inputs, config, this.inputs);
     const running = this.inputs.flatMap((i) => i.input.running());
     if (running.length === 0) {
       throw new StartError('no trace could be attached; see the errors above');
@@ -272,26 +274,54 @@ export class EbpfForward {
       }
     }
 
-    // From here to the end of the switch nothing awaits: no chunk is routed meanwhile.
     const wanted = new Map(next.inputs.map((s) => [inputIdentity(s, next.service), s]));
     const keptInputs = new Set(this.inputs.filter((i) => wanted.has(i.identity)));
     const removedInputs = this.inputs.filter((i) => !keptInputs.has(i));
     const keptIds = new Set([...keptInputs].map((i) => i.identity));
     const toStart = next.inputs.filter((s) => !keptIds.has(inputIdentity(s, next.service)));
+    // New inputs loaded (BTF read, programs verified) while the old ones still
+    // run: a trace the kernel refuses is refused here, with nothing changed,
+    // and the switch below only has to attach.
+    const started: RunningInput[] = [];
+    const undoNewInputs = () => {
+      for (const i of started) i.input.stop();
+    };
+    try {
+      this.attachWith(() => {
+        this.ensureTracefs();
+        for (const s of toStart) {
+          const running = this.createInput(s, next);
+          started.push(running);
+          running.input.load();
+        }
+      });
+    } catch (err) {
+      undoNewInputs();
+      addon().releaseTracefs();
+      await dropNew();
+      throw new ReloadError((err as Error).message);
+    }
+
+    // From here to the end of the switch nothing awaits: no chunk is routed meanwhile.
     const oldRouter = this.router;
     // Detached and drained through the old routes before anything new attaches: no event twice.
     for (const i of removedInputs) i.input.stop();
     this.router = this.routerOf(nextOutputs);
-    const started: RunningInput[] = [];
     try {
-      this.attachInputs(toStart, next, started, true);
+      this.attachWith(() => {
+        try {
+          for (const i of started) i.input.attach();
+        } finally {
+          addon().releaseTracefs();
+        }
+      });
     } catch (err) {
       // Undo: the old routes back, what attached detached (its records to the old routes), the old inputs again.
       this.router = oldRouter;
-      for (const i of started) i.input.stop();
+      undoNewInputs();
       const restarted: RunningInput[] = [];
       try {
-        this.attachInputs(removedInputs.map((i) => i.settings), previous, restarted, false);
+        this.attachInputs(removedInputs.map((i) => i.settings), previous, restarted);
       } catch (again) {
         this.log.error(`restarting the previous inputs: ${(again as Error).message}`);
       }

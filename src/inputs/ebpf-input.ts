@@ -81,11 +81,6 @@ export interface EbpfInputOptions {
   emit(tag: string, chunk: EventChunk): void;
   /** Undefined while the outputs of the tag take more, else when they will (see TraceSessionOptions.whenAccepting). */
   whenAccepting?(tag: string): Promise<void> | undefined;
-  /**
-   * A reload: a trace that can't attach stops the input and throws, whatever
-   * Trace_Error says, so that the reload is refused and undone.
-   */
-  strictTraceErrors?: boolean;
 }
 
 export class EbpfInput {
@@ -110,16 +105,44 @@ export class EbpfInput {
    * with `Trace_Error exit`, stops the input (everything detached) and throws.
    */
   start(): void {
+    this.open(false);
+  }
+
+  /**
+   * A reload's first half: every trace opened and loaded, none attached (it
+   * records nothing yet); attach() is the second. A trace that fails stops
+   * the input and throws, whatever Trace_Error says.
+   */
+  load(): void {
+    this.open(true);
+  }
+
+  /** Attaches what load() loaded; a trace that can't attach stops the input and throws. */
+  attach(): void {
+    for (const session of this.sessions) {
+      try {
+        session.attach();
+        this.options.log.info(`${session.name} attached`);
+      } catch (err) {
+        this.stop();
+        if (!(err instanceof TraceStartError)) throw err;
+        throw new TraceStartError(err.trace, withNote(err.message, '(the reload is refused)'), err.errno);
+      }
+    }
+  }
+
+  private open(loadOnly: boolean): void {
     const { settings, log, emit } = this.options;
     const tag = settings.tag;
-    const onFailure = this.options.strictTraceErrors ? 'exit' : ((settings.values.get('trace_error') as string | undefined) ?? 'continue');
+    // A reload takes all or nothing, whatever Trace_Error says.
+    const onFailure = loadOnly ? 'exit' : ((settings.values.get('trace_error') as string | undefined) ?? 'continue');
     const journal = this.openJournal();
     for (const selection of settings.traces) {
       const trace = selection.trace;
       const keys = new Map<string, unknown>();
       for (const key of trace.keys ?? []) if (settings.values.has(key.name)) keys.set(key.name, settings.values.get(key.name));
       try {
-        const session = TraceSession.start({
+        const session = (loadOnly ? TraceSession.load : TraceSession.start)({
           trace,
           settings: { keys, selfPid: process.pid, filter: taskFilterFor(trace, settings.values) },
           ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
@@ -131,13 +154,13 @@ export class EbpfInput {
           onWarning: (message) => log.warn(message),
         });
         this.sessions.push(session);
-        log.info(`${trace.name} attached`);
+        if (!loadOnly) log.info(`${trace.name} attached`);
       } catch (err) {
         if (!(err instanceof TraceStartError)) throw err;
         this.failed.push(err);
         if (onFailure === 'exit') {
           this.stop();
-          const note = this.options.strictTraceErrors ? '(the reload is refused)' : '(Trace_Error exit: stopping)';
+          const note = loadOnly ? '(the reload is refused)' : '(Trace_Error exit: stopping)';
           throw new TraceStartError(err.trace, withNote(err.message, note), err.errno);
         }
         log.error(withNote(err.message, '(Trace_Error continue: the other traces keep running)'));

@@ -209,6 +209,22 @@ export class TraceSession {
 
   /** Opens, loads and attaches the trace; on failure nothing stays attached. */
   static start(options: TraceSessionOptions): TraceSession {
+    const session = TraceSession.load(options);
+    try {
+      session.attach();
+    } catch (err) {
+      session.close();
+      throw err;
+    }
+    return session;
+  }
+
+  /**
+   * Opens and loads the trace and its ring reader, attaching none of its
+   * programs: it records nothing until attach(). A reload loads first, so
+   * that the input it replaces is detached for as short as attaching takes.
+   */
+  static load(options: TraceSessionOptions): TraceSession {
     const session = new TraceSession(options);
     try {
       session.open();
@@ -217,6 +233,16 @@ export class TraceSession {
       throw err;
     }
     return session;
+  }
+
+  /** What load() left to do: the programs' attach. */
+  private attachPrograms: (() => void) | undefined;
+
+  /** Attaches the programs load() loaded (once); on failure the caller closes the session. */
+  attach(): void {
+    const attach = this.attachPrograms;
+    this.attachPrograms = undefined;
+    attach?.();
   }
 
   private open(): void {
@@ -285,6 +311,21 @@ export class TraceSession {
     const sections = new Map(programs.map((p) => [p.name, p.section]));
     step({ what: 'loading', sections }, () => object.load());
     if (this.countsFiltered) this.applyFilters(object, sections);
+    step('opening its ring buffer', () => {
+      this.reader = openRingReader(
+        object,
+        this.options.ringbufMapName,
+        (entries, count, bytes, minSec, minNsec, maxSec, maxNsec) => this.onBatch(entries, count, bytes, minSec, minNsec, maxSec, maxNsec),
+        this.options.maxBatchBytes ?? MAX_BATCH_BYTES,
+        WAKEUP_DELAY_MS + 1,
+        encoder!,
+      );
+    });
+    this.attachPrograms = () => this.attachLoaded(object, programs);
+  }
+
+  private attachLoaded(object: NativeBpfObject, programs: ReturnType<NativeBpfObject['programs']>): void {
+    const { trace } = this.options;
     const uprobes = new Map((trace.uprobes ?? []).map((u) => [u.program, u]));
     const optional = new Set(trace.optional ?? []);
     const filterPrograms = new Set<string>(CGROUP_PROGRAMS);
@@ -307,16 +348,6 @@ export class TraceSession {
       this.countsLosses = false;
       this.options.onWarning?.(`${trace.name}: its BPF object has no per-CPU 'lost' map, so records its ring buffer could not take are not counted`);
     }
-    step('opening its ring buffer', () => {
-      this.reader = openRingReader(
-        object,
-        this.options.ringbufMapName,
-        (entries, count, bytes, minSec, minNsec, maxSec, maxNsec) => this.onBatch(entries, count, bytes, minSec, minNsec, maxSec, maxNsec),
-        this.options.maxBatchBytes ?? MAX_BATCH_BYTES,
-        WAKEUP_DELAY_MS + 1,
-        encoder!,
-      );
-    });
   }
 
   /**
