@@ -3,6 +3,7 @@
 // machine, and the kernel's count of what it left out reaches the trace's
 // counters and the Prometheus metric.
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { prometheusRegistry } from '../../src/http/metrics.js';
@@ -64,4 +65,14 @@ it('an input filtered to one cgroup sends nothing from the rest of the machine; 
     const value = new RegExp(`^ebpf_forward_trace_filtered_total\\{name="ebpf\\.0",trace="${c.trace}"\\} (\\d+)$`, 'm').exec(text)?.[1];
     expect(Number(value), c.trace).toBeGreaterThanOrEqual(c.filtered);
   }
+});
+
+it("a BPF_Object of the user's own without the filters: refused at start, with what to do", () => {
+  const object = join(import.meta.dirname, '..', '..', 'conf', 'examples', 'process_exits.bpf.o');
+  const config = loadConfig(writeConfig(`[INPUT]\n    Name            ebpf\n    BPF_Object      ${object}\n    BPF_Record_Type process_exit\n    exclude_comm    fluent-bit\n    Trace_Error     exit\n`), { traces, outputs: new Map(), env: {} });
+  const own = new EbpfInput({ settings: config.inputs[0]!, log: quiet, emit: () => {} });
+  expect(() => own.start()).toThrow(
+    `its BPF object ${object} has no filters (bpf/task_filter.bpf.h), so the input's pid, comm, uid and cgroup keys can't apply to it: put it in an [INPUT] of its own without them (Trace_Error exit: stopping)`,
+  );
+  expect(own.running()).toEqual([]);
 });
