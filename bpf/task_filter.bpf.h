@@ -144,10 +144,12 @@ static __always_inline bool current_passes(void)
 }
 
 /* The same for another task than the current one (trace_sched's task
- * switched in or woken): its tgid, comm, real uid and cgroup v2 id. */
+ * switched in or woken, a BTF pointer: its fields are read directly, the
+ * pointer chains to its uid and cgroup with CO-RE reads): its tgid, comm,
+ * real uid and cgroup v2 id. */
 static __always_inline bool task_passes(const struct task_struct *t)
 {
-	if (!pid_passes(BPF_CORE_READ(t, tgid)))
+	if (!pid_passes(t->tgid))
 		return false;
 	if (FILTER_KIND_SET(FILTER_UID_IN, FILTER_UID_OUT) && !uid_passes(BPF_CORE_READ(t, cred, uid.val)))
 		return false;
@@ -178,7 +180,7 @@ static __always_inline bool current_wanted(void)
  * self_tgid must not match them. */
 static __always_inline bool is_self_task(const struct task_struct *t)
 {
-	return self_tgid && BPF_CORE_READ(t, tgid) == self_tgid;
+	return self_tgid && t->tgid == self_tgid;
 }
 
 /* current_wanted() for another task, at the event about it. */
