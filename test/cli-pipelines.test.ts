@@ -155,6 +155,16 @@ pipeline:
     expect(withoutLocations(fromCommandLine(['-c', path]))).toEqual(withoutLocations(loadConfig(path, deps)));
   });
 
+  it('-Y (--enable-hot-reload) is Hot_Reload On, as in the classic and YAML formats', () => {
+    const fromFlag = fromCommandLine(['-Y', '-i', 'ebpf', '-p', 'trace=trace_signal']);
+    const classic = loadConfig(writeConfig('[SERVICE]\n    Hot_Reload On\n[INPUT]\n    Name ebpf\n    Trace trace_signal\n'), deps);
+    const yaml = loadConfig(writeConfig('service:\n  hot_reload: on\npipeline:\n  inputs:\n    - name: ebpf\n      trace: trace_signal\n', 'ebpf-forward.yaml'), deps);
+    for (const config of [fromFlag, classic, yaml]) expect(config.service.values.get('hot_reload')).toBe(true);
+    expect(withoutLocations(fromFlag)).toEqual(withoutLocations(classic));
+    expect(fromCommandLine(['--enable-hot-reload', '-i', 'ebpf', '-p', 'trace=trace_signal']).service.values.get('hot_reload')).toBe(true);
+    expect(fromCommandLine(['-i', 'ebpf', '-p', 'trace=trace_signal']).service.values.get('hot_reload')).toBe(false);
+  });
+
   it('a pipeline without -c resolves relative paths from the working folder', () => {
     const config = fromCommandLine(['-i', 'ebpf', '-p', 'trace=trace_exec'], '/srv/pipelines');
     expect(config.file).toBe(join('/srv/pipelines', COMMAND_LINE));
