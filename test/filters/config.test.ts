@@ -3,6 +3,7 @@
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadCommandLine, parseCommandLine } from '../../src/config/command-line.js';
 import { loadConfig } from '../../src/config/load.js';
 import { cgroupRoot } from '../../src/records/container-names.js';
 import { MAX_FILTER_ITEMS, taskFilterFor } from '../../src/traces/process-filter.js';
@@ -38,6 +39,15 @@ describe('filter keys', () => {
         cgroup: { include: [{ path: cgroup.slice(cgroupRoot().length) }, { containerPrefix: 'abcdef012345' }], exclude: [{ path: cgroup.slice(cgroupRoot().length) }] },
       });
     }
+  });
+
+  it('the same keys in YAML (a list for a repeated key) and on the command line', () => {
+    const yaml = loadConfig(writeConfig('pipeline:\n  inputs:\n    - name: ebpf\n      trace: trace_vfs\n      exclude_comm: fluent-bit\n      pid:\n        - 12\n        - 34, 56\n', 'ebpf-forward.yaml'), { traces, outputs: new Map(), env: {} }).inputs[0]!;
+    const fromYaml = taskFilterFor(yaml.traces[0]!.trace, yaml.values);
+    expect([fromYaml.pid.include, fromYaml.comm.exclude]).toEqual([[12, 34, 56], ['fluent-bit']]);
+    const cli = loadCommandLine(parseCommandLine(['-i', 'ebpf', '-p', 'trace=trace_vfs', '-p', 'exclude_comm=fluent-bit', '-p', 'uid=0']), { traces, outputs: new Map(), env: {} }).inputs[0]!;
+    const fromCli = taskFilterFor(cli.traces[0]!.trace, cli.values);
+    expect([fromCli.comm.exclude, fromCli.uid.include]).toEqual([['fluent-bit'], [0]]);
   });
 
   it('the common case in one line: exclude_comm fluent-bit', () => {
