@@ -141,6 +141,7 @@ export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | unde
     let children;
     try {
       if (bits) {
+        if (written === CGROUP_MAP_ENTRIES) throw new Error(`more than ${CGROUP_MAP_ENTRIES} cgroups match the cgroup filter (those named, their descendants and the containers' of its prefixes): name fewer`);
         object.updateMap('filter_cgroups', u64(statSync(dir, { bigint: true }).ino), Buffer.of(bits));
         written++;
       }
