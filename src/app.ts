@@ -100,6 +100,8 @@ export class EbpfForward {
   /** Outputs a reload replaced, still delivering what they hold (within Grace). */
   private readonly retiring = new Set<Promise<void>>();
   private reloads = 0;
+  /** Resolves when a reload switches the routes (then a new one is made). */
+  private routesSwitched = EbpfForward.nextSwitch();
 
   private constructor(
     private config: AppConfig,
@@ -142,6 +144,21 @@ export class EbpfForward {
     return { identity: outputIdentity(settings, config), settings, output };
   }
 
+  private static nextSwitch(): { promise: Promise<void>; resolve(): void } {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  }
+
+  /**
+   * The router's wait for room, ended early by a reload's switch and asked
+   * again of the new routes: an input must not wait on an output that went.
+   */
+  private whenAccepting(tag: string): Promise<void> | undefined {
+    const room = this.router.whenAccepting(tag);
+    return room && Promise.race([room, this.routesSwitched.promise]).then(() => this.whenAccepting(tag));
+  }
+
   private routerOf(outputs: RunningOutput[]): Router {
     return new Router(outputs.map((o) => ({ output: o.output, matches: compileMatch(o.settings.match) })));
   }
@@ -153,7 +170,7 @@ export class EbpfForward {
       log: this.log.child(`input:ebpf:${settings.instance}`),
       // The router of the moment: a reload swaps it between two chunks.
       emit: (tag, chunk) => this.router.route(tag, chunk),
-      whenAccepting: (tag) => this.router.whenAccepting(tag),
+      whenAccepting: (tag) => this.whenAccepting(tag),
     });
     return { identity: inputIdentity(settings, config.service), settings, input };
   }
@@ -307,6 +324,7 @@ export class EbpfForward {
     // Detached and drained through the old routes before anything new attaches: no event twice.
     for (const i of removedInputs) i.input.stop();
     this.router = this.routerOf(nextOutputs);
+    this.switchedRoutes();
     try {
       this.attachWith(() => {
         try {
@@ -318,6 +336,7 @@ export class EbpfForward {
     } catch (err) {
       // Undo: the old routes back, what attached detached (its records to the old routes), the old inputs again.
       this.router = oldRouter;
+      this.switchedRoutes();
       undoNewInputs();
       const restarted: RunningInput[] = [];
       try {
@@ -348,6 +367,11 @@ export class EbpfForward {
     for (const i of removedInputs) this.logTotals(i.input, 'replaced: ');
     const kept = `${keptInputs.size} of ${next.inputs.length} inputs and ${nextOutputs.length - created.length} of ${nextOutputs.length} outputs kept running`;
     return `${kept}; ${started.length} inputs and ${created.length} outputs started, ${removedInputs.length} and ${removedOutputs.length} stopped${restartHttp ? '; HTTP server restarted' : ''}`;
+  }
+
+  private switchedRoutes(): void {
+    this.routesSwitched.resolve();
+    this.routesSwitched = EbpfForward.nextSwitch();
   }
 
   /** Detaches every trace, delivers what is buffered within Grace, closes outputs. Idempotent. */
