@@ -4,6 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { logLevels, type LogLevel } from '../log.js';
 import { NamedFileError, type OutputPlugin } from '../outputs/types.js';
+import { FILTER_KINDS, filterKeys, MAX_FILTER_ITEMS } from '../traces/process-filter.js';
 import { checkStorageFolder, StorageError, storageFolderName } from '../storage/folder.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';
@@ -88,6 +89,7 @@ export const ebpfInputKeys: readonly KeySpec[] = [
   { name: 'container_metadata', description: 'end each record of the built-in traces with cgroup_id, container_id (when its cgroup names one) and mntns_id', default: 'on', parse: parseBool },
   { name: 'trace_error', description: 'when a trace cannot attach: continue (log it, run the others) or exit', default: 'continue', parse: enumParser(['continue', 'exit']) },
   { name: 'storage.type', description: 'memory (when unset), or filesystem: each batch is written under storage.path before it is routed and kept until every output has it safe, so a crash loses none (replayed at the next start)', parse: enumParser(['memory', 'filesystem']) },
+  ...filterKeys,
   ...bpfObjectKeys,
 ];
 
@@ -173,6 +175,30 @@ function checkItemCounts(section: ConfigSection, parsed: SectionValues, traces: 
     if (items.size <= key.maxItems) continue;
     const last = section.entries.filter((e) => e.name === key.name).at(-1)!;
     throw ConfigError.at(last, `${last.key}: ${items.size} given in all, at most ${key.maxItems}`);
+  }
+}
+
+/**
+ * The filter keys: at most so many items of a kind in all (include and
+ * exclude), at the last line that adds some; and a trace's own include key
+ * (malloc_pid) not with the input-wide one of its kind (pid), which would
+ * leave it unclear which one the trace takes.
+ */
+function checkFilterKeys(section: ConfigSection, parsed: SectionValues, traces: readonly TraceSelection[]): void {
+  for (const kind of FILTER_KINDS) {
+    const names = [kind, `exclude_${kind}`];
+    const items = new Set(names.flatMap((n) => ((parsed.values.get(n) as unknown[] | undefined) ?? []).flat(2).map((i) => JSON.stringify(i))));
+    if (items.size > MAX_FILTER_ITEMS[kind]) {
+      const last = section.entries.filter((e) => names.includes(e.name)).at(-1)!;
+      throw ConfigError.at(last, `${last.key}: ${items.size} ${kind} items given in all (${names.join(' and ')}), at most ${MAX_FILTER_ITEMS[kind]}`);
+    }
+  }
+  for (const key of traces.flatMap((t) => t.trace.keys ?? [])) {
+    const wide = key.filter && parsed.entryOf(key.filter);
+    const own = parsed.entryOf(key.name);
+    if (!wide || !own) continue;
+    const [first, second] = own.line < wide.line ? [own, wide] : [wide, own];
+    throw ConfigError.at(second, `${second.key} and ${first.key} (line ${first.line}) both set: ${key.name} narrows its trace alone and ${key.filter} every trace of the input; use one of them`);
   }
 }
 
@@ -282,6 +308,7 @@ function loadInput(section: ConfigSection, index: number, deps: ConfigDeps, conf
   }
   parsed.fillDefaults(ebpfInputKeys);
   checkItemCounts(section, parsed, traces);
+  checkFilterKeys(section, parsed, traces);
 
   // A BPF object of the user's own: one more trace, checked against the object now.
   const ringbufMapName = parsed.values.get('ringbuf_map_name') as string;
