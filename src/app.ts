@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { compileMatch } from './config/match.js';
-import type { AppConfig, InputSettings, OutputSettings } from './config/model.js';
+import { ConfigError, type AppConfig, type InputSettings, type OutputSettings } from './config/model.js';
 import { HttpServerError, MonitoringServer } from './http/server.js';
 import { EbpfInput, inputIdentity, type TraceCounters } from './inputs/ebpf-input.js';
 import type { Logger } from './log.js';
@@ -127,7 +127,10 @@ export class EbpfForward {
   private async startHttp(config: AppConfig): Promise<void> {
     if (!config.service.values.get('http_server')) return;
     this.http = await MonitoringServer.start({ service: config.service.values, counters: () => this.counters(), reload: this.options.reload }).catch((err: Error) => {
-      throw err instanceof HttpServerError ? new StartError(err.message) : err;
+      if (!(err instanceof HttpServerError)) throw err;
+      // At the key to change, or at HTTP_Server where it is left to its default.
+      const where = config.service.where?.get(err.key) ?? config.service.where?.get('http_server');
+      throw new StartError(where ? ConfigError.at(where, err.message).message : err.message);
     });
     const everywhere = /^(0\.0\.0\.0|::)$/.test(config.service.values.get('http_listen') as string);
     this.log.info(`HTTP server listening on ${this.http.address}${everywhere ? ' (every interface: set HTTP_Listen 127.0.0.1 to keep it local)' : ''}`);

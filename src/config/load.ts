@@ -19,6 +19,7 @@ import {
   type ConfigSection,
   type InputSettings,
   type KeySpec,
+  type Located,
   type OutputSettings,
   type ServiceSettings,
   type TraceSelection,
@@ -154,6 +155,11 @@ class SectionValues {
     return this.firstEntry.get(name);
   }
 
+  /** Where each key set was first written. */
+  locations(): ReadonlyMap<string, Located> {
+    return new Map([...this.firstEntry].map(([name, e]) => [name, { file: e.file, line: e.line, ...(e.column !== undefined && { column: e.column }) }]));
+  }
+
   fillDefaults(specs: readonly KeySpec[]): void {
     for (const spec of specs) {
       if (spec.default === undefined || this.values.has(spec.name)) continue;
@@ -235,6 +241,7 @@ function loadService(sections: ConfigSection[]): ServiceSettings {
     logLevel: values.get('log_level') as LogLevel,
     storagePath: values.get('storage.path') as string | undefined,
     values,
+    where: parsed.locations(),
   };
 }
 

@@ -95,6 +95,8 @@ export interface ServiceSettings {
   storagePath?: string;
   /** All of [SERVICE]'s values by key name, for later features. */
   values: KeyValues;
+  /** Where each key set was written (keys left to their defaults are absent): a failure at start names it. */
+  where?: ReadonlyMap<string, Located>;
 }
 
 export interface TraceSelection extends Located {

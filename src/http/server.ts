@@ -7,7 +7,18 @@ import { HealthWindow } from './health.js';
 import { metricsJson, prometheusRegistry, type CountersSource } from './metrics.js';
 import { packageVersion } from '../version.js';
 
-export class HttpServerError extends Error {}
+export class HttpServerError extends Error {
+  constructor(
+    message: string,
+    /** The [SERVICE] key to change: http_port or http_listen. */
+    readonly key: 'http_port' | 'http_listen',
+  ) {
+    super(message);
+  }
+}
+
+/** Which key a failed listen is about. */
+const keyOf = (code: string | undefined) => (code === 'EADDRINUSE' || code === 'EACCES' ? 'http_port' : 'http_listen');
 
 export interface HttpServerOptions {
   service: KeyValues;
@@ -97,7 +108,7 @@ export class MonitoringServer {
     server.keepAliveTimeout = 5_000;
     server.maxConnections = 64;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new HttpServerError(listenFailure(err, host, port))));
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new HttpServerError(listenFailure(err, host, port), keyOf(err.code))));
       server.listen({ host, port }, resolve);
     });
     return new MonitoringServer(server, `${host}:${port}`, options);

@@ -267,22 +267,25 @@ describe('a listen that fails is one error at start', () => {
   });
   afterAll(() => new Promise((resolve) => taken.close(resolve)));
 
-  it('a port in use: exit 1, one line, nothing left attached', async () => {
+  it('a port in use: exit 1, one line at HTTP_Port, nothing left attached', async () => {
     const { port } = taken.address() as AddressInfo;
-    const cli = startCli(['-c', serviceConfig(port, '', '')]);
+    const config = serviceConfig(port, '', '');
+    const cli = startCli(['-c', config]);
     expect(await cli.exited).toBe(1);
     const errors = cli.stderr().split('\n').filter((l) => !/^\[.*\] \[ info\]/.test(l) && l !== '');
-    expect(errors).toEqual([expect.stringContaining(`ebpf-forward: HTTP server: cannot listen on 127.0.0.1:${port}: the port is in use by another program; set HTTP_Port to a free port`)]);
+    expect(errors).toEqual([`ebpf-forward: ${config}:5: HTTP server: cannot listen on 127.0.0.1:${port}: the port is in use by another program; set HTTP_Port to a free port`]);
     expect(cli.stderr()).not.toMatch(/^\s+at /m);
     expect(cli.stderr()).not.toMatch(/attached|tracing/);
     await expectNothingLoadedBy(cli.process.pid!);
   });
 
-  it('an address not of this host: exit 1 naming HTTP_Listen', async () => {
+  it('an address not of this host: exit 1 at HTTP_Listen', async () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): no host has it.
-    const r = await runCli(['-c', serviceConfig(await freePort(), '', '', '192.0.2.1')]);
+    const config = serviceConfig(await freePort(), '', '', '192.0.2.1');
+    const r = await runCli(['-c', config]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/HTTP server: cannot listen on 192\.0\.2\.1:\d+: 192\.0\.2\.1 is not an address of this host; set HTTP_Listen to one/);
+    expect(r.stderr).toContain(`ebpf-forward: ${config}:4: HTTP server: cannot listen on 192.0.2.1:`);
+    expect(r.stderr).toMatch(/: 192\.0\.2\.1 is not an address of this host; set HTTP_Listen to one/);
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 });
