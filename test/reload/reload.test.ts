@@ -170,8 +170,10 @@ describe('reload under 10,000 events/s', () => {
     await refused(tls, tls.split('\n').indexOf('    tls.ca_file /nonexistent/ebpf-forward-ca.pem') + 1, /ebpf-forward-ca\.pem/);
     // A trace that can't attach: refused, the new input undone, ebpf.0 untouched.
     const bind = '[INPUT]\n    Name   ebpf\n    Trace  trace_bind\n    Tag    bind\n';
-    const unattachable = await reloads.to(configTo(r2.port, bind), 'SIGHUP');
-    expect(unattachable).toMatch(/reload refused: trace_bind: can't attach bind_enter: .*\(the reload is refused\).*; the running pipeline is unchanged$/);
+    const withBind = configTo(r2.port, bind);
+    const unattachable = await reloads.to(withBind, 'SIGHUP');
+    expect(unattachable).toContain(`SIGHUP: reload refused: ${path}:${withBind.split('\n').indexOf('    Trace  trace_bind') + 1}: trace_bind: can't attach bind_enter: `);
+    expect(unattachable).toMatch(/\(the reload is refused\).*; the running pipeline is unchanged$/);
     expect(await reloads.to(configTo(r1.port), 'POST')).toMatch(kept);
     await sleep(500);
     expect(await reloads.to(configTo(r2.port), 'PUT')).toMatch(kept);
