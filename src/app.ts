@@ -239,11 +239,6 @@ export class EbpfForward {
     };
   }
 
-  /** The config running now (the last one a reload took). */
-  get currentConfig(): AppConfig {
-    return this.config;
-  }
-
   /**
    * Replaces the pipeline with `next`'s: inputs and outputs whose settings
    * are the same keep running untouched; the others are replaced (inputs

@@ -5,7 +5,8 @@
 // (the bpf system call on a map fd already open: since Linux 5.19 no
 // capability, see capabilitiesToKeep), detaching (closing fds) and writing
 // the spool (as its owner, uid 0). tracefs, if ebpf-forward mounted it, is
-// unmounted before the drop (src/app.ts).
+// unmounted before the drop (src/app.ts). With hot reload, what loading
+// needs stays permitted (never effective) for a reload to raise and lower.
 import { readdirSync, readFileSync } from 'node:fs';
 import { addon } from './native/addon.js';
 
@@ -138,11 +139,6 @@ export function dropPrivileges(options: { forReload?: boolean } = {}): string {
   const left = keep.why ?? (forReload.length ? 'none effective, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN and CAP_SYS_PTRACE permitted for hot reload' : 'no capabilities left');
   const bounding = after.some((t) => t.bounding & ~mask) ? ' (the bounding set stays: dropping from it needs CAP_SETPCAP)' : '';
   return `privileges dropped in all ${Math.max(threads, after.length)} threads: ${left}, no_new_privs set${bounding}`;
-}
-
-/** Whether dropPrivileges kept the reload capabilities permitted. */
-export function reloadCapabilitiesKept(): boolean {
-  return reloadable.length > 0;
 }
 
 /**
