@@ -1,5 +1,6 @@
 // The running program: outputs started, inputs attached, events routed,
-// and an orderly stop (detach, drain, deliver within Grace).
+// a hot reload that replaces what changed and keeps the rest running, and
+// an orderly stop (detach, drain, deliver within Grace).
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { compileMatch } from './config/match.js';
