@@ -7,7 +7,6 @@ import { compileMatch } from './config/match.js';
 import { ConfigError, type AppConfig, type InputSettings, type OutputSettings } from './config/model.js';
 import { HttpServerError, MonitoringServer } from './http/server.js';
 import { EbpfInput, inputIdentity, type TraceCounters } from './inputs/ebpf-input.js';
-import { TraceStartError } from './inputs/trace-session.js';
 import type { Logger } from './log.js';
 import { addon } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';
@@ -91,13 +90,6 @@ function outputIdentity(settings: OutputSettings, config: AppConfig): string {
 }
 
 const httpIdentity = (config: AppConfig) => identityText(HTTP_SERVICE_KEYS.map((k) => config.service.values.get(k)));
-
-/** A reload refused for a trace that could not start: at its Trace line (or its [INPUT]), as config errors are. */
-function refusedAt(err: Error, input: RunningInput | undefined): ReloadError {
-  if (!(err instanceof TraceStartError) || !input) return new ReloadError(err.message);
-  const selection = input.settings.traces.find((t) => t.trace.name === err.trace) ?? input.settings;
-  return new ReloadError(ConfigError.at(selection, err.message).message);
-}
 
 export class EbpfForward {
   private outputs: RunningOutput[] = [];
@@ -307,7 +299,6 @@ export class EbpfForward {
     // run: a trace the kernel refuses is refused here, with nothing changed,
     // and the switch below only has to attach.
     const started: RunningInput[] = [];
-    let current: RunningInput | undefined;
     const undoNewInputs = () => {
       for (const i of started) i.input.stop();
     };
@@ -315,16 +306,16 @@ export class EbpfForward {
       this.attachWith(() => {
         this.ensureTracefs();
         for (const s of toStart) {
-          current = this.createInput(s, next);
-          started.push(current);
-          current.input.load();
+          const running = this.createInput(s, next);
+          started.push(running);
+          running.input.load();
         }
       });
     } catch (err) {
       undoNewInputs();
       addon().releaseTracefs();
       await dropNew();
-      throw refusedAt(err as Error, current);
+      throw new ReloadError((err as Error).message);
     }
 
     // From here to the end of the switch nothing awaits: no chunk is routed meanwhile.
@@ -336,10 +327,7 @@ export class EbpfForward {
     try {
       this.attachWith(() => {
         try {
-          for (const i of started) {
-            current = i;
-            i.input.attach();
-          }
+          for (const i of started) i.input.attach();
         } finally {
           addon().releaseTracefs();
         }
@@ -358,7 +346,7 @@ export class EbpfForward {
       const back = new Map(removedInputs.map((i, n) => [i, restarted[n]]));
       this.inputs = this.inputs.map((i) => back.get(i) ?? i);
       await dropNew();
-      throw refusedAt(err as Error, current);
+      throw new ReloadError((err as Error).message);
     }
     const byIdentity = new Map([...[...keptInputs].map((i) => [i.identity, i] as const), ...started.map((i) => [i.identity, i] as const)]);
     this.inputs = next.inputs.map((s) => byIdentity.get(inputIdentity(s, next.service))!);

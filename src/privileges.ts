@@ -54,13 +54,23 @@ function threadPrivileges(): ThreadPrivileges[] {
 }
 
 /** Undefined when allowed, else the message to show. */
-export function missingPrivileges(): string | undefined {
+/** Whether the main thread has a capability in its effective set. */
+function hasEffective(cap: number): boolean {
   const caps = privilegesIn(readFileSync('/proc/self/status', 'utf8'), process.pid).effective;
-  const has = (cap: number) => (caps >> BigInt(cap)) & 1n;
+  return ((caps >> BigInt(cap)) & 1n) === 1n;
+}
+
+/** Whether a refusal as uid 0 may come from a capability this process lacks (not from the kernel's own policy). */
+export function lacksSysAdmin(): boolean {
+  return !hasEffective(CAP_SYS_ADMIN);
+}
+
+export function missingPrivileges(): string | undefined {
+  const has = hasEffective;
   // tracefs may need mounting (CAP_SYS_ADMIN); BPF and perf events need CAP_BPF + CAP_PERFMON or CAP_SYS_ADMIN.
   if (has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))) return undefined;
   const who = process.getuid?.() === 0 ? 'root without the needed capabilities' : `uid ${process.getuid?.()}`;
-  return `root is needed (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF programs, and this runs as ${who}: run it with sudo`;
+  return `root is needed (or CAP_BPF and CAP_PERFMON; uprobe traces and mounting tracefs also need CAP_SYS_ADMIN) to load BPF programs, and this runs as ${who}: run it with sudo`;
 }
 
 /** What the kernel tells of itself that decides which capability the loss counters need. */

@@ -89,7 +89,7 @@ describe('ebpf-forward CLI', () => {
     chmodSync(conf, 0o644);
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, cliPath, '-c', conf], { encoding: 'utf8' });
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('ebpf-forward: root is needed (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN) to load BPF programs, and this runs as uid 65534: run it with sudo\n');
+    expect(r.stderr).toBe('ebpf-forward: root is needed (or CAP_BPF and CAP_PERFMON; uprobe traces and mounting tracefs also need CAP_SYS_ADMIN) to load BPF programs, and this runs as uid 65534: run it with sudo\n');
   });
 
   it('-c of a FIFO or of /dev/zero: one line and exit 1, not a hang or a read without end', () => {

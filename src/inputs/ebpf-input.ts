@@ -1,7 +1,7 @@
 // One `[INPUT] Name ebpf` section: its traces running in the kernel, their
 // events tagged and routed, and their kernel-side losses reported.
 import { statSync } from 'node:fs';
-import type { InputSettings, ServiceSettings } from '../config/model.js';
+import { ConfigError, type InputSettings, type ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { storageFolderName } from '../storage/folder.js';
@@ -126,7 +126,8 @@ export class EbpfInput {
       } catch (err) {
         this.stop();
         if (!(err instanceof TraceStartError)) throw err;
-        throw new TraceStartError(err.trace, withNote(err.message, '(the reload is refused)'), err.errno);
+        const selection = this.options.settings.traces.find((t) => t.trace.name === err.trace) ?? this.options.settings;
+        throw new TraceStartError(err.trace, withNote(ConfigError.at(selection, err.message).message, '(the reload is refused)'), err.errno);
       }
     }
   }
@@ -157,13 +158,15 @@ export class EbpfInput {
         if (!loadOnly) log.info(`${trace.name} attached`);
       } catch (err) {
         if (!(err instanceof TraceStartError)) throw err;
-        this.failed.push(err);
+        // Named at its Trace line, as config errors are.
+        const located = new TraceStartError(err.trace, ConfigError.at(selection, err.message).message, err.errno);
+        this.failed.push(located);
         if (onFailure === 'exit') {
           this.stop();
           const note = loadOnly ? '(the reload is refused)' : '(Trace_Error exit: stopping)';
-          throw new TraceStartError(err.trace, withNote(err.message, note), err.errno);
+          throw new TraceStartError(err.trace, withNote(located.message, note), err.errno);
         }
-        log.error(withNote(err.message, '(Trace_Error continue: the other traces keep running)'));
+        log.error(withNote(located.message, '(Trace_Error continue: the other traces keep running)'));
       }
     }
     this.lossTimer = setInterval(() => this.checkLosses(), LOSS_CHECK_MS);

@@ -13,6 +13,7 @@ import { hasFilters, taskFilterFor } from '../traces/process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } from '../traces/types.js';
 import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters } from './filters.js';
 import { findLibraries } from './shared-libraries.js';
+import { lacksSysAdmin } from '../privileges.js';
 
 /** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
 export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot, 'bpf', '.output');
@@ -139,9 +140,11 @@ function explain(trace: TraceDefinition, step: FailedStep, err: NativeError): Tr
       : `its BPF object ${step.file} is missing: build it (node scripts/build.mjs) or set EBPF_FORWARD_BPF_DIR to the folder that has it`;
   } else if (err.code === 'EPERM' || err.code === 'EACCES') {
     // The CLI checks privileges first: as root, the kernel itself refuses.
-    const why = process.getuid?.() === 0
-      ? 'refused even to root (kernel lockdown, a security module, or a kind of hook this kernel does not allow)'
-      : 'permission denied: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)';
+    const why = process.getuid?.() !== 0
+      ? 'permission denied: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)'
+      : lacksSysAdmin()
+        ? 'refused without CAP_SYS_ADMIN (this kernel wants it for some hooks, uprobes among them): grant it, or leave this trace out'
+        : 'refused even to root (kernel lockdown, a security module, or a kind of hook this kernel does not allow)';
     text = `${step.what}${step.hook ? ` (${step.hook})` : ''}: ${why}${needs}`;
     detailed = !step.hook;
   } else if (err.code === 'ENOENT' && step.hook && !step.hook.startsWith('uprobe')) {

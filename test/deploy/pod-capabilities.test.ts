@@ -131,7 +131,7 @@ describe('the DaemonSet container, run here with its capabilities and mounts', (
     const config = join(writeConfigMapFiles({ 'malloc.conf': '[INPUT]\n    Name         ebpf\n    Trace        trace_malloc\n    Trace_Error  exit\n[OUTPUT]\n    Name   stdout\n    Match  *\n' }), 'malloc.conf');
     const quiet: SpawnSyncOptionsWithStringEncoding = { env: podEnv(), encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'ignore', 'pipe'] };
     const without = spawnSync('unshare', podCommand(granted, config), quiet).stderr;
-    expect(without).toMatch(/^ebpf-forward: trace_malloc: attaching .*uretprobe/m);
+    expect(without).toMatch(/^ebpf-forward: \S+malloc\.conf:3: trace_malloc: attaching .*uretprobe.*refused without CAP_SYS_ADMIN/m);
     expect(without).not.toMatch(/privileges dropped/);
     // With SYS_ADMIN it attaches; `timeout` ends the run once that is seen.
     const withAdmin = spawnSync('timeout', ['-s', 'TERM', '3', 'unshare', ...podCommand([...granted, 'SYS_ADMIN'], config)], quiet);

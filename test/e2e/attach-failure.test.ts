@@ -97,6 +97,9 @@ const EXEC_PROGRAMS = ['execve_enter', 'execve_exit', 'execveat_enter', 'execvea
 
 let brokenDir: string;
 
+/** A path as a regular expression matches it. */
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 beforeAll(() => {
   signalToolPath();
   brokenDir = objectFolder(BROKEN_BIND);
@@ -105,6 +108,7 @@ beforeAll(() => {
 describe('Trace_Error continue (the default): the other traces keep running', () => {
   let receivers: Receivers;
   let cli: RunningCli;
+  let configFile: string;
 
   beforeAll(async () => {
     receivers = await startReceivers();
@@ -127,6 +131,7 @@ describe('Trace_Error continue (the default): the other traces keep running', ()
     Host   127.0.0.1
     Port   ${receivers.port}
 `);
+    configFile = config;
     cli = startCli(['-c', config], { EBPF_FORWARD_BPF_DIR: brokenDir });
     await cli.waitForLog(/tracing trace_signal, trace_exec\n/);
   });
@@ -139,7 +144,8 @@ describe('Trace_Error continue (the default): the other traces keep running', ()
   it('one message names the trace and the missing hook, and says the others keep running', () => {
     const lines = cli.stderr().split('\n').filter((l) => l.includes('trace_bind'));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^\[.+\] \[error\] \[input:ebpf:ebpf\.0\] trace_bind: /);
+    // Named at its Trace line, as a config error is.
+    expect(lines[0]).toMatch(new RegExp(`^\\[.+\\] \\[error\\] \\[input:ebpf:ebpf\\.0\\] ${escaped(configFile)}:6: trace_bind: `));
     expect(lines[0]).toMatch(MESSAGE);
     expect(lines[0]).toMatch(/\(Trace_Error continue: the other traces keep running\)$/);
     // No libbpf lines around it: the message says it all.
@@ -190,7 +196,7 @@ describe('Trace_Error exit', () => {
     const stderr = cli.stderr();
     expect(stderr.split('\n').filter((l) => l.includes('trace_bind'))).toHaveLength(1);
     const last = stderr.trimEnd().split('\n').pop()!;
-    expect(last).toMatch(/^ebpf-forward: trace_bind: /);
+    expect(last).toMatch(new RegExp(`^ebpf-forward: ${escaped(config)}:8: trace_bind: `));
     expect(last).toMatch(MESSAGE);
     expect(last).toMatch(/\(Trace_Error exit: stopping\)$/);
     expect(stderr).toMatch(/trace_exec attached/);
@@ -216,7 +222,7 @@ describe('a trace whose BPF object is not there', () => {
     expect(run.code).toBe(1);
     const last = run.stderr.trimEnd().split('\n').pop()!;
     expect(last).toBe(
-      `ebpf-forward: trace_bind: its BPF object ${join(dir, 'bind.bpf.o')} is missing: build it (node scripts/build.mjs) ` +
+      `ebpf-forward: ${config}:4: trace_bind: its BPF object ${join(dir, 'bind.bpf.o')} is missing: build it (node scripts/build.mjs) ` +
         'or set EBPF_FORWARD_BPF_DIR to the folder that has it (Trace_Error exit: stopping)',
     );
     expect(run.stderr).not.toMatch(/lacks|has no|libbpf/);
@@ -241,7 +247,7 @@ describe('a program this kernel\'s verifier rejects', () => {
       const lines = cli.stderr().split('\n').filter((l) => l.includes('trace_bind'));
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(
-        /\[error\] \[input:ebpf:ebpf\.0\] trace_bind: the kernel's verifier rejected bind_enter \(tracepoint syscalls:sys_enter_bind\): R\d invalid mem access 'scalar', at `[^`]+` \(bind\.bpf\.c:\d+\); trace_bind needs .+ \(Trace_Error continue: the other traces keep running\)$/,
+        /\[error\] \[input:ebpf:ebpf\.0\] \S+\.conf:3: trace_bind: the kernel's verifier rejected bind_enter \(tracepoint syscalls:sys_enter_bind\): R\d invalid mem access 'scalar', at `[^`]+` \(bind\.bpf\.c:\d+\); trace_bind needs .+ \(Trace_Error continue: the other traces keep running\)$/,
       );
       expect(cli.stderr()).not.toMatch(/libbpf|PROG LOAD LOG/);
       expect(await cli.stop('SIGTERM')).toBe(0);
