@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nsPerRecord, ringBatch } from './encoder-timing.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const batchSize = Number(process.argv[2] ?? 2000);
@@ -78,14 +79,14 @@ try {
       r.writeUInt32LE(mntns, at('hdr.mntns_id'));
       return r;
     });
-    const batch = batchOf(records);
+    const batch = ringBatch(records);
     const results = {};
     for (const on of [false, true]) {
       const program = compileTrace(trace.record, btf, { trace: name, object: trace.object, containerMetadata: on });
       const encoder = new native.RecordProgram(program.code, program.pool);
       const out = encoder.encode(batch, batchSize, 0n, 0n);
       if (out.count !== batchSize) throw new Error(`${name}: ${out.count} of ${batchSize} encoded`);
-      results[on ? 'on' : 'off'] = { ns: measure(encoder, batch, batchSize), bytes: out.entries.length / batchSize };
+      results[on ? 'on' : 'off'] = { ns: nsPerRecord(encoder, batch, batchSize, rounds), bytes: out.entries.length / batchSize };
     }
     const { on, off } = results;
     console.log(`${name.padEnd(13)} ${`runs of ${runs}`.padEnd(10)} Off ${off.ns.toFixed(1).padStart(6)} ns/record (${off.bytes.toFixed(0)} B)   On ${on.ns.toFixed(1).padStart(6)} ns/record (${on.bytes.toFixed(0)} B)   +${(on.ns - off.ns).toFixed(1)} ns`);
@@ -125,33 +126,3 @@ try {
   cleanup();
 }
 
-function batchOf(records) {
-  const size = records.reduce((n, r) => n + ((8 + r.length + 7) & ~7), 0);
-  const batch = Buffer.alloc(size);
-  let at = 0;
-  for (const r of records) {
-    batch.writeUInt32LE(r.length, at);
-    r.copy(batch, at + 8);
-    at += (8 + r.length + 7) & ~7;
-  }
-  return batch;
-}
-
-/** ns per record of encoder.encode over the batch: best of `rounds`, after a warm-up. */
-function measure(encoder, batch, count) {
-  const once = () => encoder.encode(batch, count, 0n, 0n);
-  const warmEnd = performance.now() + 300;
-  let perRound = 0;
-  while (performance.now() < warmEnd) {
-    once();
-    perRound++;
-  }
-  const reps = Math.max(1, Math.round(perRound / 3));
-  let best = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < reps; k++) once();
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / (reps * count));
-  }
-  return best;
-}

@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { encode } from '@msgpack/msgpack';
 import { buildSync } from 'esbuild';
+import { nsPerRecord, ringBatch } from './encoder-timing.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const batchSize = Number(process.argv[2] ?? 2000);
@@ -123,40 +124,8 @@ function signalRecord(i) {
   return r;
 }
 
-/** Records in the ring's batch format: [u32 length][u32 0][bytes] at 8-aligned offsets. */
-function batchOf(records) {
-  const size = records.reduce((n, r) => n + ((8 + r.length + 7) & ~7), 0);
-  const batch = Buffer.alloc(size);
-  let at = 0;
-  for (const r of records) {
-    batch.writeUInt32LE(r.length, at);
-    r.copy(batch, at + 8);
-    at += (8 + r.length + 7) & ~7;
-  }
-  return batch;
-}
-
 const OFFSET = 1_700_000_000_000_000_000n;
 
-/** ns per record of engine.encode over the batch: best of `rounds`, each ~100 ms. */
-function measure(engine, batch, count) {
-  const encodeOnce = () => engine.encode(batch, count, OFFSET, 0n);
-  const warmEnd = performance.now() + 300;
-  let perRound = 0;
-  while (performance.now() < warmEnd) {
-    encodeOnce();
-    perRound++;
-  }
-  const reps = Math.max(1, Math.round(perRound / 3));
-  let best = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < reps; k++) encodeOnce();
-    const ns = Number(process.hrtime.bigint() - t0);
-    best = Math.min(best, ns / (reps * count));
-  }
-  return best;
-}
 
 const shapes = [
   ['vfs', vfsProgram, vfsRecord],
@@ -165,14 +134,14 @@ const shapes = [
 console.log(`record program engines: ${batchSize} records per batch, best of ${rounds} rounds (node ${process.version})`);
 for (const [name, program, make] of shapes) {
   const records = Array.from({ length: batchSize }, (_, i) => make(i));
-  const batch = batchOf(records);
+  const batch = ringBatch(records);
   const native = new addon.RecordProgram(program.code, program.pool);
   const js = new JsRecordEncoder(program.code, program.pool);
   const a = native.encode(batch, batchSize, OFFSET, 0n);
   const b = js.encode(batch, batchSize, OFFSET, 0n);
   if (a.count !== batchSize || !a.entries.equals(b.entries)) throw new Error(`${name}: the engines disagree (or records were dropped)`);
-  const nativeNs = measure(native, batch, batchSize);
-  const jsNs = measure(js, batch, batchSize);
+  const nativeNs = nsPerRecord(native, batch, batchSize, rounds, OFFSET);
+  const jsNs = nsPerRecord(js, batch, batchSize, rounds, OFFSET);
   const bytes = (a.entries.length / batchSize).toFixed(0);
   console.log(`${name.padEnd(7)} (${bytes} B/entry)  native ${nativeNs.toFixed(1).padStart(6)} ns/record   TypeScript ${jsNs.toFixed(1).padStart(6)} ns/record   (${(jsNs / nativeNs).toFixed(1)}x)`);
 }

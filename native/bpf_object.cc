@@ -120,6 +120,12 @@ bpf_map* BpfObject::MapNamed(Napi::Env env, const std::string& name) {
   return map;
 }
 
+bpf_program* BpfObject::ProgramNamed(Napi::Env env, const std::string& name) {
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
+  if (!prog) Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+  return prog;
+}
+
 // setGlobal(name: string, value: Buffer): sets a global variable of the BPF
 // program (a `const volatile` knob in .rodata, or .data/.bss) before load.
 Napi::Value BpfObject::SetGlobal(const Napi::CallbackInfo& info) {
@@ -192,11 +198,8 @@ Napi::Value BpfObject::SetAutoload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env, false)) return env.Undefined();
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
-  if (!prog) {
-    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  bpf_program* prog = ProgramNamed(env, name);
+  if (!prog) return env.Undefined();
   BeginLibbpfCapture();
   int err = bpf_program__set_autoload(prog, info[1].As<Napi::Boolean>().Value());
   if (err) ThrowFailure(env, "setting autoload of " + name, err);
@@ -253,11 +256,8 @@ Napi::Value BpfObject::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env, true)) return env.Undefined();
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
-  if (!prog) {
-    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  bpf_program* prog = ProgramNamed(env, name);
+  if (!prog) return env.Undefined();
   BeginLibbpfCapture();
   bpf_link* link = bpf_program__attach(prog);
   int err = libbpf_get_error(link);
@@ -279,11 +279,8 @@ Napi::Value BpfObject::AttachUprobe(const Napi::CallbackInfo& info) {
   std::string func = info[2].As<Napi::String>().Utf8Value();
   bool retprobe = info[3].As<Napi::Boolean>().Value();
   int pid = info[4].As<Napi::Number>().Int32Value();
-  bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
-  if (!prog) {
-    Napi::Error::New(env, "no program named '" + name + "' in " + path_).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  bpf_program* prog = ProgramNamed(env, name);
+  if (!prog) return env.Undefined();
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = func.c_str());
   BeginLibbpfCapture();
   bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, binary.c_str(), 0, &opts);

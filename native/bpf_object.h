@@ -10,6 +10,7 @@
 struct bpf_object;
 struct bpf_link;
 struct bpf_map;
+struct bpf_program;
 
 namespace ebpf_forward {
 
@@ -47,6 +48,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   bool Usable(Napi::Env env, bool want_loaded);
   bpf_map* MapNamed(Napi::Env env, const std::string& name);
+  bpf_program* ProgramNamed(Napi::Env env, const std::string& name);
 
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;

@@ -1,7 +1,6 @@
 // The running program: outputs started, inputs attached, events routed,
 // a hot reload that replaces what changed and keeps the rest running, and
 // an orderly stop (detach, drain, deliver within Grace).
-import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { compileMatch } from './config/match.js';
 import { ConfigError, type AppConfig, type InputSettings, type OutputSettings } from './config/model.js';
@@ -12,6 +11,7 @@ import { addon } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';
 import type { Output, OutputCounters } from './outputs/types.js';
 import { Router } from './router.js';
+import { fileStamp, identityText } from './settings-identity.js';
 
 export class StartError extends Error {}
 
@@ -62,17 +62,6 @@ const OUTPUT_SERVICE_KEYS = ['flush', 'storage.path', 'storage.sync', 'storage.c
 const OUTPUT_FILE_KEYS = ['upstream', 'tls.ca_file', 'tls.crt_file', 'tls.key_file'];
 /** The [SERVICE] keys of the HTTP server: a change in one restarts it. */
 const HTTP_SERVICE_KEYS = ['http_server', 'http_listen', 'http_port', 'health_check', 'hc_errors_count', 'hc_retry_failure_count', 'hc_period'];
-
-function fileStamp(path: string): string {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-  } catch {
-    return 'missing';
-  }
-}
-
-const identityText = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (v instanceof Map ? [...v.entries()].sort(([a], [b]) => String(a).localeCompare(String(b))) : v));
 
 /** What makes two [OUTPUT]s the same running output, for a reload. */
 function outputIdentity(settings: OutputSettings, config: AppConfig): string {

@@ -1,10 +1,10 @@
 // One `[INPUT] Name ebpf` section: its traces running in the kernel, their
 // events tagged and routed, and their kernel-side losses reported.
-import { statSync } from 'node:fs';
 import { ConfigError, type InputSettings, type ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { storageFolderName } from '../storage/folder.js';
+import { fileStamp, identityText } from '../settings-identity.js';
 import { taskFilterFor } from '../traces/process-filter.js';
 import { InputJournal } from './journal.js';
 import { TraceSession, TraceStartError } from './trace-session.js';
@@ -37,21 +37,6 @@ export interface TraceCounters {
   filtered: number;
   /** Whether `filtered` is counted (a user's BPF object has no filters). */
   filtersCounted: boolean;
-}
-
-/** A value as identity text: Maps and arrays in order, everything else as JSON would. */
-function identityText(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (v instanceof Map ? [...v.entries()] : typeof v === 'bigint' ? v.toString() : v));
-}
-
-/** A file's identity on disk (a rebuilt BPF object is another object), or "missing". */
-function fileStamp(path: string): string {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-  } catch {
-    return 'missing';
-  }
 }
 
 /**

@@ -1,21 +1,13 @@
 // /api/v2/reload as Fluent Bit answers it, on a real MonitoringServer: the
 // bodies and statuses for each state of the reload control, GET's count,
 // and the reload run only once its answer has been sent.
-import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppCounters, ReloadControl } from '../../src/app.js';
 import { serviceKeys } from '../../src/config/load.js';
 import { MonitoringServer } from '../../src/http/server.js';
+import { freePort } from '../support/free-port.js';
 
 const counters = (): AppCounters => ({ inputs: [], outputs: [], unrouted: 0, reloads: 0 });
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 function service(port: number): Map<string, unknown> {
   const values = new Map<string, unknown>();

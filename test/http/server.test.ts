@@ -13,18 +13,10 @@ import { expectNothingLoadedBy } from '../support/bpf-loaded.js';
 import { repoRoot, runCli, startCli, writeConfig, type RunningCli } from '../support/cli.js';
 import { startReceivers, type Receivers } from '../support/receiver.js';
 import { runSignalTool, startSignalTarget } from '../support/signal-tool.js';
+import { freePort } from '../support/free-port.js';
 
 const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-
-/** A port nothing listens on now (the kernel's pick, released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string | null; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });

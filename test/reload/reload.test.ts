@@ -6,13 +6,13 @@
 // effective in no thread outside a reload.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot, startCli, type RunningCli } from '../support/cli.js';
 import { startReceivers, type Receivers } from '../support/receiver.js';
 import { SEQUENCE_BASE, startGenerator, tally, type Tally } from './load.js';
+import { freePort } from '../support/free-port.js';
 
 const RATE = 10_000;
 
@@ -30,14 +30,6 @@ function objectsWithUnattachableBind(): string {
   const arch = { x64: 'x86', arm64: 'arm64' }[process.arch as string] ?? process.arch;
   execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-I', real, '-I', join(repoRoot, 'bpf'), '-I', join(repoRoot, 'src', 'traces', 'bind'), '-c', src, '-o', join(dir, 'bind.bpf.o')]);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
