@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,6 +74,16 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
     return;
   }
 
+  // The fill level, for the metrics: the kernel lets any process holding the
+  // map's fd map its position pages read-only (as libbpf does for the producer's).
+  long page = sysconf(_SC_PAGESIZE);
+  void* positions = mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
+  if (positions != MAP_FAILED) {
+    positions_ = positions;
+    positions_len_ = 2 * page;
+    ring_bytes_ = bpf_map__max_entries(map);
+  }
+
   // Readiness comes from our own epoll with the ring edge-triggered: libbpf's
   // is level-triggered, which reports the ring readable whenever it holds a
   // record, so the loop would read again on every turn and records that were
@@ -134,6 +145,10 @@ void RingReader::Shutdown() {
   if (ring_) {
     ring_buffer__free(ring_);
     ring_ = nullptr;
+  }
+  if (positions_) {
+    munmap(positions_, positions_len_);
+    positions_ = nullptr;
   }
   if (owner_) {
     owner_->RemoveReader(this);
@@ -313,7 +328,7 @@ Napi::Value RingReader::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// stats(): {wakeups, batches, records, dropped, deadlineReads, malformed, skipped}
+// stats(): {wakeups, batches, records, dropped, deadlineReads, malformed, skipped, ringWaitingBytes, ringBytes}
 Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -324,6 +339,19 @@ Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   out.Set("deadlineReads", Napi::Number::New(env, static_cast<double>(deadline_reads_)));
   out.Set("malformed", Napi::Number::New(env, static_cast<double>(malformed_)));
   out.Set("skipped", Napi::Number::New(env, static_cast<double>(skipped_)));
+  // Bytes waiting in the ring (records not read yet, with their 8-byte
+  // headers) and its size; 0 and 0 when its pages could not be mapped.
+  uint64_t waiting = 0;
+  if (positions_) {
+    long page = sysconf(_SC_PAGESIZE);
+    const uint64_t* consumer = static_cast<const uint64_t*>(positions_);
+    const uint64_t* producer = reinterpret_cast<const uint64_t*>(static_cast<const uint8_t*>(positions_) + page);
+    uint64_t c = __atomic_load_n(consumer, __ATOMIC_ACQUIRE);
+    uint64_t p = __atomic_load_n(producer, __ATOMIC_ACQUIRE);
+    waiting = p > c ? p - c : 0;
+  }
+  out.Set("ringWaitingBytes", Napi::Number::New(env, static_cast<double>(waiting)));
+  out.Set("ringBytes", Napi::Number::New(env, static_cast<double>(ring_bytes_)));
   return out;
 }
 

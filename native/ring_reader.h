@@ -92,6 +92,11 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   uint64_t records_ = 0;
   uint64_t dropped_ = 0;  // samples lost to a failed allocation here
   uint64_t deadline_reads_ = 0;  // deadline reads that found records
+  // The ring's consumer and producer positions (its first two pages, mapped
+  // read-only: libbpf 1.1.2 has no call for the fill level), and its size.
+  void* positions_ = nullptr;
+  size_t positions_len_ = 0;
+  uint64_t ring_bytes_ = 0;
 };
 
 }  // namespace ebpf_forward

@@ -65,6 +65,7 @@ export function prometheusRegistry({ counters, version, startedAt }: MetricsOpti
   scraped(registry, 'gauge', 'fluentbit_hot_reloaded_times', 'Collect the count of hot reloaded times.', ['hostname'], () => [{ labels: host, value: counters().reloads }]);
 
   scraped(registry, 'counter', 'fluentbit_input_records_total', 'Number of input records', ['name'], () => inputs().map((i) => ({ labels: { name: i.instance }, value: sum(i.traces.map((t) => t.records)) })));
+  scraped(registry, 'counter', 'fluentbit_input_bytes_total', 'Number of input bytes', ['name'], () => inputs().map((i) => ({ labels: { name: i.instance }, value: sum(i.traces.map((t) => t.bytes)) })));
 
   scraped(registry, 'counter', 'fluentbit_output_proc_records_total', 'Number of processed output records', ['name'], perOutput((c) => c.records_sent));
   scraped(registry, 'counter', 'fluentbit_output_proc_bytes_total', 'Number of processed output bytes', ['name'], perOutput((c) => c.bytes_sent));
@@ -79,6 +80,7 @@ export function prometheusRegistry({ counters, version, startedAt }: MetricsOpti
   scraped(registry, 'counter', 'ebpf_forward_trace_malformed_total', 'Records too short for their struct, not sent', ['name', 'trace'], perTrace((t) => t.malformed));
   scraped(registry, 'counter', 'ebpf_forward_trace_skipped_total', 'Records of a kind the trace does not know, not sent', ['name', 'trace'], perTrace((t) => t.skipped));
   scraped(registry, 'counter', 'ebpf_forward_trace_filtered_total', "Events the input's filters (pid, comm, uid, cgroup and their exclude forms) left out in the kernel; absent for objects without them", ['name', 'trace'], perTrace((t) => (t.filtersCounted ? t.filtered : undefined)));
+  scraped(registry, 'gauge', 'ebpf_forward_trace_ring_fill_ratio', 'How full the trace\'s ring buffer is now (0 to 1): near 1, records are about to be lost in the kernel', ['name', 'trace'], perTrace((t) => t.ringFill));
   scraped(registry, 'counter', 'ebpf_forward_trace_reader_dropped_total', 'Records read from the ring but lost in the reader for want of memory', ['name', 'trace'], perTrace((t) => t.dropped));
   scraped(registry, 'counter', 'ebpf_forward_output_dropped_records_by_reason_total', 'Records an output gave up, by reason', ['name', 'reason'], () =>
     outputs().flatMap((o) => Object.entries(o.counters.records_dropped).map(([reason, value]) => ({ labels: { name: o.instance, reason }, value }))));
@@ -93,8 +95,11 @@ export function metricsJson(counters: AppCounters): unknown {
   return {
     input: Object.fromEntries(counters.inputs.map((i) => [i.instance, {
       records: sum(i.traces.map((t) => t.records)),
+      bytes: sum(i.traces.map((t) => t.bytes)),
       traces: Object.fromEntries(i.traces.map((t) => [t.trace, {
         records: t.records,
+        bytes: t.bytes,
+        ...(t.ringFill !== undefined ? { ring_fill: t.ringFill } : {}),
         ...(t.lossesCounted ? { lost: t.lost } : {}),
         malformed: t.malformed,
         skipped: t.skipped,

@@ -23,6 +23,10 @@ export interface TraceCounters {
   trace: string;
   /** Records read from the ring and handed on. */
   records: number;
+  /** Bytes of those records as Forward entries (msgpack), as Fluent Bit counts an input's bytes. */
+  bytes: number;
+  /** How full the ring buffer is now, 0 to 1; undefined when unknown. */
+  ringFill?: number;
   /** Records the kernel could not put in the ring (it was full). */
   lost: number;
   /** Records too short for their struct (a bug; counted, never hidden). */
@@ -219,6 +223,8 @@ export class EbpfInput {
     return this.sessions.map((s) => ({
       trace: s.name,
       records: s.received,
+      bytes: s.receivedBytes,
+      ringFill: s.ringFill(),
       lost: s.lost(),
       malformed: s.malformed(),
       skipped: s.skipped(),

@@ -201,6 +201,8 @@ export class TraceSession {
   pauses = 0;
   /** Records encoded and handed on. */
   received = 0;
+  /** Bytes of the Forward entries handed on. */
+  receivedBytes = 0;
 
   /** The options' settings, with the filters resolved: without settings.filter, the trace's own filter keys (malloc_pid...) alone. */
   private readonly settings: TraceSettings;
@@ -459,6 +461,7 @@ export class TraceSession {
   private onBatch(entries: Buffer, count: number, bytes: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number): void {
     if (count > 0) {
       this.received += count;
+      this.receivedBytes += bytes;
       // The reader's own buffer, reused for the next batch: outputs copy what they keep.
       const chunk: EventChunk = {
         entries: entries.subarray(0, bytes),
@@ -525,6 +528,12 @@ export class TraceSession {
   ringStats(): RingStats | undefined {
     if (this.reader) this.lastRingStats = this.reader.stats();
     return this.lastRingStats;
+  }
+
+  /** How full the ring buffer is now (0 to 1); undefined when closed or unknown. */
+  ringFill(): number | undefined {
+    const stats = this.reader?.stats();
+    return stats && stats.ringBytes > 0 ? Math.min(1, stats.ringWaitingBytes / stats.ringBytes) : undefined;
   }
 
   /** Records read from the ring but lost in the reader (no memory for the batch). */

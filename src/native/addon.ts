@@ -43,6 +43,10 @@ export interface RingStats {
   malformed: number;
   /** With a record program: records of a kind it does not know (SWITCH with no case), not sent. */
   skipped: number;
+  /** Bytes waiting in the ring buffer now (unread records with their 8-byte headers); 0 when unknown. */
+  ringWaitingBytes: number;
+  /** The ring buffer's size in bytes; 0 when its positions could not be mapped. */
+  ringBytes: number;
 }
 
 export interface NativeRingReader {

@@ -129,7 +129,7 @@ describe('a run forwarding signal records', () => {
     const r = await get(port, '/api/v1/metrics');
     expect(r).toMatchObject({ status: 200, type: 'application/json' });
     const body = JSON.parse(r.body) as {
-      input: Record<string, { records: number; traces: Record<string, Record<string, number>> }>;
+      input: Record<string, { records: number; bytes: number; traces: Record<string, Record<string, number>> }>;
       output: Record<string, Record<string, number>>;
     };
     expect(Object.keys(body.input)).toEqual(['ebpf.0']);
@@ -137,7 +137,11 @@ describe('a run forwarding signal records', () => {
     const input = body.input['ebpf.0']!;
     const output = body.output['forward.0']!;
     expect(Object.keys(input.traces)).toEqual(['trace_signal']);
-    expect(input.traces.trace_signal).toEqual({ records: input.records, lost: expect.any(Number), malformed: 0, skipped: 0, reader_dropped: 0, filtered: 0 });
+    expect(input.traces.trace_signal).toEqual({ records: input.records, bytes: input.bytes, ring_fill: expect.any(Number), lost: expect.any(Number), malformed: 0, skipped: 0, reader_dropped: 0, filtered: 0 });
+    // Bytes of Forward entries: more than the smallest record's each, and a fill level in [0, 1].
+    expect(input.bytes).toBeGreaterThan(input.records * 50);
+    expect(input.traces.trace_signal!.ring_fill).toBeGreaterThanOrEqual(0);
+    expect(input.traces.trace_signal!.ring_fill).toBeLessThanOrEqual(1);
     expect(Object.keys(output)).toEqual(['proc_records', 'proc_bytes', 'errors', 'retries', 'retries_failed', 'dropped_records', 'retried_records']);
     expect(output.dropped_records).toBe(0);
     // Sent records had been written before the scrape, so the receiver has
@@ -164,6 +168,10 @@ describe('a run forwarding signal records', () => {
       expect(sample(r.body, 'fluentbit_output_retried_records_total{name="forward.0"}')).toBe(0);
       expect(sample(r.body, 'ebpf_forward_trace_lost_total{name="ebpf.0",trace="trace_signal"}')).toBeGreaterThanOrEqual(0);
       expect(sample(r.body, 'ebpf_forward_trace_malformed_total{name="ebpf.0",trace="trace_signal"}')).toBe(0);
+      expect(sample(r.body, 'fluentbit_input_bytes_total{name="ebpf.0"}')).toBeGreaterThan(read * 50);
+      const fill = sample(r.body, 'ebpf_forward_trace_ring_fill_ratio{name="ebpf.0",trace="trace_signal"}');
+      expect(fill).toBeGreaterThanOrEqual(0);
+      expect(fill).toBeLessThanOrEqual(1);
       expect(r.body).toMatch(new RegExp(`^fluentbit_build_info\\{hostname="[^"]+",version="${version.replace(/\./g, '\\.')}",os="linux"\\} \\d+$`, 'm'));
       expect(r.body).toMatch(/^fluentbit_uptime\{hostname="[^"]+"\} \d+$/m);
       await until('the sent records at the receiver', async () => (receivers.wire.length >= sent ? true : undefined));

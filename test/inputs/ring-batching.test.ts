@@ -18,9 +18,12 @@ interface LoadgenReport {
 
 let session: TraceSession | undefined;
 const events: DecodedEvent[] = [];
+/** Bytes of the chunks handed on. */
+let chunkBytes = 0;
 
 function start(maxBatchBytes: number, more: { ringbufBytes?: number; whenAccepting?: () => Promise<void> | undefined } = {}): TraceSession {
   events.length = 0;
+  chunkBytes = 0;
   const ids = new EventIds();
   session = TraceSession.start({
     trace: trace_signal,
@@ -29,6 +32,7 @@ function start(maxBatchBytes: number, more: { ringbufBytes?: number; whenAccepti
     ringbufBytes: more.ringbufBytes ?? 16 << 20,
     maxBatchBytes,
     onChunk: (chunk) => {
+      chunkBytes += chunk.entries.length;
       for (const e of ids.take(decodeEntries(chunk))) events.push(e);
     },
     whenAccepting: more.whenAccepting,
@@ -67,6 +71,9 @@ describe('ring buffer wake-up batching', () => {
     // 4 KB batches of 64-byte records: several batches per read, one Buffer.
     expect(stats.batches).toBeGreaterThan(stats.wakeups);
     expect(stats.dropped).toBe(0);
+    // fluentbit_input_bytes_total: the bytes of the entries handed on.
+    expect(s.receivedBytes).toBe(chunkBytes);
+    expect(s.receivedBytes).toBeGreaterThan(20_000 * 50);
   });
 
   it('reads records that were let wait even when nothing comes after them', async () => {
@@ -89,9 +96,12 @@ describe('full outputs (backpressure)', () => {
     const whileFull = fromWorker(job.pid).length;
     expect(whileFull).toBeLessThan(2_000);
     expect(s.pauses).toBe(1); // one wait, however many reads came before it was over
+    // The fill level (ebpf_forward_trace_ring_fill_ratio) says so: a record no longer fits.
+    expect(s.ringFill()).toBeGreaterThan(0.95);
     room = undefined;
     makeRoom();
     await waitFor(() => (s.ringStats()!.records > 0 && fromWorker(job.pid).length > whileFull ? true : undefined), 10_000, 'reading to resume');
+    await waitFor(() => (s.ringFill()! < 0.05 ? true : undefined), 10_000, 'the ring to empty');
     // The ring held what it could; the rest is the kernel's lost count.
     await new Promise((r) => setTimeout(r, 200));
     const mine = fromWorker(job.pid).length;
