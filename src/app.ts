@@ -287,6 +287,8 @@ export class EbpfForward {
     // New inputs loaded (BTF read, programs verified) while the old ones still
     // run: a trace the kernel refuses is refused here, with nothing changed,
     // and the switch below only has to attach.
+    // A trace that runs with the same programs and records in an input being
+    // replaced is taken over as it runs (EbpfInput.load): never detached.
     const started: RunningInput[] = [];
     const undoNewInputs = () => {
       for (const i of started) i.input.stop();
@@ -297,11 +299,12 @@ export class EbpfForward {
         for (const s of toStart) {
           const running = this.createInput(s, next);
           started.push(running);
-          running.input.load();
+          running.input.load(removedInputs.map((i) => i.input));
         }
       });
     } catch (err) {
-      undoNewInputs();
+      // What was taken over goes back to the inputs that still run it.
+      for (const i of started) i.input.undoLoad();
       addon().releaseTracefs();
       await dropNew();
       throw new ReloadError((err as Error).message);
@@ -322,16 +325,30 @@ export class EbpfForward {
         }
       });
     } catch (err) {
-      // Undo: the old routes back, what attached detached (its records to the old routes), the old inputs again.
+      // Undo: the old routes back, the old inputs again (taking back, as they
+      // run, the traces the new ones had taken over), then what attached
+      // detached (its records to the old routes).
       this.router = oldRouter;
       this.switchedRoutes();
-      undoNewInputs();
       const restarted: RunningInput[] = [];
       try {
-        this.attachInputs(removedInputs.map((i) => i.settings), previous, restarted);
+        this.attachWith(() => {
+          this.ensureTracefs();
+          try {
+            for (const i of removedInputs) {
+              const running = this.createInput(i.settings, previous);
+              restarted.push(running);
+              running.input.load(started.map((n) => n.input));
+              running.input.attach();
+            }
+          } finally {
+            addon().releaseTracefs();
+          }
+        });
       } catch (again) {
         this.log.error(`restarting the previous inputs: ${(again as Error).message}`);
       }
+      undoNewInputs();
       const back = new Map(removedInputs.map((i, n) => [i, restarted[n]]));
       this.inputs = this.inputs.map((i) => back.get(i) ?? i);
       await dropNew();

@@ -7,7 +7,7 @@ import { storageFolderName } from '../storage/folder.js';
 import { fileStamp, identityText } from '../settings-identity.js';
 import { taskFilterFor } from '../traces/process-filter.js';
 import { InputJournal } from './journal.js';
-import { TraceSession, TraceStartError } from './trace-session.js';
+import { sessionIdentity, TraceSession, TraceStartError, type SessionCallbacks, type TraceSessionOptions } from './trace-session.js';
 
 /** How often losses are checked, and the least time between two warnings. */
 const LOSS_CHECK_MS = 1000;
@@ -74,6 +74,8 @@ export interface EbpfInputOptions {
 
 export class EbpfInput {
   private readonly sessions: TraceSession[] = [];
+  /** Sessions load() took over from the inputs a reload replaces, and from which. */
+  private readonly adopted: { session: TraceSession; from: EbpfInput }[] = [];
   private readonly failed: TraceStartError[] = [];
   private lossTimer: NodeJS.Timeout | undefined;
   /** storage.type filesystem: records on disk before they are routed. */
@@ -102,18 +104,51 @@ export class EbpfInput {
    * records nothing yet); attach() is the second. A trace that fails stops
    * the input and throws, whatever Trace_Error says.
    */
-  load(): void {
-    this.open(true);
+  load(runningElsewhere: readonly EbpfInput[] = []): void {
+    this.open(true, runningElsewhere);
   }
 
-  /** Attaches what load() loaded; a trace that can't attach stops the input and throws. */
+  /**
+   * Takes back what load() took from other inputs and stops the rest: a
+   * reload refused before its switch leaves every running trace as it was.
+   */
+  undoLoad(): void {
+    for (const { session, from } of this.adopted) {
+      this.sessions.splice(this.sessions.indexOf(session), 1);
+      from.sessions.push(session);
+      session.rebind(from.sessionCallbacks());
+    }
+    this.adopted.length = 0;
+    this.stop();
+  }
+
+  /** Gives up a running session of this identity to another input (see load()). */
+  private lend(identity: string): TraceSession | undefined {
+    const at = this.sessions.findIndex((s) => s.identity === identity);
+    return at < 0 ? undefined : this.sessions.splice(at, 1)[0];
+  }
+
+  /**
+   * Attaches what load() loaded; a trace that can't attach stops what this
+   * input loaded and throws. What it took over keeps running (for the
+   * inputs a refused reload restarts to take back; stop() ends it).
+   */
   attach(): void {
+    const adopted = new Set(this.adopted.map((a) => a.session));
     for (const session of this.sessions) {
+      if (adopted.has(session)) continue;
       try {
         session.attach();
         this.options.log.info(`${session.name} attached`);
       } catch (err) {
-        this.stop();
+        for (const own of this.sessions.filter((s) => !adopted.has(s))) {
+          try {
+            own.stop();
+          } finally {
+            own.close();
+          }
+        }
+        this.sessions.splice(0, this.sessions.length, ...this.sessions.filter((s) => adopted.has(s)));
         if (!(err instanceof TraceStartError)) throw err;
         const selection = this.options.settings.traces.find((t) => t.trace.name === err.trace) ?? this.options.settings;
         throw new TraceStartError(err.trace, withNote(ConfigError.at(selection, err.message).message, '(the reload is refused)'), err.errno);
@@ -121,28 +156,51 @@ export class EbpfInput {
     }
   }
 
-  private open(loadOnly: boolean): void {
+  /** Where this input's sessions send records and news (the journal first, with storage.type filesystem). */
+  private sessionCallbacks(): SessionCallbacks {
     const { settings, log, emit } = this.options;
     const tag = settings.tag;
+    const journal = this.journal;
+    return {
+      onChunk: journal ? (chunk) => emit(tag, journal.keep(chunk)) : (chunk) => emit(tag, chunk),
+      whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
+      onWarning: (message) => log.warn(message),
+    };
+  }
+
+  private open(loadOnly: boolean, runningElsewhere: readonly EbpfInput[] = []): void {
+    const { settings, log } = this.options;
     // A reload takes all or nothing, whatever Trace_Error says.
     const onFailure = loadOnly ? 'exit' : ((settings.values.get('trace_error') as string | undefined) ?? 'continue');
-    const journal = this.openJournal();
+    this.journal = this.openJournal();
+    const callbacks = this.sessionCallbacks();
     for (const selection of settings.traces) {
       const trace = selection.trace;
       const keys = new Map<string, unknown>();
       for (const key of trace.keys ?? []) if (settings.values.has(key.name)) keys.set(key.name, settings.values.get(key.name));
+      const options: TraceSessionOptions = {
+        trace,
+        settings: { keys, selfPid: process.pid, filter: taskFilterFor(trace, settings.values) },
+        ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
+        ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
+        sequenceKey: settings.values.get('sequence_key') as string | undefined,
+        containerMetadata: settings.values.get('container_metadata') as boolean | undefined,
+        ...callbacks,
+      };
+      // A reload: the same trace, with the same programs and records, running
+      // in an input this one replaces, is taken over as it runs (not detached).
+      const identity = loadOnly && runningElsewhere.length ? sessionIdentity(options) : undefined;
+      const from = identity === undefined ? undefined : runningElsewhere.find((i) => i.sessions.some((s) => s.identity === identity));
+      const running = from?.lend(identity!);
+      if (from && running) {
+        running.rebind(callbacks);
+        this.sessions.push(running);
+        this.adopted.push({ session: running, from });
+        log.info(`${trace.name} kept running (taken over from ${from.instance})`);
+        continue;
+      }
       try {
-        const session = (loadOnly ? TraceSession.load : TraceSession.start)({
-          trace,
-          settings: { keys, selfPid: process.pid, filter: taskFilterFor(trace, settings.values) },
-          ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
-          ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
-          sequenceKey: settings.values.get('sequence_key') as string | undefined,
-          containerMetadata: settings.values.get('container_metadata') as boolean | undefined,
-          onChunk: journal ? (chunk) => emit(tag, journal.keep(chunk)) : (chunk) => emit(tag, chunk),
-          whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
-          onWarning: (message) => log.warn(message),
-        });
+        const session = (loadOnly ? TraceSession.load : TraceSession.start)(options);
         this.sessions.push(session);
         if (!loadOnly) log.info(`${trace.name} attached`);
       } catch (err) {

@@ -14,6 +14,7 @@ import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } fro
 import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters } from './filters.js';
 import { findLibraries } from './shared-libraries.js';
 import { lacksSysAdmin } from '../privileges.js';
+import { fileStamp, identityText } from '../settings-identity.js';
 
 /** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
 export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot, 'bpf', '.output');
@@ -55,6 +56,26 @@ export interface TraceSessionOptions {
   whenAccepting?(): Promise<void> | undefined;
   /** Told of an optional attach step that failed (the trace still runs). */
   onWarning?(message: string): void;
+}
+
+/** Where a session's records and news go: what a reload hands over. */
+export type SessionCallbacks = Pick<TraceSessionOptions, 'onChunk' | 'whenAccepting' | 'onWarning'>;
+
+/**
+ * What decides a session's programs and records: the trace (its object as it
+ * is on disk), its keys and filters, the ring, and the record program's
+ * options; not where its records go.
+ */
+export function sessionIdentity(options: TraceSessionOptions): string {
+  const { trace, settings } = options;
+  return identityText({
+    trace: trace.name,
+    object: isAbsolute(trace.object) ? fileStamp(trace.object) : trace.object,
+    keys: settings.keys,
+    filter: settings.filter ?? null,
+    ring: [options.ringbufMapName, options.ringbufBytes, options.maxBatchBytes ?? null],
+    records: [options.sequenceKey ?? null, options.containerMetadata ?? true],
+  });
 }
 
 /** A trace that could not start; the message names the trace and what the kernel lacks. */
@@ -207,9 +228,23 @@ export class TraceSession {
   /** The options' settings, with the filters resolved: without settings.filter, the trace's own filter keys (malloc_pid...) alone. */
   private readonly settings: TraceSettings;
 
-  private constructor(private readonly options: TraceSessionOptions) {
+  private constructor(private options: TraceSessionOptions) {
     const { trace, settings } = options;
     this.settings = { ...settings, filter: settings.filter ?? taskFilterFor(trace, settings.keys) };
+  }
+
+  /** What a reload compares: two sessions of the same identity would load the same programs and make the same records. */
+  get identity(): string {
+    return sessionIdentity(this.options);
+  }
+
+  /**
+   * Hands the running session to another input (a reload that changed the
+   * input around it): its records go where `to` says from the next batch on;
+   * nothing is detached, so no event is missed or seen twice.
+   */
+  rebind(to: SessionCallbacks): void {
+    this.options = { ...this.options, ...to };
   }
 
   /** Opens, loads and attaches the trace; on failure nothing stays attached. */
