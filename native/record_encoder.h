@@ -32,6 +32,19 @@ struct EncodedRecord {
   uint32_t sec, nsec;
 };
 
+// The earliest and latest entry times of a batch (all 0 while it has none).
+struct EntryTimeRange {
+  bool any = false;
+  uint32_t min_sec = 0, min_nsec = 0, max_sec = 0, max_nsec = 0;
+
+  void Include(const EncodedRecord& e) {
+    if (!e.has_time) return;
+    if (!any || e.sec < min_sec || (e.sec == min_sec && e.nsec < min_nsec)) min_sec = e.sec, min_nsec = e.nsec;
+    if (!any || e.sec > max_sec || (e.sec == max_sec && e.nsec > max_nsec)) max_sec = e.sec, max_nsec = e.nsec;
+    any = true;
+  }
+};
+
 class RecordEncoder {
  public:
   // Validates and translates; false with *error set if the program is invalid.

@@ -78,8 +78,7 @@ Napi::Value RecordProgram::Encode(const Napi::CallbackInfo& info) {
 
   size_t at = 0, written = 0;
   uint32_t entries = 0, malformed = 0, skipped = 0;
-  uint32_t min_sec = 0, min_nsec = 0, max_sec = 0, max_nsec = 0;
-  bool any_time = false;
+  EntryTimeRange times;
   for (int64_t i = 0; i < count; i++) {
     if (at + 8 > size) {
       Napi::RangeError::New(env, "record " + std::to_string(i) + ": its header at byte " + std::to_string(at) +
@@ -104,11 +103,7 @@ Napi::Value RecordProgram::Encode(const Napi::CallbackInfo& info) {
     if (e.outcome == RecordOutcome::kEntry) {
       written += e.bytes;
       entries++;
-      if (e.has_time) {
-        if (!any_time || e.sec < min_sec || (e.sec == min_sec && e.nsec < min_nsec)) min_sec = e.sec, min_nsec = e.nsec;
-        if (!any_time || e.sec > max_sec || (e.sec == max_sec && e.nsec > max_nsec)) max_sec = e.sec, max_nsec = e.nsec;
-        any_time = true;
-      }
+      times.Include(e);
     } else if (e.outcome == RecordOutcome::kMalformed) {
       malformed++;
     } else {
@@ -122,10 +117,10 @@ Napi::Value RecordProgram::Encode(const Napi::CallbackInfo& info) {
   out.Set("count", Napi::Number::New(env, entries));
   out.Set("malformed", Napi::Number::New(env, malformed));
   out.Set("skipped", Napi::Number::New(env, skipped));
-  out.Set("minSec", Napi::Number::New(env, min_sec));
-  out.Set("minNsec", Napi::Number::New(env, min_nsec));
-  out.Set("maxSec", Napi::Number::New(env, max_sec));
-  out.Set("maxNsec", Napi::Number::New(env, max_nsec));
+  out.Set("minSec", Napi::Number::New(env, times.min_sec));
+  out.Set("minNsec", Napi::Number::New(env, times.min_nsec));
+  out.Set("maxSec", Napi::Number::New(env, times.max_sec));
+  out.Set("maxNsec", Napi::Number::New(env, times.max_nsec));
   return out;
 }
 

@@ -190,11 +190,7 @@ int RingReader::EncodeSample(const uint8_t* data, size_t size) {
   if (e.outcome == RecordOutcome::kEntry) {
     batch_size_ += e.bytes;
     batch_count_++;
-    if (e.has_time) {
-      if (!batch_has_time_ || e.sec < min_sec_ || (e.sec == min_sec_ && e.nsec < min_nsec_)) min_sec_ = e.sec, min_nsec_ = e.nsec;
-      if (!batch_has_time_ || e.sec > max_sec_ || (e.sec == max_sec_ && e.nsec > max_nsec_)) max_sec_ = e.sec, max_nsec_ = e.nsec;
-      batch_has_time_ = true;
-    }
+    batch_times_.Include(e);
   } else if (e.outcome == RecordOutcome::kMalformed) {
     malformed_++;
   } else {
@@ -213,8 +209,7 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
     batch_size_ = 0;
     batch_count_ = 0;
     batch_samples_ = 0;
-    batch_has_time_ = false;
-    min_sec_ = min_nsec_ = max_sec_ = max_nsec_ = 0;
+    batch_times_ = EntryTimeRange();
     clock_ = EncodeClock::At(offset_ns, RealtimeNs());
     int rc = ring_buffer__consume(ring_);
     if (batch_samples_ == 0) break;
@@ -227,8 +222,8 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
       records_ += count;
       Napi::Number bytes = Napi::Number::New(env, static_cast<double>(batch_size_));
       Napi::Value result = callback_.MakeCallback(
-          Value(), {batch_ref_.Value(), Napi::Number::New(env, count), bytes, Napi::Number::New(env, min_sec_),
-                    Napi::Number::New(env, min_nsec_), Napi::Number::New(env, max_sec_), Napi::Number::New(env, max_nsec_)});
+          Value(), {batch_ref_.Value(), Napi::Number::New(env, count), bytes, Napi::Number::New(env, batch_times_.min_sec),
+                    Napi::Number::New(env, batch_times_.min_nsec), Napi::Number::New(env, batch_times_.max_sec), Napi::Number::New(env, batch_times_.max_nsec)});
       batch_size_ = 0;
       if (env.IsExceptionPending() || result.IsEmpty()) return -1;
     }

@@ -81,8 +81,7 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   Napi::ObjectReference program_ref_;
   const RecordEncoder* encoder_ = nullptr;  // the program's, set by the constructor
   EncodeClock clock_;
-  bool batch_has_time_ = false;
-  uint32_t min_sec_ = 0, min_nsec_ = 0, max_sec_ = 0, max_nsec_ = 0;
+  EntryTimeRange batch_times_;
   uint64_t pump_samples_ = 0;
   uint64_t samples_ = 0;
   uint64_t malformed_ = 0;  // records the program found malformed (not sent)
