@@ -6,7 +6,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { NativeBpfObject } from '../native/addon.js';
-import { cgroupRoot } from '../records/container-names.js';
+import { u32le, u64le } from '../native/little-endian.js';
+import { cgroupRoot, containerIdOfName } from '../records/container-names.js';
 import { FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from '../traces/process-filter.js';
 
 const IN = 1;
@@ -22,21 +23,6 @@ export const CGROUP_MAP_ENTRIES = 16384;
 const MAX_CONTAINER_PREFIXES = 16;
 const CONTAINER_ID_LEN = 64;
 const COMM_LEN = 16;
-
-/** A container's cgroup as docker, containerd, CRI-O and podman name it; [1] is its id. */
-const CONTAINER_CGROUP = /^(?:(?:docker|cri-containerd|crio|libpod)-([0-9a-f]{64})\.scope|([0-9a-f]{64}))$/;
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-function u64(n: bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(n);
-  return b;
-}
 
 /** The kernel keeps a comm's first 15 bytes (even mid-character), zero-padded: the map's key. */
 function commKey(comm: string): Buffer {
@@ -80,7 +66,7 @@ export function objectHasFilters(globals: ReadonlySet<string> | ReadonlyMap<stri
  */
 export function configureFilter(object: NativeBpfObject, filter: TaskFilter | undefined): void {
   const on = hasFilters(filter);
-  object.setGlobal('filter_kinds', u32(on ? kindBits(filter) : 0));
+  object.setGlobal('filter_kinds', u32le(on ? kindBits(filter) : 0));
   for (const kind of FILTER_KINDS) {
     const count = on ? filter[kind].include.length + filter[kind].exclude.length : 0;
     if (count > MAX_FILTER_ITEMS[kind]) throw new Error(`${kind}: ${count} items given in all, at most ${MAX_FILTER_ITEMS[kind]}`);
@@ -97,7 +83,7 @@ export function configureFilter(object: NativeBpfObject, filter: TaskFilter | un
     lens[i] = prefix.length;
     bits[i] = entry.bits;
   });
-  object.setGlobal('filter_prefix_count', u32(prefixes.length));
+  object.setGlobal('filter_prefix_count', u32le(prefixes.length));
   object.setGlobal('filter_prefixes', text);
   object.setGlobal('filter_prefix_lens', lens);
   object.setGlobal('filter_prefix_bits', bits);
@@ -113,8 +99,8 @@ export function needsCgroupPrograms(filter: TaskFilter | undefined): filter is T
 /** After load: the pid, uid and comm items into their maps. */
 export function fillFilterMaps(object: NativeBpfObject, filter: TaskFilter | undefined): void {
   if (!hasFilters(filter)) return;
-  for (const { item, bits } of itemBits(filter.pid, String).values()) object.updateMap('filter_pids', u32(item), Buffer.of(bits));
-  for (const { item, bits } of itemBits(filter.uid, String).values()) object.updateMap('filter_uids', u32(item), Buffer.of(bits));
+  for (const { item, bits } of itemBits(filter.pid, String).values()) object.updateMap('filter_pids', u32le(item), Buffer.of(bits));
+  for (const { item, bits } of itemBits(filter.uid, String).values()) object.updateMap('filter_uids', u32le(item), Buffer.of(bits));
   for (const [key, { bits }] of itemBits(filter.comm, (c) => commKey(c).toString('hex'))) object.updateMap('filter_comms', Buffer.from(key, 'hex'), Buffer.of(bits));
 }
 
@@ -134,15 +120,14 @@ export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | unde
   }
   let written = 0;
   const visit = (dir: string, path: string, inherited: number): void => {
-    const id = CONTAINER_CGROUP.exec(basename(dir));
-    const containerId = id ? (id[1] ?? id[2]!) : undefined;
+    const containerId = containerIdOfName(basename(dir));
     let bits = inherited | (paths.get(path) ?? 0);
     for (const p of prefixes) if (containerId?.startsWith(p.prefix)) bits |= p.bits;
     let children;
     try {
       if (bits) {
         if (written === CGROUP_MAP_ENTRIES) throw new Error(`more than ${CGROUP_MAP_ENTRIES} cgroups match the cgroup filter (those named, their descendants and the containers' of its prefixes): name fewer`);
-        object.updateMap('filter_cgroups', u64(statSync(dir, { bigint: true }).ino), Buffer.of(bits));
+        object.updateMap('filter_cgroups', u64le(statSync(dir, { bigint: true }).ino), Buffer.of(bits));
         written++;
       }
       children = readdirSync(dir, { withFileTypes: true });

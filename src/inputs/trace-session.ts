@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { EventChunk } from '../chunk.js';
 import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
+import { u32le, u64le } from '../native/little-endian.js';
 import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
 import { compileStruct, compileTrace, RecordLayoutError } from '../records/compile.js';
 import type { RecordProgram } from '../records/program.js';
@@ -187,12 +188,6 @@ function explain(trace: TraceDefinition, step: FailedStep, err: NativeError): Tr
   return new TraceStartError(trace.name, `${trace.name}: ${text}${detail.length ? `\n  ${detail.join('\n  ')}` : ''}`, err.errno);
 }
 
-function u64(value: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(value));
-  return b;
-}
-
 /** Whether a section's hook is where a call ends (attached first: a call whose entry is seen then has its end seen too). */
 function isReturnHook(section: string): boolean {
   return /^(?:tracepoint|tp)\/syscalls\/sys_exit_|^(?:kretprobe|uretprobe|fexit)(?:\/|$)/.test(section);
@@ -333,12 +328,10 @@ export class TraceSession {
       const setIfPresent = (name: string, value: Buffer) => {
         if (globals.has(name)) object.setGlobal(name, value);
       };
-      const self = Buffer.alloc(4);
-      self.writeUInt32LE(settings.selfPid);
-      setIfPresent('self_tgid', self);
+      setIfPresent('self_tgid', u32le(settings.selfPid));
       object.setMapMaxEntries(this.options.ringbufMapName, this.options.ringbufBytes);
-      setIfPresent('wakeup_delay_ns', u64(WAKEUP_DELAY_MS * 1_000_000));
-      setIfPresent('wakeup_bytes', u64(Math.floor(this.options.ringbufBytes / 4)));
+      setIfPresent('wakeup_delay_ns', u64le(WAKEUP_DELAY_MS * 1_000_000));
+      setIfPresent('wakeup_bytes', u64le(Math.floor(this.options.ringbufBytes / 4)));
       if (objectHasFilters(globals)) {
         configureFilter(object, settings.filter);
         this.countsFiltered = true;

@@ -10,17 +10,21 @@ const HEX_ID = /^[0-9a-f]{64}$/;
 const SCOPE_ID = /^(?:docker|cri-containerd|crio|libpod)-([0-9a-f]{64})\.scope$/;
 
 /**
- * The container id a cgroup path names: its nearest component, from the end,
- * that is a bare 64-hex id (`/docker/<id>`, cgroupfs kubepods) or
- * `docker-`, `cri-containerd-`, `crio-` or `libpod-` <id> `.scope`; else undefined.
+ * The container id a cgroup's own name carries: a bare 64-hex id
+ * (`/docker/<id>`, cgroupfs kubepods) or `docker-`, `cri-containerd-`,
+ * `crio-` or `libpod-` <id> `.scope`; else undefined.
  */
+export function containerIdOfName(name: string): string | undefined {
+  if (HEX_ID.test(name)) return name;
+  return SCOPE_ID.exec(name)?.[1];
+}
+
+/** The container id a cgroup path names: that of its nearest component, from the end, that names one. */
 export function containerIdOfPath(path: string): string | undefined {
   const parts = path.split('/');
   for (let i = parts.length - 1; i >= 0; i--) {
-    const part = parts[i]!;
-    if (HEX_ID.test(part)) return part;
-    const scope = SCOPE_ID.exec(part);
-    if (scope) return scope[1];
+    const id = containerIdOfName(parts[i]!);
+    if (id) return id;
   }
   return undefined;
 }

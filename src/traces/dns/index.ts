@@ -2,6 +2,7 @@
 // from the send and receive syscalls (dns.bpf.c); a response carries the
 // latency since its query's send.
 import type { NativeBpfObject } from '../../native/addon.js';
+import { u32le } from '../../native/little-endian.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
 export const DEFAULT_DNS_PORT = 53;
@@ -38,10 +39,8 @@ function configureDns(object: NativeBpfObject, settings: TraceSettings): void {
   if (ports.length > MAX_DNS_PORTS) throw new Error(`dns_port: ${ports.length} ports given, at most ${MAX_DNS_PORTS}`);
   const portArray = Buffer.alloc(2 * MAX_DNS_PORTS);
   ports.forEach((port, i) => portArray.writeUInt16LE(port, 2 * i));
-  const count = Buffer.alloc(4);
-  count.writeUInt32LE(ports.length);
   object.setGlobal('dns_ports', portArray);
-  object.setGlobal('dns_port_count', count);
+  object.setGlobal('dns_port_count', u32le(ports.length));
 }
 
 export const trace_dns: TraceDefinition = {

@@ -2,6 +2,7 @@
 // switched in, narrowed in the kernel by the input's filters (applied to that
 // task) and by a least latency.
 import type { NativeBpfObject } from '../../native/addon.js';
+import { u64le } from '../../native/little-endian.js';
 import { processFilterKeys } from '../process-filter.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
@@ -36,9 +37,7 @@ const FILTER = 'sched';
 
 /** Writes sched_min_runq_latency into the program's knob. */
 function configureSched(object: NativeBpfObject, settings: TraceSettings): void {
-  const minLatency = Buffer.alloc(8);
-  minLatency.writeBigUInt64LE((settings.keys.get('sched_min_runq_latency') as bigint | undefined) ?? 0n);
-  object.setGlobal('min_runq_latency_ns', minLatency);
+  object.setGlobal('min_runq_latency_ns', u64le((settings.keys.get('sched_min_runq_latency') as bigint | undefined) ?? 0n));
 }
 
 export const trace_sched: TraceDefinition = {
