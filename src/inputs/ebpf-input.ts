@@ -278,19 +278,23 @@ export class EbpfInput {
   }
 
   counters(): TraceCounters[] {
-    return this.sessions.map((s) => ({
-      trace: s.name,
-      records: s.received,
-      bytes: s.receivedBytes,
-      ringFill: s.ringFill(),
-      lost: s.lost(),
-      malformed: s.malformed(),
-      skipped: s.skipped(),
-      dropped: s.readerDropped(),
-      lossesCounted: s.lossesCounted,
-      filtered: s.filtered(),
-      filtersCounted: s.filtersCounted,
-    }));
+    return this.sessions.map((s) => {
+      // One read of the reader's counters for all of its figures.
+      const ring = s.ringStats();
+      return {
+        trace: s.name,
+        records: s.received,
+        bytes: s.receivedBytes,
+        ringFill: s.ringFill(ring),
+        lost: s.lost(),
+        malformed: ring?.malformed ?? 0,
+        skipped: ring?.skipped ?? 0,
+        dropped: ring?.dropped ?? 0,
+        lossesCounted: s.lossesCounted,
+        filtered: s.filtered(),
+        filtersCounted: s.filtersCounted,
+      };
+    });
   }
 
   /** Detaches every trace, hands on what is left in the rings, frees everything. */

@@ -547,26 +547,15 @@ export class TraceSession {
     return this.ringStats()?.malformed ?? 0;
   }
 
-  /** Records of a kind the trace's declaration has no case for: counted, not sent. */
-  skipped(): number {
-    return this.ringStats()?.skipped ?? 0;
-  }
-
   /** The ring reader's counters (the last ones once closed). */
   ringStats(): RingStats | undefined {
     if (this.reader) this.lastRingStats = this.reader.stats();
     return this.lastRingStats;
   }
 
-  /** How full the ring buffer is now (0 to 1); undefined when closed or unknown. */
-  ringFill(): number | undefined {
-    const stats = this.reader?.stats();
-    return stats && stats.ringBytes > 0 ? Math.min(1, stats.ringWaitingBytes / stats.ringBytes) : undefined;
-  }
-
-  /** Records read from the ring but lost in the reader (no memory for the batch). */
-  readerDropped(): number {
-    return this.ringStats()?.dropped ?? 0;
+  /** How full the ring buffer is now (0 to 1), from stats just read; undefined when closed or unknown. */
+  ringFill(stats = this.ringStats()): number | undefined {
+    return this.reader && stats && stats.ringBytes > 0 ? Math.min(1, stats.ringWaitingBytes / stats.ringBytes) : undefined;
   }
 
   /** Detaches the programs, then hands on whatever is left in the ring (full outputs or not). */
