@@ -177,7 +177,8 @@ export class EbpfForward {
    * reload), pushing each to `into` once created so that a failure can stop
    * those already attached.
    */
-  private attachInputs(settings: InputSettings[], config: AppConfig, into: RunningInput[]): void {
+  /** Starts inputs; a trace running with the same programs in one of `runningElsewhere` is taken over as it runs. */
+  private attachInputs(settings: InputSettings[], config: AppConfig, into: RunningInput[], runningElsewhere: readonly EbpfInput[] = []): void {
     if (settings.length === 0) return;
     this.attachWith(() => {
       this.ensureTracefs();
@@ -185,7 +186,7 @@ export class EbpfForward {
         for (const s of settings) {
           const running = this.createInput(s, config);
           into.push(running);
-          running.input.start();
+          running.input.start(runningElsewhere);
         }
       } finally {
         // Attached programs no longer need tracefs (libbpf read the tracepoint
@@ -332,19 +333,7 @@ export class EbpfForward {
       this.switchedRoutes();
       const restarted: RunningInput[] = [];
       try {
-        this.attachWith(() => {
-          this.ensureTracefs();
-          try {
-            for (const i of removedInputs) {
-              const running = this.createInput(i.settings, previous);
-              restarted.push(running);
-              running.input.load(started.map((n) => n.input));
-              running.input.attach();
-            }
-          } finally {
-            addon().releaseTracefs();
-          }
-        });
+        this.attachInputs(removedInputs.map((i) => i.settings), previous, restarted, started.map((n) => n.input));
       } catch (again) {
         this.log.error(`restarting the previous inputs: ${(again as Error).message}`);
       }

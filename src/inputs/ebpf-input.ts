@@ -94,9 +94,11 @@ export class EbpfInput {
   /**
    * Starts every trace. A trace that can't start is logged and skipped, or,
    * with `Trace_Error exit`, stops the input (everything detached) and throws.
+   * A trace running with the same programs in one of `runningElsewhere` (a
+   * refused reload's inputs) is taken over as it runs instead.
    */
-  start(): void {
-    this.open(false);
+  start(runningElsewhere: readonly EbpfInput[] = []): void {
+    this.open(false, runningElsewhere);
   }
 
   /**
@@ -189,7 +191,7 @@ export class EbpfInput {
       };
       // A reload: the same trace, with the same programs and records, running
       // in an input this one replaces, is taken over as it runs (not detached).
-      const identity = loadOnly && runningElsewhere.length ? sessionIdentity(options) : undefined;
+      const identity = runningElsewhere.length ? sessionIdentity(options) : undefined;
       const from = identity === undefined ? undefined : runningElsewhere.find((i) => i.sessions.some((s) => s.identity === identity));
       const running = from?.lend(identity!);
       if (from && running) {
