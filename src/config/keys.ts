@@ -25,6 +25,17 @@ export function parseNonEmpty(value: string): string {
   return value;
 }
 
+/**
+ * A secret an HTTP client sends as "Authorization: Bearer <token>": at least
+ * 16 printable characters, no spaces. Errors never quote it.
+ */
+export function parseBearerToken(value: string): string {
+  if (value.length < 16 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new Error('the token must be at least 16 printable characters without spaces (e.g. from openssl rand -hex 32)');
+  }
+  return value;
+}
+
 export interface Bounds {
   min?: number;
   max?: number;

@@ -8,7 +8,7 @@ import { FILTER_KINDS, filterKeys, MAX_FILTER_ITEMS } from '../traces/process-fi
 import { checkStorageFolder, StorageError, storageFolderName } from '../storage/folder.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';
-import { enumParser, integerParser, MAX_TIMER_SECONDS, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
+import { enumParser, integerParser, MAX_TIMER_SECONDS, parseBearerToken, parseBool, parseNonEmpty, secondsParser, sizeParser } from './keys.js';
 import { compileMatch } from './match.js';
 import {
   ConfigError,
@@ -53,6 +53,8 @@ export const serviceKeys: readonly KeySpec[] = [
   { name: 'http_server', description: 'serve metrics and health over HTTP (see HTTP_Listen, HTTP_Port)', default: 'off', parse: parseBool },
   { name: 'http_listen', description: 'address of the HTTP server (0.0.0.0: every interface, as Fluent Bit; 127.0.0.1 keeps it local)', default: '0.0.0.0', parse: parseNonEmpty },
   { name: 'http_port', description: 'port of the HTTP server', default: '2020', parse: integerParser({ min: 1, max: 65535 }) },
+  { name: 'http_reload_allow', description: 'who may POST /api/v2/reload (with Hot_Reload On): loopback (127.0.0.0/8, ::1) or all', default: 'loopback', parse: enumParser(['loopback', 'all']) },
+  { name: 'http_reload_token', description: 'when set, POST /api/v2/reload also needs "Authorization: Bearer <token>" (at least 16 characters; e.g. from ${VAR})', parse: parseBearerToken },
   { name: 'health_check', description: 'answer /api/v1/health from the outputs\' errors and retry failures', default: 'off', parse: parseBool },
   { name: 'hc_errors_count', description: 'unhealthy once the outputs\' errors in HC_Period exceed this', default: '5', parse: integerParser({ min: 0 }) },
   { name: 'hc_retry_failure_count', description: 'unhealthy once the outputs\' retry failures in HC_Period exceed this', default: '5', parse: integerParser({ min: 0 }) },

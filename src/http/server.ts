@@ -1,8 +1,11 @@
 // The monitoring HTTP server of [SERVICE] HTTP_Server On, at Fluent Bit's
 // paths. It only reads counters when asked; the record path never sees it.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { BlockList, type Socket } from 'node:net';
 import type { ReloadControl } from '../app.js';
 import type { KeyValues } from '../config/model.js';
+import type { Logger } from '../log.js';
 import { HealthWindow } from './health.js';
 import { metricsJson, prometheusRegistry, type CountersSource } from './metrics.js';
 import { packageVersion } from '../version.js';
@@ -25,8 +28,130 @@ export interface HttpServerOptions {
   counters: CountersSource;
   /** /api/v2/reload; without it, a POST there answers "not enabled". */
   reload?: ReloadControl;
+  /** Where refused reloads are told. */
+  log?: Logger;
 }
 
+/**
+ * Connections open at once. At the cap a new one is still taken: the one
+ * idle longest is closed for it, so that clients holding connections open
+ * can't keep a probe out.
+ */
+const MAX_CONNECTIONS = 64;
+/** A monitoring request is small: a client gets this long for its headers and its whole request. */
+const REQUEST_TIMEOUT_MS = 5_000;
+/** A connection with no byte either way for this long is closed (one that never sends a request, too). */
+const IDLE_TIMEOUT_MS = 5_000;
+/** A kept-alive connection waits this long for its next request. */
+const KEEP_ALIVE_TIMEOUT_MS = 2_000;
+/** How often Node checks the request timeouts (its default, 30 s, let them run 30 s late). */
+const TIMEOUT_CHECK_MS = 1_000;
+
+/**
+ * Keeps at most MAX_CONNECTIONS open: at the cap, the connection idle
+ * longest is closed for the new one (the idle ones are kept in the order
+ * they became idle; a Set iterates in insertion order).
+ */
+function capConnections(server: Server): void {
+  const idle = new Set<Socket>();
+  /** Connections answering requests, with how many (pipelined requests overlap). */
+  const busy = new Map<Socket, number>();
+  server.on('connection', (socket: Socket) => {
+    if (idle.size + busy.size >= MAX_CONNECTIONS) {
+      const oldest = idle.values().next().value;
+      // All busy: each is done within REQUEST_TIMEOUT_MS; the newcomer may try again.
+      if (!oldest) return void socket.destroy();
+      idle.delete(oldest);
+      oldest.destroy();
+    }
+    idle.add(socket);
+    socket.once('close', () => {
+      idle.delete(socket);
+      busy.delete(socket);
+    });
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    if (socket.destroyed) return;
+    idle.delete(socket);
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (busy.get(socket) ?? 0) - 1;
+      if (left > 0) return void busy.set(socket, left);
+      busy.delete(socket);
+      if (!socket.destroyed) idle.add(socket);
+    });
+  });
+}
+
+const loopbackAddresses = new BlockList();
+loopbackAddresses.addSubnet('127.0.0.0', 8, 'ipv4');
+loopbackAddresses.addAddress('::1', 'ipv6');
+
+/** Whether a peer address is loopback: 127.0.0.0/8 or ::1, also as an IPv4-mapped IPv6 address. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const family = address.includes(':') ? 'ipv6' : 'ipv4';
+  try {
+    return loopbackAddresses.check(address, family);
+  } catch {
+    return false; // not an address
+  }
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/** Refused reloads in the log: one line a second at most (a flood of requests is no flood of lines), counting those left out. */
+class RefusalLog {
+  private lastAt = 0;
+  private untold = 0;
+
+  constructor(private readonly log: Logger | undefined) {}
+
+  tell(line: string): void {
+    const now = Date.now();
+    if (now - this.lastAt < 1000) {
+      this.untold++;
+      return;
+    }
+    const more = this.untold > 0 ? ` (and ${this.untold} more refused since the last one logged)` : '';
+    this.lastAt = now;
+    this.untold = 0;
+    this.log?.warn(`${line}${more}`);
+  }
+}
+
+/**
+ * Who may POST /api/v2/reload: with HTTP_Reload_Allow loopback (the
+ * default) only loopback peers; with HTTP_Reload_Token only a request
+ * bearing it, wherever it comes from.
+ */
+class ReloadAccess {
+  private readonly loopbackOnly: boolean;
+  /** The token's digest: compared in constant time whatever the length sent. */
+  private readonly tokenDigest: Buffer | undefined;
+
+  constructor(service: KeyValues) {
+    this.loopbackOnly = service.get('http_reload_allow') !== 'all';
+    const token = service.get('http_reload_token') as string | undefined;
+    this.tokenDigest = token === undefined ? undefined : sha256(token);
+  }
+
+  /** Whether any peer may reload, with nothing to show (Fluent Bit's way). */
+  get open(): boolean {
+    return !this.loopbackOnly && !this.tokenDigest;
+  }
+
+  /** Why the request may not reload, or undefined when it may. */
+  refusal(req: IncomingMessage): string | undefined {
+    if (this.loopbackOnly && !isLoopback(req.socket.remoteAddress)) return 'not a loopback address (HTTP_Reload_Allow loopback)';
+    if (this.tokenDigest) {
+      const bearer = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (bearer === undefined || !timingSafeEqual(sha256(bearer), this.tokenDigest)) return 'no Authorization: Bearer with HTTP_Reload_Token';
+    }
+    return undefined;
+  }
+}
 
 type Reply = { status: number; type: string; body: string };
 
@@ -66,6 +191,8 @@ export class MonitoringServer {
   private readonly health: HealthWindow | undefined;
   private readonly routes: Map<string, () => Reply | Promise<Reply>>;
   private readonly reload: ReloadControl | undefined;
+  private readonly reloadAccess: ReloadAccess;
+  private readonly refusals: RefusalLog;
 
   private constructor(
     private readonly server: Server,
@@ -74,6 +201,11 @@ export class MonitoringServer {
   ) {
     const { service, counters } = options;
     this.reload = options.reload;
+    this.reloadAccess = new ReloadAccess(service);
+    this.refusals = new RefusalLog(options.log);
+    if (service.get('hot_reload') && this.reloadAccess.open) {
+      options.log?.warn('HTTP_Reload_Allow all without HTTP_Reload_Token: any host that reaches the HTTP server can make ebpf-forward reload');
+    }
     const version = packageVersion();
     const registry = prometheusRegistry({ counters, version, startedAt: this.startedAt });
     const prometheus = async (): Promise<Reply> => ({ status: 200, type: registry.contentType, body: await registry.metrics() });
@@ -101,12 +233,15 @@ export class MonitoringServer {
   static async start(options: HttpServerOptions): Promise<MonitoringServer> {
     const host = options.service.get('http_listen') as string;
     const port = options.service.get('http_port') as number;
-    const server = createServer();
     // A monitoring scrape is small: slow or idle clients are not kept waiting on.
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 10_000;
-    server.keepAliveTimeout = 5_000;
-    server.maxConnections = 64;
+    const server = createServer({
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    });
+    server.timeout = IDLE_TIMEOUT_MS;
+    capConnections(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new HttpServerError(listenFailure(err, host, port), keyOf(err.code))));
       server.listen({ host, port }, resolve);
@@ -125,11 +260,17 @@ export class MonitoringServer {
    * /api/v2/reload as Fluent Bit answers it: GET the count; POST or PUT a
    * reload, answered at once ({"reload":"done","status":0}; "not enabled"
    * -1 with 200, "in progress" -2 with 400), the reload run once the answer
-   * is sent (it may restart this server); any other method 400.
+   * is sent (it may restart this server); any other method 400. A POST or
+   * PUT that ReloadAccess refuses: {"reload":"forbidden","status":-3} with 403.
    */
   private reloadReply(req: IncomingMessage, res: ServerResponse): Reply {
     if (req.method === 'GET' || req.method === 'HEAD') return json({ hot_reload_count: this.reload?.count() ?? 0 });
     if (req.method !== 'POST' && req.method !== 'PUT') return text('bad request\n', 400);
+    const refusal = this.reloadAccess.refusal(req);
+    if (refusal) {
+      this.refusals.tell(`${req.method} /api/v2/reload from ${req.socket.remoteAddress}: refused: ${refusal}`);
+      return json({ reload: 'forbidden', status: -3 }, 403);
+    }
     const { answer, run } = this.reload?.request(`${req.method} /api/v2/reload`) ?? { answer: 'not enabled' as const };
     if (run) res.once('finish', run);
     if (answer === 'done') return json({ reload: 'done', status: 0 });

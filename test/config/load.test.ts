@@ -34,6 +34,7 @@ describe('loadConfig: a minimal config', () => {
       http_server: false,
       http_listen: '0.0.0.0',
       http_port: 2020,
+      http_reload_allow: 'loopback',
       health_check: false,
       hc_errors_count: 5,
       hc_retry_failure_count: 5,
@@ -133,7 +134,7 @@ describe('loadConfig: [SERVICE]', () => {
 
   it('unknown key: error at its line listing the known keys', () => {
     expect(problemAt('load/service-unknown-key.conf', 3)).toBe(
-      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, hot_reload, http_server, http_listen, http_port, health_check, hc_errors_count, hc_retry_failure_count, hc_period, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit, scheduler.base, scheduler.cap',
+      'unknown key "Log_File" in [SERVICE]; known keys: flush, grace, log_level, daemon, hot_reload, http_server, http_listen, http_port, http_reload_allow, http_reload_token, health_check, hc_errors_count, hc_retry_failure_count, hc_period, storage.path, storage.sync, storage.checksum, storage.backlog.mem_limit, scheduler.base, scheduler.cap',
     );
   });
 
