@@ -15,6 +15,8 @@ export class Chunk {
   nextAttemptAt = 0;
   /** Written to a receiver at least once: a later write is a resend. */
   written = false;
+  /** Its last attempt could not reach a receiver: it is due as soon as one answers (reconnect.ts). */
+  waitsForReceiver = false;
   /** Delivered or dropped: no longer in the queue. */
   done = false;
   /** To call once the records are safe (delivered, spooled) or dropped: the inputs' holds on them. */

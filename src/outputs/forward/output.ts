@@ -4,6 +4,7 @@
 //   delivery.ts  sending the chunks due, a few at a time, acks
 //   retry.ts     when a failed chunk is tried again, until Retry_Limit
 //   spill.ts     with storage.path: to disk above half of mem_buf_limit, back when due
+//   reconnect.ts with batches waiting on an unreachable receiver: noticing it is back
 //   shutdown.ts  the lifecycle, and close(): deliver within Grace, then spool or drop
 //   waiting.ts   flush() and close() waiting for the output to change
 // Here: write() (never blocks, never throws), Flush, what becomes of a chunk
@@ -15,8 +16,9 @@ import type { Output, OutputContext, OutputCounters } from '../types.js';
 import { Chunk } from './buffer.js';
 import { ForwardCounters, type DropReason } from './counters.js';
 import { Sender } from './delivery.js';
-import type { ForwardError } from './errors.js';
+import { ConnectError, type ForwardError } from './errors.js';
 import { ChunkQueue } from './queue.js';
+import { ReconnectProbe } from './reconnect.js';
 import { Backoff, DEFAULT_SCHEDULER_BASE_SECONDS, DEFAULT_SCHEDULER_CAP_SECONDS, RetryPolicy, serviceSeconds } from './retry.js';
 import { readForwardSettings, type ForwardSettings, type NodeSettings } from './settings.js';
 import { Lifecycle, shutDown } from './shutdown.js';
@@ -54,6 +56,7 @@ export class ForwardOutput implements Output {
   private readonly sender: Sender;
   private readonly retries: RetryPolicy;
   private readonly spiller: Spiller | undefined;
+  private readonly reconnect: ReconnectProbe;
   private flushTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   /** The last failure's message: each cause is logged once as an error, then at debug while it lasts. */
@@ -115,6 +118,12 @@ export class ForwardOutput implements Output {
         drop: (chunk, reason, why) => this.drop(chunk, reason, why),
       });
     }
+    this.reconnect = new ReconnectProbe({
+      upstream: this.upstream,
+      log: this.log,
+      waiting: () => this.lifecycle.sending && this.queue.chunks.some((c) => c.waitsForReceiver),
+      reachable: () => this.receiverBack(),
+    });
     this.sender = new Sender({
       settings,
       upstream: this.upstream,
@@ -205,7 +214,10 @@ export class ForwardOutput implements Output {
         changes: this.changes,
         stats: this.stats,
         log: this.log,
-        stopFlushing: () => clearInterval(this.flushTimer),
+        stopFlushing: () => {
+          clearInterval(this.flushTimer);
+          this.reconnect.stop();
+        },
         dropAll: (chunks, reason, why) => this.dropAll(chunks, reason, why),
       },
       graceMs,
@@ -259,11 +271,30 @@ export class ForwardOutput implements Output {
       this.lastFailure = undefined;
       this.log.info('delivering again');
     }
+    if (this.queue.chunks.some((c) => c.waitsForReceiver)) this.receiverBack();
+  }
+
+  /** A receiver answers again: batches that waited for one are due now, their retries unspent. */
+  private receiverBack(): void {
+    this.reconnect.reset();
+    const now = Date.now();
+    let due = 0;
+    for (const chunk of this.queue.chunks) {
+      if (!chunk.waitsForReceiver) continue;
+      chunk.waitsForReceiver = false;
+      if (chunk.state === 'ready' && chunk.nextAttemptAt > now) {
+        chunk.nextAttemptAt = now;
+        due++;
+      }
+    }
+    if (due > 0) this.log.debug(`a receiver answers again: ${due} waiting batches are due now`);
+    this.sender.pump();
   }
 
   private failed(chunk: Chunk, err: ForwardError): void {
     chunk.state = 'ready';
-    chunk.retries++;
+    // Attempts made during a stop are extra (RetryPolicy.waitMs).
+    if (!this.lifecycle.draining) chunk.retries++;
     this.stats.errors++;
     if (err.logged) {
       this.log.debug(err.message);
@@ -274,6 +305,8 @@ export class ForwardOutput implements Output {
       this.log.debug(err.message);
     }
     if (this.lifecycle.state === 'tearingDown') return; // close() spools or drops it
+    chunk.waitsForReceiver = err instanceof ConnectError;
+    if (chunk.waitsForReceiver && !this.lifecycle.draining) this.reconnect.arm();
     const wait = this.retries.waitMs(chunk.retries, this.lifecycle.draining);
     if (wait === undefined) {
       this.stats.retries_failed++;

@@ -52,10 +52,16 @@ export class RetryPolicy {
     private readonly backoff: Backoff,
   ) {}
 
-  /** Milliseconds to wait before the next attempt of a chunk that failed `retries` times; undefined once its retries are spent. */
+  /**
+   * Milliseconds to wait before the next attempt of a chunk that failed
+   * `retries` times; undefined once its retries are spent. A stop's attempts
+   * (draining) are extra: they spend none, and what they can't deliver is
+   * kept in the spool for the next start, not given up.
+   */
   waitMs(retries: number, draining: boolean): number | undefined {
+    if (draining) return GRACE_RETRY_MS;
     if (this.limit !== 'unlimited' && retries > this.limit) return undefined;
-    return draining ? GRACE_RETRY_MS : this.backoff.delayMs(retries);
+    return this.backoff.delayMs(retries);
   }
 }
 

@@ -90,6 +90,26 @@ describe.each(receivers)('spool with %s', (name, start) => {
     expect(duplicates).toBe(0);
     await waitFor('an empty spool', () => chunkFiles(join(storage, 'forward.0')).length === 0);
   });
+  it('a stop with the receiver down spends no retries: with the default Retry_Limit, what is left stays on disk and the next start sends it', async () => {
+    receiver = await start();
+    await receiver.kill();
+    // Retry_Limit 1 (the default): the attempts the grace makes every 250 ms must not use it up.
+    const first = await open({ retry_limit: '1' });
+    first.write('host.ebpf', makeChunk(0, 600));
+    first.write('host.ebpf', makeChunk(600, 400));
+    await first.close(1500);
+    const before = first.counters();
+    expect(before.records_dropped).toEqual({});
+    expect(before.records_spooled).toBe(1000);
+    expect(chunkFiles(join(storage, 'forward.0')).length).toBeGreaterThan(0);
+
+    await receiver.restart();
+    const second = await open({ retry_limit: '1' });
+    await waitFor('1000 records', () => tally(receiver!.seqs()).unique === 1000, 20_000);
+    await second.flush();
+    expect(second.counters()).toMatchObject({ records_restored: 1000, records_dropped: {} });
+    expect(tally(receiver.seqs()).duplicates).toBe(0);
+  });
 });
 
 describe('spool limits and damage', () => {
