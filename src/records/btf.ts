@@ -395,16 +395,38 @@ export function memberAt(layout: TypeLayout, path: string): ResolvedMember | und
   return { offset, type, bitSize };
 }
 
-function findMember(type: TypeLayout, name: string): { offset: number; type: TypeLayout; bitSize: number } | undefined {
+type FoundMember = { offset: number; type: TypeLayout; bitSize: number };
+
+/**
+ * findMember's answers by struct layout and name. Layouts are shared per BTF
+ * type id, and a hostile BTF can share one anonymous member among many
+ * (a DAG): without this, a name that is not there is looked for along every
+ * path, 2^depth of them.
+ */
+const foundMembers = new WeakMap<TypeLayout, Map<string, FoundMember | null>>();
+
+function findMember(type: TypeLayout, name: string): FoundMember | undefined {
   if (type.kind !== 'struct' && type.kind !== 'union') return undefined;
+  let known = foundMembers.get(type);
+  if (!known) foundMembers.set(type, (known = new Map()));
+  const cached = known.get(name);
+  if (cached !== undefined) return cached ?? undefined;
+  let found: FoundMember | null = null;
   for (const m of type.members) {
-    if (m.name === name) return { offset: m.offset, type: m.type, bitSize: m.bitSize };
+    if (m.name === name) {
+      found = { offset: m.offset, type: m.type, bitSize: m.bitSize };
+      break;
+    }
     if (m.name === '') {
       const inner = findMember(m.type, name);
-      if (inner) return { ...inner, offset: m.offset + inner.offset };
+      if (inner) {
+        found = { ...inner, offset: m.offset + inner.offset };
+        break;
+      }
     }
   }
-  return undefined;
+  known.set(name, found);
+  return found ?? undefined;
 }
 
 /** How a member's C type reads in a message: "__s32 (signed, 4 bytes)". */

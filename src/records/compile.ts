@@ -351,27 +351,85 @@ export function compileStruct(btf: Btf, structName: string, options: StructCompi
   } else {
     b.emit(Op.HEAD_NOW);
   }
-  encodeValue(b, struct, 0, structName, options.object);
+  encodeValue(b, struct, 0, structName, options.object, new MemberMerger(options.object, structName));
   b.emit(Op.END);
   return b.build();
 }
 
-/** The named members of a struct, anonymous members' own merged in, with their offsets. */
-function namedMembers(type: StructLayout, base: number, path: string, object: string): { name: string; offset: number; type: TypeLayout }[] {
-  const out: { name: string; offset: number; type: TypeLayout }[] = [];
-  for (const m of type.members) {
-    if (m.bitSize) throw new RecordLayoutError(`${path}.${m.name || '(anonymous)'} in ${object} is a bit-field, which ebpf-forward can't send`);
-    if (m.name === '' && (m.type.kind === 'struct' || m.type.kind === 'union')) {
-      if (m.type.kind === 'union') throw new RecordLayoutError(`${path} in ${object} has an anonymous union: ebpf-forward can't tell which member holds the value`);
-      out.push(...namedMembers(m.type, base + m.offset, path, object));
-    } else {
-      out.push({ name: m.name, offset: base + m.offset, type: m.type });
-    }
-  }
-  return out;
+interface NamedMember {
+  name: string;
+  offset: number;
+  type: TypeLayout;
 }
 
-function encodeValue(b: ProgramBuilder, type: TypeLayout, offset: number, path: string, object: string): void {
+/** Anonymous structs nested deeper than this are refused (C code nests a few). */
+const MAX_ANONYMOUS_DEPTH = 16;
+/** Members one struct's merging may look at, in all. */
+const MAX_MERGE_STEPS = 1 << 18;
+
+/**
+ * The named members of a struct, anonymous members' own merged in (as C
+ * reads them), for one compileStruct. The BTF is the user's file, perhaps a
+ * hostile one: anonymous members may nest deep, or one be shared by many
+ * (2^depth paths to walk), so each struct is merged once, and the nesting
+ * and the work are bounded; past them it is refused.
+ */
+class MemberMerger {
+  /** Each struct's named members (offsets from its start) and how deep its anonymous members nest. */
+  private readonly merged = new Map<StructLayout, { members: NamedMember[]; nesting: number }>();
+  private steps = 0;
+
+  constructor(
+    private readonly object: string,
+    private readonly struct: string,
+  ) {}
+
+  /** The named members of `type` at `base`; `path` names it in messages. */
+  namedMembers(type: StructLayout, base: number, path: string): NamedMember[] {
+    return this.merge(type, path, 0).members.map((m) => ({ ...m, offset: base + m.offset }));
+  }
+
+  private merge(type: StructLayout, path: string, depth: number): { members: NamedMember[]; nesting: number } {
+    const known = this.merged.get(type);
+    if (depth + (known?.nesting ?? 0) > MAX_ANONYMOUS_DEPTH) {
+      throw new RecordLayoutError(`struct ${this.struct} in ${this.object} nests anonymous structs more than ${MAX_ANONYMOUS_DEPTH} deep (in ${path}): ebpf-forward refuses it rather than walk them`);
+    }
+    if (known) return known;
+    const members: NamedMember[] = [];
+    const names = new Set<string>();
+    let nesting = 0;
+    const add = (m: NamedMember) => {
+      if (names.has(m.name)) throw new RecordLayoutError(`${path} in ${this.object} has two members named ${m.name} (through its anonymous members), which C does not allow`);
+      names.add(m.name);
+      members.push(m);
+    };
+    for (const m of type.members) {
+      this.spend(1, path);
+      if (m.bitSize) throw new RecordLayoutError(`${path}.${m.name || '(anonymous)'} in ${this.object} is a bit-field, which ebpf-forward can't send`);
+      if (m.name === '' && (m.type.kind === 'struct' || m.type.kind === 'union')) {
+        if (m.type.kind === 'union') throw new RecordLayoutError(`${path} in ${this.object} has an anonymous union: ebpf-forward can't tell which member holds the value`);
+        const inner = this.merge(m.type, path, depth + 1);
+        nesting = Math.max(nesting, inner.nesting + 1);
+        this.spend(inner.members.length, path);
+        for (const x of inner.members) add({ ...x, offset: m.offset + x.offset });
+      } else {
+        add({ name: m.name, offset: m.offset, type: m.type });
+      }
+    }
+    const done = { members, nesting };
+    this.merged.set(type, done);
+    return done;
+  }
+
+  private spend(steps: number, path: string): void {
+    this.steps += steps;
+    if (this.steps > MAX_MERGE_STEPS) {
+      throw new RecordLayoutError(`struct ${this.struct} in ${this.object} has more members through its anonymous structs than ebpf-forward looks at (${MAX_MERGE_STEPS}, past ${path}): it refuses it rather than walk them`);
+    }
+  }
+}
+
+function encodeValue(b: ProgramBuilder, type: TypeLayout, offset: number, path: string, object: string, merger: MemberMerger): void {
   switch (type.kind) {
     case 'int':
       if (type.bool && type.size === 1) b.emit(Op.BOOL, offset);
@@ -400,14 +458,14 @@ function encodeValue(b: ProgramBuilder, type: TypeLayout, offset: number, path: 
         return;
       }
       b.literal(arrayHeader(type.length));
-      for (let i = 0; i < type.length; i++) encodeValue(b, type.element, offset + i * type.element.size, `${path}[${i}]`, object);
+      for (let i = 0; i < type.length; i++) encodeValue(b, type.element, offset + i * type.element.size, `${path}[${i}]`, object, merger);
       return;
     case 'struct': {
-      const members = namedMembers(type, offset, path, object);
+      const members = merger.namedMembers(type, offset, path);
       b.literal(mapHeader(members.length));
       for (const m of members) {
         b.key(m.name);
-        encodeValue(b, m.type, m.offset, `${path}.${m.name}`, object);
+        encodeValue(b, m.type, m.offset, `${path}.${m.name}`, object, merger);
       }
       return;
     }
