@@ -7,11 +7,16 @@ import { fileURLToPath } from 'node:url';
 const sinkPath = join(dirname(fileURLToPath(import.meta.url)), 'sink.mjs');
 
 /**
- * Resolves with { port, pid, stats(), stop() } once the sink listens.
- * stats() resolves with the sink's counters; stop() with its final ones.
+ * Resolves with { port, pid, stats(), stop(), close(), reset(), listen() }
+ * once the sink listens (on `port`, 0 for any; with `unique`, it counts
+ * distinct event_ids). stats() resolves with the sink's counters, stop() with
+ * its final ones. An outage: close() (orderly: all clients wrote is read) or
+ * reset() (connections reset) resolve with the counters once it is down;
+ * listen() brings it back on the same port.
  */
-export function startSink() {
-  const child = spawn(process.execPath, [...(process.env.SINK_NODE_ARGS ? process.env.SINK_NODE_ARGS.split(' ') : []), sinkPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+export function startSink({ port = 0, unique = false } = {}) {
+  const sinkArgs = ['--port', String(port), ...(unique ? ['--unique'] : [])];
+  const child = spawn(process.execPath, [...(process.env.SINK_NODE_ARGS ? process.env.SINK_NODE_ARGS.split(' ') : []), sinkPath, ...sinkArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = [];
   const waiters = [];
   let buffered = '';
@@ -48,6 +53,21 @@ export function startSink() {
       const final = next();
       child.stdin.end();
       return final;
+    },
+    close() {
+      const final = next();
+      child.stdin.write('close\n');
+      return final;
+    },
+    reset() {
+      const final = next();
+      child.stdin.write('reset\n');
+      return final;
+    },
+    listen() {
+      const up = next();
+      child.stdin.write('listen\n');
+      return up;
     },
   }));
 }

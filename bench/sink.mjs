@@ -9,13 +9,23 @@
 // stdout, one JSON object a line:
 //   {"listening": PORT} once ready;
 //   the stats, in reply to a "stats" line on stdin and once more when stdin
-//   ends or on SIGTERM/SIGINT (then it exits).
+//   ends or on SIGTERM/SIGINT (then it exits);
+//   on a "close" line, a receiver going down in an orderly way: it stops
+//   listening, ends each connection (FIN) and keeps reading until the client
+//   closes its side, so that all a client wrote is counted; then the stats;
+//   on a "reset" line, a receiver dying: it stops listening and resets its
+//   connections (what is unread or unacked is the client's to send again);
+//   then the stats;
+//   on a "listen" line, back up on the same port: {"listening": PORT}.
+// The counts go on across outages (duplicates are seen across them).
 // Stats: records, bytes, messages, connections (open_connections: not yet
 // closed, all they carried counted), by_tag, and origins: per origin pid (the
 // record's pid; for execve the ppid, the process that ran execve) per kind
 // (event_type; "signal:N" for a signal record with signal N != 0), the count,
 // the wall time (ms) the first and last arrived, and latency p50/p99/max in
-// ms (arrival wall time - the record's EventTime).
+// ms (arrival wall time - the record's EventTime), and with --unique the
+// distinct records by event_id (CPU in bits 63..48, a per-CPU counter below:
+// one bit per counter value) and the duplicates, for at-least-once delivery.
 //
 // Decoding uses msgpackr: for Forward batches of small records it decodes
 // 1.5-2x faster than @msgpack/msgpack here (bench/decode-speed.mjs).
@@ -24,7 +34,7 @@ import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { addExtension, Packr, Unpackr } from 'msgpackr';
 
-const { values: args } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
+const { values: args } = parseArgs({ options: { port: { type: 'string', default: '0' }, unique: { type: 'boolean', default: false } } });
 
 /** EventTime (ext type 0) as wall-clock milliseconds. */
 class EventTime {
@@ -82,6 +92,35 @@ const byTag = new Map();
 /** origin pid -> kind -> { count, latency } */
 const origins = new Map();
 
+/** Counter values seen per CPU, as bits (a soak's millions of ids in a few MB). */
+class SeenIds {
+  constructor() {
+    this.cpus = new Map();
+    this.unique = 0;
+    this.duplicates = 0;
+  }
+
+  add(id) {
+    if (typeof id !== 'number' && typeof id !== 'bigint') return;
+    const n = BigInt(id);
+    const cpu = Number(n >> 48n);
+    const counter = Number(n & 0xffffffffffffn);
+    let bits = this.cpus.get(cpu);
+    const byte = counter >> 3;
+    if (!bits || bits.length <= byte) {
+      const grown = new Uint8Array(Math.max(byte + 1, (bits?.length ?? 0) * 2, 1 << 16));
+      if (bits) grown.set(bits);
+      this.cpus.set(cpu, (bits = grown));
+    }
+    const mask = 1 << (counter & 7);
+    if (bits[byte] & mask) this.duplicates++;
+    else {
+      bits[byte] |= mask;
+      this.unique++;
+    }
+  }
+}
+
 function countRecord(time, record, arrivalMs) {
   totals.records++;
   const type = record?.event_type;
@@ -90,8 +129,9 @@ function countRecord(time, record, arrivalMs) {
   if (!kinds) origins.set(pid, (kinds = new Map()));
   const kind = type === 'signal' && record.signal !== 0 ? `signal:${record.signal}` : String(type);
   let entry = kinds.get(kind);
-  if (!entry) kinds.set(kind, (entry = { count: 0, latency: new Latency(), firstMs: arrivalMs, lastMs: 0 }));
+  if (!entry) kinds.set(kind, (entry = { count: 0, latency: new Latency(), firstMs: arrivalMs, lastMs: 0, ids: args.unique ? new SeenIds() : undefined }));
   entry.count++;
+  entry.ids?.add(record?.event_id);
   entry.lastMs = arrivalMs;
   if (time instanceof EventTime) entry.latency.add(arrivalMs - time.ms);
   else totals.integer_times++;
@@ -293,7 +333,11 @@ class ForwardStream {
   }
 }
 
+const sockets = new Set();
+
 function onConnection(socket) {
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
   totals.connections++;
   totals.open_connections++;
   const stream = new ForwardStream(socket);
@@ -330,6 +374,7 @@ function stats() {
     out.origins[pid] = {};
     for (const [kind, e] of kinds) {
       out.origins[pid][kind] = { count: e.count, first_arrival_ms: e.firstMs, last_arrival_ms: e.lastMs, latency: e.latency.toJSON() };
+      if (e.ids) Object.assign(out.origins[pid][kind], { unique: e.ids.unique, duplicates: e.ids.duplicates });
     }
   }
   return out;
@@ -338,7 +383,12 @@ function stats() {
 const print = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 const server = createServer(onConnection);
-server.listen(Number(args.port), '127.0.0.1', () => print({ listening: server.address().port }));
+let listenPort = Number(args.port);
+server.on('listening', () => {
+  listenPort = server.address().port;
+  print({ listening: listenPort });
+});
+server.listen(listenPort, '127.0.0.1');
 
 let finished = false;
 function finish() {
@@ -347,6 +397,14 @@ function finish() {
   print(stats());
   server.close();
   process.exit(0);
+}
+
+/** Stops listening, ends every connection and waits for the clients to close theirs (reading all they send meanwhile). */
+function closeOrderly() {
+  server.close();
+  for (const socket of sockets) socket.end();
+  const check = () => (sockets.size === 0 ? setImmediate(() => print(stats())) : setTimeout(check, 20));
+  check();
 }
 
 let input = '';
@@ -358,6 +416,12 @@ process.stdin.on('data', (text) => {
     const line = input.slice(0, nl).trim();
     input = input.slice(nl + 1);
     if (line === 'stats') print(stats());
+    else if (line === 'close') closeOrderly();
+    else if (line === 'reset') {
+      server.close();
+      for (const socket of sockets) socket.resetAndDestroy();
+      print(stats());
+    } else if (line === 'listen') server.listen(listenPort, '127.0.0.1');
   }
 });
 process.stdin.on('end', finish);

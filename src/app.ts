@@ -61,7 +61,7 @@ const OUTPUT_SERVICE_KEYS = ['flush', 'storage.path', 'storage.sync', 'storage.c
 /** Output keys naming a file read at start: its identity on disk counts, so a renewed certificate is read again. */
 const OUTPUT_FILE_KEYS = ['upstream', 'tls.ca_file', 'tls.crt_file', 'tls.key_file'];
 /** The [SERVICE] keys of the HTTP server: a change in one restarts it. */
-const HTTP_SERVICE_KEYS = ['http_server', 'http_listen', 'http_port', 'health_check', 'hc_errors_count', 'hc_retry_failure_count', 'hc_period'];
+const HTTP_SERVICE_KEYS = ['http_server', 'http_listen', 'http_port', 'http_reload_allow', 'http_reload_token', 'health_check', 'hc_errors_count', 'hc_retry_failure_count', 'hc_period'];
 
 /** What makes two [OUTPUT]s the same running output, for a reload. */
 function outputIdentity(settings: OutputSettings, config: AppConfig): string {
@@ -116,7 +116,7 @@ export class EbpfForward {
 
   private async startHttp(config: AppConfig): Promise<void> {
     if (!config.service.values.get('http_server')) return;
-    this.http = await MonitoringServer.start({ service: config.service.values, counters: () => this.counters(), reload: this.options.reload }).catch((err: Error) => {
+    this.http = await MonitoringServer.start({ service: config.service.values, counters: () => this.counters(), reload: this.options.reload, log: this.log.child('http_server') }).catch((err: Error) => {
       if (!(err instanceof HttpServerError)) throw err;
       // At the key to change, or at HTTP_Server where it is left to its default.
       const where = config.service.where?.get(err.key) ?? config.service.where?.get('http_server');
@@ -420,6 +420,13 @@ export class Lifecycle {
   private signals = 0;
   private reloading = false;
   private reloads = 0;
+  /**
+   * Holds the event loop open from start to exit. Every other timer is
+   * unref'd and a paused reader polls nothing, so while the outputs stay
+   * full (a receiver down for good) nothing else would: Node would leave,
+   * silently and with status 0, dropping what it held.
+   */
+  private keepAlive: NodeJS.Timeout | undefined;
   /** Set from the config once read. */
   graceSeconds = 5;
   /** Hot_Reload On (or -Y), from the config once read and after each reload. */
@@ -448,7 +455,7 @@ export class Lifecycle {
       }
       if (++this.signals > 1) {
         hooks.log()?.warn(`${signal} again: exiting now`);
-        hooks.exit(1);
+        this.exit(1);
         return;
       }
       this.requestStop(signal === 'SIGHUP' ? 'SIGHUP (Hot_Reload is off: no reload)' : signal);
@@ -475,9 +482,26 @@ export class Lifecycle {
   /** Runs start-up, then stops at once if a stop was asked for meanwhile. */
   async start(run: () => Promise<{ stop(): Promise<void> }>): Promise<void> {
     this.starting = true;
-    this.app = await run();
+    this.keepAlive ??= setInterval(() => {}, 2 ** 30);
+    try {
+      this.app = await run();
+    } catch (err) {
+      this.release();
+      throw err;
+    }
     this.starting = false;
     if (this.stopReason) this.stop(this.app);
+  }
+
+  /** The run is over: the event loop may empty. */
+  private release(): void {
+    clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
+  }
+
+  private exit(code: number): void {
+    this.release();
+    this.hooks.exit(code);
   }
 
   private requestStop(reason: string): void {
@@ -491,10 +515,10 @@ export class Lifecycle {
       setTimeout(() => {
         if (this.app) return;
         this.hooks.log()?.error(`start-up did not finish within Grace (${this.graceSeconds}s) of ${reason}: exiting (the kernel detaches what was attached)`);
-        this.hooks.exit(1);
+        this.exit(1);
       }, this.graceSeconds * 1000);
     } else {
-      this.hooks.exit(0);
+      this.exit(0);
     }
   }
 
@@ -502,10 +526,10 @@ export class Lifecycle {
     const log = this.hooks.log();
     log?.info(`${this.stopReason}: stopping (Grace ${this.graceSeconds}s)`);
     running.stop().then(
-      () => this.hooks.exit(0),
+      () => this.exit(0),
       (err: Error) => {
         log?.error(err.message);
-        this.hooks.exit(1);
+        this.exit(1);
       },
     );
   }
