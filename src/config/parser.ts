@@ -207,10 +207,10 @@ class ClassicConfigReader {
   }
 
   readFile(file: FileToRead, includedFrom?: Located): void {
-    this.files.read(file, includedFrom, (text) => this.readLines(file.path, text));
+    this.files.read(file, includedFrom, (text) => this.readLines(file.path, text, includedFrom));
   }
 
-  private readLines(path: string, text: string): void {
+  private readLines(path: string, text: string, includedFrom: Located | undefined): void {
     // Indentation is set by the file's first entry and holds for the whole
     // file; each file has its own (as in Fluent Bit).
     let indent: { text: string; line: number } | undefined;
@@ -229,6 +229,14 @@ class ClassicConfigReader {
       // Fluent Bit rejects a white-space-only line whose blanks don't match the
       // indentation; nobody means anything by one, so it is a blank line here.
       if (line.trim() === '' || line[0] === '#') continue;
+
+      // A config's first entry is a section header, a directive, or (a
+      // forgotten header) an indented key. Anything else is some other file
+      // (@INCLUDE /etc/shadow): said without quoting any of it.
+      if (!indent && !section && !/^[[@ \t]/.test(line)) {
+        if (includedFrom) throw ConfigError.at(includedFrom, `@INCLUDE: ${path} is not a configuration file (it does not start with a [SECTION] header, @INCLUDE or @SET); nothing of it is shown`);
+        fail('this is not a configuration file (it does not start with a [SECTION] header, @INCLUDE or @SET); nothing of it is shown');
+      }
 
       if (line[0] === '@') {
         this.directive(line, { file: path, line: lineNo });

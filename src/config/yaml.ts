@@ -37,6 +37,16 @@ const topLevelKeys: Record<Purpose, string[]> = {
 /** pipeline: lists and the classic section each item becomes. */
 const pipelineLists: Record<string, string> = { inputs: 'input', outputs: 'output', filters: 'filter' };
 
+/** Every top-level key of Fluent Bit's schema, known or not to ebpf-forward. */
+const schemaKeys = new Set([...topLevelKeys.config, ...topLevelKeys.upstream, ...Object.keys(unsupportedTopLevel)]);
+
+/** Whether a document is empty, or a map with at least one top-level key of Fluent Bit's schema. */
+function isConfigShaped(doc: Document): boolean {
+  const root = doc.contents;
+  if (root === null || (isScalar(root) && root.value === '')) return true;
+  return isMap(root) && root.items.some((pair) => isScalar(pair.key) && schemaKeys.has(String(pair.key.value).toLowerCase()));
+}
+
 /** One YAML file being read: its path, and where its nodes are (line:column). */
 class YamlFile {
   readonly lines = new LineCounter();
@@ -68,12 +78,17 @@ class YamlConfigReader {
   }
 
   readFile(file: FileToRead, includedFrom?: Located): void {
-    this.files.read(file, includedFrom, (text) => this.readText(file, text));
+    this.files.read(file, includedFrom, (text) => this.readText(file, text, includedFrom));
   }
 
-  private readText(file: FileToRead, text: string): void {
+  private readText(file: FileToRead, text: string, includedFrom: Located | undefined): void {
     const yaml = new YamlFile(file.path);
     const doc = parseDocument(text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false });
+    // An included file that is some other file (includes: [/etc/shadow]) is
+    // said to be so, quoting nothing of it, not parsed as a config with typos.
+    if (includedFrom && !isConfigShaped(doc)) {
+      throw ConfigError.at(includedFrom, `includes: ${file.path} is not a configuration file (not a YAML map of ${topLevelKeys[this.purpose].join(', ')}); nothing of it is shown`);
+    }
     const [error] = doc.errors;
     if (error) {
       const at = yaml.atOffset(error.pos[0]);

@@ -102,12 +102,46 @@ describe('config files that are not config text', () => {
 });
 
 describe('messages quote at most a short slice of the file', () => {
-  it('the first line of a file that is not a config (-c /etc/shadow)', () => {
-    const secret = 'root:$y$j9T$3SxSWmNwXzHkPzUvVRiP71$Yz0iBoBhgpYW8tc6pPvzRnNB1TOp5pnhQvtS3sI1AL7:19000:0:99999:7:::';
-    const path = file(folder(), 'shadow', `${secret}\n`);
+  const secret = 'root:$y$j9T$3SxSWmNwXzHkPzUvVRiP71$Yz0iBoBhgpYW8tc6pPvzRnNB1TOp5pnhQvtS3sI1AL7:19000:0:99999:7:::';
+  /** Secret-looking files that are not configs: a shadow file, a private key, an env file, as YAML would read them too. */
+  const notConfigs = {
+    shadow: `${secret}\ndaemon:*:19000:0:99999:7:::\n`,
+    key: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n',
+    env: 'DB_PASSWORD=hunter2-secret\n',
+    yamlish: 'password: hunter2-secret\ntoken: abcdef-secret\n',
+  };
+  /** Whether a message holds any 6 characters in a row of `text` (but for the file's name). */
+  const quotes = (message: string, text: string) => [...text.matchAll(/(?=(.{6}))/gs)].some((m) => message.includes(m[1]!));
+
+  it('the main file that is not a config (-c /etc/shadow): said so at its first line, quoting none of it', () => {
+    const path = file(folder(), 'shadow', notConfigs.shadow);
     const err = configError(() => parseClassicConfig(path, {}));
-    expect(err.problem).toBe(`${quoteExcerpt(secret)} is outside of any section: entries go under a [SECTION] header`);
-    expect(err.problem).toMatch(/^"root:\$y\$j9T\$3SxSWmNwXzHk"\.\.\. \(97 characters\) is outside/);
+    expect([err.line, err.problem]).toEqual([1, 'this is not a configuration file (it does not start with a [SECTION] header, @INCLUDE or @SET); nothing of it is shown']);
+  });
+
+  it.each(Object.keys(notConfigs) as (keyof typeof notConfigs)[])('@INCLUDE of a file that is not a config (%s): said so at the @INCLUDE line, naming the file, quoting none of it', (name) => {
+    const dir = folder();
+    const included = file(dir, name, notConfigs[name]);
+    const main = file(dir, 'main.conf', `${input}@INCLUDE ${included}\n`);
+    const err = configError(() => loadConfig(main, { traces, outputs: outputPlugins, env: {} }));
+    expect([err.file, err.line, err.problem]).toEqual([main, 4, `@INCLUDE: ${included} is not a configuration file (it does not start with a [SECTION] header, @INCLUDE or @SET); nothing of it is shown`]);
+    expect(quotes(err.message.replace(included, ''), notConfigs[name])).toBe(false);
+  });
+
+  it.each(Object.keys(notConfigs) as (keyof typeof notConfigs)[])('YAML includes: of a file that is not a config (%s): the same, at the includes item', (name) => {
+    const dir = folder();
+    const included = file(dir, name, notConfigs[name]);
+    const main = file(dir, 'main.yaml', `pipeline:\n  inputs:\n    - name: ebpf\n      trace: trace_signal\nincludes:\n  - ${included}\n`);
+    const err = configError(() => loadConfig(main, { traces, outputs: outputPlugins, env: {} }));
+    expect([err.file, err.line, err.problem]).toEqual([main, 6, `includes: ${included} is not a configuration file (not a YAML map of env, includes, service, pipeline); nothing of it is shown`]);
+    expect(quotes(err.message.replace(included, ''), notConfigs[name])).toBe(false);
+  });
+
+  it('an included config with a mistake is still quoted where it is wrong (it is a config)', () => {
+    const dir = folder();
+    const included = file(dir, 'outputs.conf', '[OUTPUT]\n    Name stdout\n    Match *\nnot indented\n');
+    const err = configError(() => parseClassicConfig(file(dir, 'main.conf', `${input}@INCLUDE ${included}\n`), {}));
+    expect([err.file, err.line, err.problem]).toEqual([included, 4, '"not indented" is not indented: entries of a section must be indented (section headers start at column 1)']);
   });
 
   it('a megabyte line, as a key, a value or a section header, gives a short message', () => {
