@@ -31,12 +31,18 @@ const keys: KeySpec[] = [
 /** Bytes (msgpack bin, ext data) as text, as Fluent Bit prints them: the bytes themselves, here as UTF-8. */
 const bytesText = (v: Uint8Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
 
-/** JSON text of a record value; bigints and integers stay exact, nested maps and arrays are JSON too. */
+/**
+ * JSON text of a record value; bigints and integers stay exact, nested maps
+ * and arrays are JSON too. NaN and the infinities are null: JSON has no such
+ * numbers (Fluent Bit writes null for NaN with its convert_nan_to_null, and
+ * an invalid `inf` for the infinities).
+ */
 function jsonValue(v: unknown): string {
   switch (typeof v) {
     case 'string':
       return JSON.stringify(v);
     case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
     case 'bigint':
     case 'boolean':
       return String(v);
@@ -51,6 +57,8 @@ function jsonValue(v: unknown): string {
 /** A value as msgpack-c's msgpack_object_print shows it (Fluent Bit's msgpack dump): maps as {"key"=>value, ...}, nil as nil. */
 function dumpValue(v: unknown): string {
   if (v === null || v === undefined) return 'nil';
+  // msgpack-c prints doubles with %f: nan, inf, -inf.
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf';
   if (Array.isArray(v)) return `[${v.map(dumpValue).join(', ')}]`;
   if (typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof ExtData)) {
     return `{${Object.entries(v).map(([key, value]) => `${JSON.stringify(key)}=>${dumpValue(value)}`).join(', ')}}`;

@@ -11,6 +11,15 @@ import { chunkOf, type TestEvent } from '../support/chunks.js';
 const event = { time: { sec: 1795369166, nsec: 5 }, record: { event_type: 'vfs', path: 'a "quoted"\npath', address: 18446744073709551615n, fd: -2 } };
 
 describe('stdout JSON records', () => {
+  it('NaN and the infinities are null in JSON (which has no such numbers); the msgpack dump shows them as msgpack-c does', () => {
+    const odd = { time: { sec: 1795369166, nsec: 5 }, record: { a: Number.NaN, b: Number.POSITIVE_INFINITY, c: Number.NEGATIVE_INFINITY, d: [Number.NaN], e: 1.5 } };
+    const line = formatJsonRecord(odd, 'date', 'double');
+    expect(JSON.parse(line)).toEqual({ date: 1795369166.000000005, a: null, b: null, c: null, d: [null], e: 1.5 });
+    const { output, text } = stdoutTo({ format: 'msgpack' });
+    output.write('t', chunkOf([{ sec: 1795369166, nsec: 5, record: { a: Number.NaN, b: Number.POSITIVE_INFINITY, c: Number.NEGATIVE_INFINITY } }]));
+    expect(text()).toContain('{"a"=>nan, "b"=>inf, "c"=>-inf}');
+  });
+
   it('double: seconds with all nine digits of nanoseconds, then the record in order', () => {
     const line = formatJsonRecord(event, 'date', 'double');
     expect(line).toBe('{"date":1795369166.000000005,"event_type":"vfs","path":"a \\"quoted\\"\\npath","address":18446744073709551615,"fd":-2}');
