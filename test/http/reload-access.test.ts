@@ -3,6 +3,7 @@
 // bearing it. A refusal is 403 with a JSON body and one log line, and the
 // reload is not run. On a real MonitoringServer, and through the CLI for the
 // keys as a config file sets them.
+import { writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppCounters, ReloadControl } from '../../src/app.js';
@@ -161,27 +162,34 @@ pipeline:
     expect(s.stderr).not.toContain('secret');
   });
 
-  it('a running CLI with Hot_Reload and HTTP_Reload_Token: a POST without it is 403 and logged, with it the config is read again', async () => {
+  it('a running CLI with Hot_Reload and HTTP_Reload_Token: a POST without it is 403 and logged, with it the config is read again; a reload to another token takes it', async () => {
     const port = await freePort();
-    const config = writeConfig(`[SERVICE]
+    const configText = (token: string) => `[SERVICE]
     Hot_Reload         On
     HTTP_Server        On
     HTTP_Listen        127.0.0.1
     HTTP_Port          ${port}
-    HTTP_Reload_Token  ${TOKEN}
+    HTTP_Reload_Token  ${token}
 [INPUT]
     Name   ebpf
     Trace  trace_signal
-`);
+`;
+    const config = writeConfig(configText(TOKEN));
     const cli = startCli(['-c', config]);
     try {
       await cli.waitForLog(/tracing trace_signal/);
       const url = `http://127.0.0.1:${port}/api/v2/reload`;
       expect(await post(url)).toEqual(FORBIDDEN);
-      await cli.waitForLog(/POST \/api\/v2\/reload from 127\.0\.0\.1: refused/);
+      await cli.waitForLog(/\[http_server\] POST \/api\/v2\/reload from 127\.0\.0\.1: refused/);
       expect(cli.stderr().match(/refused/g)).toHaveLength(1);
+      // A reload to another token: the server is started again with it.
+      const newToken = `${TOKEN}-renewed`;
+      writeFileSync(config, configText(newToken));
       expect(await post(url, { Authorization: `Bearer ${TOKEN}` })).toEqual(DONE);
-      await cli.waitForLog(/reload done/);
+      await cli.waitForLog(/reload done: .*HTTP server restarted/);
+      expect(await post(url, { Authorization: `Bearer ${TOKEN}` })).toEqual(FORBIDDEN);
+      expect(await post(url, { Authorization: `Bearer ${newToken}` })).toEqual(DONE);
+      await cli.waitForLog(/reload done(.|\n)*reload done/);
     } finally {
       await cli.stop();
     }
