@@ -35,16 +35,23 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                      });
 }
 
-// new BpfObject(path: string)
+// new BpfObject(path: string, shownAs?: string). shownAs, when `path` is
+// another name of the file (/proc/self/fd/N: the descriptor it was checked
+// through), names it in messages and gives the object libbpf's name for it
+// (its base name up to the first dot: the prefix of .rodata and other maps).
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    ThrowUsage(env, "BpfObject(path: string)");
+  if (info.Length() < 1 || !info[0].IsString() || (info.Length() > 1 && !info[1].IsString() && !info[1].IsUndefined())) {
+    ThrowUsage(env, "BpfObject(path: string, shownAs?: string)");
     return;
   }
-  path_ = info[0].As<Napi::String>().Utf8Value();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  path_ = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : path;
+  std::string name = path_.substr(path_.find_last_of('/') + 1);
+  name = name.substr(0, name.find('.'));
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name.c_str());
   BeginLibbpfCapture();
-  bpf_object* obj = bpf_object__open_file(path_.c_str(), nullptr);
+  bpf_object* obj = bpf_object__open_file(path.c_str(), &opts);
   int err = libbpf_get_error(obj);
   if (err || !obj) {
     ThrowFailure(env, "opening BPF object " + path_, err ? err : errno);

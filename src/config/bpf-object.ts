@@ -2,12 +2,12 @@
 // more trace whose records are a struct of its BTF sent as it is. All that
 // can be known without loading it is checked here, at config load (so
 // --dry-run catches it), each problem naming the key's file:line.
-import { accessSync, constants, statSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { addon, openBpfObject, type ProgramInfo } from '../native/addon.js';
 import { Btf, BPF_MAP_TYPE_RINGBUF, memberAt, type SectionVariable, type TypeLayout } from '../records/btf.js';
 import { compileStruct, RecordLayoutError } from '../records/compile.js';
 import type { TraceDefinition } from '../traces/types.js';
+import { BpfObjectFileError, openBpfObjectFile, type CheckedBpfObjectFile } from './bpf-object-file.js';
 import { parseNonEmpty } from './keys.js';
 import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type KeySpec, type TraceSelection } from './model.js';
 
@@ -175,7 +175,7 @@ function unattachable(program: ProgramInfo): string | undefined {
 
 /**
  * The trace of an input's BPF_Object, checked against the object: the file
- * is there and readable; it opens, has BTF, programs that attach by their
+ * is there, readable, and only root's to change (bpf-object-file.ts); it opens, has BTF, programs that attach by their
  * SEC() names, the record struct (every member sendable), a u64 time field,
  * the ring buffer map; every BPF_Set names a settable global and fits its
  * C type. Undefined when the input has no BPF_* keys.
@@ -192,20 +192,29 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
   const path = isAbsolute(object.value) ? object.value : resolve(entries.configDir, object.value);
   const shown = path === object.value ? path : `${object.value} (${path})`;
   const objectProblem = (problem: string) => ConfigError.at(object, `${object.key} ${shown}: ${problem}`);
-  let isFile: boolean;
+  let file: CheckedBpfObjectFile;
   try {
-    isFile = statSync(path).isFile();
-    accessSync(path, constants.R_OK);
+    file = openBpfObjectFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw objectProblem(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'not readable (permission denied)' : (err as Error).message);
+    if (err instanceof BpfObjectFileError) throw objectProblem(err.message);
+    throw err;
   }
-  if (!isFile) throw objectProblem('not a file');
+  try {
+    return checkObject(entries, path, file.path, objectProblem);
+  } finally {
+    file.close();
+  }
+}
 
+/** bpfObjectSelection's checks of the object, read through `source` (its checked descriptor). */
+function checkObject(entries: BpfObjectEntries, path: string, source: string, objectProblem: (problem: string) => ConfigError): TraceSelection {
+  const object = entries.object!;
+  const recordType = entries.recordType!;
+  const { timeField, sets } = entries;
   addon(); // a missing addon is its own message, not this object's
   let btf: Btf;
   try {
-    btf = Btf.ofObject(path);
+    btf = Btf.ofObject(source, path);
   } catch (err) {
     const message = (err as Error).message;
     if (/has no BTF/.test(message)) throw objectProblem('it has no BTF, where ebpf-forward reads its record layout: build it with clang -g');
@@ -214,14 +223,14 @@ export function bpfObjectSelection(entries: BpfObjectEntries): TraceSelection | 
 
   let programs: ProgramInfo[];
   try {
-    const opened = openBpfObject(path);
+    const opened = openBpfObject(source, path);
     try {
       programs = opened.programs();
     } finally {
       opened.close();
     }
   } catch (err) {
-    const lines = (err as Error).message.split('\n');
+    const lines = (err as Error).message.split(source).join(path).split('\n');
     const reason = /: ([^:]+ \(errno \d+\))$/.exec(lines[0]!)?.[1] ?? lines[0]!;
     throw objectProblem(`libbpf can't open it: ${[reason, ...lines.slice(1).slice(-1)].join('; ')}`);
   }

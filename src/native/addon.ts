@@ -101,7 +101,7 @@ interface AddonRecordProgram {
 }
 
 interface Addon {
-  BpfObject: new (path: string) => NativeBpfObject;
+  BpfObject: new (path: string, shownAs?: string) => NativeBpfObject;
   RingReader: new (
     object: NativeBpfObject,
     map: string,
@@ -175,9 +175,10 @@ export function addon(): Addon {
   throw new AddonMissingError(`the native addon is not built (${addonCandidates()[0]})`, 'run: npm ci (or node scripts/build.mjs)');
 }
 
-export function openBpfObject(path: string): NativeBpfObject {
+/** Opens (does not load) a BPF object; `shownAs` names it where `path` is another name of it (/proc/self/fd/N). */
+export function openBpfObject(path: string, shownAs?: string): NativeBpfObject {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('BPF object path must be a non-empty string');
-  return new (addon().BpfObject)(path);
+  return new (addon().BpfObject)(path, shownAs);
 }
 
 /**

@@ -101,15 +101,19 @@ export class Btf {
     this.types = types;
   }
 
-  /** The BTF of an ELF BPF object file (throws a BtfError naming the file when it has none). */
-  static ofObject(path: string): Btf {
+  /**
+   * The BTF of an ELF BPF object file (throws a BtfError naming the file when
+   * it has none); `shownAs` names it where `path` is another name of it
+   * (/proc/self/fd/N).
+   */
+  static ofObject(path: string, shownAs = path): Btf {
     let raw: Buffer;
     try {
       raw = addon().readBtf(path);
     } catch (err) {
-      throw new BtfError(`${path}: ${(err as Error).message}`);
+      throw new BtfError(`${shownAs}: ${(err as Error).message.split(path).join(shownAs)}`);
     }
-    return Btf.parse(raw, path);
+    return Btf.parse(raw, shownAs);
   }
 
   static parse(raw: Buffer, source = 'BTF'): Btf {

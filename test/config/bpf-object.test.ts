@@ -4,7 +4,7 @@
 // objects are built from fixtures/bpf-object/knobs.bpf.c (and -D variants)
 // into a temp folder; nothing is loaded into the kernel.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lchownSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -213,5 +213,83 @@ describe('BPF_Object: every bad input is one message at its key', () => {
 
   it('an input with neither Trace nor BPF_Object says both are possible', () => {
     expect(problemOf(['Tag x']).problem).toMatch(/^\[INPUT\] ebpf needs at least one Trace \(or a BPF_Object\); valid traces: /);
+  });
+});
+
+describe('BPF_Object: kernel code only root can change (as the spool\'s folders), at --dry-run and reload as at start', () => {
+  /** A copy of knobs.bpf.o in a new folder of root's (0700, in the sticky /tmp), with this mode. */
+  function objectIn(mode = 0o644): { folder: string; object: string } {
+    const folder = mkdtempSync(join(dir, 'owned-'));
+    const object = join(folder, 'knobs.bpf.o');
+    copyFileSync(join(dir, 'knobs.bpf.o'), object);
+    chmodSync(object, mode);
+    return { folder, object };
+  }
+  const problemFor = (object: string) => problemOf([`BPF_Object ${object}`, 'BPF_Record_Type good_record']);
+
+  it("root's, mode 0644, in root's folders (a sticky /tmp on the way): loads", () => {
+    const { object } = objectIn();
+    expect(selectionOf([`BPF_Object ${object}`, 'BPF_Record_Type good_record']).trace.object).toBe(object);
+  });
+
+  it("through a symbolic link of root's in a folder of root's: loads", () => {
+    const { folder, object } = objectIn();
+    symlinkSync(object, join(folder, 'link.bpf.o'));
+    expect(selectionOf([`BPF_Object ${join(folder, 'link.bpf.o')}`, 'BPF_Record_Type good_record']).trace.record).toEqual({ asIs: 'good_record', timeField: undefined });
+  });
+
+  it('owned by nobody: refused at the BPF_Object line, saying chown root', () => {
+    const { object } = objectIn();
+    chownSync(object, 65534, 65534);
+    expect(problemFor(object)).toEqual({ line: 3, problem: `BPF_Object ${object}: it is owned by uid 65534, not root: that user could change the kernel code it loads; chown root ${object} and chmod go-w ${object}` });
+  });
+
+  it('mode 0666: refused, saying chmod go-w', () => {
+    const { object } = objectIn(0o666);
+    expect(problemFor(object)).toEqual({ line: 3, problem: `BPF_Object ${object}: it is mode 0666, writable by its group (gid 0) and others: they could change the kernel code it loads; chmod go-w ${object}` });
+  });
+
+  it('group-writable (0664): refused', () => {
+    const { object } = objectIn(0o664);
+    expect(problemFor(object).problem).toBe(`BPF_Object ${object}: it is mode 0664, writable by its group (gid 0): they could change the kernel code it loads; chmod go-w ${object}`);
+  });
+
+  it('in a folder others can write (0777, not sticky): refused, naming the folder', () => {
+    const { folder, object } = objectIn();
+    chmodSync(folder, 0o777);
+    expect(problemFor(object).problem).toBe(`BPF_Object ${object}: its folder ${folder} is mode 0777, writable by its group (gid 0) and others: they could swap the object for kernel code of their own; chmod go-w ${folder}, or keep the object in a folder of root's`);
+  });
+
+  it('in a folder owned by nobody: refused', () => {
+    const { folder, object } = objectIn();
+    chownSync(folder, 65534, 65534);
+    expect(problemFor(object).problem).toMatch(new RegExp(`^BPF_Object ${object}: its folder ${folder} is owned by uid 65534, not root: that user could swap the object for kernel code of their own; chown root `));
+  });
+
+  it("a symbolic link in a world-writable folder (to root's good object): refused, naming the folder", () => {
+    const { folder, object } = objectIn();
+    const open = join(folder, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    symlinkSync(object, join(open, 'link.bpf.o'));
+    expect(problemFor(join(open, 'link.bpf.o')).problem).toMatch(new RegExp(`^BPF_Object ${open}/link\\.bpf\\.o: its folder ${open} is mode 0777, writable by its group \\(gid 0\\) and others: they could swap`));
+  });
+
+  it("a symbolic link of nobody's in a sticky world-writable folder (as /tmp): refused, naming the link", () => {
+    const { folder, object } = objectIn();
+    const sticky = join(folder, 'sticky');
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const link = join(sticky, 'link.bpf.o');
+    symlinkSync(object, link);
+    lchownSync(link, 65534, 65534);
+    expect(problemFor(link).problem).toBe(`BPF_Object ${link}: ${link} is a symbolic link owned by uid 65534, not root: that user could point it at kernel code of their own; name the object by its own path, or make the link root's`);
+  });
+
+  it("a link to an object of nobody's: refused for the object it points at", () => {
+    const { folder, object } = objectIn();
+    chownSync(object, 65534, 65534);
+    symlinkSync(object, join(folder, 'link.bpf.o'));
+    expect(problemFor(join(folder, 'link.bpf.o')).problem).toMatch(/: it is owned by uid 65534, not root: that user could change the kernel code it loads; chown root /);
   });
 });
