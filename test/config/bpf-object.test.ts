@@ -32,6 +32,17 @@ beforeAll(() => {
   buildObject('bare-uprobe', ['-g', '-DBARE_UPROBE']);
   buildObject('wide-self', ['-g', '-DWIDE_SELF_TGID']);
   writeFileSync(join(dir, 'not-elf.bpf.o'), 'this is not an ELF file\n');
+  // A record whose anonymous structs nest 40 deep: walking them as shared ones (2^40 paths) froze the config load.
+  const deep = join(dir, 'deep.bpf.c');
+  writeFileSync(deep, `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+char LICENSE[] SEC("license") = "GPL";
+struct deep_record { __u64 ts_ns; ${'struct { '.repeat(40)}__u32 leaf; ${'}; '.repeat(40)}};
+const struct deep_record *unused __attribute__((unused));
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(".maps");
+SEC("tracepoint/syscalls/sys_enter_getpid") int on_getpid(void *ctx) { return 0; }
+`);
+  execFileSync('clang', ['-g', '-O2', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-c', deep, '-o', join(dir, 'deep.bpf.o')]);
   mkdirSync(join(dir, 'a-folder.bpf.o'));
 });
 
@@ -170,6 +181,7 @@ describe('BPF_Object: every bad input is one message at its key', () => {
     ['ringbuf_map_name names a perf buffer', () => [...good, 'ringbuf_map_name perf_events'], 3, () => /is a BPF_MAP_TYPE_PERF_EVENT_ARRAY, not a BPF_MAP_TYPE_RINGBUF \(.+\); ebpf-forward reads ring buffers, not perf buffers: use BPF_MAP_TYPE_RINGBUF and bpf_ringbuf_output\(\)$/],
     ['another ringbuf_map_name next to Trace lines', () => ['Trace trace_signal', ...good, 'ringbuf_map_name other_ring'], 6, () => 'ringbuf_map_name other_ring: the traces of this input (trace_signal) have their ring buffer map named events; put the BPF_Object in an [INPUT] of its own, or name its ring buffer map events'],
     ['a struct that is not there', () => ['BPF_Object knobs.bpf.o', 'BPF_Record_Type nope'], 4, () => "BPF_Record_Type nope: knobs.bpf.o's BTF has no struct nope (structs its globals use: good_record, union_record); a struct is in BTF when a global uses it, e.g. const struct nope *unused __attribute__((unused));"],
+    ['anonymous structs nested 40 deep', () => ['BPF_Object deep.bpf.o', 'BPF_Record_Type deep_record'], 4, () => 'BPF_Record_Type deep_record: struct deep_record in deep.bpf.o nests anonymous structs more than 16 deep (in deep_record): ebpf-forward refuses it rather than walk them'],
     ['a struct ebpf-forward cannot send', () => ['BPF_Object knobs.bpf.o', 'BPF_Record_Type union_record'], 4, () => /^BPF_Record_Type union_record: union_record.v in knobs.bpf.o is a union: ebpf-forward can't tell which member holds the value$/],
     ['BPF_Record_Type not a C name', () => ['BPF_Object knobs.bpf.o', 'BPF_Record_Type struct good_record'], 4, () => 'BPF_Record_Type: "struct good_record" is not a C name'],
     ['a time field that is not there', () => [...good, 'BPF_Time_Field when'], 5, () => 'BPF_Time_Field when: struct good_record has no member when (its members: ts_ns, when32, signed_ts, in); the time field must be a u64 holding bpf_ktime_get_ns()'],
