@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
+#include <thread>
 #include <vector>
 
 namespace ebpf_forward {
@@ -21,17 +23,20 @@ bool IsHexId(std::string_view s) {
   return true;
 }
 
-// The id a single path component names, or "".
-std::string_view IdOfComponent(std::string_view name) {
-  if (IsHexId(name)) return name;  // /docker/<id>, cgroupfs kubepods
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// The id a container's cgroup name carries, or "": `<id>`, or `docker-`,
+// `cri-containerd-`, `crio-` or `libpod-` <id>, with or without `.scope`
+// (podman's and CRI-O's cgroupfs drivers leave it out).
+std::string_view IdOfContainerName(std::string_view name) {
+  if (IsHexId(name)) return name;
   static constexpr std::string_view kPrefixes[] = {"docker-", "cri-containerd-", "crio-", "libpod-"};
-  static constexpr std::string_view kScope = ".scope";
+  if (EndsWith(name, ".scope")) name.remove_suffix(6);
   for (std::string_view prefix : kPrefixes) {
-    if (name.size() == prefix.size() + kIdLength + kScope.size() && name.substr(0, prefix.size()) == prefix &&
-        name.substr(name.size() - kScope.size()) == kScope) {
-      std::string_view id = name.substr(prefix.size(), kIdLength);
-      if (IsHexId(id)) return id;
-    }
+    if (StartsWith(name, prefix) && IsHexId(name.substr(prefix.size()))) return name.substr(prefix.size());
   }
   return {};
 }
@@ -81,14 +86,38 @@ const std::string& CgroupRoot() {
   return *root;
 }
 
+uint8_t ChildRoles(uint8_t parent, std::string_view name) {
+  uint8_t roles = 0;
+  if (parent & kRootRole) {
+    // A top-level cgroup only root makes; a service or scope may be delegated.
+    if (!EndsWith(name, ".service") && !EndsWith(name, ".scope")) roles |= kContainerParent;
+    if (name == "kubepods" || name == "kubepods.slice") roles |= kPodParent;
+    if (name == "machine.slice") roles |= kPodSliceParent;
+  }
+  if (parent & kPodParent) {
+    if (name == "burstable" || name == "besteffort" || name == "kubepods-burstable.slice" || name == "kubepods-besteffort.slice")
+      roles |= kPodParent;
+    else if (StartsWith(name, "pod") || (StartsWith(name, "kubepods-") && EndsWith(name, ".slice")))
+      roles |= kContainerParent;
+  }
+  if ((parent & kPodSliceParent) && StartsWith(name, "machine-libpod_pod_") && EndsWith(name, ".slice")) roles |= kContainerParent;
+  return roles;
+}
+
+std::string_view ContainerIdOfChild(uint8_t parent, std::string_view name) {
+  return (parent & kContainerParent) ? IdOfContainerName(name) : std::string_view();
+}
+
 std::string ContainerIdOfPath(std::string_view path) {
-  while (!path.empty()) {
-    size_t slash = path.rfind('/');
-    std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
-    std::string_view id = IdOfComponent(last);
+  uint8_t roles = kRootRole;
+  while (roles && !path.empty()) {
+    size_t slash = path.find('/');
+    std::string_view name = path.substr(0, slash);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+    if (name.empty()) continue;  // the leading slash
+    std::string_view id = ContainerIdOfChild(roles, name);
     if (!id.empty()) return std::string(id);
-    if (slash == std::string_view::npos) break;
-    path = path.substr(0, slash);
+    roles = ChildRoles(roles, name);
   }
   return "";
 }
@@ -129,16 +158,17 @@ bool CgroupNames::PathOfProcess(uint64_t id, uint32_t pid, std::string* path) {
   return true;
 }
 
-bool CgroupNames::Walk(uint64_t id, std::string* found) {
-  stats_.walks++;
+std::unordered_map<uint64_t, std::string> CgroupNames::Scan(uint64_t budget, bool* complete) {
   struct Pending {
-    std::string rel;  // "" for the root, else "/a/b"
+    std::string rel;        // "" for the root, else "/a/b"
+    uint8_t roles;          // outside a container: what its children may be
+    std::string container;  // inside one: its id
     int depth;
   };
-  std::vector<Pending> stack{{"", 0}};
+  std::unordered_map<uint64_t, std::string> index;
+  std::vector<Pending> stack{{"", kRootRole, "", 0}};
   uint64_t dirs = 0;
-  bool hit = false;
-  while (!stack.empty() && !hit && dirs < kMaxWalkDirs) {
+  while (!stack.empty() && dirs < budget) {
     Pending dir = std::move(stack.back());
     stack.pop_back();
     std::string full = CgroupRoot() + dir.rel;
@@ -152,21 +182,130 @@ bool CgroupNames::Walk(uint64_t id, std::string* found) {
     dirs++;
     while (struct dirent* e = readdir(d)) {
       if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      std::string rel = dir.rel + "/" + e->d_name;
-      // kernfs gives each entry's inode number, the cgroup id, in d_ino: no stat per directory.
-      uint64_t ino = static_cast<uint64_t>(e->d_ino);
-      Insert(ino, ContainerIdOfPath(rel));
-      if (ino == id) {
-        *found = std::move(rel);
-        hit = true;
-        break;
+      std::string_view name(e->d_name);
+      std::string container = dir.container;
+      uint8_t roles = 0;
+      if (container.empty()) {
+        container = std::string(ContainerIdOfChild(dir.roles, name));
+        if (container.empty()) roles = ChildRoles(dir.roles, name);
       }
-      if (dir.depth + 1 < kMaxDepth) stack.push_back({std::move(rel), dir.depth + 1});
+      // kernfs gives each entry's inode number, the cgroup id, in d_ino: no stat per directory.
+      if (!container.empty()) index[static_cast<uint64_t>(e->d_ino)] = container;
+      // Below a container, everything is its; elsewhere only where a container may be.
+      if ((!container.empty() || roles) && dir.depth + 1 < kMaxDepth)
+        stack.push_back({dir.rel + "/" + e->d_name, roles, std::move(container), dir.depth + 1});
     }
     closedir(d);
   }
-  stats_.walked_dirs += dirs;
-  return hit;
+  *complete = stack.empty();
+  std::lock_guard<std::mutex> lock(mutex_);
+  scans_++;
+  scanned_dirs_ += dirs;
+  return index;
+}
+
+void CgroupNames::ScanLoop() {
+  int64_t last_ns = 0;
+  for (;;) {
+    uint64_t serving;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return requested_ > started_; });
+    }
+    // At most one scan per interval: the wait gathers the misses meanwhile.
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+    if (last_ns && now_ns - last_ns < kScanIntervalNs) {
+      int64_t wait = kScanIntervalNs - (now_ns - last_ns);
+      struct timespec pause = {static_cast<time_t>(wait / 1000000000), static_cast<long>(wait % 1000000000)};
+      nanosleep(&pause, nullptr);
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      now_ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+    }
+    last_ns = now_ns;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      serving = started_ = requested_;  // every miss asked for up to now: the scan begins after it
+    }
+    // Past kMaxScanDirs, what it did not read is taken for no container.
+    bool complete;
+    std::unordered_map<uint64_t, std::string> index = Scan(kMaxScanDirs, &complete);
+    std::lock_guard<std::mutex> lock(mutex_);
+    scanned_ = std::move(index);
+    served_ = serving;
+    served_atomic_.store(serving, std::memory_order_release);
+  }
+}
+
+uint64_t CgroupNames::RequestScan() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!thread_started_) {
+    // Never joined: it lives as long as the process, as Process() does.
+    std::thread([this] { ScanLoop(); }).detach();
+    thread_started_ = true;
+  }
+  // One request covers every miss until a scan begins.
+  if (requested_ == started_) {
+    requested_++;
+    wake_.notify_one();
+  }
+  return requested_;
+}
+
+bool CgroupNames::ScanHere() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+  if (scanned_here_ && now_ns < next_scan_here_ns_) return false;
+  scanned_here_ = true;
+  bool complete;
+  std::unordered_map<uint64_t, std::string> index = Scan(kScanHereDirs, &complete);
+  // A big host: the scan thread reads it all, and this one waits longer before trying again.
+  next_scan_here_ns_ = now_ns + (complete ? kScanIntervalNs : kScanHereBackoffNs);
+  if (!complete) return false;
+  index_ = std::move(index);
+  // Begun after every pending miss: it answers them all.
+  for (const auto& [waiting, request] : pending_) {
+    auto found = index_.find(waiting);
+    Insert(waiting, found == index_.end() ? "" : found->second);
+  }
+  pending_.clear();
+  return true;
+}
+
+void CgroupNames::AdoptScan() {
+  if (served_atomic_.load(std::memory_order_acquire) == adopted_) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    index_ = std::move(scanned_);
+    scanned_.clear();
+    adopted_ = served_;
+  }
+  // Not found by a scan begun after the miss: gone before it, or in no
+  // container. A cgroup id is never reused, so the answer holds for good.
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second > adopted_) {
+      ++it;
+      continue;
+    }
+    auto found = index_.find(it->first);
+    Insert(it->first, found == index_.end() ? "" : found->second);
+    it = pending_.erase(it);
+  }
+}
+
+CgroupNames::Stats CgroupNames::stats() {
+  Stats out = stats_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  out.walks = scans_;
+  out.walked_dirs = scanned_dirs_;
+  return out;
+}
+
+size_t CgroupNames::pending() {
+  AdoptScan();
+  return pending_.size();
 }
 
 const std::string* CgroupNames::ContainerOf(uint64_t id, uint32_t pid) {
@@ -174,6 +313,7 @@ const std::string* CgroupNames::ContainerOf(uint64_t id, uint32_t pid) {
     stats_.hits++;
     return last_->empty() ? nullptr : last_;
   }
+  AdoptScan();  // one atomic load, unless a scan has finished
   auto it = current_.find(id);
   if (it != current_.end()) {
     stats_.hits++;
@@ -196,11 +336,26 @@ const std::string* CgroupNames::ContainerOf(uint64_t id, uint32_t pid) {
     container = "";  // no cgroup v2 mount to find the id in
   } else if (stat(CgroupRoot().c_str(), &root) == 0 && static_cast<uint64_t>(root.st_ino) == id) {
     container = "";  // the root cgroup: host processes
-  } else if (PathOfProcess(id, pid, &path) || Walk(id, &path)) {
+  } else if (PathOfProcess(id, pid, &path)) {
     container = ContainerIdOfPath(path);
+  } else {
+    auto found = index_.find(id);
+    bool scanned = false;
+    if (found == index_.end() && (scanned = ScanHere())) found = index_.find(id);
+    if (found != index_.end()) {
+      container = found->second;
+    } else if (!scanned) {
+      // The process is gone (or elsewhere), and no scan begun since has
+      // read the places: the record goes without, the scan thread looks.
+      // (Past kMaxPending waiting, a cgroup asks again on its next record.)
+      if (!pending_.count(id) && pending_.size() < kMaxPending) pending_[id] = RequestScan();
+      stats_.unresolved++;
+      return nullptr;
+    }
+    // Else not seen by a scan begun during this miss: gone before it, or in
+    // no container. A cgroup id is never reused: the answer holds for good.
   }
-  // Not found (gone before we looked, or outside what we can see): no id.
-  // A cgroup id is never reused, so the answer holds for good.
+  pending_.erase(id);
   std::string* kept = Insert(id, std::move(container));
   return kept->empty() ? nullptr : kept;
 }
@@ -223,12 +378,15 @@ Napi::Value Lookup(const Napi::CallbackInfo& info) {
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const CgroupNames& names = CgroupNames::Process();
+  CgroupNames& names = CgroupNames::Process();
+  CgroupNames::Stats stats = names.stats();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("hits", Napi::Number::New(env, static_cast<double>(names.stats().hits)));
-  out.Set("misses", Napi::Number::New(env, static_cast<double>(names.stats().misses)));
-  out.Set("walks", Napi::Number::New(env, static_cast<double>(names.stats().walks)));
-  out.Set("walkedDirs", Napi::Number::New(env, static_cast<double>(names.stats().walked_dirs)));
+  out.Set("hits", Napi::Number::New(env, static_cast<double>(stats.hits)));
+  out.Set("misses", Napi::Number::New(env, static_cast<double>(stats.misses)));
+  out.Set("walks", Napi::Number::New(env, static_cast<double>(stats.walks)));
+  out.Set("walkedDirs", Napi::Number::New(env, static_cast<double>(stats.walked_dirs)));
+  out.Set("unresolved", Napi::Number::New(env, static_cast<double>(stats.unresolved)));
+  out.Set("pending", Napi::Number::New(env, static_cast<double>(names.pending())));
   out.Set("entries", Napi::Number::New(env, static_cast<double>(names.size())));
   return out;
 }

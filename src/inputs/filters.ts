@@ -4,10 +4,10 @@
 // once the mkdir/rmdir programs are attached, from one walk of the cgroup
 // tree that gives every cgroup the bits those programs would have.
 import { readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { NativeBpfObject } from '../native/addon.js';
 import { u32le, u64le } from '../native/little-endian.js';
-import { cgroupRoot, containerIdOfName } from '../records/container-names.js';
+import { cgroupRoot, containerIdOfPath } from '../records/container-names.js';
 import { FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from '../traces/process-filter.js';
 
 const IN = 1;
@@ -120,7 +120,8 @@ export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | unde
   }
   let written = 0;
   const visit = (dir: string, path: string, inherited: number): void => {
-    const containerId = containerIdOfName(basename(dir));
+    // The records' rule: a container only where its runtime puts it (an imitation elsewhere is no container).
+    const containerId = containerIdOfPath(path);
     let bits = inherited | (paths.get(path) ?? 0);
     for (const p of prefixes) if (containerId?.startsWith(p.prefix)) bits |= p.bits;
     let children;

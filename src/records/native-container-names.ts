@@ -5,9 +5,12 @@ import { addon } from '../native/addon.js';
 export interface ContainerNamesStats {
   hits: number;
   misses: number;
-  /** Misses that walked the cgroup tree (the record's process was gone, or elsewhere). */
+  /** Scans of where containers can be (for misses whose process was gone, or elsewhere), and the directories they read. */
   walks: number;
   walkedDirs: number;
+  /** Lookups answered "not known yet" (the record went without container_id), and the cgroups waiting for a scan now. */
+  unresolved: number;
+  pending: number;
   entries: number;
 }
 
