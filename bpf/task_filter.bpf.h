@@ -228,8 +228,10 @@ static __always_inline bool is_hex(char c)
 
 /* Where the 64-hex id starts in a container's cgroup name as the engines
  * make them: "<id>" (cgroupfs driver), "docker-<id>.scope",
- * "cri-containerd-<id>.scope", "crio-<id>.scope", "libpod-<id>.scope";
- * -1 for any other name. */
+ * "cri-containerd-<id>.scope", "crio-<id>.scope", "libpod-<id>.scope", the
+ * prefixed ones also without ".scope" (podman's and CRI-O's cgroupfs
+ * drivers); -1 for any other name. The name alone: where the cgroup is
+ * (native/cgroup_names.cc's places) is not checked here. */
 static __always_inline int container_id_at(const char *name)
 {
 	int at = 0;
@@ -247,7 +249,7 @@ static __always_inline int container_id_at(const char *name)
 	const char *end = &name[(at + CONTAINER_ID_LEN) & (CGROUP_NAME_BYTES - 1)];
 	if (at == 0 && end[0] == 0)
 		return 0;
-	if (at > 0 && has_prefix(end, ".scope", 7))
+	if (at > 0 && (end[0] == 0 || has_prefix(end, ".scope", 7)))
 		return at;
 	return -1;
 }
