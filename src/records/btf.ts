@@ -69,6 +69,8 @@ interface RawType {
   array?: { type: number; nelems: number };
   members?: { name: string; type: number; offset: number }[];
   enumValues?: { name: string; value: bigint }[];
+  /** ARRAY: its index type; FUNC_PROTO: its parameters' types. */
+  refs?: number[];
   /** DATASEC: its variables' type ids. */
   sectionVars?: number[];
 }
@@ -92,6 +94,30 @@ export interface MapDefinition {
 }
 
 export class BtfError extends Error {}
+
+/** Kinds whose sizeOrType is a type id. */
+const REFERRING_KINDS = new Set<number>([Kind.PTR, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FUNC, Kind.FUNC_PROTO, Kind.VAR, Kind.DECL_TAG, Kind.TYPE_TAG]);
+
+/**
+ * Every type id the BTF names must be one of its types. libbpf 1.1 (Debian
+ * 12's) follows an id past the end into memory when it opens the object, and
+ * the process dies of SIGSEGV with no word: refused here first, in one line.
+ */
+function checkReferences(types: readonly (RawType | undefined)[], source: string): void {
+  const last = types.length - 1;
+  types.forEach((t, id) => {
+    if (!t) return;
+    const ids = [
+      ...(REFERRING_KINDS.has(t.kind) ? [t.sizeOrType] : []),
+      ...(t.array ? [t.array.type] : []),
+      ...(t.refs ?? []),
+      ...(t.members ?? []).map((m) => m.type),
+      ...(t.sectionVars ?? []),
+    ];
+    const bad = ids.find((ref) => ref > last);
+    if (bad !== undefined) throw new BtfError(`${source}: its BTF is damaged: type ${id}${t.name ? ` (${t.name})` : ''} refers to type ${bad}, past the last one (${last}); rebuild the object`);
+  });
+}
 
 export class Btf {
   private readonly types: (RawType | undefined)[];
@@ -156,6 +182,7 @@ export class Btf {
         case Kind.ARRAY:
           need(12);
           t.array = { type: raw.readUInt32LE(at), nelems: raw.readUInt32LE(at + 8) };
+          t.refs = [raw.readUInt32LE(at + 4)]; // the index type
           at += 12;
           break;
         case Kind.STRUCT:
@@ -186,7 +213,8 @@ export class Btf {
           break;
         case Kind.FUNC_PROTO:
           need(8 * t.vlen);
-          at += 8 * t.vlen;
+          t.refs = [];
+          for (let i = 0; i < t.vlen; i++, at += 8) t.refs.push(raw.readUInt32LE(at + 4));
           break;
         case Kind.VAR:
         case Kind.DECL_TAG:
@@ -213,6 +241,7 @@ export class Btf {
       }
       types.push(t);
     }
+    checkReferences(types, source);
     return new Btf(types);
   }
 

@@ -4,13 +4,15 @@
 // means nothing harmful, compiled) at once, with one message naming the
 // object and the struct, instead of keeping the main thread busy for
 // hours. The BTF is written here, byte by byte: C can't share a member type.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Btf, memberAt } from '../../src/records/btf.js';
+import { Btf, BtfError, memberAt } from '../../src/records/btf.js';
 import { compileStruct, RecordLayoutError } from '../../src/records/compile.js';
+import { addon } from '../../src/native/addon.js';
+import { repoRoot } from '../support/cli.js';
 
 /** Writes raw BTF: ints and structs, members as [name, type id]. */
 class BtfWriter {
@@ -160,5 +162,50 @@ describe('ordinary objects (clang -g) still compile', () => {
 
   it('17 deep is refused, naming the object and the struct', () => {
     expect(refusal(() => compileStruct(deepObject(17), 'deep_event', { object: 'deep17.o' }))).toMatch(/^struct deep_event in deep17\.o nests anonymous structs more than 16 deep/);
+  });
+});
+
+describe('a type id past the last type (a damaged object)', () => {
+  it('is refused as the BTF is read, naming the type', () => {
+    const w = new BtfWriter();
+    w.int('__u64', 8);
+    w.struct('broken_event', 8, [['ts_ns', 999]]);
+    expect(() => w.btf()).toThrow(BtfError);
+    expect(() => w.btf()).toThrow(/^hostile\.bpf\.o: its BTF is damaged: type 2 \(broken_event\) refers to type 999, past the last one \(2\); rebuild the object$/);
+  });
+
+  it('the CLI says so in one line at the BPF_Object line, where libbpf 1.1 would die of SIGSEGV opening it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-damaged-btf-'));
+    try {
+      const source = join(repoRoot, 'conf', 'examples', 'process_exits.bpf.o');
+      const file = readFileSync(source);
+      // The object's BTF, found in the file, and its first VAR pointed past the last type.
+      const at = file.indexOf(addon().readBtf(source).subarray(0, 64));
+      const typeStart = at + file.readUInt32LE(at + 4) + file.readUInt32LE(at + 8);
+      const typeEnd = typeStart + file.readUInt32LE(at + 12);
+      const extra: Record<number, (vlen: number) => number> = { 1: () => 4, 3: () => 12, 4: (n) => 12 * n, 5: (n) => 12 * n, 6: (n) => 8 * n, 13: (n) => 8 * n, 14: () => 4, 15: (n) => 12 * n, 17: () => 4, 19: (n) => 12 * n };
+      let p = typeStart;
+      let patched = false;
+      while (p < typeEnd && !patched) {
+        const info = file.readUInt32LE(p + 4);
+        const kind = (info >>> 24) & 0x1f;
+        if (kind === 14) {
+          file.writeUInt32LE(0x7fffffff, p + 8);
+          patched = true;
+        }
+        p += 12 + (extra[kind]?.(info & 0xffff) ?? 0);
+      }
+      expect(patched).toBe(true);
+      const object = join(dir, 'damaged.bpf.o');
+      writeFileSync(object, file, { mode: 0o644 });
+      const conf = join(dir, 'damaged.conf');
+      writeFileSync(conf, readFileSync(join(repoRoot, 'conf', 'examples', 'process_exits.conf'), 'utf8').replace('process_exits.bpf.o', object));
+      const run = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), '-c', conf, '--dry-run'], { encoding: 'utf8' });
+      expect(run.status).toBe(1);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toMatch(/damaged\.conf:\d+: BPF_Object .*damaged\.bpf\.o: .*its BTF is damaged: type \d+ \(\w+\) refers to type 2147483647/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
