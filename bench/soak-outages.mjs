@@ -18,7 +18,8 @@
 // all that was written, then closes: nothing is in flight unseen); with acks
 // it dies (connections reset), and what was not acked is sent again.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -43,7 +44,7 @@ function freePort() {
   });
 }
 
-function configText({ port, storage, acks, http, httpPort, storagePath, memBufLimit }) {
+function configText({ port, storage, acks, http, httpPort, storagePath, memBufLimit, comm }) {
   return [
     '[SERVICE]',
     '    Flush 1',
@@ -55,7 +56,7 @@ function configText({ port, storage, acks, http, httpPort, storagePath, memBufLi
     '    Name ebpf',
     '    Trace trace_signal',
     '    Tag soak',
-    '    comm loadgen',
+    `    comm ${comm}`,
     ...(storage ? ['    storage.type filesystem'] : []),
     '[OUTPUT]',
     '    Name forward',
@@ -148,9 +149,14 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
   }
   const port = await freePort();
   const httpPort = await freePort();
+  // The generator under a name of this run's own: the kernel's loss count is
+  // for every task the comm filter lets through, and the bench or another
+  // soak may be running a loadgen of their own on the same machine.
+  const comm = `soak${randomBytes(4).toString('hex')}`;
+  const loadgen = join(dir, comm);
+  copyFileSync(buildLoadgen(), loadgen);
   const conf = join(dir, 'soak.conf');
-  writeFileSync(conf, configText({ port, storage: storage || !!tmpfs, acks, http, httpPort, storagePath, memBufLimit }));
-  const loadgen = buildLoadgen();
+  writeFileSync(conf, configText({ port, storage: storage || !!tmpfs, acks, http, httpPort, storagePath, memBufLimit, comm }));
   const totals = { received: 0, duplicates: 0, sinkErrors: [] };
   const samples = { fds: [], files: [], httpProbes: 0, httpOk: 0, aliveThroughout: true };
 
