@@ -1,8 +1,8 @@
 // CgroupNames: the container id a cgroup v2 id stands for, from the cgroup's
-// path as docker, containerd, CRI-O, podman and the kubelet lay it out. One instance per
-// process (Process()), used on the JS thread only (the encoders run there);
-// its scans run on a thread of their own, which hands each finished index
-// over under a lock.
+// path as docker, containerd, CRI-O, podman and the kubelet lay it out. One
+// instance per process (Process()), used on the JS thread only (the
+// encoders run there); its big scans run on a thread of their own, which
+// hands each finished index over under a lock.
 //
 // Cached by the 64-bit id, never by path: a cgroup made again at the same
 // path after a container dies has another id (the kernfs id, which is its
@@ -91,9 +91,9 @@ class CgroupNames {
   // once per interval: here, on the record's path, if it reads at most
   // kScanHereDirs directories (so that the first record of a short-lived
   // process in a new container is named, as a rule); else on the scan
-  // thread (kMaxScanDirs), the
-  // record going out without container_id, its cgroup pending until a scan
-  // begun after the miss answers it (one scan answers every pending one).
+  // thread (kMaxScanDirs), the record going out without container_id, its
+  // cgroup pending until a scan begun after the miss answers it (one scan
+  // answers every pending one).
   static constexpr int kMaxDepth = 16;
   static constexpr uint64_t kScanHereDirs = 1024;
   static constexpr uint64_t kMaxScanDirs = 20000;
