@@ -19,7 +19,8 @@ export class StartError extends Error {}
 export class ReloadError extends Error {}
 
 export interface AppCounters {
-  inputs: { instance: string; traces: TraceCounters[] }[];
+  /** unjournaled: with storage.type filesystem, records handed on without being journaled (storage.path refused them). */
+  inputs: { instance: string; traces: TraceCounters[]; unjournaled?: number }[];
   outputs: { instance: string; counters: OutputCounters }[];
   unrouted: number;
   /** Reloads done (Fluent Bit's hot_reloaded_count). */
@@ -215,7 +216,7 @@ export class EbpfForward {
 
   counters(): AppCounters {
     return {
-      inputs: this.inputs.map((i) => ({ instance: i.input.instance, traces: i.input.counters() })),
+      inputs: this.inputs.map((i) => ({ instance: i.input.instance, traces: i.input.counters(), unjournaled: i.input.unjournaled })),
       outputs: this.outputs.map((o) => ({ instance: o.output.instance, counters: o.output.counters() })),
       unrouted: this.router.unrouted,
       reloads: this.reloads,

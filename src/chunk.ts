@@ -29,8 +29,11 @@ export interface EventChunk {
   /**
    * Set by an input that keeps the records until the outputs are done with
    * them (storage.type filesystem). An output that holds on to the records
-   * past write() calls it there, and calls the function it returns once
-   * they are delivered, in its own spool, or dropped (counted).
+   * past write() calls it there (never later), and calls the function it
+   * returns once they are delivered (acked, with acks on), in its own spool,
+   * or dropped (counted). The input counts the chunk settled once write()
+   * has returned at every output and every hold is let go: an output done
+   * with the records within write() (stdout: printed) takes no hold.
    */
   retain?(): () => void;
 }

@@ -75,6 +75,9 @@ export function prometheusRegistry({ counters, version, startedAt }: MetricsOpti
   scraped(registry, 'counter', 'fluentbit_output_retries_total', 'Number of output retries', ['name'], perOutput((c) => c.retries ?? 0));
   scraped(registry, 'counter', 'fluentbit_output_retries_failed_total', 'Number of abandoned batches because the maximum number of re-tries was reached', ['name'], perOutput((c) => c.retries_failed ?? 0));
 
+  scraped(registry, 'counter', 'ebpf_forward_input_unjournaled_records_total', 'Records a storage.type filesystem input handed on without journaling them (storage.path refused them: not crash-safe)', ['name'], () =>
+    inputs().flatMap((i) => (i.unjournaled === undefined ? [] : [{ labels: { name: i.instance }, value: i.unjournaled }])));
+
   scraped(registry, 'counter', 'ebpf_forward_trace_records_total', 'Records a trace read from its ring buffer and handed on', ['name', 'trace'], perTrace((t) => t.records));
   scraped(registry, 'counter', 'ebpf_forward_trace_lost_total', 'Records a trace could not queue in the kernel (ring buffer full); absent for objects that keep no count', ['name', 'trace'], perTrace((t) => (t.lossesCounted ? t.lost : undefined)));
   scraped(registry, 'counter', 'ebpf_forward_trace_malformed_total', 'Records too short for their struct, not sent', ['name', 'trace'], perTrace((t) => t.malformed));
@@ -96,6 +99,7 @@ export function metricsJson(counters: AppCounters): unknown {
     input: Object.fromEntries(counters.inputs.map((i) => [i.instance, {
       records: sum(i.traces.map((t) => t.records)),
       bytes: sum(i.traces.map((t) => t.bytes)),
+      ...(i.unjournaled !== undefined ? { unjournaled_records: i.unjournaled } : {}),
       traces: Object.fromEntries(i.traces.map((t) => [t.trace, {
         records: t.records,
         bytes: t.bytes,

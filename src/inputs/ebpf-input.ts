@@ -164,7 +164,7 @@ export class EbpfInput {
     const tag = settings.tag;
     const journal = this.journal;
     return {
-      onChunk: journal ? (chunk) => emit(tag, journal.keep(chunk)) : (chunk) => emit(tag, chunk),
+      onChunk: journal ? (chunk) => journal.keep(chunk, (kept) => emit(tag, kept)) : (chunk) => emit(tag, chunk),
       whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
       onWarning: (message) => log.warn(message),
     };
@@ -247,6 +247,11 @@ export class EbpfInput {
     return journal;
   }
 
+  /** storage.type filesystem: records handed on unjournaled (storage.path refused them); undefined without a journal. */
+  get unjournaled(): number | undefined {
+    return this.journal?.unjournaled;
+  }
+
   /** Names of the traces running. */
   running(): string[] {
     return this.sessions.map((s) => s.name);
@@ -311,7 +316,9 @@ export class EbpfInput {
       }
     }
     clearInterval(this.rollTimer);
-    this.journal?.stop();
+    const journal = this.journal?.stopped ? undefined : this.journal;
+    journal?.stop();
     this.checkLosses(true);
+    if (journal?.unjournaled) this.options.log.warn(`${this.instance}: ${journal.unjournaled} records went to the outputs unjournaled (storage.path refused them): a crash would have lost them`);
   }
 }

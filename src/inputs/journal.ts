@@ -4,18 +4,34 @@
 // is, to the current segment file under storage.path/<input>/ (one write(2):
 // in the page cache when the call returns, so a killed process loses
 // nothing; storage.sync full also fsyncs each segment when it is closed).
-// Segments are closed at every Flush and deleted once every output that got
-// their records has them safe (delivered, in its own spool, or dropped and
-// counted): outputs hold a chunk's records through chunk.retain(). Segments
-// a previous run left are replayed at start, tag and times as they were.
-import { closeSync, fsyncSync, readdirSync, renameSync, unlinkSync, writevSync } from 'node:fs';
-import { join } from 'node:path';
+//
+// A batch (a frame of its segment) is settled once every output that took
+// it has it safe (delivered, in its own spool, or dropped and counted):
+// outputs hold a chunk's records through chunk.retain(), and one that takes
+// no hold is done with them when write() returns. Settled frames are marked
+// in the segment's *.acked file (their numbers, appended), so that the next
+// start replays only frames no output settled. Segments are closed at every
+// Flush and deleted once all of their frames are settled. Segments a
+// previous run left are replayed at start, tag and times as they were.
+//
+// A disk that refuses a batch (full) costs no descriptor and leaves no file:
+// batches go on to the outputs unjournaled (counted) and a new segment is
+// tried at most every RETRY_MS, one error line while it lasts.
+import { closeSync, constants, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, readdirSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { forEachEntry, type EventChunk, type EventTime } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { ChunkFileError, ChunkFileReader, TruncatedFrameError, createPrivateFileSync, encodeFrameHead, encodeHeader } from '../storage/chunk-file.js';
 import { fsErrorText, openStorageFolder } from '../storage/folder.js';
 
 const SEGMENT_SUFFIX = '.journal';
+/** A segment's settled frames: u32 big-endian frame numbers, appended. */
+const MARKS_SUFFIX = '.acked';
+const MARK_BYTES = 4;
+/** The most a marks file is read of: a mark per frame of a segment far larger than a Flush's worth. */
+const MAX_MARKS_BYTES = 16 * 1024 * 1024;
+/** While the disk refuses segments, a new one is tried at most this often. */
+const RETRY_MS = 5000;
 
 export interface JournalOptions {
   /** storage.path. */
@@ -24,52 +40,178 @@ export interface JournalOptions {
   name: string;
   /** The input's tag, kept in each segment. */
   tag: string;
-  /** storage.sync full: fsync a segment when it is closed. */
+  /** storage.sync full: fsync a segment (and its marks) when it is closed. */
   sync: boolean;
   /** Frames carry a CRC32 of their entries. */
   checksum: boolean;
   log: Logger;
+  /** Least time between two tries at a new segment while the disk refuses them (default RETRY_MS). */
+  retryMs?: number;
 }
 
-/** One segment file: deleted once closed and no output holds its records. */
+/** A write(2) that wrote less than asked: the disk is full. */
+const shortWrite = (written: number, size: number) => Object.assign(new Error(`ENOSPC: no space left on device (wrote ${written} of ${size} bytes)`), { code: 'ENOSPC' });
+
+const marksPathOf = (segmentPath: string) => `${segmentPath}${MARKS_SUFFIX}`;
+
+/** Removes a file (one missing is gone already); a failure is logged. */
+function removeFile(path: string, log: Logger): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error(`storage: cannot remove ${path}: ${fsErrorText(err)}`);
+  }
+}
+
+/**
+ * The frame numbers a segment's marks file holds (a mark cut short by a
+ * crash is left out). Read without following a symbolic link or blocking on
+ * a FIFO; anything but a regular file of ours marks nothing.
+ */
+function readMarks(segmentPath: string, log: Logger): Set<number> {
+  const marks = new Set<number>();
+  let fd: number | undefined;
+  try {
+    fd = openSync(marksPathOf(segmentPath), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || stats.uid !== (process.geteuid?.() ?? 0)) throw new Error('not a regular file of ours');
+    const size = Math.min(stats.size, MAX_MARKS_BYTES);
+    const bytes = Buffer.alloc(size - (size % MARK_BYTES));
+    const read = readSync(fd, bytes, 0, bytes.length, 0);
+    for (let at = 0; at + MARK_BYTES <= read; at += MARK_BYTES) marks.add(bytes.readUInt32BE(at));
+  } catch (err) {
+    // None yet (nothing settled), or one to ignore: its segment is replayed whole.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`storage: ${marksPathOf(segmentPath)}: ${fsErrorText(err)}; all of ${basename(segmentPath)} is replayed`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return marks;
+}
+
+/**
+ * One segment file: its frames, numbered in the order they are in it,
+ * settled once routed and every hold on them let go; deleted (with its
+ * marks) once closed and all of them are settled.
+ */
 class Segment {
-  /** Outputs holding records of it. */
-  private holds = 0;
+  /** Frames not settled yet, with how many holds each has (routing is one). */
+  private readonly unsettled = new Map<number, number>();
+  /** Settled frames whose marks are not written yet (written together, after the current task). */
+  private marksDue: number[] = [];
+  /** The marks file while the segment is written (at most one such descriptor per input); closed segments open it per write. */
+  private marksFd: number | undefined;
   private closed = false;
+  private removed = false;
   /** Damaged: renamed *.bad instead of deleted, for a human. */
   damaged = false;
 
   constructor(
     readonly path: string,
+    private readonly sync: boolean,
     private readonly log: Logger,
   ) {}
 
-  /** A hold on its records; the function returned lets go (once). */
-  hold(): () => void {
-    this.holds++;
+  /**
+   * Routes frame `frame`: the chunk handed to `route` lets outputs hold its
+   * records through retain(); the frame is settled once `route` has returned
+   * and every hold is let go. A `route` that throws leaves it unsettled
+   * (replayed by the next start).
+   */
+  route(frame: number, chunk: EventChunk, route: (chunk: EventChunk) => void): void {
+    this.unsettled.set(frame, 1);
+    route({ ...chunk, retain: () => this.hold(frame) });
+    this.letGo(frame);
+  }
+
+  /** A hold on a frame's records; the function returned lets go (once). */
+  private hold(frame: number): () => void {
+    const holds = this.unsettled.get(frame);
+    // retain() is called during write(), while the frame is being routed.
+    if (holds === undefined) throw new Error(`chunk.retain() called after the chunk was routed (frame ${frame} of ${this.path})`);
+    this.unsettled.set(frame, holds + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.holds--;
-      this.settleIfDone();
+      this.letGo(frame);
     };
   }
 
-  /** No more records go into it. */
-  close(): void {
-    this.closed = true;
-    this.settleIfDone();
+  private letGo(frame: number): void {
+    const holds = this.unsettled.get(frame)! - 1;
+    if (holds > 0) {
+      this.unsettled.set(frame, holds);
+      return;
+    }
+    this.unsettled.delete(frame);
+    if (this.closed && this.unsettled.size === 0) {
+      this.remove();
+      return;
+    }
+    // Outputs settle many frames at once (an ack covers several batches): one write for them.
+    if (this.marksDue.push(frame) === 1) queueMicrotask(() => this.writeMarks());
   }
 
-  private settleIfDone(): void {
-    if (!this.closed || this.holds > 0) return;
+  /**
+   * Appends the due marks. A mark that can't be written costs only a
+   * duplicate after a crash (its frame is replayed): logged at debug.
+   */
+  private writeMarks(): void {
+    const frames = this.marksDue;
+    this.marksDue = [];
+    if (this.removed || frames.length === 0) return;
+    const marks = Buffer.allocUnsafe(frames.length * MARK_BYTES);
+    frames.forEach((frame, i) => marks.writeUInt32BE(frame, i * MARK_BYTES));
+    const kept = !this.closed;
+    let fd = this.marksFd;
     try {
-      if (this.damaged) renameSync(this.path, `${this.path}.bad`);
-      else unlinkSync(this.path);
+      fd ??= openSync(marksPathOf(this.path), constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+      if (kept) this.marksFd = fd;
+      writeSync(fd, marks);
+      if (this.sync && !kept) fsyncSync(fd);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.error(`storage: cannot remove ${this.path}: ${(err as Error).message}`);
+      this.log.debug(`storage: cannot mark ${frames.length} batches of ${this.path} as delivered (${fsErrorText(err)}): a crash now would send them again`);
+    } finally {
+      if (fd !== undefined && !kept) closeSync(fd);
     }
+  }
+
+  /** No more frames go into it. */
+  close(): void {
+    this.closed = true;
+    if (this.unsettled.size === 0) {
+      this.remove();
+      return;
+    }
+    const fd = this.marksFd;
+    this.marksFd = undefined;
+    if (fd === undefined) return;
+    try {
+      if (this.sync) fsyncSync(fd);
+    } catch (err) {
+      this.log.debug(`storage: cannot sync the marks of ${this.path} (${fsErrorText(err)})`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The segment first: a marks file left alone (a crash between) is removed at the next start. */
+  private remove(): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.marksDue = [];
+    if (this.marksFd !== undefined) closeSync(this.marksFd);
+    this.marksFd = undefined;
+    if (this.damaged) {
+      try {
+        renameSync(this.path, `${this.path}.bad`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.error(`storage: cannot set ${this.path} aside: ${fsErrorText(err)}`);
+      }
+    } else {
+      removeFile(this.path, this.log);
+    }
+    removeFile(marksPathOf(this.path), this.log);
   }
 }
 
@@ -87,11 +229,14 @@ function timeRange(entries: Buffer, count: number): { minTime: EventTime; maxTim
 }
 
 export class InputJournal {
-  private current: { segment: Segment; fd: number } | undefined;
+  private current: { segment: Segment; fd: number; frames: number; bytes: number } | undefined;
   private sequence = 0;
-  private stopped = false;
-  /** The last write error, logged once as an error (then at debug while it lasts). */
-  private writeFailure: string | undefined;
+  /** stop() was called: no more segments, no more replay. */
+  stopped = false;
+  /** While the disk refuses batches: the error line said, and when a new segment may be tried. */
+  private failing: { retryAt: number; unjournaled: number } | undefined;
+  /** Records that went on to the outputs unjournaled (the disk refused them). */
+  unjournaled = 0;
 
   private constructor(
     private readonly options: JournalOptions,
@@ -103,44 +248,90 @@ export class InputJournal {
   /** Makes and checks the folder (StorageError if it can't be used) and finds what a previous run left. */
   static open(options: JournalOptions): InputJournal {
     const dir = openStorageFolder(options.root, options.name);
-    const leftovers = readdirSync(dir).filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort().map((n) => join(dir, n));
-    return new InputJournal(options, dir, leftovers);
+    const names = readdirSync(dir);
+    const segments = names.filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
+    // Marks whose segment went (a crash between the two removals).
+    const listed = new Set(segments);
+    for (const n of names) if (n.endsWith(MARKS_SUFFIX) && !listed.has(n.slice(0, -MARKS_SUFFIX.length))) removeFile(join(dir, n), options.log);
+    return new InputJournal(options, dir, segments.map((n) => join(dir, n)));
   }
 
   /**
-   * Appends a chunk's records to the current segment and returns the chunk
-   * to route: the same records, held by the outputs that keep them through
-   * retain(). A chunk the disk refused is routed as it is, not crash-safe
-   * (logged once while it lasts).
+   * Appends a chunk's records to the current segment, then hands the chunk
+   * to `route`: the same records, held by the outputs that keep them
+   * through retain(), and marked settled once they all let go. A chunk the
+   * disk refused is routed as it is, not crash-safe, and counted.
    */
-  keep(chunk: EventChunk): EventChunk {
-    let segment: Segment;
-    try {
-      const current = this.current ?? this.newSegment();
-      segment = current.segment;
-      const head = encodeFrameHead(chunk.count, chunk.entries, this.options.checksum);
-      const written = writevSync(current.fd, [head, chunk.entries]);
-      if (written !== head.length + chunk.entries.length) {
-        // A frame cut short ends its segment: what follows goes to a new one.
-        this.roll();
-        throw new Error(`wrote ${written} of ${head.length + chunk.entries.length} bytes (disk full?)`);
+  keep(chunk: EventChunk, route: (chunk: EventChunk) => void): void {
+    const current = this.writable();
+    let frame: number | undefined;
+    if (current) {
+      try {
+        frame = this.append(current, chunk);
+      } catch (err) {
+        this.writeFailed(err as Error);
       }
+    }
+    if (frame === undefined) {
+      this.unjournaled += chunk.count;
+      if (this.failing) this.failing.unjournaled += chunk.count;
+      route(chunk);
+      return;
+    }
+    if (this.failing) {
+      this.options.log.info(`storage.type filesystem: writing to ${this.dir} again (${this.failing.unjournaled} records went on unjournaled meanwhile)`);
+      this.failing = undefined;
+    }
+    current!.segment.route(frame, chunk, route);
+  }
+
+  /** The segment to append to: the current one, else a new one unless the disk refused the last try moments ago. */
+  private writable(): InputJournal['current'] {
+    if (this.current) return this.current;
+    if (this.failing && Date.now() < this.failing.retryAt) return undefined;
+    try {
+      return this.newSegment();
     } catch (err) {
       this.writeFailed(err as Error);
-      return chunk;
+      return undefined;
     }
-    if (this.writeFailure !== undefined) {
-      this.writeFailure = undefined;
-      this.options.log.info(`writing to ${this.dir} again`);
+  }
+
+  /** Appends a frame; returns its number in the segment. A frame cut short is cut off, and ends the segment. */
+  private append(current: NonNullable<InputJournal['current']>, chunk: EventChunk): number {
+    const head = encodeFrameHead(chunk.count, chunk.entries, this.options.checksum);
+    const size = head.length + chunk.entries.length;
+    let written: number;
+    try {
+      written = writevSync(current.fd, [head, chunk.entries]);
+    } catch (err) {
+      this.cutShort(current);
+      throw err;
     }
-    return { ...chunk, retain: () => segment.hold() };
+    if (written !== size) {
+      this.cutShort(current);
+      throw shortWrite(written, size);
+    }
+    current.bytes += size;
+    return current.frames++;
+  }
+
+  /** Takes a partly written frame off the end of the segment (best effort: a replay would drop it, with a warning), and closes it. */
+  private cutShort(current: NonNullable<InputJournal['current']>): void {
+    try {
+      ftruncateSync(current.fd, current.bytes);
+    } catch {
+      // The frame left is read as one a crash cut short.
+    }
+    this.roll();
   }
 
   private writeFailed(err: Error): void {
-    const failure = `storage.type filesystem: cannot write to ${this.dir} (${fsErrorText(err)}): records go on unkept (a crash would lose them) while it lasts`;
-    if (failure !== this.writeFailure) this.options.log.error(failure);
-    else this.options.log.debug(failure);
-    this.writeFailure = failure;
+    const { log, retryMs = RETRY_MS } = this.options;
+    const failure = `storage.type filesystem: cannot write to ${this.dir} (${fsErrorText(err)}): records go on to the outputs unjournaled (a crash would lose them), counted, while it lasts; tried again every ${retryMs / 1000} s`;
+    if (this.failing) log.debug(failure);
+    else log.error(failure);
+    this.failing = { retryAt: Date.now() + retryMs, unjournaled: this.failing?.unjournaled ?? 0 };
     if (this.current) this.roll();
   }
 
@@ -153,49 +344,73 @@ export class InputJournal {
       if (this.options.sync) fsyncSync(current.fd);
       closeSync(current.fd);
     } catch (err) {
+      // A failed fsync leaves the descriptor open: closed all the same.
+      try {
+        closeSync(current.fd);
+      } catch {
+        // Closed by the failed close already.
+      }
       this.writeFailed(err as Error);
     } finally {
       current.segment.close();
     }
   }
 
-  private newSegment(): { segment: Segment; fd: number } {
+  /** A new segment, its header written; on any failure nothing is left (no descriptor, no file). */
+  private newSegment(): NonNullable<InputJournal['current']> {
     const name = `${String(Date.now()).padStart(13, '0')}-${process.pid}-${String(this.sequence++).padStart(6, '0')}${SEGMENT_SUFFIX}`;
     const path = join(this.dir, name);
-    const fd = createPrivateFileSync(path);
-    writevSync(fd, [encodeHeader({ tag: this.options.tag, createdAt: Date.now(), checksum: this.options.checksum })]);
-    this.current = { segment: new Segment(path, this.options.log), fd };
-    return this.current;
+    let fd: number | undefined;
+    try {
+      fd = createPrivateFileSync(path);
+      const header = encodeHeader({ tag: this.options.tag, createdAt: Date.now(), checksum: this.options.checksum });
+      const written = writevSync(fd, [header]);
+      if (written !== header.length) throw shortWrite(written, header.length);
+      this.current = { segment: new Segment(path, this.options.sync, this.options.log), fd, frames: 0, bytes: header.length };
+      return this.current;
+    } catch (err) {
+      if (fd !== undefined) closeSync(fd);
+      // The name is new to this run: a file there is the one just created (also when its fchmod failed).
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') removeFile(path, this.options.log);
+      throw err;
+    }
   }
 
   /**
    * Routes what a previous run left, segment by segment, frame by frame,
-   * waiting between frames while the outputs are full; each segment is
-   * deleted once its records are safe. Stops at stop(), leaving the
-   * segments not wholly replayed for the next start.
+   * waiting between frames while the outputs are full; frames an output had
+   * settled (marked) are not sent again. Each segment is deleted once its
+   * frames are settled. Stops at stop(), leaving the segments not wholly
+   * replayed for the next start.
    */
   async replay(emit: (tag: string, chunk: EventChunk) => void, whenAccepting?: (tag: string) => Promise<void> | undefined): Promise<void> {
     const { log } = this.options;
     let records = 0;
+    let settledBefore = 0;
     for (const path of this.leftovers) {
       if (this.stopped) break;
-      const segment = new Segment(path, log);
+      const segment = new Segment(path, this.options.sync, log);
+      const settled = readMarks(path, log);
       let reader: ChunkFileReader | undefined;
       let whole = false;
       try {
         reader = await ChunkFileReader.open(path);
         const tag = reader.header.tag;
-        for (;;) {
-          await whenAccepting?.(tag);
+        for (let frame = 0; ; frame++) {
+          if (!settled.has(frame)) await whenAccepting?.(tag);
           if (this.stopped) break;
-          const frame = await reader.next();
-          if (!frame) {
+          const read = await reader.next();
+          if (!read) {
             whole = true;
             break;
           }
           if (this.stopped) break;
-          records += frame.records;
-          emit(tag, { entries: frame.entries, count: frame.records, ...timeRange(frame.entries, frame.records), retain: () => segment.hold() });
+          if (settled.has(frame)) {
+            settledBefore += read.records;
+            continue;
+          }
+          records += read.records;
+          segment.route(frame, { entries: read.entries, count: read.records, ...timeRange(read.entries, read.records) }, (chunk) => emit(tag, chunk));
         }
       } catch (err) {
         if (!(err instanceof ChunkFileError)) throw err;
@@ -212,7 +427,9 @@ export class InputJournal {
       // A segment not wholly replayed stays for the next start.
       if (whole) segment.close();
     }
-    if (records > 0) log.info(`replayed ${records} records a previous run left in ${this.dir}`);
+    if (this.leftovers.length > 0) {
+      log.info(`replayed ${records} records a previous run left in ${this.dir}${settledBefore ? ` (${settledBefore} it had delivered not sent again)` : ''}`);
+    }
   }
 
   /** Closes the current segment and stops replaying. */

@@ -48,7 +48,9 @@ export interface Output {
    * Takes a chunk of events for a tag. Never blocks and never throws: what
    * can't be kept is dropped and counted. The same chunk may go to other
    * outputs: its entries are read (or kept, copied), never written to. An
-   * output that keeps them past write() calls chunk.retain() (see EventChunk).
+   * output that keeps them past write() calls chunk.retain() there, and lets
+   * go once they are delivered, spooled or dropped (see EventChunk): a
+   * journaled input then knows not to send them again after a crash.
    */
   write(tag: string, chunk: EventChunk): void;
   /**

@@ -11,6 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
 import { IndependentReceiver, type ReceivedEntry } from '../outputs/forward/receivers.js';
 import { startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
+import { freePort } from '../support/free-port.js';
 
 const RECORDS = 2000;
 
@@ -118,5 +119,109 @@ describe('storage.type filesystem without storage.path', () => {
     const errors = cli.stderr().split('\n').filter((l) => l.startsWith('ebpf-forward:'));
     expect(errors).toEqual([`ebpf-forward: ${config}:4: storage.type filesystem keeps records under storage.path: set storage.path in [SERVICE]`]);
     expect(cli.stderr()).not.toMatch(/attached|\n\s+at /);
+  });
+});
+
+/** An IndependentReceiver that acks until told to stop. */
+class AckingUntilToldReceiver extends IndependentReceiver {
+  stopAcking(): void {
+    this.options.ack = false;
+  }
+}
+
+/** A counter of the CLI's, from its Prometheus metrics: `metric{name="instance"}`. */
+async function counter(httpPort: number, metric: string, instance: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/metrics/prometheus`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${metric}{name="${instance}"}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+/** Waits until the CLI's counter is at least `least`. */
+async function counterReaches(httpPort: number, metric: string, instance: string, least: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while ((await counter(httpPort, metric, instance)) < least) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${metric} of ${instance} to reach ${least}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.each([
+  ['on', 'acked by the receiver', 'ebpf_forward_output_acked_records_total'],
+  ['off', 'written to the socket', 'fluentbit_output_proc_records_total'],
+])('storage.type filesystem, Require_ack_response %s: SIGKILL after records were %s', (requireAck, _delivered, settledMetric) => {
+  let storage: string;
+  const clis: RunningCli[] = [];
+  const receivers: IndependentReceiver[] = [];
+  afterEach(async () => {
+    for (const cli of clis.splice(0)) await cli.stop('SIGKILL');
+    for (const r of receivers.splice(0)) await r.close();
+    rmSync(storage, { recursive: true, force: true });
+  });
+
+  it('the next start sends again only what was not delivered', async () => {
+    storage = mkdtempSync(join(tmpdir(), 'ebpf-forward-crash-'));
+    const receiver = await new AckingUntilToldReceiver().start();
+    receivers.push(receiver);
+    const httpPort = await freePort();
+    // Flush 60: the delivered job and the one after it share a journal segment.
+    const config = writeConfig(`[SERVICE]
+    Flush         60
+    Grace         2
+    HTTP_Server   On
+    HTTP_Listen   127.0.0.1
+    HTTP_Port     ${httpPort}
+    storage.path  ${storage}
+
+[INPUT]
+    Name          ebpf
+    Trace         trace_signal
+    Tag           crash.test
+    storage.type  filesystem
+
+[OUTPUT]
+    Name                  forward
+    Match                 *
+    Port                  ${receiver.port}
+    Require_ack_response  ${requireAck}
+    ack_response_timeout  60
+    Retry_Limit           no_limits
+`);
+    const first = startCli(['-c', config]);
+    clis.push(first);
+    await first.waitForLog(/tracing trace_signal/);
+    // A job delivered whole (acked, or written), and the CLI told so...
+    const delivered = (await runLoadgen('signal', RECORDS, 20_000)) as { pid: number };
+    await waitFor(() => (ofWorker(receiver, delivered.pid).length === RECORDS ? true : undefined), 20_000, 'the first job at the receiver');
+    receiver.stopAcking();
+    await counterReaches(httpPort, settledMetric, 'forward.0', receiver.entries.length);
+    // ...then one read (and journaled) but not acked when the CLI is killed:
+    // it may be held in the output's memory, waiting for a free connection.
+    const readBefore = await counter(httpPort, 'fluentbit_input_records_total', 'ebpf.0');
+    const underWay = (await runLoadgen('signal', RECORDS, 20_000)) as { pid: number };
+    await counterReaches(httpPort, 'fluentbit_input_records_total', 'ebpf.0', readBefore + RECORDS);
+    first.process.kill('SIGKILL');
+    await first.exited;
+    await waitFor(() => (receiver.openConnections === 0 ? true : undefined), 10_000, 'the receiver to read to the end');
+    const sentBefore = new Set(ofWorker(receiver, underWay.pid).map((e) => String(e.record.event_id)));
+
+    await receiver.close();
+    receivers.splice(0);
+    const acking = await new IndependentReceiver({ port: receiver.port }).start();
+    receivers.push(acking);
+    const second = startCli(['-c', config]);
+    clis.push(second);
+    await second.waitForLog(/replayed \d+ records a previous run left in .*ebpf\.0/);
+    // Sent after what was replayed before it.
+    const marker = (await runLoadgen('signal', 10, 0)) as { pid: number };
+    await waitFor(() => (ofWorker(acking, marker.pid).length === 10 ? true : undefined), 20_000, 'the new records');
+    const duplicates = ofWorker(acking, delivered.pid).length;
+    const sentAfter = new Set(ofWorker(acking, underWay.pid).map((e) => String(e.record.event_id)));
+    const again = [...sentBefore].filter((id) => sentAfter.has(id)).length;
+    console.log(`Require_ack_response ${requireAck}: ${duplicates} of ${RECORDS} delivered records sent again after SIGKILL; of a job of ${RECORDS} under way, ${sentBefore.size} had been sent, ${sentAfter.size} were sent after the restart (${again} of them twice)`);
+    expect(duplicates).toBe(0);
+    // Nothing read is lost; with acks, whatever was not acked comes again.
+    expect(new Set([...sentBefore, ...sentAfter]).size).toBe(RECORDS);
+    if (requireAck === 'on') expect(sentAfter.size).toBe(RECORDS);
+    expect(await second.stop('SIGTERM')).toBe(0);
   });
 });
