@@ -535,7 +535,10 @@ __noinline int record_data(struct dns_scratch *s, int transport, long ret, __u32
 			record_message(s, 0, ret, response, ts);
 		return 0;
 	}
-	struct dns_fd *f = bpf_map_lookup_elem(&dns_fds, &s->fd);
+	/* The key copied to the stack: in a global function s is plain memory,
+	 * which 6.1's verifier does not take as a map key. */
+	struct fd_key key = s->fd;
+	struct dns_fd *f = bpf_map_lookup_elem(&dns_fds, &key);
 	if (!f) {
 		if (ret < 0)
 			record_failure(s, -1, response, ts);
