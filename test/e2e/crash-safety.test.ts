@@ -3,9 +3,12 @@
 // started again with a receiver that acks. With the journal the unacked
 // records come back from disk, with their tag and kernel times; with
 // storage.type memory they are gone.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
@@ -15,8 +18,9 @@ import { freePort } from '../support/free-port.js';
 
 const RECORDS = 2000;
 
+let loadgen: string;
 beforeAll(() => {
-  buildLoadgen();
+  loadgen = buildLoadgen() as string;
 });
 
 /** The loadgen worker's kill(getpid(), 0) records. */
@@ -160,6 +164,12 @@ describe.each([
 
   it('the next start sends again only what was not delivered', async () => {
     storage = mkdtempSync(join(tmpdir(), 'ebpf-forward-crash-'));
+    // The generator under a name of this run's own, which the input's comm
+    // filter alone lets through: the input's record count is then this
+    // test's, whatever else runs kill(2) on the machine.
+    const comm = `crash${randomBytes(4).toString('hex')}`;
+    copyFileSync(loadgen, join(storage, comm));
+    const generate = async (count: number) => JSON.parse((await promisify(execFile)(join(storage, comm), ['signal', String(count), '20000'])).stdout) as { pid: number };
     const receiver = await new AckingUntilToldReceiver().start();
     receivers.push(receiver);
     const httpPort = await freePort();
@@ -177,6 +187,7 @@ describe.each([
     Trace         trace_signal
     Tag           crash.test
     storage.type  filesystem
+    comm          ${comm}
 
 [OUTPUT]
     Name                  forward
@@ -190,14 +201,14 @@ describe.each([
     clis.push(first);
     await first.waitForLog(/tracing trace_signal/);
     // A job delivered whole (acked, or written), and the CLI told so...
-    const delivered = (await runLoadgen('signal', RECORDS, 20_000)) as { pid: number };
+    const delivered = await generate(RECORDS);
     await waitFor(() => (ofWorker(receiver, delivered.pid).length === RECORDS ? true : undefined), 20_000, 'the first job at the receiver');
     receiver.stopAcking();
     await counterReaches(httpPort, settledMetric, 'forward.0', receiver.entries.length);
     // ...then one read (and journaled) but not acked when the CLI is killed:
     // it may be held in the output's memory, waiting for a free connection.
     const readBefore = await counter(httpPort, 'fluentbit_input_records_total', 'ebpf.0');
-    const underWay = (await runLoadgen('signal', RECORDS, 20_000)) as { pid: number };
+    const underWay = await generate(RECORDS);
     await counterReaches(httpPort, 'fluentbit_input_records_total', 'ebpf.0', readBefore + RECORDS);
     first.process.kill('SIGKILL');
     await first.exited;
@@ -212,7 +223,7 @@ describe.each([
     clis.push(second);
     await second.waitForLog(/replayed \d+ records a previous run left in .*ebpf\.0/);
     // Sent after what was replayed before it.
-    const marker = (await runLoadgen('signal', 10, 0)) as { pid: number };
+    const marker = await generate(10);
     await waitFor(() => (ofWorker(acking, marker.pid).length === 10 ? true : undefined), 20_000, 'the new records');
     const duplicates = ofWorker(acking, delivered.pid).length;
     const sentAfter = new Set(ofWorker(acking, underWay.pid).map((e) => String(e.record.event_id)));
