@@ -231,8 +231,7 @@ function timeRange(entries: Buffer, count: number): { minTime: EventTime; maxTim
 export class InputJournal {
   private current: { segment: Segment; fd: number; frames: number; bytes: number } | undefined;
   private sequence = 0;
-  /** stop() was called: no more segments, no more replay. */
-  stopped = false;
+  private ended = false;
   /** While the disk refuses batches: the error line said, and when a new segment may be tried. */
   private failing: { retryAt: number; unjournaled: number } | undefined;
   /** Records that went on to the outputs unjournaled (the disk refused them). */
@@ -244,6 +243,11 @@ export class InputJournal {
     /** Segments a previous run left, oldest first. */
     private readonly leftovers: string[],
   ) {}
+
+  /** stop() was called: no more segments, no more replay. */
+  get stopped(): boolean {
+    return this.ended;
+  }
 
   /** Makes and checks the folder (StorageError if it can't be used) and finds what a previous run left. */
   static open(options: JournalOptions): InputJournal {
@@ -388,7 +392,7 @@ export class InputJournal {
     let records = 0;
     let settledBefore = 0;
     for (const path of this.leftovers) {
-      if (this.stopped) break;
+      if (this.ended) break;
       const segment = new Segment(path, this.options.sync, log);
       const settled = readMarks(path, log);
       let reader: ChunkFileReader | undefined;
@@ -398,13 +402,13 @@ export class InputJournal {
         const tag = reader.header.tag;
         for (let frame = 0; ; frame++) {
           if (!settled.has(frame)) await whenAccepting?.(tag);
-          if (this.stopped) break;
+          if (this.ended) break;
           const read = await reader.next();
           if (!read) {
             whole = true;
             break;
           }
-          if (this.stopped) break;
+          if (this.ended) break;
           if (settled.has(frame)) {
             settledBefore += read.records;
             continue;
@@ -434,7 +438,7 @@ export class InputJournal {
 
   /** Closes the current segment and stops replaying. */
   stop(): void {
-    this.stopped = true;
+    this.ended = true;
     this.roll();
   }
 }
