@@ -11,8 +11,9 @@
 // no hold is done with them when write() returns. Settled frames are marked
 // in the segment's *.acked file (their numbers, appended), so that the next
 // start replays only frames no output settled. Segments are closed at every
-// Flush and deleted once all of their frames are settled. Segments a
-// previous run left are replayed at start, tag and times as they were.
+// Flush (or at SEGMENT_MAX_BYTES) and deleted once all of their frames are
+// settled. Segments a previous run left are replayed at start, tag and
+// times as they were.
 //
 // A disk that refuses a batch (full) costs no descriptor and leaves no file:
 // batches go on to the outputs unjournaled (counted) and a new segment is
@@ -30,6 +31,12 @@ const MARKS_SUFFIX = '.acked';
 const MARK_BYTES = 4;
 /** The most a marks file is read of: a mark per frame of a segment far larger than a Flush's worth. */
 const MAX_MARKS_BYTES = 16 * 1024 * 1024;
+/**
+ * A segment is closed at this size even before Flush: closed, it goes as
+ * soon as its last batch is settled, so that the journal's disk use stays
+ * about what the outputs hold, whatever Flush is.
+ */
+const SEGMENT_MAX_BYTES = 8 * 1024 * 1024;
 /** While the disk refuses segments, a new one is tried at most this often. */
 const RETRY_MS = 5000;
 
@@ -47,6 +54,8 @@ export interface JournalOptions {
   log: Logger;
   /** Least time between two tries at a new segment while the disk refuses them (default RETRY_MS). */
   retryMs?: number;
+  /** Size at which a segment is closed before Flush (default SEGMENT_MAX_BYTES). */
+  segmentMaxBytes?: number;
 }
 
 /** A write(2) that wrote less than asked: the disk is full. */
@@ -267,6 +276,7 @@ export class InputJournal {
    * disk refused is routed as it is, not crash-safe, and counted.
    */
   keep(chunk: EventChunk, route: (chunk: EventChunk) => void): void {
+    if (this.current && this.current.bytes >= (this.options.segmentMaxBytes ?? SEGMENT_MAX_BYTES)) this.roll();
     const current = this.writable();
     let frame: number | undefined;
     if (current) {

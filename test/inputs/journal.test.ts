@@ -204,6 +204,20 @@ describe('input journal: settled batches', () => {
     expect(third.flatMap((g) => g.seqs)).toEqual([...Array(10).keys()].concat([...Array(10).keys()].map((i) => 20 + i)));
   });
 
+  it('a segment is closed at its size cap before Flush, and goes as soon as its batches are settled', () => {
+    // A cap of 1 byte: one batch per segment.
+    const journal = InputJournal.open({ root, name: 'ebpf.0', tag: 'host.ebpf', sync: false, checksum: false, log: testLog().logger, segmentMaxBytes: 1 });
+    const held = Array.from({ length: 5 }, (_, i) => keepHeld(journal, chunkOf(makeEvents(i * 10, 10))));
+    expect(segments()).toHaveLength(5);
+    // The first batch delivered: its segment goes now, not at the next Flush.
+    held[0]!.releases[0]!();
+    expect(segments()).toHaveLength(4);
+    for (const h of held) h.releases[0]!();
+    expect(segments()).toHaveLength(1); // the one being written, until Flush
+    journal.stop();
+    expect(segments()).toHaveLength(0);
+  });
+
   it('a segment whose batches are all settled goes with its marks; marks whose segment is gone are removed at start', async () => {
     const journal = open();
     const a = keepHeld(journal, chunkOf(makeEvents(0, 10)));
