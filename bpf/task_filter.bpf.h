@@ -12,11 +12,12 @@
  *
  * Cgroups: the map holds every cgroup (v2) the filters name and all their
  * descendants, so a task's check is one lookup of its own cgroup id.
- * filter_cgroup_mkdir adds a new cgroup whose parent is in it, or whose name
- * is a container's with a configured id prefix (containers started after
- * ebpf-forward); filter_cgroup_rmdir takes it out. User space loads these
- * two only when a cgroup filter is set, attaches them first, then walks the
- * existing tree. */
+ * filter_cgroup_mkdir adds a new cgroup whose parent is in it, or which is a
+ * container with a configured id prefix (containers started after
+ * ebpf-forward): a runtime's name where its runtime puts it, as the records'
+ * rule says (native/cgroup_names.cc), by the places map below;
+ * filter_cgroup_rmdir takes it out. User space loads these two only when a
+ * cgroup filter is set, attaches them first, then walks the existing tree. */
 #ifndef EBPF_FORWARD_TASK_FILTER_BPF_H
 #define EBPF_FORWARD_TASK_FILTER_BPF_H
 
@@ -210,13 +211,51 @@ const volatile char filter_prefixes[MAX_CONTAINER_PREFIXES][CONTAINER_ID_LEN] = 
 const volatile __u8 filter_prefix_lens[MAX_CONTAINER_PREFIXES] = {};
 const volatile __u8 filter_prefix_bits[MAX_CONTAINER_PREFIXES] = {};
 
-/* A cgroup's name, and room for the checks past it. */
-#define CGROUP_NAME_BYTES 128
+/* Where containers can be: per cgroup id, what its children may be (the
+ * roles of native/cgroup_names.cc and src/records/container-names.ts, the
+ * same bits, which the start's walk writes): the root (ROOT), a place whose
+ * children with a runtime's name are containers (CONTAINER_PARENT), kubepods
+ * or a QoS level under it (POD_PARENT), machine.slice (POD_SLICE_PARENT).
+ * filter_cgroup_mkdir gives a new cgroup its roles from its parent's and its
+ * name, so a place made after the start is one too, and a runtime's name
+ * anywhere else (a user's delegated subtree) is no container. Only cgroups
+ * with roles are in it: the root, the top-level cgroups, kubelet's and
+ * podman's pods. Used only with container id prefixes. */
+#define PLACE_ROOT 1
+#define PLACE_CONTAINER_PARENT 2
+#define PLACE_POD_PARENT 4
+#define PLACE_POD_SLICE_PARENT 8
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroup_places SEC(".maps");
+
+/* A cgroup's name: a kernfs name is at most NAME_MAX (255) bytes, so it is
+ * read whole; and room for the checks past it. */
+#define CGROUP_NAME_BYTES 256
+#define NAME_AT(i) ((i) & (CGROUP_NAME_BYTES - 1))
+
+/* Whether name starts with prefix's len bytes; with its terminating NUL
+ * counted in len, whether name is prefix. */
 static __always_inline bool has_prefix(const char *name, const char *prefix, int len)
 {
 	for (int i = 0; i < len; i++)
 		if (name[i] != prefix[i])
+			return false;
+	return true;
+}
+
+/* Whether name, of name_len bytes, ends with suffix's len bytes. */
+static __always_inline bool has_suffix(const char *name, int name_len, const char *suffix, int len)
+{
+	if (name_len < len)
+		return false;
+	for (int i = 0; i < len; i++)
+		if (name[NAME_AT(name_len - len + i)] != suffix[i])
 			return false;
 	return true;
 }
@@ -230,8 +269,8 @@ static __always_inline bool is_hex(char c)
  * make them: "<id>" (cgroupfs driver), "docker-<id>.scope",
  * "cri-containerd-<id>.scope", "crio-<id>.scope", "libpod-<id>.scope", the
  * prefixed ones also without ".scope" (podman's and CRI-O's cgroupfs
- * drivers); -1 for any other name. The name alone: where the cgroup is
- * (native/cgroup_names.cc's places) is not checked here. */
+ * drivers); -1 for any other name. The name alone: its parent's roles say
+ * whether it is a container there. */
 static __always_inline int container_id_at(const char *name)
 {
 	int at = 0;
@@ -244,9 +283,9 @@ static __always_inline int container_id_at(const char *name)
 	else if (has_prefix(name, "libpod-", 7))
 		at = 7;
 	for (int i = 0; i < CONTAINER_ID_LEN; i++)
-		if (!is_hex(name[(at + i) & (CGROUP_NAME_BYTES - 1)]))
+		if (!is_hex(name[NAME_AT(at + i)]))
 			return -1;
-	const char *end = &name[(at + CONTAINER_ID_LEN) & (CGROUP_NAME_BYTES - 1)];
+	const char *end = &name[NAME_AT(at + CONTAINER_ID_LEN)];
 	if (at == 0 && end[0] == 0)
 		return 0;
 	if (at > 0 && (end[0] == 0 || has_prefix(end, ".scope", 7)))
@@ -254,21 +293,14 @@ static __always_inline int container_id_at(const char *name)
 	return -1;
 }
 
-/* The bits of the configured prefixes a container cgroup's name matches. */
-static __always_inline __u8 container_bits(const char *kernel_name)
+/* The bits of the configured prefixes a container's id (at name + at) matches. */
+static __always_inline __u8 container_bits(const char *name, int at)
 {
-	/* Room past the indexes' mask for the ".scope" check. */
-	char name[CGROUP_NAME_BYTES + 8] = {};
-	if (bpf_probe_read_kernel_str(name, CGROUP_NAME_BYTES, kernel_name) <= 0)
-		return 0;
-	int at = container_id_at(name);
-	if (at < 0)
-		return 0;
 	__u8 bits = 0;
 	for (__u32 p = 0; p < MAX_CONTAINER_PREFIXES && p < filter_prefix_count; p++) {
 		bool match = true;
 		for (int i = 0; i < CONTAINER_ID_LEN && i < filter_prefix_lens[p]; i++) {
-			if (name[(at + i) & (CGROUP_NAME_BYTES - 1)] != filter_prefixes[p][i]) {
+			if (name[NAME_AT(at + i)] != filter_prefixes[p][i]) {
 				match = false;
 				break;
 			}
@@ -279,8 +311,37 @@ static __always_inline __u8 container_bits(const char *kernel_name)
 	return bits;
 }
 
-/* A new cgroup of the v2 hierarchy (hierarchy 0) takes its parent's bits
- * and those of a container prefix its name matches. */
+/* The roles of a child named name (len bytes) of a cgroup with roles
+ * parent, as ChildRoles in native/cgroup_names.cc: a top-level cgroup that
+ * is no service or scope (which may be delegated) holds containers;
+ * kubepods and its QoS levels hold QoS levels and pods; a pod, and a podman
+ * pod under machine.slice, holds containers. */
+static __always_inline __u8 child_roles(__u8 parent, const char *name, int len)
+{
+	__u8 roles = 0;
+	if (parent & PLACE_ROOT) {
+		if (!has_suffix(name, len, ".service", 8) && !has_suffix(name, len, ".scope", 6))
+			roles |= PLACE_CONTAINER_PARENT;
+		if (has_prefix(name, "kubepods", 9) || has_prefix(name, "kubepods.slice", 15))
+			roles |= PLACE_POD_PARENT;
+		if (has_prefix(name, "machine.slice", 14))
+			roles |= PLACE_POD_SLICE_PARENT;
+	}
+	if (parent & PLACE_POD_PARENT) {
+		if (has_prefix(name, "burstable", 10) || has_prefix(name, "besteffort", 11) ||
+		    has_prefix(name, "kubepods-burstable.slice", 25) || has_prefix(name, "kubepods-besteffort.slice", 26))
+			roles |= PLACE_POD_PARENT;
+		else if (has_prefix(name, "pod", 3) || (has_prefix(name, "kubepods-", 9) && has_suffix(name, len, ".slice", 6)))
+			roles |= PLACE_CONTAINER_PARENT;
+	}
+	if ((parent & PLACE_POD_SLICE_PARENT) && has_prefix(name, "machine-libpod_pod_", 19) && has_suffix(name, len, ".slice", 6))
+		roles |= PLACE_CONTAINER_PARENT;
+	return roles;
+}
+
+/* A new cgroup of the v2 hierarchy (hierarchy 0) takes its parent's bits;
+ * with container prefixes, a container where its parent holds containers
+ * takes those its id matches, and any other child of a place its roles. */
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(filter_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -288,16 +349,30 @@ int BPF_PROG(filter_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		return 0;
 	/* self is a cgroup's first member: its css parent is the parent cgroup. */
 	struct cgroup *parent = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
-	__u8 bits = 0;
-	if (parent) {
-		__u64 parent_id = BPF_CORE_READ(parent, kn, id);
-		bits = item_bits(&filter_cgroups, &parent_id);
+	if (!parent)
+		return 0;
+	__u64 parent_id = BPF_CORE_READ(parent, kn, id);
+	__u8 bits = item_bits(&filter_cgroups, &parent_id);
+	__u8 roles = 0;
+	__u8 parent_roles = filter_prefix_count ? item_bits(&filter_cgroup_places, &parent_id) : 0;
+	if (parent_roles) {
+		/* Zeroed, so that a check past the name's end reads no garbage. */
+		char name[CGROUP_NAME_BYTES + 8] = {};
+		long n = bpf_probe_read_kernel_str(name, CGROUP_NAME_BYTES, BPF_CORE_READ(cgrp, kn, name));
+		if (n > 0) {
+			int at = (parent_roles & PLACE_CONTAINER_PARENT) ? container_id_at(name) : -1;
+			if (at >= 0)
+				bits |= container_bits(name, at);
+			else
+				roles = child_roles(parent_roles, name, NAME_AT(n - 1));
+		}
 	}
-	if (filter_prefix_count)
-		bits |= container_bits(BPF_CORE_READ(cgrp, kn, name));
-	if (bits) {
+	if (bits || roles) {
 		__u64 id = BPF_CORE_READ(cgrp, kn, id);
-		bpf_map_update_elem(&filter_cgroups, &id, &bits, BPF_ANY);
+		if (bits)
+			bpf_map_update_elem(&filter_cgroups, &id, &bits, BPF_ANY);
+		if (roles)
+			bpf_map_update_elem(&filter_cgroup_places, &id, &roles, BPF_ANY);
 	}
 	return 0;
 }
@@ -309,6 +384,8 @@ int BPF_PROG(filter_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 		return 0;
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
 	bpf_map_delete_elem(&filter_cgroups, &id);
+	if (filter_prefix_count)
+		bpf_map_delete_elem(&filter_cgroup_places, &id);
 	return 0;
 }
 

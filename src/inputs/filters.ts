@@ -2,12 +2,13 @@
 // object (bpf/task_filter.bpf.h): which kinds are on and the maps' sizes
 // before load; the pid, uid and comm items after load; the cgroups last,
 // once the mkdir/rmdir programs are attached, from one walk of the cgroup
-// tree that gives every cgroup the bits those programs would have.
+// tree that gives every cgroup the bits (and, with container id prefixes,
+// the place roles) those programs would have.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NativeBpfObject } from '../native/addon.js';
 import { u32le, u64le } from '../native/little-endian.js';
-import { cgroupRoot, containerIdOfPath } from '../records/container-names.js';
+import { cgroupRoot, childRoles, containerIdOfChild, ROOT } from '../records/container-names.js';
 import { FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from '../traces/process-filter.js';
 
 const IN = 1;
@@ -19,6 +20,8 @@ const MAP_OF: Readonly<Record<FilterKind, string>> = { pid: 'filter_pids', comm:
 export const CGROUP_PROGRAMS = ['filter_cgroup_rmdir', 'filter_cgroup_mkdir'] as const;
 /** Cgroups the map can hold (those named, their descendants, matching containers'). */
 export const CGROUP_MAP_ENTRIES = 16384;
+/** Places where containers can be that the places map can hold (the root, top-level cgroups, pods). */
+export const PLACE_MAP_ENTRIES = 16384;
 /** Sizes in bpf/task_filter.bpf.h. */
 const MAX_CONTAINER_PREFIXES = 16;
 const CONTAINER_ID_LEN = 64;
@@ -87,6 +90,7 @@ export function configureFilter(object: NativeBpfObject, filter: TaskFilter | un
   object.setGlobal('filter_prefixes', text);
   object.setGlobal('filter_prefix_lens', lens);
   object.setGlobal('filter_prefix_bits', bits);
+  object.setMapMaxEntries('filter_cgroup_places', prefixes.length ? PLACE_MAP_ENTRIES : 1);
   const cgroups = on && filter.cgroup.include.length + filter.cgroup.exclude.length > 0;
   for (const program of CGROUP_PROGRAMS) object.setAutoload(program, cgroups);
 }
@@ -107,8 +111,13 @@ export function fillFilterMaps(object: NativeBpfObject, filter: TaskFilter | und
 /**
  * After the cgroup programs are attached (so that no cgroup made meanwhile
  * is missed): every existing cgroup v2 the filter names, each descendant,
- * and each container cgroup of a configured id prefix, with its bits. A
- * cgroup's id is its directory's inode number. Returns the cgroups written.
+ * and each container cgroup of a configured id prefix, with its bits; with
+ * prefixes, also each place where containers can be, with its roles (the
+ * records' rule, src/records/container-names.ts), from which the mkdir
+ * program places the cgroups made later. A cgroup's entries are written
+ * before its children are read, so a child made meanwhile is either read
+ * or placed by the program. A cgroup's id is its directory's inode number.
+ * Returns the cgroups written to the cgroup map.
  */
 export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | undefined, root = cgroupRoot()): number {
   if (!needsCgroupPrograms(filter)) return 0;
@@ -119,17 +128,25 @@ export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | unde
     else prefixes.push({ prefix: item.containerPrefix, bits });
   }
   let written = 0;
-  const visit = (dir: string, path: string, inherited: number): void => {
-    // The records' rule: a container only where its runtime puts it (an imitation elsewhere is no container).
-    const containerId = containerIdOfPath(path);
+  let places = 0;
+  // roles: what the cgroup's children may be; containerId: the id it names (its descendants inherit its bits).
+  const visit = (dir: string, inherited: number, roles: number, containerId: string | undefined, path: string): void => {
     let bits = inherited | (paths.get(path) ?? 0);
     for (const p of prefixes) if (containerId?.startsWith(p.prefix)) bits |= p.bits;
     let children;
     try {
-      if (bits) {
-        if (written === CGROUP_MAP_ENTRIES) throw new Error(`more than ${CGROUP_MAP_ENTRIES} cgroups match the cgroup filter (those named, their descendants and the containers' of its prefixes): name fewer`);
-        object.updateMap('filter_cgroups', u64le(statSync(dir, { bigint: true }).ino), Buffer.of(bits));
-        written++;
+      if (bits || (prefixes.length && roles)) {
+        const id = u64le(statSync(dir, { bigint: true }).ino);
+        if (bits) {
+          if (written === CGROUP_MAP_ENTRIES) throw new Error(`more than ${CGROUP_MAP_ENTRIES} cgroups match the cgroup filter (those named, their descendants and the containers' of its prefixes): name fewer`);
+          object.updateMap('filter_cgroups', id, Buffer.of(bits));
+          written++;
+        }
+        if (prefixes.length && roles) {
+          if (places === PLACE_MAP_ENTRIES) throw new Error(`more than ${PLACE_MAP_ENTRIES} cgroups where containers can be (top-level cgroups, kubelet and podman pods): the cgroup filter's container id prefixes can't follow them`);
+          object.updateMap('filter_cgroup_places', id, Buffer.of(roles));
+          places++;
+        }
       }
       children = readdirSync(dir, { withFileTypes: true });
     } catch (err) {
@@ -137,8 +154,14 @@ export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | unde
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    for (const child of children) if (child.isDirectory()) visit(join(dir, child.name), path === '/' ? `/${child.name}` : `${path}/${child.name}`, bits);
+    for (const child of children) {
+      if (!child.isDirectory()) continue;
+      // The records' rule: a container only where its runtime puts it (an imitation elsewhere is no container); below one, no place.
+      const itsContainer = containerIdOfChild(roles, child.name);
+      const itsRoles = itsContainer ? 0 : childRoles(roles, child.name);
+      visit(join(dir, child.name), bits, itsRoles, itsContainer, path === '/' ? `/${child.name}` : `${path}/${child.name}`);
+    }
   };
-  visit(root, '/', 0);
+  visit(root, 0, ROOT, undefined, '/');
   return written;
 }

@@ -49,3 +49,75 @@ describe('cgroup filter by container id prefix, where the runtimes put container
     expect(sleepOf(imitation)).toBeUndefined();
   });
 });
+
+// Cgroups made after the start are placed by the cgroup_mkdir program: a
+// runtime's name counts only where its runtime puts it (the places the
+// start's walk found, and those made since below them), as for those the
+// walk finds. Each real placement below is made (wholly or partly) after
+// the start; each imitation is made after it, in a delegated subtree or
+// another place a user or a service can make cgroups.
+const later = new AnchoredCgroups();
+const NS = `ebpf-forward-ns-${process.pid}`;
+const USER_SERVICE = `user.slice/user-${process.pid}.slice/user@${process.pid}.service`;
+const OLD_POD = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${process.pid}_old.slice`;
+const NEW_POD = `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${process.pid}_new.slice`;
+const id = (what: string) => containerIdFrom(`${run} later ${what}`);
+/** Real placements (with any parent missing), made after the start: the process runs in each. */
+const REAL = [
+  `${NS}/${id('ctr')}`,
+  `system.slice/docker-${id('docker')}.scope`,
+  `${OLD_POD}/cri-containerd-${id('old pod')}.scope`,
+  `${NEW_POD}/cri-containerd-${id('new pod')}.scope`,
+  `machine.slice/libpod-${id('podman')}.scope/container`,
+  `machine.slice/machine-libpod_pod_${id('podman pod')}.slice/libpod-${id('in podman pod')}.scope`,
+];
+/** Imitations, made after the start. */
+const SPOOFS = [
+  `${USER_SERVICE}/evil/docker-${id('spoof user')}.scope`,
+  `system.slice/evil-${process.pid}.service/docker-${id('spoof service')}.scope`,
+  `ebpf-forward-evil-${process.pid}.scope/${id('spoof scope')}`,
+  `kubepods.slice/kubepods-burstable.slice/evil-${process.pid}/cri-containerd-${id('spoof qos')}.scope`,
+  `machine.slice/evil-${process.pid}/libpod-${id('spoof machine')}.scope`,
+];
+const prefixOf = (path: string) => /([0-9a-f]{64})(?:\.scope)?(?:\/container)?$/.exec(path)![1]!.slice(0, 12);
+
+describe('cgroups made after the start: a runtime name counts only where its runtime puts it', () => {
+  const traces: StartedTrace[] = [];
+  const start = (keys: Record<string, unknown>) => {
+    const started = startTrace(trace_exec, keys);
+    traces.push(started);
+    return started;
+  };
+  const sleepIn = (trace: StartedTrace, child: CgroupChild) => trace.events.find((e) => e.record.pid === child.pid && e.record.filename === '/bin/sleep' && e.record.stage === 'exit');
+
+  afterAll(() => {
+    for (const t of traces) t.session.close();
+    later.cleanup();
+  });
+
+  it('cgroup <prefix>: the real placements pass, the imitations do not', async () => {
+    // There at the start (the walk places them): a kubelet's parent and one pod, a user's delegated service.
+    later.make(OLD_POD);
+    later.make(USER_SERVICE);
+    const cgroupKey = filterKeys.find((k) => k.name === 'cgroup')!;
+    const trace = start({ cgroup: [cgroupKey.parse([...REAL, ...SPOOFS].map(prefixOf).join(','))] });
+    const imitations = [];
+    for (const spoofed of SPOOFS) imitations.push(await runInCgroup(later.make(spoofed).path, '/bin/sleep 0.1'));
+    const reals = [];
+    for (const real of REAL) reals.push(await runInCgroup(later.make(real).path, '/bin/sleep 0.1'));
+    // One ring, in order: once the last real one's record is read, the imitations' would have been.
+    for (const [i, child] of reals.entries()) await waitFor(() => sleepIn(trace, child), 10_000, `the exec record from ${REAL[i]}`);
+    expect(SPOOFS.filter((_, i) => sleepIn(trace, imitations[i]!)), 'imitations recorded').toEqual([]);
+  });
+
+  it('exclude_cgroup <prefix>: the real placement is left out, the imitation is not', async () => {
+    const real = `${NS}/${id('excluded ctr')}`;
+    const spoofed = `${USER_SERVICE}/evil/docker-${id('excluded spoof')}.scope`;
+    const excludeKey = filterKeys.find((k) => k.name === 'exclude_cgroup')!;
+    const trace = start({ exclude_cgroup: [excludeKey.parse([real, spoofed].map(prefixOf).join(','))] });
+    const left = await runInCgroup(later.make(real).path, '/bin/sleep 0.1');
+    const imitation = await runInCgroup(later.make(spoofed).path, '/bin/sleep 0.1');
+    await waitFor(() => sleepIn(trace, imitation), 10_000, `the exec record from ${spoofed} (an imitation: not excluded)`);
+    expect(sleepIn(trace, left), 'the excluded container recorded').toBeUndefined();
+  });
+});
