@@ -272,8 +272,8 @@ export class EbpfInput {
       const before = this.lostReported.get(s.name) ?? 0;
       if (lost > before) {
         news.push(`${s.name} lost ${lost - before} records (total ${lost})`);
-        // Reading stopped for full outputs since the last warning: they are the bottleneck.
-        if (s.pauses > (this.pausesReported.get(s.name) ?? 0)) outputsFull = true;
+        // Reading stopped for full outputs since the last warning (or still is): they are the bottleneck.
+        if (s.paused || s.pauses > (this.pausesReported.get(s.name) ?? 0)) outputsFull = true;
       }
       this.lostReported.set(s.name, lost);
       this.pausesReported.set(s.name, s.pauses);

@@ -519,6 +519,11 @@ export class TraceSession {
     return this.options.trace.name;
   }
 
+  /** Reading waits for the outputs to have room. */
+  get paused(): boolean {
+    return this.waitingForRoom;
+  }
+
   /** Records the kernel could not put in the ring buffer (it was full). */
   lost(): number {
     // After close the last count read stands.
