@@ -5,6 +5,7 @@
 // user.slice, made before the start, does not, though its id has a prefix
 // of the filter.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerIdOfPath } from '../../src/records/container-names.js';
 import { trace_exec } from '../../src/traces/exec/index.js';
 import { filterKeys } from '../../src/traces/process-filter.js';
 import { containerIdFrom, runInCgroup, type CgroupChild } from '../support/cgroups.js';
@@ -79,6 +80,46 @@ const SPOOFS = [
   `kubepods.slice/kubepods-burstable.slice/evil-${process.pid}/cri-containerd-${id('spoof qos')}.scope`,
   `machine.slice/evil-${process.pid}/libpod-${id('spoof machine')}.scope`,
 ];
+/**
+ * The layouts and imitations of test/containers/container-rule.test.ts, made
+ * after the start, all with one id: the kernel filter must pass exactly those
+ * the records' rule names the container of. The runtimes' own top-level
+ * folders (/docker, /kubepods, ...) are another test's, so those layouts are
+ * at top-level folders of this run's (the rule's answer is the same).
+ */
+const TABLE_ID = id('table');
+const TOP = `ebpf-forward-${process.pid}`;
+const TABLE = ((A: string, B: string, POD: string, USER: string) => [
+  `${TOP}-docker/${A}`,
+  `${TOP}-docker/${A}/init`,
+  `${TOP}-libpod/libpod-${A}`,
+  `${TOP}-k8s.io/${A}`,
+  `system.slice/docker-${A}.scope`,
+  `machine.slice/libpod-${A}.scope/container`,
+  `machine.slice/machine-libpod_pod_${B}.slice/libpod-${A}.scope`,
+  `kubepods.slice/burstable/${POD}/${A}`,
+  `kubepods.slice/besteffort/${POD}/crio-${A}`,
+  `kubepods.slice/${POD}/${A}`,
+  `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod5f1c3e5a_${process.pid}.slice/cri-containerd-${A}.scope`,
+  `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod5f1c3e5a_${process.pid}.slice/crio-${A}.scope`,
+  `kubepods.slice/kubepods-pod5f1c3e5a_${process.pid}.slice/docker-${A}.scope`,
+  `machine.slice/libpod-conmon-${A}.scope`,
+  `system.slice/crio-conmon-${A}.scope`,
+  `user.slice/evil-${process.pid}/cri-containerd-${A}.scope`,
+  `${USER}/app.slice/docker-${A}.scope`,
+  `${USER}/user.slice/libpod-${A}.scope/container`,
+  `system.slice/build-${process.pid}.service/${A}`,
+  `${TOP}-session.scope/docker-${A}.scope`,
+  `${TOP}-agent.service/${A}`,
+  A,
+  `${USER}/kubepods/burstable/${POD}/${A}`,
+  `system.slice/x-${process.pid}.service/kubepods/${POD}/${A}`,
+  `system.slice/machine-libpod_pod_${B}.slice/libpod-${A}.scope`,
+  `kubepods.slice/kubepods-burstable.slice/evil-${process.pid}/cri-containerd-${A}.scope`,
+  `${TOP}-docker/${A.slice(1)}`,
+  `${TOP}-docker/${A.toUpperCase()}`,
+  `system.slice/docker-${A}.service`,
+])(TABLE_ID, id('table pod'), `pod5f1c3e5a-${process.pid}`, `user.slice/user-${process.pid}.slice/user@${process.pid}.service`);
 const prefixOf = (path: string) => /([0-9a-f]{64})(?:\.scope)?(?:\/container)?$/.exec(path)![1]!.slice(0, 12);
 
 describe('cgroups made after the start: a runtime name counts only where its runtime puts it', () => {
@@ -119,5 +160,18 @@ describe('cgroups made after the start: a runtime name counts only where its run
     const imitation = await runInCgroup(later.make(spoofed).path, '/bin/sleep 0.1');
     await waitFor(() => sleepIn(trace, imitation), 10_000, `the exec record from ${spoofed} (an imitation: not excluded)`);
     expect(sleepIn(trace, left), 'the excluded container recorded').toBeUndefined();
+  });
+
+  it("on the records' rule's layouts and imitations, made after the start, the filter passes exactly the rule's containers", async () => {
+    const cgroupKey = filterKeys.find((k) => k.name === 'cgroup')!;
+    const trace = start({ cgroup: [cgroupKey.parse(TABLE_ID.slice(0, 12))] });
+    const contained = (path: string) => containerIdOfPath(`/${path}`) === TABLE_ID;
+    const others = [];
+    for (const path of TABLE.filter((p) => !contained(p))) others.push({ path, child: await runInCgroup(later.make(path).path, '/bin/sleep 0.1') });
+    const containers = [];
+    for (const path of TABLE.filter(contained)) containers.push({ path, child: await runInCgroup(later.make(path).path, '/bin/sleep 0.1') });
+    expect(containers.length).toBeGreaterThan(10);
+    for (const { path, child } of containers) await waitFor(() => sleepIn(trace, child), 10_000, `the exec record from ${path}`);
+    expect(others.filter(({ child }) => sleepIn(trace, child)).map(({ path }) => path), "recorded, though the rule names no container of the prefix").toEqual([]);
   });
 });
