@@ -33,6 +33,19 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cliPath = process.env.EBPF_FORWARD_CLI ?? join(root, 'dist', 'cli.js');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** What a run must undo if the soak itself is stopped (SIGINT, SIGTERM): its processes and its tmpfs. */
+const undo = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const step of [...undo].reverse()) {
+      try {
+        step();
+      } catch {}
+    }
+    process.exit(130);
+  });
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -73,6 +86,9 @@ function configText({ port, storage, acks, http, httpPort, storagePath, memBufLi
 /** The CLI, with its stderr kept. */
 function startCli(conf) {
   const child = spawn(process.execPath, [cliPath, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const kill = () => child.kill('SIGKILL');
+  undo.add(kill);
+  child.on('exit', () => undo.delete(kill));
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -143,6 +159,11 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-soak-'));
   const storagePath = join(dir, 'storage');
   mkdirSync(storagePath);
+  const removeDir = () => {
+    if (tmpfs) spawnSync('umount', ['-l', storagePath]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  undo.add(removeDir);
   if (tmpfs) {
     const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${tmpfs}`, 'tmpfs', storagePath], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`cannot mount a tmpfs of ${tmpfs} at ${storagePath}: ${r.stderr.trim()}`);
@@ -168,6 +189,10 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
     await waitForLog(cli, /tracing trace_signal\n/, 30_000);
     const totalS = cycles * (downS + upS);
     const gen = spawn(loadgen, ['signal', String(rate * totalS), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The worker is in the generator's process group: both go.
+    const killGen = () => spawnSync('pkill', ['-KILL', '-x', comm]);
+    undo.add(killGen);
+    gen.on('exit', () => undo.delete(killGen));
     pid = gen.pid;
     let genOut = '';
     gen.stdout.on('data', (d) => (genOut += d));
@@ -250,8 +275,8 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
   } finally {
     if (cli.exit() === undefined) cli.child.kill('SIGKILL');
     await sink?.stop().catch(() => {});
-    if (tmpfs) spawnSync('umount', [storagePath]);
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
+    undo.delete(removeDir);
   }
 }
 
