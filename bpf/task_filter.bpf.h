@@ -219,8 +219,10 @@ const volatile __u8 filter_prefix_bits[MAX_CONTAINER_PREFIXES] = {};
  * filter_cgroup_mkdir gives a new cgroup its roles from its parent's and its
  * name, so a place made after the start is one too, and a runtime's name
  * anywhere else (a user's delegated subtree) is no container. Only cgroups
- * with roles are in it: the root, the top-level cgroups, kubelet's and
- * podman's pods. Used only with container id prefixes. */
+ * with roles are in it: the root, the top-level cgroups that are no service
+ * or scope, kubepods' QoS levels, kubelet's and podman's pods. Used only
+ * with container id prefixes. test/containers/container-filter.test.ts
+ * holds it to the records' rule. */
 #define PLACE_ROOT 1
 #define PLACE_CONTAINER_PARENT 2
 #define PLACE_POD_PARENT 4
