@@ -165,7 +165,7 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
   };
   undo.add(removeDir);
   if (tmpfs) {
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${tmpfs}`, 'tmpfs', storagePath], { encoding: 'utf8' });
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${tmpfs},mode=0700`, 'tmpfs', storagePath], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`cannot mount a tmpfs of ${tmpfs} at ${storagePath}: ${r.stderr.trim()}`);
   }
   const port = await freePort();
