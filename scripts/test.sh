@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (vitest), after what the tests need beyond the
-# build (scripts/test-setup.sh: promtool), and ends with a plain
+# build (scripts/test-setup.sh: promtool, the container runtimes, the VM
+# tier's kernels), and ends with a plain
 # "N passed, N failed" line; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
