@@ -1,7 +1,7 @@
 // trace_signal on the real kernel: kill, tkill, tgkill and signals the kernel
 // generates, exactly one record each, with the receiver as tpid.
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
 import { startTrace } from '../support/trace-session.js';
@@ -67,8 +67,11 @@ describe('trace_signal', () => {
   });
 
   it('tkill and tgkill: tpid is the receiving thread', async () => {
-    const sleeper = spawnSync('sh', ['-c', 'sleep 30 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
+    // The target ignores both signals: killed by tkill's SIGUSR1, it could be
+    // reaped (by an init that reaps at once) before tgkill, which then fails.
+    const sleeper = spawnSync('sh', ['-c', '(trap "" USR1 TERM; exec sleep 30) >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' });
     const target = Number(sleeper.stdout.trim());
+    onTestFinished(() => void spawnSync('kill', ['-KILL', String(target)]));
     const t1 = run('tkill', String(target), '10');
     const t2 = run('tgkill', String(target), String(target), '15');
     for (const [call, signal] of [[t1, 10], [t2, 15]] as const) {
