@@ -1,47 +1,14 @@
-// docker/Dockerfile can't be built here (no Docker engine), so its claims are
-// checked against the repository and this Debian 12 machine: the build stage
-// runs the scripts the README and the tests run, what it copies exists, and
-// the final stage installs nothing that compiles, with its dependencies
-// resolved by apt.
+// docker/Dockerfile's claims read from the file, against the repository and
+// this Debian 12 machine: the build stage runs the scripts the README and
+// the tests run, what it copies exists, and the final stage installs nothing
+// that compiles, with its dependencies resolved by apt. test/image builds it
+// and looks inside the image.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseDockerfile, type Instruction, type Stage } from '../image/dockerfile.js';
 import { repoRoot } from './package.js';
-
-interface Instruction {
-  line: number;
-  keyword: string;
-  args: string;
-}
-
-interface Stage {
-  from: string;
-  name?: string;
-  instructions: Instruction[];
-}
-
-/** Dockerfile instructions by stage (comments dropped, `\` continuations joined). */
-function parseDockerfile(text: string): Stage[] {
-  const stages: Stage[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const start = i + 1;
-    let line = lines[i]!;
-    if (/^\s*(#|$)/.test(line)) continue;
-    while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1) + ' ' + lines[++i]!.trim();
-    const m = /^\s*(\w+)\s+(.*)$/.exec(line);
-    if (!m) throw new Error(`docker/Dockerfile:${start}: not an instruction: ${line}`);
-    const keyword = m[1]!.toUpperCase();
-    if (keyword === 'FROM') {
-      const from = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(m[2]!.trim());
-      stages.push({ from: from![1]!, name: from![2], instructions: [] });
-    } else {
-      stages.at(-1)!.instructions.push({ line: start, keyword, args: m[2]! });
-    }
-  }
-  return stages;
-}
 
 /** The packages an instruction's `apt-get install` lines name. */
 function aptInstalled(run: Instruction): string[] {
