@@ -360,6 +360,43 @@ const std::string* CgroupNames::ContainerOf(uint64_t id, uint32_t pid) {
   return kept->empty() ? nullptr : kept;
 }
 
+ContainerMetadata& ContainerMetadata::Process() {
+  static ContainerMetadata instance;
+  return instance;
+}
+
+const ContainerMetadata::Blob* ContainerMetadata::Find(uint64_t cgroup_id, const std::string& container) {
+  const Blob* blob = nullptr;
+  auto slot = by_cgroup_.find(cgroup_id);
+  if (slot != by_cgroup_.end() && slot->second.generation == generation_) {
+    blob = slot->second.blob;
+  } else {
+    auto found = by_container_.find(container);
+    if (found != by_container_.end()) blob = &found->second;
+    if (slot != by_cgroup_.end()) {
+      slot->second = {blob, generation_};
+    } else {
+      if (by_cgroup_.size() >= kMaxCgroups) by_cgroup_.clear();
+      by_cgroup_.emplace(cgroup_id, Slot{blob, generation_});
+    }
+  }
+  last_cgroup_ = cgroup_id;
+  last_generation_ = generation_;
+  last_ = blob;
+  return blob;
+}
+
+void ContainerMetadata::Set(const std::string& container, Blob blob) {
+  by_container_[container] = std::move(blob);
+  generation_++;
+}
+
+void ContainerMetadata::Remove(const std::string& container) {
+  if (by_container_.erase(container) == 0) return;
+  generation_++;
+  if (by_container_.empty()) by_cgroup_.clear();
+}
+
 namespace {
 
 Napi::Value Lookup(const Napi::CallbackInfo& info) {
@@ -400,6 +437,40 @@ Napi::Value Parse(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, ContainerIdOfPath(info[0].As<Napi::String>().Utf8Value()));
 }
 
+Napi::Value SetMetadata(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsString() || !info[1].IsBuffer() || !info[2].IsNumber() || !info[3].IsBuffer() || !info[4].IsNumber()) {
+    Napi::TypeError::New(env, "set(containerId: string, plain: Buffer, plainCount: number, annotated: Buffer, annotatedCount: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ContainerMetadata::Blob blob;
+  for (int i = 0; i < 2; i++) {
+    Napi::Buffer<uint8_t> bytes = info[1 + 2 * i].As<Napi::Buffer<uint8_t>>();
+    if (bytes.Length() > ContainerMetadata::kMaxBytes) {
+      Napi::RangeError::New(env, "container metadata of " + std::to_string(bytes.Length()) + " bytes is over " + std::to_string(ContainerMetadata::kMaxBytes)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    blob.bytes[i].assign(reinterpret_cast<const char*>(bytes.Data()), bytes.Length());
+    blob.pairs[i] = info[2 + 2 * i].As<Napi::Number>().Uint32Value();
+  }
+  ContainerMetadata::Process().Set(info[0].As<Napi::String>().Utf8Value(), std::move(blob));
+  return env.Undefined();
+}
+
+Napi::Value RemoveMetadata(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "remove(containerId: string)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ContainerMetadata::Process().Remove(info[0].As<Napi::String>().Utf8Value());
+  return env.Undefined();
+}
+
+Napi::Value MetadataSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(ContainerMetadata::Process().size()));
+}
+
 }  // namespace
 
 void InitCgroupNames(Napi::Env env, Napi::Object exports) {
@@ -409,6 +480,12 @@ void InitCgroupNames(Napi::Env env, Napi::Object exports) {
   names.Set("parse", Napi::Function::New(env, Parse, "parse"));
   names.Set("root", Napi::String::New(env, CgroupRoot()));
   exports.Set("containerNames", names);
+  Napi::Object metadata = Napi::Object::New(env);
+  metadata.Set("set", Napi::Function::New(env, SetMetadata, "set"));
+  metadata.Set("remove", Napi::Function::New(env, RemoveMetadata, "remove"));
+  metadata.Set("size", Napi::Function::New(env, MetadataSize, "size"));
+  metadata.Set("maxBytes", Napi::Number::New(env, static_cast<double>(ContainerMetadata::kMaxBytes)));
+  exports.Set("containerMetadata", metadata);
 }
 
 }  // namespace ebpf_forward

@@ -147,9 +147,58 @@ class CgroupNames {
   Stats stats_;
 };
 
+// ContainerMetadata: what a container's runtime says of it (its name, image,
+// pod; src/containers/ learns it from the runtimes' APIs on the JS thread),
+// as msgpack key/value pairs encoded once per container and written as they
+// are by CONTAINER_METADATA after a record's container fields. Keyed by
+// container id; each cgroup's answer is memoised by cgroup id (a cgroup's
+// container never changes) and valid until the next Set or Remove, which
+// bump a generation rather than walk the memo. Used on the JS thread only.
+class ContainerMetadata {
+ public:
+  static ContainerMetadata& Process();
+
+  // `pairs` msgpack key/value pairs, back to back: [0] plain, [1] with
+  // the pod's annotations (kubernetes_annotations On).
+  struct Blob {
+    std::string bytes[2];
+    uint32_t pairs[2];
+  };
+  // The pairs of cgroup `cgroup_id`, whose container is `container` (as
+  // CgroupNames answered); nullptr when its runtime said nothing of it.
+  // Valid until the next Set or Remove.
+  const Blob* Of(uint64_t cgroup_id, const std::string& container) {
+    if (by_container_.empty()) return nullptr;
+    if (cgroup_id == last_cgroup_ && last_generation_ == generation_) return last_;
+    return Find(cgroup_id, container);
+  }
+  void Set(const std::string& container, Blob blob);
+  void Remove(const std::string& container);
+  size_t size() const { return by_container_.size(); }
+
+  // The most bytes one container's pairs may take (the encoder's bound
+  // counts them for every record); src/containers/ keeps within it.
+  static constexpr size_t kMaxBytes = 16384;
+  static constexpr size_t kMaxCgroups = 8192;
+
+ private:
+  const Blob* Find(uint64_t cgroup_id, const std::string& container);
+  struct Slot {
+    const Blob* blob;
+    uint64_t generation;
+  };
+  std::unordered_map<std::string, Blob> by_container_;
+  std::unordered_map<uint64_t, Slot> by_cgroup_;
+  uint64_t generation_ = 1;
+  uint64_t last_cgroup_ = 0, last_generation_ = 0;
+  const Blob* last_ = nullptr;
+};
+
 // containerNames: {lookup(cgroupId: bigint, pid: number): string | undefined,
 // stats(): {...}, parse(path: string): string, root: string} for tests and
-// benchmarks.
+// benchmarks; containerMetadata: {set(containerId: string, plain: Buffer,
+// plainCount: number, annotated: Buffer, annotatedCount: number),
+// remove(containerId: string), size(): number, maxBytes}.
 void InitCgroupNames(Napi::Env env, Napi::Object exports);
 
 }  // namespace ebpf_forward

@@ -33,14 +33,18 @@ enum Op : uint32_t {
   SWITCH,
   MAP,
   CONTAINER_ID,
+  CONTAINER_METADATA,
   kOpCount
 };
-constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4};
+constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4, 3};
 constexpr const char* kOpNames[kOpCount] = {"END",  "MIN_LEN", "HEAD_KTIME",  "HEAD_NOW", "LIT",  "UINT", "SINT",
                                             "ERRNO", "BOOL",   "FLOAT",       "CSTR",     "LSTR", "TAIL", "TSTR",
-                                            "TSTR_FDPATH", "INET", "ENUM", "SWITCH", "MAP", "CONTAINER_ID"};
+                                            "TSTR_FDPATH", "INET", "ENUM", "SWITCH", "MAP", "CONTAINER_ID",
+                                            "CONTAINER_METADATA"};
 // Longest CONTAINER_ID value: a str8 header and 64 hex digits.
 constexpr uint64_t kContainerIdMax = 2 + 64;
+// Most CONTAINER_METADATA writes: the pairs, and a map header grown from 1 to 5 bytes.
+constexpr uint64_t kContainerMetadataMax = ContainerMetadata::kMaxBytes + 4;
 constexpr uint32_t kNoDefault = 0xffffffff;
 constexpr uint32_t kNoTarget = 0xffffffff;
 constexpr int32_t kAtFdcwd = -100;
@@ -146,6 +150,18 @@ inline uint8_t* LowerMapCount(uint8_t* at, uint32_t n, uint8_t* end) {
     end -= before - after;
   }
   PutMapHeader(at, n - 1);
+  return end;
+}
+
+// The map header at `at` (n pairs) raised to n + k, the bytes up to `end`
+// moved down when it grows (fixmap to map16, map16 to map32); the new end.
+inline uint8_t* RaiseMapCount(uint8_t* at, uint32_t n, uint32_t k, uint8_t* end) {
+  size_t before = MapHeaderSize(n), after = MapHeaderSize(n + k);
+  if (before != after) {
+    memmove(at + after, at + before, static_cast<size_t>(end - (at + before)));
+    end += after - before;
+  }
+  PutMapHeader(at, n + k);
   return end;
 }
 
@@ -500,6 +516,9 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
         if (!in_pool(arg[2], arg[3]))
           return fail(w, "CONTAINER_ID key pool range " + std::to_string(arg[2]) + "+" + std::to_string(arg[3]) + " is outside the pool (" + std::to_string(pool_size) + " bytes)");
         break;
+      case CONTAINER_METADATA:
+        if (arg[2] > 1) return fail(w, "CONTAINER_METADATA annotations flag " + std::to_string(arg[2]) + " is not 0 or 1");
+        break;
       default:
         break;
     }
@@ -578,6 +597,7 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
       case INET: own = kInetMax; break;
       case MAP: own = 5; break;
       case CONTAINER_ID: own = arg[3] + kContainerIdMax; break;
+      case CONTAINER_METADATA: own = kContainerMetadataMax; break;
       case ENUM: {
         own = 9;
         if (arg[5] != kNoDefault) own = std::max<uint64_t>(own, arg[5]);
@@ -683,6 +703,11 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
         in.c = arg[2];  // the key, in the program's own pool (pool_ starts with it)
         in.d = arg[3];
         break;
+      case CONTAINER_METADATA:
+        in.a = arg[0];
+        in.b = arg[1];
+        in.c = arg[2];  // 0 plain, 1 with annotations
+        break;
       case ENUM: {
         in.a = arg[0];
         in.size = static_cast<uint8_t>(arg[1]);
@@ -756,6 +781,11 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
   // The record's map header (MAP), which CONTAINER_ID may lower.
   uint8_t* map_at = nullptr;
   uint32_t map_count = 0;
+  // CONTAINER_ID's answer, which CONTAINER_METADATA of the same cgroup
+  // takes rather than asking again (a miss would be a second miss).
+  bool looked_up = false;
+  uint64_t looked_up_cgroup = 0;
+  const std::string* looked_up_id = nullptr;
   EncodedRecord result = {RecordOutcome::kEntry, 0, false, 0, 0};
   // Whether `size` bytes at `off` are inside the record.
   auto inside = [len](uint64_t off, uint64_t size) { return off + size <= len; };
@@ -766,7 +796,7 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
       &&op_END,  &&op_MIN_LEN, &&op_HEAD_KTIME,  &&op_HEAD_NOW, &&op_LIT,  &&op_UINT,
       &&op_SINT, &&op_ERRNO,   &&op_BOOL,        &&op_FLOAT,    &&op_CSTR, &&op_LSTR,
       &&op_TAIL, &&op_TSTR,    &&op_TSTR_FDPATH, &&op_INET,     &&op_ENUM, &&op_SWITCH,
-      &&op_MAP,  &&op_CONTAINER_ID};
+      &&op_MAP,  &&op_CONTAINER_ID, &&op_CONTAINER_METADATA};
   uint32_t pc = 0;
   const Instr* in;
 #define NEXT()                                                \
@@ -919,7 +949,10 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
     NEXT();
   op_CONTAINER_ID: {
     if (!inside(in->a, 8) || !inside(in->b, 4)) goto malformed;
-    const std::string* id = CgroupNames::Process().ContainerOf(LoadLE(r + in->a, 8), static_cast<uint32_t>(LoadLE(r + in->b, 4)));
+    looked_up_cgroup = LoadLE(r + in->a, 8);
+    const std::string* id = CgroupNames::Process().ContainerOf(looked_up_cgroup, static_cast<uint32_t>(LoadLE(r + in->b, 4)));
+    looked_up = true;
+    looked_up_id = id;
     if (id) {
       o = PutLiteral(o, pool + in->c, in->d);
       o = PutStrHeader(o, id->size());
@@ -929,6 +962,25 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
       if (!map_at || map_count == 0) goto malformed;
       o = LowerMapCount(map_at, map_count, o);
       map_count--;
+    }
+    NEXT();
+  }
+  op_CONTAINER_METADATA: {
+    if (!inside(in->a, 8) || !inside(in->b, 4)) goto malformed;
+    ContainerMetadata& metadata = ContainerMetadata::Process();
+    if (metadata.size() == 0) NEXT();  // no runtime said anything: nothing to look up
+    uint64_t cgroup = LoadLE(r + in->a, 8);
+    const std::string* id = looked_up && looked_up_cgroup == cgroup
+                                ? looked_up_id
+                                : CgroupNames::Process().ContainerOf(cgroup, static_cast<uint32_t>(LoadLE(r + in->b, 4)));
+    const ContainerMetadata::Blob* blob = id ? metadata.Of(cgroup, *id) : nullptr;
+    if (blob && blob->pairs[in->c]) {
+      if (!map_at) goto malformed;
+      const std::string& bytes = blob->bytes[in->c];
+      o = RaiseMapCount(map_at, map_count, blob->pairs[in->c], o);
+      map_count += blob->pairs[in->c];
+      memcpy(o, bytes.data(), bytes.size());
+      o += bytes.size();
     }
     NEXT();
   }

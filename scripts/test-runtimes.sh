@@ -204,6 +204,14 @@ fi
 if ! failed docker && ! start_daemon dockerd 'docker version' dockerd; then
   fail "dockerd did not answer on /var/run/docker.sock (see /var/log/dockerd.log)" docker
 fi
+# podman's API (Docker-compatible), which ebpf-forward reads container
+# names and images from: the service, with no idle timeout.
+podman_socket=/run/podman/podman.sock
+mkdir -p "$(dirname "$podman_socket")"
+if ! failed podman && ! start_daemon podman-service "podman --remote --url unix://$podman_socket version" \
+    podman system service --time=0 "unix://$podman_socket"; then
+  fail "podman system service did not answer on $podman_socket (see /var/log/podman-service.log)" podman
+fi
 
 # --- the base image -------------------------------------------------------
 debian_mirror() {
@@ -254,3 +262,14 @@ for ns in default k8s.io; do
 done
 
 write_status
+
+# The stand-ins of docker/Dockerfile's base images, which test/image builds
+# it on (scripts/test-node-images.sh, made once and kept).
+node_stand_ins() {
+  if failed podman; then
+    printf 'podman is not set up: %s\n' "${outcome[podman]}" >"$status_dir/node-images"
+  else
+    bash "$(dirname "$0")/test-node-images.sh"
+  fi
+}
+node_stand_ins

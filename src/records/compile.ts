@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import { arrayHeader, mapHeader } from '../msgpack-headers.js';
 import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
-import { CONTAINER_FIELDS, HEAD_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
+import { CONTAINER_FIELDS, HEAD_FIELDS, RUNTIME_METADATA_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
 import { FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode, type RecordProgram } from './program.js';
 
 /** A declaration that does not fit the BTF it is compiled against; the message names both. */
@@ -102,6 +102,14 @@ interface TraceCompileOptions {
   headFields?: readonly FieldDeclaration[];
   /** Whether each record ends with CONTAINER_FIELDS (the input's container_metadata; default true). */
   containerMetadata?: boolean;
+  /**
+   * Whether each record with container fields ends with what its
+   * container's runtime said of it (CONTAINER_METADATA; the input's
+   * container_runtime_metadata; default true). Nothing without container fields.
+   */
+  runtimeMetadata?: boolean;
+  /** With runtime metadata, whether a pod's annotations are in its kubernetes map (kubernetes_annotations; default false). */
+  kubernetesAnnotations?: boolean;
 }
 
 /** Compiles a trace's declaration against its object's BTF. Throws RecordLayoutError naming both on a mismatch. */
@@ -182,7 +190,10 @@ class ShapeCompiler {
     const { b, shape, options } = this;
     const fields = [...(options.headFields ?? HEAD_FIELDS), ...shape.fields, ...(options.containerMetadata === false ? [] : CONTAINER_FIELDS)];
     const keys = ['event_type', ...fields.map((f) => f.key), ...(options.sequenceKey !== undefined ? [options.sequenceKey] : [])];
-    const twice = keys.find((k, i) => keys.indexOf(k) !== i);
+    const withMetadata = options.runtimeMetadata !== false && fields.some((f) => 'containerOf' in f.from);
+    // The runtime's keys are not counted in the map header (CONTAINER_METADATA adds them), but may not be taken.
+    const taken = withMetadata ? [...keys, ...RUNTIME_METADATA_FIELDS.map((f) => f.key)] : keys;
+    const twice = taken.find((k, i) => taken.indexOf(k) !== i);
     if (twice !== undefined) throw new RecordLayoutError(`${options.trace}: the key ${twice} would be in its records twice`);
 
     const minLenAt = b.emit(Op.MIN_LEN, 0);
@@ -199,6 +210,13 @@ class ShapeCompiler {
       // CONTAINER_ID writes its own key, or nothing.
       if (!('containerOf' in field.from)) b.key(field.key);
       this.field(field);
+    }
+    const container = fields.find((f) => 'containerOf' in f.from);
+    if (withMetadata && container && 'containerOf' in container.from) {
+      // Members checked by the container_id field above.
+      const cgroup = this.member(container.from.containerOf, 'container runtime metadata');
+      const pid = this.member(container.from.pid, 'container runtime metadata');
+      b.emit(Op.CONTAINER_METADATA, cgroup.offset, pid.offset, options.kubernetesAnnotations ? 1 : 0);
     }
     if (options.sequenceKey !== undefined) {
       b.key(options.sequenceKey);

@@ -3,7 +3,7 @@
 // README holds these tables as they are).
 import type { FieldDeclaration, RecordDeclaration } from './declaration.js';
 import { shapesOf } from './declaration.js';
-import { CONTAINER_FIELDS } from './head.js';
+import { CONTAINER_FIELDS, RUNTIME_METADATA_FIELDS } from './head.js';
 
 /** Each event_type of a declaration with its fields after the common head, in key order (kinds sharing an event_type merged). */
 export function fieldsByEventType(declaration: RecordDeclaration): Map<string, FieldDeclaration[]> {
@@ -21,7 +21,7 @@ export function fieldTables(declaration: RecordDeclaration): string {
   const groups = fieldsByEventType(declaration);
   const tables: string[] = [];
   for (const [eventType, fields] of groups) {
-    const rows = [...fields, ...CONTAINER_FIELDS].map((f) => `| ${f.key} | ${f.type} | ${f.doc} |`);
+    const rows = [...fields, ...CONTAINER_FIELDS, ...RUNTIME_METADATA_FIELDS].map((f) => `| ${f.key} | ${f.type} | ${f.doc} |`);
     const table = ['| field | type | meaning |', '|---|---|---|', ...rows].join('\n');
     tables.push(groups.size > 1 ? `event_type \`${eventType}\`:\n\n${table}` : table);
   }

@@ -49,3 +49,28 @@ export const CONTAINER_FIELDS: readonly FieldDeclaration[] = [
     doc: "further field: its mount namespace's inode number (as /proc/<pid>/ns/mnt shows it)",
   },
 ];
+
+/**
+ * What a container's runtime says of it (src/containers/), after
+ * CONTAINER_FIELDS, unless the input says `container_runtime_metadata Off`
+ * (or `container_metadata Off`): one pre-encoded run of pairs per container
+ * (CONTAINER_METADATA), absent where no runtime said anything. For the
+ * README's tables, and the keys no other field may take.
+ */
+export const RUNTIME_METADATA_FIELDS: readonly { key: string; type: string; doc: string }[] = [
+  {
+    key: 'container_name',
+    type: 'string',
+    doc: "further field: a docker or podman container's name (without docker's leading `/`); absent for others",
+  },
+  {
+    key: 'container_image',
+    type: 'string',
+    doc: 'further field: the image a docker or podman container was made from, as it was named; absent for others',
+  },
+  {
+    key: 'kubernetes',
+    type: 'map',
+    doc: "further field: a CRI (containerd, CRI-O) container's pod as Fluent Bit's filter_kubernetes names it: `pod_name`, `namespace_name`, `pod_id`, `labels`, `annotations` (with `kubernetes_annotations On`), `container_name`, `container_image`; absent for others",
+  },
+];

@@ -7,13 +7,16 @@
 // one, as the native one folds them) so that the comparison is fair.
 import type { EncodedBatch } from '../native/addon.js';
 import { ContainerNames } from './container-names.js';
-import { CONTAINER_ID_MAX, NO_DEFAULT, NO_TARGET, Op } from './program.js';
+import { CONTAINER_ID_MAX, CONTAINER_METADATA_MAX, NO_DEFAULT, NO_TARGET, Op } from './program.js';
 
 // Indexed by opcode (program.ts FIXED_ARGS, as an array for the checks).
-const FIXED = [0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4];
-const NAMES = ['END', 'MIN_LEN', 'HEAD_KTIME', 'HEAD_NOW', 'LIT', 'UINT', 'SINT', 'ERRNO', 'BOOL', 'FLOAT', 'CSTR', 'LSTR', 'TAIL', 'TSTR', 'TSTR_FDPATH', 'INET', 'ENUM', 'SWITCH', 'MAP', 'CONTAINER_ID'];
+const FIXED = [0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4, 3];
+const NAMES = ['END', 'MIN_LEN', 'HEAD_KTIME', 'HEAD_NOW', 'LIT', 'UINT', 'SINT', 'ERRNO', 'BOOL', 'FLOAT', 'CSTR', 'LSTR', 'TAIL', 'TSTR', 'TSTR_FDPATH', 'INET', 'ENUM', 'SWITCH', 'MAP', 'CONTAINER_ID', 'CONTAINER_METADATA'];
 /** Resolves CONTAINER_ID: the container id of a cgroup, or undefined. */
 export type ContainerIdOf = (cgroupId: bigint, pid: number) => string | undefined;
+/** Resolves CONTAINER_METADATA: a container's pre-encoded pairs (with the pod's annotations or not) and their number, or undefined. */
+export type ContainerMetadataOf = (containerId: string, withAnnotations: boolean) => { pairs: Buffer; count: number } | undefined;
+const noMetadata: ContainerMetadataOf = () => undefined;
 const processNames = new ContainerNames();
 const processContainerIdOf: ContainerIdOf = (cgroupId, pid) => processNames.containerIdOf(cgroupId, pid);
 const AT_FDCWD = -100;
@@ -258,8 +261,17 @@ export class JsRecordEncoder {
   private cachedSec = 0;
   private cachedNsec = 0;
 
-  /** `containerIdOf` answers CONTAINER_ID (default: one ContainerNames cache for the process, as the native encoder has). */
-  constructor(code: Uint32Array, pool: Buffer, private readonly containerIdOf: ContainerIdOf = processContainerIdOf) {
+  /**
+   * `containerIdOf` answers CONTAINER_ID (default: one ContainerNames cache
+   * for the process, as the native encoder has); `metadataOf`
+   * CONTAINER_METADATA (default: no runtime said anything).
+   */
+  constructor(
+    code: Uint32Array,
+    pool: Buffer,
+    private readonly containerIdOf: ContainerIdOf = processContainerIdOf,
+    private readonly metadataOf: ContainerMetadataOf = noMetadata,
+  ) {
     this.code = Uint32Array.from(code);
     const checked = validate(this.code, pool.length);
     this.fixedBound = checked.fixed;
@@ -362,6 +374,10 @@ export class JsRecordEncoder {
     // The record's map header (MAP), which CONTAINER_ID may lower.
     let mapAt = -1;
     let mapCount = 0;
+    // CONTAINER_ID's answer, which CONTAINER_METADATA of the same cgroup takes.
+    let lookedUp = false;
+    let lookedUpCgroup = 0n;
+    let lookedUpId: string | undefined;
     hasTime = false;
     for (let pc = 0; ; ) {
       const op = code[pc]!;
@@ -598,6 +614,9 @@ export class JsRecordEncoder {
           if (idOff + 8 > len || pidOff + 4 > len) return MALFORMED;
           const cgroupId = (BigInt(bv.getUint32(base + idOff + 4, true)) << 32n) | BigInt(bv.getUint32(base + idOff, true));
           const id = this.containerIdOf(cgroupId, bv.getUint32(base + pidOff, true));
+          lookedUp = true;
+          lookedUpCgroup = cgroupId;
+          lookedUpId = id;
           if (id !== undefined) {
             p = putBytes(ov, p, pool, code[pc + 3]!, code[pc + 4]!);
             p = putAscii(ov, p, id);
@@ -612,6 +631,29 @@ export class JsRecordEncoder {
             putMapHeader(ov, mapAt, --mapCount);
           }
           pc += 5;
+          break;
+        }
+        case Op.CONTAINER_METADATA: {
+          const idOff = code[pc + 1]!;
+          const pidOff = code[pc + 2]!;
+          if (idOff + 8 > len || pidOff + 4 > len) return MALFORMED;
+          const cgroupId = (BigInt(bv.getUint32(base + idOff + 4, true)) << 32n) | BigInt(bv.getUint32(base + idOff, true));
+          const id = lookedUp && lookedUpCgroup === cgroupId ? lookedUpId : this.containerIdOf(cgroupId, bv.getUint32(base + pidOff, true));
+          const metadata = id === undefined ? undefined : this.metadataOf(id, code[pc + 3] === 1);
+          if (metadata && metadata.count > 0) {
+            if (mapAt < 0) return MALFORMED;
+            const before = mapHeaderSize(mapCount);
+            mapCount += metadata.count;
+            const after = mapHeaderSize(mapCount);
+            if (before !== after) {
+              o.copy(o, mapAt + after, mapAt + before, p);
+              p += after - before;
+            }
+            putMapHeader(ov, mapAt, mapCount);
+            metadata.pairs.copy(o, p);
+            p += metadata.pairs.length;
+          }
+          pc += 4;
           break;
         }
         default:
@@ -703,6 +745,9 @@ function validate(code: Uint32Array, poolSize: number): { fixed: number; strings
       case Op.CONTAINER_ID:
         if (!inPool(arg(2), arg(3))) fail(w, `CONTAINER_ID key pool range ${arg(2)}+${arg(3)} is outside the pool (${poolSize} bytes)`);
         break;
+      case Op.CONTAINER_METADATA:
+        if (arg(2) > 1) fail(w, `CONTAINER_METADATA annotations flag ${arg(2)} is not 0 or 1`);
+        break;
     }
     indexOf[w] = starts.length;
     starts.push(w);
@@ -786,6 +831,9 @@ function validate(code: Uint32Array, poolSize: number): { fixed: number; strings
         break;
       case Op.CONTAINER_ID:
         own = arg(3) + 2 + CONTAINER_ID_MAX;
+        break;
+      case Op.CONTAINER_METADATA:
+        own = CONTAINER_METADATA_MAX + 4;
         break;
       case Op.ENUM:
         own = 9;

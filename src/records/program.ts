@@ -96,6 +96,19 @@ export const Op = {
    * count by one (a record with no MAP before it is malformed).
    */
   CONTAINER_ID: 19,
+  /**
+   * (cgroupIdOff, pidOff, annotations): what the runtime of that cgroup's container said
+   * of it (src/containers/: container_name and container_image, or a
+   * kubernetes map), as pre-encoded msgpack pairs, written as they are,
+   * the record's map count raised by their number (its header growing
+   * from fixmap to map16 moves the record down); nothing when the cgroup
+   * names no container or its runtime said nothing. The cgroup is looked
+   * up as CONTAINER_ID does (its answer is reused when CONTAINER_ID ran on
+   * the same cgroup). `annotations` 1 takes the form with the pod's
+   * annotations (kubernetes_annotations On), 0 the one without. Pairs with
+   * no MAP before them make the record malformed.
+   */
+  CONTAINER_METADATA: 20,
 } as const;
 
 export type Opcode = (typeof Op)[keyof typeof Op];
@@ -122,6 +135,7 @@ export const FIXED_ARGS: Readonly<Record<Opcode, number>> = {
   [Op.SWITCH]: 4,
   [Op.MAP]: 1,
   [Op.CONTAINER_ID]: 4,
+  [Op.CONTAINER_METADATA]: 3,
 };
 
 
@@ -131,6 +145,8 @@ export const NO_DEFAULT = 0xffffffff;
 export const NO_TARGET = 0xffffffff;
 /** The longest container id CONTAINER_ID writes: 64 hex digits. */
 export const CONTAINER_ID_MAX = 64;
+/** The most bytes of one container's CONTAINER_METADATA pairs (native/cgroup_names.h's kMaxBytes). */
+export const CONTAINER_METADATA_MAX = 16384;
 
 export interface RecordProgram {
   code: Uint32Array;

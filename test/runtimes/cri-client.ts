@@ -5,7 +5,7 @@
 import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
-const PROTO = new URL('./vendor/cri-api/api.proto', import.meta.url).pathname;
+const PROTO = new URL('../../src/containers/cri/api.proto', import.meta.url).pathname;
 
 type Message = Record<string, any>;
 type UnaryMethod = (request: Message, options: { deadline: Date }, callback: (error: ServiceError | null, response: Message) => void) => void;
