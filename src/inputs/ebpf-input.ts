@@ -2,6 +2,7 @@
 // events tagged and routed, and their kernel-side losses reported.
 import { ConfigError, type InputSettings, type ServiceSettings } from '../config/model.js';
 import type { EventChunk } from '../chunk.js';
+import { processRuntimeMetadata } from '../containers/runtime-metadata.js';
 import type { Logger } from '../log.js';
 import { storageFolderName } from '../storage/folder.js';
 import { fileStamp, identityText } from '../settings-identity.js';
@@ -84,6 +85,8 @@ export class EbpfInput {
   private lostReported = new Map<string, number>();
   private pausesReported = new Map<string, number>();
   private lastLossWarning = 0;
+  /** Ends this input's use of the runtimes' sockets (container_runtime_metadata). */
+  private releaseRuntimes: (() => void) | undefined;
 
   constructor(private readonly options: EbpfInputOptions) {}
 
@@ -175,6 +178,13 @@ export class EbpfInput {
     // A reload takes all or nothing, whatever Trace_Error says.
     const onFailure = loadOnly ? 'exit' : ((settings.values.get('trace_error') as string | undefined) ?? 'continue');
     this.journal = this.openJournal();
+    const containerMetadata = settings.values.get('container_metadata') as boolean | undefined;
+    const runtimeMetadata = containerMetadata !== false && settings.values.get('container_runtime_metadata') !== false;
+    const kubernetesAnnotations = settings.values.get('kubernetes_annotations') === true;
+    if (runtimeMetadata) {
+      const socket = (key: string) => settings.values.get(key) as string | undefined;
+      this.releaseRuntimes = processRuntimeMetadata().acquire({ cri: socket('cri_socket'), docker: socket('docker_socket'), podman: socket('podman_socket') }, log);
+    }
     const callbacks = this.sessionCallbacks();
     for (const selection of settings.traces) {
       const trace = selection.trace;
@@ -186,7 +196,9 @@ export class EbpfInput {
         ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
         ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
         sequenceKey: settings.values.get('sequence_key') as string | undefined,
-        containerMetadata: settings.values.get('container_metadata') as boolean | undefined,
+        containerMetadata,
+        runtimeMetadata,
+        kubernetesAnnotations,
         ...callbacks,
       };
       // A reload: the same trace, with the same programs and records, running
@@ -316,6 +328,8 @@ export class EbpfInput {
       }
     }
     clearInterval(this.rollTimer);
+    this.releaseRuntimes?.();
+    this.releaseRuntimes = undefined;
     const journal = this.journal?.stopped ? undefined : this.journal;
     journal?.stop();
     this.checkLosses(true);

@@ -47,6 +47,9 @@ export interface TraceSessionOptions {
   sequenceKey?: string;
   /** Whether records end with cgroup_id, container_id and mntns_id (the input's container_metadata; default true). */
   containerMetadata?: boolean;
+  /** Whether they end with what the container's runtime says of it (container_runtime_metadata; default true), with the pod's annotations (kubernetes_annotations). */
+  runtimeMetadata?: boolean;
+  kubernetesAnnotations?: boolean;
   onChunk(chunk: EventChunk): void;
   /**
    * Undefined while the outputs take more; else a promise that resolves once
@@ -75,7 +78,7 @@ export function sessionIdentity(options: TraceSessionOptions): string {
     keys: settings.keys,
     filter: settings.filter ?? null,
     ring: [options.ringbufMapName, options.ringbufBytes, options.maxBatchBytes ?? null],
-    records: [options.sequenceKey ?? null, options.containerMetadata ?? true],
+    records: [options.sequenceKey ?? null, options.containerMetadata ?? true, options.runtimeMetadata ?? true, options.kubernetesAnnotations ?? false],
   });
 }
 
@@ -194,10 +197,11 @@ function isReturnHook(section: string): boolean {
 }
 
 /** The record program of a trace, from its object's BTF (the layout is never written in TypeScript). */
-function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, sequenceKey?: string, containerMetadata?: boolean): RecordProgram {
+function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, options: Pick<TraceSessionOptions, 'sequenceKey' | 'containerMetadata' | 'runtimeMetadata' | 'kubernetesAnnotations'>): RecordProgram {
   const record = trace.record;
   if ('asIs' in record) return compileStruct(btf, record.asIs, { object: file, timeField: record.timeField });
-  return compileTrace(record, btf, { trace: trace.name, object: trace.object, sequenceKey, containerMetadata });
+  const { sequenceKey, containerMetadata, runtimeMetadata, kubernetesAnnotations } = options;
+  return compileTrace(record, btf, { trace: trace.name, object: trace.object, sequenceKey, containerMetadata, runtimeMetadata, kubernetesAnnotations });
 }
 
 export class TraceSession {
@@ -298,7 +302,7 @@ export class TraceSession {
     let btf: Btf;
     try {
       btf = Btf.ofObject(file);
-      program = compileRecordProgram(trace, btf, file, this.options.sequenceKey, this.options.containerMetadata);
+      program = compileRecordProgram(trace, btf, file, this.options);
     } catch (err) {
       if (err instanceof RecordLayoutError || err instanceof BtfError) throw new TraceStartError(trace.name, err.message.startsWith(trace.name) ? err.message : `${trace.name}: ${err.message}`);
       throw err;
