@@ -28,3 +28,7 @@ fi
 # A runtime that can't be set up is said here in one line, and its tests in
 # test/runtimes fail with that line; the rest of the suite still runs.
 bash "$(dirname "$0")/test-runtimes.sh" || true
+
+# qemu, the guest's root filesystem and Debian 12's kernel, for test/vm
+# (scripts/vm-run.sh); a failure here fails those tests with its line.
+bash "$(dirname "$0")/vm/setup.sh" || true
