@@ -16,6 +16,7 @@ import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsC
 import { findLibraries } from './shared-libraries.js';
 import { lacksSysAdmin } from '../privileges.js';
 import { fileStamp, identityText } from '../settings-identity.js';
+import { BpfObjectFileError, openBpfObjectFile, type CheckedBpfObjectFile } from '../config/bpf-object-file.js';
 
 /** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
 export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot, 'bpf', '.output');
@@ -227,14 +228,18 @@ export class TraceSession {
   /** The options' settings, with the filters resolved: without settings.filter, the trace's own filter keys (malloc_pid...) alone. */
   private readonly settings: TraceSettings;
 
+  /**
+   * What a reload compares: two sessions of the same identity would load the
+   * same programs and make the same records. Taken once, as the session
+   * loads: its object's stamp is the file it loaded, so that an object
+   * rebuilt in place since is not taken for the running one.
+   */
+  readonly identity: string;
+
   private constructor(private options: TraceSessionOptions) {
     const { trace, settings } = options;
     this.settings = { ...settings, filter: settings.filter ?? taskFilterFor(trace, settings.keys) };
-  }
-
-  /** What a reload compares: two sessions of the same identity would load the same programs and make the same records. */
-  get identity(): string {
-    return sessionIdentity(this.options);
+    this.identity = sessionIdentity(options);
   }
 
   /**
@@ -284,6 +289,24 @@ export class TraceSession {
     attach?.();
   }
 
+  /** A user's object, opened and checked (src/config/bpf-object-file.ts) while open() reads it. */
+  private usersObject: CheckedBpfObjectFile | undefined;
+
+  private openUsersObject(file: string): string {
+    try {
+      this.usersObject = openBpfObjectFile(file);
+    } catch (err) {
+      if (err instanceof BpfObjectFileError) throw new TraceStartError(this.options.trace.name, `${this.options.trace.name}: BPF_Object ${file}: ${err.message}`);
+      throw err;
+    }
+    return this.usersObject.path;
+  }
+
+  private closeUsersObject(): void {
+    this.usersObject?.close();
+    this.usersObject = undefined;
+  }
+
   private open(): void {
     const { trace } = this.options;
     const settings = this.settings;
@@ -297,11 +320,13 @@ export class TraceSession {
     };
     const file = resolve(bpfObjectDir, trace.object);
     if (!existsSync(file)) throw explain(trace, { what: 'opening its BPF object', file }, Object.assign(new Error(file), { code: 'ENOENT' }));
+    // A user's object is kernel code from the user's files: read through the descriptor it was checked on.
+    const source = isAbsolute(trace.object) ? this.openUsersObject(file) : file;
     // The record layout first: a mismatch is a start error naming both sides, before anything loads.
     let program: RecordProgram;
     let btf: Btf;
     try {
-      btf = Btf.ofObject(file);
+      btf = Btf.ofObject(source, file);
       program = compileRecordProgram(trace, btf, file, this.options);
     } catch (err) {
       if (err instanceof RecordLayoutError || err instanceof BtfError) throw new TraceStartError(trace.name, err.message.startsWith(trace.name) ? err.message : `${trace.name}: ${err.message}`);
@@ -313,8 +338,9 @@ export class TraceSession {
       encoder = openRecordProgram(program.code, program.pool);
     });
     step({ what: 'opening its BPF object', file }, () => {
-      this.object = openBpfObject(file);
+      this.object = openBpfObject(source, file);
     });
+    this.closeUsersObject(); // libbpf has read it
     const object = this.object!;
     const globals = btf.globals();
     // The ring buffer first: a wrong ringbuf_map_name must not resize another map.
@@ -588,5 +614,6 @@ export class TraceSession {
     this.reader = undefined;
     this.object?.close();
     this.object = undefined;
+    this.closeUsersObject();
   }
 }

@@ -8,12 +8,14 @@
 // ring buffer, a program the verifier refuses) stop the CLI with one clear
 // line, leaving nothing loaded.
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExtensionCodec, decode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bpfObjectSelection } from '../../src/config/bpf-object.js';
+import { TraceSession, TraceStartError } from '../../src/inputs/trace-session.js';
 import { expectNothingLoadedBy, loadedBy } from '../support/bpf-loaded.js';
 import { repoRoot, runCli, startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
 
@@ -329,6 +331,8 @@ describe('conf/examples/process_exits.conf to a forward receiver', () => {
     const pid = cli.process.pid!;
     // One handle_exit per input (bpf_loaded.ts finds them by self_tgid, which the example declares).
     expect(loadedBy(pid).programs.filter((p) => p === 'handle_exit')).toHaveLength(2);
+    // Read through the descriptor it was checked on, named after its file all the same (libbpf's prefix: the name up to its first dot).
+    expect(loadedBy(pid).maps.filter((m) => m.startsWith('process'))).toEqual(['process_.rodata', 'process_.rodata']);
     expect(await cli.stop('SIGTERM')).toBe(0);
     expect(cli.stderr()).toMatch(/ebpf\.0 bpf_object process_exits\.bpf\.o: \d+ records, 0 lost in the kernel/);
     await expectNothingLoadedBy(pid);
@@ -428,5 +432,43 @@ describe('a bad object stops the CLI with one clear line', () => {
       ),
     ]);
     await expectNothingLoadedBy(cli.process.pid!);
+  });
+});
+
+// ---- Objects others could change: kernel code only root may write ----
+
+describe('an object others could change is refused: at start, --dry-run and as a session loads it', () => {
+  /** A copy of the example's object, in a new folder of root's, with this mode. */
+  function exampleCopy(mode: number): string {
+    const object = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-byo-')), 'process_exits.bpf.o');
+    copyFileSync(exampleObject, object);
+    chmodSync(object, mode);
+    return object;
+  }
+
+  it('mode 0666: the CLI exits with one line at BPF_Object, saying chmod go-w; nothing loaded', async () => {
+    const object = exampleCopy(0o666);
+    const config = inputFor(object);
+    const line = `ebpf-forward: ${config}:3: BPF_Object ${object}: it is mode 0666, writable by its group (gid 0) and others: they could change the kernel code it loads; chmod go-w ${object}`;
+    await expectOneLineExit(config, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    const dryRun = await runCli(['-c', config, '--dry-run']);
+    expect([dryRun.code, dryRun.stderr]).toEqual([1, `${line}\n`]);
+  });
+
+  it('owned by nobody: the same at --dry-run, saying chown root', async () => {
+    const object = exampleCopy(0o644);
+    chownSync(object, 65534, 65534);
+    const dryRun = await runCli(['-c', inputFor(object), '--dry-run']);
+    expect(dryRun.code).toBe(1);
+    expect(dryRun.stderr).toMatch(/:3: BPF_Object \S+: it is owned by uid 65534, not root: that user could change the kernel code it loads; chown root \S+ and chmod go-w \S+\n$/);
+  });
+
+  it('a session checks the file it loads again, on the descriptor libbpf reads: made 0666 after the config load, it is refused', () => {
+    const object = exampleCopy(0o644);
+    const selection = bpfObjectSelection({ object: { key: 'BPF_Object', name: 'bpf_object', value: object, file: 'test.conf', line: 3 }, recordType: { key: 'BPF_Record_Type', name: 'bpf_record_type', value: 'process_exit', file: 'test.conf', line: 4 }, sets: [], ringbufMapName: 'events', configDir: '/' })!;
+    const options = { trace: selection.trace, settings: { keys: new Map(), selfPid: process.pid }, ringbufMapName: 'events', ringbufBytes: 1 << 16, onChunk: () => {} };
+    TraceSession.load(options).close();
+    chmodSync(object, 0o666);
+    expect(() => TraceSession.load(options)).toThrow(new TraceStartError(selection.trace.name, `bpf_object process_exits.bpf.o: BPF_Object ${object}: it is mode 0666, writable by its group (gid 0) and others: they could change the kernel code it loads; chmod go-w ${object}`));
   });
 });
