@@ -5,15 +5,20 @@
 // storage.path, Upstream nodes and the aggregators' names).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeMulti } from '@msgpack/msgpack';
 import { DaemonSet, StatefulSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import { encodeFacts } from '../../src/containers/metadata.js';
+import { USUAL_SOCKETS } from '../../src/containers/runtime-metadata.js';
 import { parseClassicConfig } from '../../src/config/parser.js';
 import { outputPlugins } from '../../src/outputs/registry.js';
 import { readUpstreamFile } from '../../src/outputs/forward/upstream.js';
 import { traces } from '../../src/traces/registry.js';
 import { repoRoot, runCli } from '../support/cli.js';
+import { parse as parseYaml } from 'yaml';
+import { matchesTag, parseRewriteRule, rewriteTag } from './rewrite-tag.js';
 import {
   capabilityComments,
   effectiveConfigMapData,
@@ -127,6 +132,28 @@ describe('deploy/kubernetes', () => {
     expect(container.resources?.limits).toHaveProperty('memory');
   });
 
+  it("mounts the node runtime's socket read-only where ebpf-forward looks for it, the other runtimes' as commented choices", () => {
+    const mount = container.volumeMounts?.find((m) => m.name === 'runtime-socket');
+    const volume = pod.spec.volumes?.find((v) => v.name === 'runtime-socket');
+    expect(mount).toEqual({ name: 'runtime-socket', mountPath: USUAL_SOCKETS.containerd, readOnly: true });
+    expect(volume?.hostPath).toEqual({ path: USUAL_SOCKETS.containerd, type: 'Socket' });
+    // The commented choices, uncommented, are a mount and a volume of the same kind for CRI-O's and docker's sockets.
+    const text = readFileSync(daemonSet.file, 'utf8');
+    const choices = [...text.matchAll(/^( *)# (- name: runtime-socket\n(?:\1#   .*\n)+)/gm)]
+      .map((m) => parseYaml(m[2]!.replace(new RegExp(`^${m[1]}#   `, 'gm'), '  ')) as [{ mountPath?: string; readOnly?: boolean; hostPath?: { path: string; type: string } }]);
+    const mounts = choices.map(([c]) => c).filter((c) => c.mountPath);
+    const volumes = choices.map(([c]) => c).filter((c) => c.hostPath);
+    const others = [USUAL_SOCKETS.crio, USUAL_SOCKETS.docker];
+    expect(mounts).toEqual(others.map((path) => ({ name: 'runtime-socket', mountPath: path, readOnly: true })));
+    expect(volumes).toEqual(others.map((path) => ({ name: 'runtime-socket', hostPath: { path, type: 'Socket' } })));
+    // The config reads them where they are mounted: metadata on (the default), no socket key set elsewhere.
+    for (const [key, value] of Object.entries(podEnvironment(daemonSet))) vi.stubEnv(key, value);
+    const config = loadConfig(join(writeConfigMapFiles(effectiveConfigMapData(base, CONFIG_MAP)), MAIN_CONFIG), { ...deps, env: podEnvironment(daemonSet) });
+    const input = config.inputs[0]!.values;
+    expect(input.get('container_runtime_metadata')).not.toBe(false);
+    for (const key of ['cri_socket', 'docker_socket', 'podman_socket']) expect(input.get(key), key).toBeUndefined();
+  });
+
   it('the DaemonSet passes arguments only, to the image whose entrypoint is ebpf-forward', () => {
     const entrypoint = readFileSync(join(repoRoot, 'docker', 'Dockerfile'), 'utf8').match(/^ENTRYPOINT\s+(.+)$/gm)?.at(-1);
     const bin = Object.keys((JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin);
@@ -220,6 +247,47 @@ describe('deploy/kubernetes', () => {
     // The config file is mounted where the container's -c reads it.
     const configPath = fluentBit.args?.[fluentBit.args.indexOf('-c') + 1];
     expect(fluentBit.volumeMounts?.find((m) => m.mountPath === configPath)?.subPath).toBe('fluent-bit.conf');
+  });
+});
+
+describe("the aggregators' Fluent Bit config", () => {
+  const aggregatorObjects = resourcesOf(aggregator);
+  const fluentBitConfig = find(aggregatorObjects, 'ConfigMap', 'aggregator-config').object as unknown as { data: Record<string, string> };
+  const sections = parseClassicConfig(join(writeConfigMapFiles(fluentBitConfig.data), 'fluent-bit.conf'));
+  const value = (section: (typeof sections)[number], key: string) => section.entries.find((e) => e.name === key)?.value;
+  const filters = sections.filter((s) => s.name === 'filter');
+  const outputs = sections.filter((s) => s.name === 'output');
+  const rewrite = filters.find((f) => value(f, 'name') === 'rewrite_tag')!;
+
+  /** The record ebpf-forward sends for a pod's container: the kubernetes map as its encoder writes it. */
+  function podRecord(namespace: string): Record<string, unknown> {
+    const facts = { runtime: 'cri' as const, name: 'web', image: 'nginx:1.27', pod: { name: 'web-0', namespace, uid: '8c1f', labels: { app: 'web' }, annotations: {} } };
+    const decoded = [...decodeMulti(encodeFacts(facts, false).pairs)];
+    const record: Record<string, unknown> = { event_type: 'execve', container_id: 'a'.repeat(64) };
+    for (let i = 0; i < decoded.length; i += 2) record[decoded[i] as string] = decoded[i + 1];
+    return record;
+  }
+
+  /** The outputs a record tagged `tag` reaches once the filters ran. */
+  function routed(tag: string, record: Record<string, unknown>): string[] {
+    let finalTag = tag;
+    if (matchesTag(value(rewrite, 'match')!, tag)) finalTag = rewriteTag(parseRewriteRule(value(rewrite, 'rule')!), tag, record) ?? tag;
+    return outputs.filter((o) => matchesTag(value(o, 'match')!, finalTag)).map((o) => value(o, 'match')!);
+  }
+
+  it("tags a pod's records again by the namespace in their kubernetes map, and leaves a host process's", () => {
+    expect(rewrite, 'a rewrite_tag filter').toBeDefined();
+    const rule = parseRewriteRule(value(rewrite, 'rule')!);
+    expect(rule.key).toEqual(['kubernetes', 'namespace_name']);
+    expect(rule.keep).toBe(false);
+    const record = podRecord('shop');
+    expect(record.kubernetes).toMatchObject({ namespace_name: 'shop', pod_name: 'web-0', container_name: 'web' });
+    const newTag = rewriteTag(rule, 'ebpf.node-a', record)!;
+    expect(newTag).toBe('k8s.shop.ebpf.node-a');
+    // The new tag is not the filter's again (Fluent Bit would loop), and one output takes it.
+    expect(matchesTag(value(rewrite, 'match')!, newTag)).toBe(false);
+    expect(routed('ebpf.node-a', record)).toEqual(['k8s.*']);
+    expect(routed('ebpf.node-a', { event_type: 'execve', pid: 1 })).toEqual(['ebpf.*']);
   });
 });
 
