@@ -7,7 +7,8 @@
 # in /usr/local/lib/node_modules, Node's headers in /usr/local/include/node
 # (node-gyp builds the addon against them). The -slim one is trimmed as
 # debian:bookworm-slim is (no apt lists or cached packages, no docs, man
-# pages or locales, and dpkg told to leave them out), so the image built on
+# pages or locales, and dpkg told to leave them out; apt's caches are not
+# kept in either, as in all of Debian's images), so the image built on
 # it measures what the official one would; the other keeps what the base
 # has (the official one has a compiler more, which scripts/setup.sh installs).
 #
@@ -53,7 +54,14 @@ make_rootfs() {
   local flavour=$1 out=$2 root
   root=$(mktemp -d "$state/node-rootfs.XXXXXX")
   tar -C "$root" -xf "$base_tar" || return 1
-  rm -rf "$root"/var/cache/apt/archives/*.deb
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin
+  # Debian's images keep apt from leaving its caches (docker-clean).
+  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'CONF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CONF
   if [[ $flavour == slim ]]; then
     rm -rf "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/*
     find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
