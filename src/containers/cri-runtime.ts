@@ -21,6 +21,10 @@ const LOAD_OPTIONS = { keepCase: true, longs: String, enums: String, defaults: t
 const CALL_TIMEOUT_MS = 10_000;
 const POLL_MS = 2000;
 const RELIST_MS = 30_000;
+/** A container an event told of is listed for until it shows: after 5 ms, doubling to 200 ms, for 5 s at most (about 30 lists). */
+const AWAIT_FIRST_MS = 5;
+const AWAIT_MAX_MS = 200;
+const AWAIT_MS = 5000;
 /** The kubelet's own labels on a sandbox, not the pod's. */
 const KUBELET_LABELS = new Set(['io.kubernetes.pod.name', 'io.kubernetes.pod.namespace', 'io.kubernetes.pod.uid']);
 /** containerd's namespace for the CRI's containers. */
@@ -61,6 +65,12 @@ export class CriRuntimeWatcher extends RuntimeConnection {
   private listing?: Promise<void>;
   private listAgain = false;
   private onLost?: (why: Error) => void;
+  /** Containers an event told of that a list has not shown yet, with when to stop listing again for them. */
+  private readonly awaited = new Map<string, number>();
+  private awaitTimer?: NodeJS.Timeout;
+  private awaitDelay = AWAIT_FIRST_MS;
+  /** The pods of the last list, by sandbox id. */
+  private readonly pods = new Map<string, PodFacts>();
   /** Image names by container id (ContainerStatus, asked once per container). */
   private readonly images = new Map<string, string>();
   /** How this runtime tells of new containers (for logs and tests). */
@@ -95,6 +105,9 @@ export class CriRuntimeWatcher extends RuntimeConnection {
     this.stream = undefined;
     clearInterval(this.poll);
     clearInterval(this.relist);
+    clearTimeout(this.awaitTimer);
+    this.awaitTimer = undefined;
+    this.awaited.clear();
     this.poll = this.relist = undefined;
     clients?.runtime.close();
     clients?.events.close();
@@ -118,13 +131,23 @@ export class CriRuntimeWatcher extends RuntimeConnection {
         : (clients.events as unknown as Record<string, Streaming>).Subscribe!.call(clients.events, { filters: [`namespace==${CRI_NAMESPACE}`] });
     this.stream = stream;
     stream.on('data', (event: Message) => {
+      if (this.log.enabled('trace')) this.log.trace(`${this.cri.label}: event ${how === 'cri-events' ? `${event.container_event_type} ${event.container_id}` : `${event.namespace} ${event.topic}`}`);
       if (how === 'containerd-events' && !String(event.topic).startsWith('/containers/')) return;
+      // containerd publishes /containers/create before the CRI plugin lists
+      // the container: it is awaited, listed again until it shows.
+      const created = how === 'containerd-events' ? (event.topic === '/containers/create' ? createdId(event.event) : undefined) : event.container_event_type === 'CONTAINER_CREATED_EVENT' ? event.container_id : undefined;
+      if (created) {
+        this.awaited.set(created, Date.now() + AWAIT_MS);
+        this.awaitDelay = AWAIT_FIRST_MS;
+        void this.statusOf(created);
+      }
       this.listSoon();
     });
     stream.on('error', (error: ServiceError) => {
       if (this.stream !== stream) return;
       this.stream = undefined;
       if (error.code === status.UNIMPLEMENTED) {
+        this.log.debug(`${this.cri.label}: ${how === 'cri-events' ? 'no GetContainerEvents' : "no containerd event stream"}; trying the next way`);
         this.follow(how === 'cri-events' ? 'containerd-events' : 'polling');
         // Whatever was made before the new stream began.
         this.listSoon();
@@ -166,7 +189,8 @@ export class CriRuntimeWatcher extends RuntimeConnection {
     const [{ items: sandboxes }, { containers }] = await Promise.all([this.call('ListPodSandbox', {}), this.call('ListContainers', {})]);
     const { store } = this.cri;
     const source = this.socketPath;
-    const pods = new Map<string, PodFacts>();
+    const pods = this.pods;
+    pods.clear();
     const seen = new Set<string>();
     for (const sandbox of sandboxes as Message[]) {
       const pod = podOf(sandbox);
@@ -200,6 +224,39 @@ export class CriRuntimeWatcher extends RuntimeConnection {
       store.retire(id);
       this.images.delete(id);
     }
+    const now = Date.now();
+    for (const [id, until] of this.awaited) if (seen.has(id) || until < now) this.awaited.delete(id);
+    if (this.awaited.size && !this.awaitTimer) {
+      this.awaitTimer = setTimeout(() => {
+        this.awaitTimer = undefined;
+        this.listSoon();
+      }, this.awaitDelay);
+      this.awaitTimer.unref();
+      this.awaitDelay = Math.min(this.awaitDelay * 2, AWAIT_MAX_MS);
+    }
+  }
+
+  /**
+   * A container an event told of, asked for at once (the kubelet starts it
+   * right after creating it): ContainerStatus has its name, image and the
+   * kubelet's labels naming its pod, whose own labels the last list has
+   * (its sandbox was made before). Until the CRI plugin has it, NOT_FOUND:
+   * the lists it awaits settle it then.
+   */
+  private async statusOf(id: string): Promise<void> {
+    let found: Message | undefined;
+    try {
+      ({ status: found } = await this.call('ContainerStatus', { container_id: id }));
+    } catch {
+      return;
+    }
+    if (!found || !this.clients) return;
+    const labels = (found.labels ?? {}) as Record<string, string>;
+    const uid = labels['io.kubernetes.pod.uid'];
+    const pod = [...this.pods.values()].find((p) => uid && p.uid === uid) ?? podOfLabels(labels);
+    const image = found.image?.image || '';
+    this.images.set(id, image);
+    this.cri.store.set(id, factsOf(found, pod, image), this.socketPath);
   }
 
   private call(method: string, request: Message): Promise<Message> {
@@ -241,4 +298,46 @@ function factsOf(container: Message, pod: PodFacts, image: string | undefined): 
 /** A map with its keys in order (a map's order is not the runtime's to keep: the same pod gives the same bytes). */
 function sorted(map: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * The container id of a containerd /containers/create event: its envelope's
+ * event is a google.protobuf.Any (value, field 2) of a ContainerCreate (id,
+ * field 1). Undefined if it is not laid out so.
+ */
+export function createdId(any: Uint8Array | undefined): string | undefined {
+  const value = any && fieldBytes(any, 2);
+  const id = value && fieldBytes(value, 1);
+  return id ? Buffer.from(id).toString('utf8') : undefined;
+}
+
+/** The first length-delimited field `wanted` of a protobuf message. */
+function fieldBytes(message: Uint8Array, wanted: number): Uint8Array | undefined {
+  let at = 0;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 50 && at < message.length; shift += 7) {
+      const byte = message[at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return undefined;
+  };
+  while (at < message.length) {
+    const key = varint();
+    if (key === undefined) return undefined;
+    const wire = key % 8;
+    const field = Math.floor(key / 8);
+    if (wire === 0) {
+      if (varint() === undefined) return undefined;
+    } else if (wire === 1) at += 8;
+    else if (wire === 5) at += 4;
+    else if (wire === 2) {
+      const length = varint();
+      if (length === undefined || at + length > message.length) return undefined;
+      if (field === wanted) return message.subarray(at, at + length);
+      at += length;
+    } else return undefined;
+  }
+  return undefined;
 }

@@ -6,7 +6,7 @@
 // native encoder gets a copy of each container's pairs (its own cache,
 // native/cgroup_names.h ContainerMetadata), the TypeScript reference encoder
 // reads them here.
-import { Packr } from 'msgpackr';
+import { encode } from '@msgpack/msgpack';
 import { CONTAINER_METADATA_MAX } from '../records/program.js';
 
 export type RuntimeKind = 'docker' | 'podman' | 'cri';
@@ -43,7 +43,8 @@ export interface EncodedPairs {
   count: number;
 }
 
-const packr = new Packr({ useRecords: false });
+// Every value in its smallest form (fixmap, fixstr...), as Fluent Bit writes them.
+const pack = (value: unknown) => Buffer.from(encode(value));
 
 /**
  * The record's pairs for a container: a CRI container's `kubernetes` map
@@ -69,15 +70,15 @@ export function encodeFacts(facts: ContainerFacts, withAnnotations: boolean): En
       return map;
     };
     for (const [labels, annotations] of [[true, withAnnotations], [true, false], [false, false]] as const) {
-      const pairs = packr.pack('kubernetes');
-      const value = packr.pack(kubernetes(labels, annotations));
+      const pairs = pack('kubernetes');
+      const value = pack(kubernetes(labels, annotations));
       if (pairs.length + value.length <= CONTAINER_METADATA_MAX) return { pairs: Buffer.concat([pairs, value]), count: 1 };
     }
     return { pairs: Buffer.alloc(0), count: 0 };
   }
   if (facts.name) fields.push(['container_name', facts.name]);
   if (facts.image) fields.push(['container_image', facts.image]);
-  const pairs = Buffer.concat(fields.flatMap(([k, v]) => [packr.pack(k), packr.pack(v)]));
+  const pairs = Buffer.concat(fields.flatMap(([k, v]) => [pack(k), pack(v)]));
   if (pairs.length > CONTAINER_METADATA_MAX) return { pairs: Buffer.alloc(0), count: 0 };
   return { pairs, count: fields.length };
 }
