@@ -62,7 +62,7 @@ mkdir -p "$stage/vm"
 } | (cd "$checkout" && cpio --null -pdl --quiet "$stage$checkout" 2>/dev/null) || true
 install -m 755 "$here/vm/init" "$stage/init"
 echo "$checkout" >"$stage/vm/workdir"
-printf '%q ' "$@" >"$stage/vm/command"
+printf '%q ' "$@" >"$stage/vm/command" # bash quoting: the guest runs it with bash
 echo >>"$stage/vm/command"
 (cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet) >"$run/checkout.cpio" \
   2> >(grep -v "was modified while being copied" >&2)

@@ -29,7 +29,7 @@ export function expectAllPassed(run: GuestRun, release: RegExp): void {
   // The guest's whole output in the failure: what failed there, and why.
   const shown = `guest exit status ${run.status}; its output:\n${run.output}`;
   expect(run.status, shown).toBe(0);
-  expect(run.output.split('\n').find((l) => /^\d+\.\d+\.\d+/.test(l)), shown).toMatch(release);
+  expect(run.output.split('\n').find((l) => /^\d+\.\d+\.\d+/.test(l)) ?? '', shown).toMatch(release);
   const summary = [...run.output.matchAll(/^\s*Tests\s+(.*)$/gm)].map((m) => m[1]!.trim());
   expect(summary.length, shown).toBeGreaterThan(0);
   for (const line of summary) {
