@@ -40,8 +40,13 @@ command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null \
 [[ -s $checkout/build/Release/ebpf_forward.node && -d $checkout/dist && -d $checkout/node_modules ]] \
   || vm_fail "this checkout is not built (no build/Release/ebpf_forward.node, dist/ or node_modules/); run: npm ci && npm run build"
 
+# One builder of the cache at a time (runs may start together).
+mkdir -p "$vm_cache"
+exec {lock}>"$vm_cache/lock"
+flock "$lock"
 bash "$here/vm/build-rootfs.sh"
 vmlinuz=$(bash "$here/vm/fetch-kernel.sh" "$kernel_spec")
+flock -u "$lock"
 
 run=$(mktemp -d "$vm_cache/run.XXXXXX")
 qemu_pid=
