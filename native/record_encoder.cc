@@ -34,13 +34,14 @@ enum Op : uint32_t {
   MAP,
   CONTAINER_ID,
   CONTAINER_METADATA,
+  UINT_NONZERO,
   kOpCount
 };
-constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4, 3};
+constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4, 3, 4};
 constexpr const char* kOpNames[kOpCount] = {"END",  "MIN_LEN", "HEAD_KTIME",  "HEAD_NOW", "LIT",  "UINT", "SINT",
                                             "ERRNO", "BOOL",   "FLOAT",       "CSTR",     "LSTR", "TAIL", "TSTR",
                                             "TSTR_FDPATH", "INET", "ENUM", "SWITCH", "MAP", "CONTAINER_ID",
-                                            "CONTAINER_METADATA"};
+                                            "CONTAINER_METADATA", "UINT_NONZERO"};
 // Longest CONTAINER_ID value: a str8 header and 64 hex digits.
 constexpr uint64_t kContainerIdMax = 2 + 64;
 // Most CONTAINER_METADATA writes: the pairs, and a map header grown from 1 to 5 bytes.
@@ -519,6 +520,11 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
       case CONTAINER_METADATA:
         if (arg[2] > 1) return fail(w, "CONTAINER_METADATA annotations flag " + std::to_string(arg[2]) + " is not 0 or 1");
         break;
+      case UINT_NONZERO:
+        if (!IsIntSize(arg[1])) return fail(w, "UINT_NONZERO size " + std::to_string(arg[1]) + " is not 1, 2, 4 or 8");
+        if (!in_pool(arg[2], arg[3]))
+          return fail(w, "UINT_NONZERO key pool range " + std::to_string(arg[2]) + "+" + std::to_string(arg[3]) + " is outside the pool (" + std::to_string(pool_size) + " bytes)");
+        break;
       default:
         break;
     }
@@ -598,6 +604,7 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
       case MAP: own = 5; break;
       case CONTAINER_ID: own = arg[3] + kContainerIdMax; break;
       case CONTAINER_METADATA: own = kContainerMetadataMax; break;
+      case UINT_NONZERO: own = arg[3] + 9; break;
       case ENUM: {
         own = 9;
         if (arg[5] != kNoDefault) own = std::max<uint64_t>(own, arg[5]);
@@ -708,6 +715,12 @@ bool RecordEncoder::Compile(const uint32_t* code, size_t words, const uint8_t* p
         in.b = arg[1];
         in.c = arg[2];  // 0 plain, 1 with annotations
         break;
+      case UINT_NONZERO:
+        in.a = arg[0];
+        in.size = static_cast<uint8_t>(arg[1]);
+        in.c = arg[2];  // the key, in the program's own pool
+        in.d = arg[3];
+        break;
       case ENUM: {
         in.a = arg[0];
         in.size = static_cast<uint8_t>(arg[1]);
@@ -796,7 +809,7 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
       &&op_END,  &&op_MIN_LEN, &&op_HEAD_KTIME,  &&op_HEAD_NOW, &&op_LIT,  &&op_UINT,
       &&op_SINT, &&op_ERRNO,   &&op_BOOL,        &&op_FLOAT,    &&op_CSTR, &&op_LSTR,
       &&op_TAIL, &&op_TSTR,    &&op_TSTR_FDPATH, &&op_INET,     &&op_ENUM, &&op_SWITCH,
-      &&op_MAP,  &&op_CONTAINER_ID, &&op_CONTAINER_METADATA};
+      &&op_MAP,  &&op_CONTAINER_ID, &&op_CONTAINER_METADATA, &&op_UINT_NONZERO};
   uint32_t pc = 0;
   const Instr* in;
 #define NEXT()                                                \
@@ -981,6 +994,19 @@ EncodedRecord RecordEncoder::Encode(const uint8_t* r, uint32_t len, uint8_t* out
       map_count += blob->pairs[in->c];
       memcpy(o, bytes.data(), bytes.size());
       o += bytes.size();
+    }
+    NEXT();
+  }
+  op_UINT_NONZERO: {
+    if (!inside(in->a, in->size)) goto malformed;
+    uint64_t v = LoadLE(r + in->a, in->size);
+    if (v) {
+      o = PutLiteral(o, pool + in->c, in->d);
+      o = PutUint(o, v);
+    } else {
+      if (!map_at || map_count == 0) goto malformed;
+      o = LowerMapCount(map_at, map_count, o);
+      map_count--;
     }
     NEXT();
   }

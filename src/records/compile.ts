@@ -202,13 +202,13 @@ class ShapeCompiler {
     this.fixed(time.offset, 8);
     b.emit(Op.HEAD_KTIME, time.offset);
     // A field that may be left out needs a map header it can lower.
-    if (fields.some((f) => 'containerOf' in f.from)) b.emit(Op.MAP, keys.length);
+    if (fields.some((f) => 'containerOf' in f.from || 'nonzero' in f.from)) b.emit(Op.MAP, keys.length);
     else b.literal(mapHeader(keys.length));
     b.key('event_type');
     b.literal(packr.pack(shape.eventType));
     for (const field of fields) {
-      // CONTAINER_ID writes its own key, or nothing.
-      if (!('containerOf' in field.from)) b.key(field.key);
+      // CONTAINER_ID and UINT_NONZERO write their own key, or nothing.
+      if (!('containerOf' in field.from) && !('nonzero' in field.from)) b.key(field.key);
       this.field(field);
     }
     const container = fields.find((f) => 'containerOf' in f.from);
@@ -255,6 +255,14 @@ class ShapeCompiler {
       if (!int || !integerFits(field.type, int)) throw this.mismatch(what, `an integer that fits ${field.type}`, m.type, from.copy);
       this.fixed(m.offset, int.size);
       b.emit(int.signed ? Op.SINT : Op.UINT, m.offset, int.size);
+      return;
+    }
+    if ('nonzero' in from) {
+      const m = this.member(from.nonzero, what);
+      const int = integerOf(m.type);
+      if (!int || int.signed || !integerFits(field.type, int)) throw this.mismatch(what, `an unsigned integer that fits ${field.type}`, m.type, from.nonzero);
+      this.fixed(m.offset, int.size);
+      b.emit(Op.UINT_NONZERO, m.offset, int.size, ...b.constant(packr.pack(field.key)));
       return;
     }
     if ('containerOf' in from) {

@@ -12,6 +12,8 @@ export type FieldType = 'int' | 'int64' | 'uint' | 'uint8' | 'uint16' | 'uint32'
 export type FieldSource =
   /** The member as it is: an integer (its own signedness), a bool, or a char array as a C string (up to its NUL). */
   | { copy: string }
+  /** An unsigned integer member as it is; the key is left out when it is 0 (a value the kernel did not have). */
+  | { nonzero: string }
   /** The `length` member's count of bytes at the `string` member (a variable-length tail slot). */
   | { string: string; length: string }
   /** The n-th of the strings stored back to back after the struct (lengths in the shape's tailLengths). */

@@ -45,8 +45,9 @@ export const CONTAINER_FIELDS: readonly FieldDeclaration[] = [
   {
     key: 'mntns_id',
     type: 'uint32',
-    from: { copy: `${HEADER_MEMBER}.mntns_id` },
-    doc: "further field: its mount namespace's inode number (as /proc/<pid>/ns/mnt shows it)",
+    // 0: the task had let its namespaces go (exiting) when the event was seen.
+    from: { nonzero: `${HEADER_MEMBER}.mntns_id` },
+    doc: "further field: its mount namespace's inode number (as /proc/<pid>/ns/mnt shows it); absent for a task that had let its namespaces go (in its exit)",
   },
 ];
 

@@ -7,11 +7,12 @@
 // one, as the native one folds them) so that the comparison is fair.
 import type { EncodedBatch } from '../native/addon.js';
 import { ContainerNames } from './container-names.js';
-import { CONTAINER_ID_MAX, CONTAINER_METADATA_MAX, NO_DEFAULT, NO_TARGET, Op } from './program.js';
+import { CONTAINER_ID_MAX, CONTAINER_METADATA_MAX, FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode } from './program.js';
 
-// Indexed by opcode (program.ts FIXED_ARGS, as an array for the checks).
-const FIXED = [0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4, 3];
-const NAMES = ['END', 'MIN_LEN', 'HEAD_KTIME', 'HEAD_NOW', 'LIT', 'UINT', 'SINT', 'ERRNO', 'BOOL', 'FLOAT', 'CSTR', 'LSTR', 'TAIL', 'TSTR', 'TSTR_FDPATH', 'INET', 'ENUM', 'SWITCH', 'MAP', 'CONTAINER_ID', 'CONTAINER_METADATA'];
+// Indexed by opcode: program.ts's Op and FIXED_ARGS, as arrays for the checks.
+const NAMES: string[] = [];
+for (const [name, op] of Object.entries(Op)) NAMES[op] = name;
+const FIXED: number[] = NAMES.map((_, op) => FIXED_ARGS[op as Opcode]);
 /** Resolves CONTAINER_ID: the container id of a cgroup, or undefined. */
 export type ContainerIdOf = (cgroupId: bigint, pid: number) => string | undefined;
 /** Resolves CONTAINER_METADATA: a container's pre-encoded pairs (with the pod's annotations or not) and their number, or undefined. */
@@ -633,6 +634,29 @@ export class JsRecordEncoder {
           pc += 5;
           break;
         }
+        case Op.UINT_NONZERO: {
+          const off = code[pc + 1]!;
+          const size = code[pc + 2]!;
+          if (off + size > len) return MALFORMED;
+          const at = base + off;
+          const hi = size === 8 ? bv.getUint32(at + 4, true) : 0;
+          const lo = size === 1 ? b[at]! : size === 2 ? bv.getUint16(at, true) : bv.getUint32(at, true);
+          if (hi !== 0 || lo !== 0) {
+            p = putBytes(ov, p, pool, code[pc + 3]!, code[pc + 4]!);
+            p = size === 8 ? putUint64(ov, p, hi, lo) : putUint32(ov, p, lo);
+          } else {
+            if (mapAt < 0 || mapCount === 0) return MALFORMED;
+            const before = mapHeaderSize(mapCount);
+            const after = mapHeaderSize(mapCount - 1);
+            if (before !== after) {
+              o.copy(o, mapAt + after, mapAt + before, p);
+              p -= before - after;
+            }
+            putMapHeader(ov, mapAt, --mapCount);
+          }
+          pc += 5;
+          break;
+        }
         case Op.CONTAINER_METADATA: {
           const idOff = code[pc + 1]!;
           const pidOff = code[pc + 2]!;
@@ -748,6 +772,10 @@ function validate(code: Uint32Array, poolSize: number): { fixed: number; strings
       case Op.CONTAINER_METADATA:
         if (arg(2) > 1) fail(w, `CONTAINER_METADATA annotations flag ${arg(2)} is not 0 or 1`);
         break;
+      case Op.UINT_NONZERO:
+        if (!isIntSize(arg(1))) fail(w, `UINT_NONZERO size ${arg(1)} is not 1, 2, 4 or 8`);
+        if (!inPool(arg(2), arg(3))) fail(w, `UINT_NONZERO key pool range ${arg(2)}+${arg(3)} is outside the pool (${poolSize} bytes)`);
+        break;
     }
     indexOf[w] = starts.length;
     starts.push(w);
@@ -834,6 +862,9 @@ function validate(code: Uint32Array, poolSize: number): { fixed: number; strings
         break;
       case Op.CONTAINER_METADATA:
         own = CONTAINER_METADATA_MAX + 4;
+        break;
+      case Op.UINT_NONZERO:
+        own = arg(3) + 9;
         break;
       case Op.ENUM:
         own = 9;

@@ -109,6 +109,14 @@ export const Op = {
    * no MAP before them make the record malformed.
    */
   CONTAINER_METADATA: 20,
+  /**
+   * (off, size, keyPoolOff, keyLen): the key (the pool bytes) and the
+   * unsigned LE integer of `size` bytes at off, as UINT writes it; when the
+   * integer is 0, nothing, and the record's map count lowered by one (a
+   * record with no MAP before it is malformed). For a value the kernel
+   * could not know, where 0 would be taken for a real one.
+   */
+  UINT_NONZERO: 21,
 } as const;
 
 export type Opcode = (typeof Op)[keyof typeof Op];
@@ -136,6 +144,7 @@ export const FIXED_ARGS: Readonly<Record<Opcode, number>> = {
   [Op.MAP]: 1,
   [Op.CONTAINER_ID]: 4,
   [Op.CONTAINER_METADATA]: 3,
+  [Op.UINT_NONZERO]: 4,
 };
 
 

@@ -90,8 +90,9 @@ function wireType(doc: Doc, value: unknown): string {
 function expectDocumented(entry: WireEntry): void {
   const fields = fieldsOf(entry.record);
   const what = `${String(entry.record.event_type)} record of pid ${String(entry.record.pid)}`;
-  // container_id is only there for a process in a container.
-  const wanted = Object.keys(fields).filter((k) => k !== 'container_id' || entry.keys.includes(k));
+  // container_id is only there for a process in a container; mntns_id only
+  // while the task has its namespaces (not in its exit: the SIGCHLD it sends).
+  const wanted = Object.keys(fields).filter((k) => (k !== 'container_id' && k !== 'mntns_id') || entry.keys.includes(k));
   expect(entry.keys, what).toEqual(wanted);
   expect(new Set(entry.keys).size, `${what}: a key twice`).toBe(entry.keys.length);
   for (const key of wanted) {
@@ -361,6 +362,8 @@ describe('trace_signal (input e2e.proc, with trace_exec)', () => {
     const select = () => entriesOf(run.pid, ['signal']).filter((e) => e.record.signal === SIGCHLD && e.record.tpid === process.pid);
     await arrived(select, 1, `the SIGCHLD of pid ${run.pid}'s exit`);
     expectExactly(`SIGCHLD of ${run.pid}'s exit`, select, [{ event_type: 'signal', pid: run.pid, tid: run.pid, comm: SIGNAL_TOOL_COMM, signal: SIGCHLD, tpid: process.pid, error_raw: 0 }]);
+    // Sent once the exiting task has let its namespaces go: no mntns_id (never a 0 that reads as one).
+    expect(select()[0]!.container).not.toHaveProperty('mntns_id');
   }
   const record = (run: SignalToolRun, signal: number, tpid: number, error_raw = 0, pid = run.pid) =>
     ({ event_type: 'signal', pid, tid: pid, comm: SIGNAL_TOOL_COMM, signal, tpid, error_raw });
@@ -374,6 +377,7 @@ describe('trace_signal (input e2e.proc, with trace_exec)', () => {
     expect([kill.errno, probe.errno, noSuch.errno]).toEqual([0, 0, 3]);
     for (const run of [kill, probe, noSuch]) await toolExited(run);
     expectExactly('kill', signalsOf(kill), [record(kill, 28, target)]);
+    expect(signalsOf(kill)()[0]!.container?.mntns_id).toBeGreaterThan(0);
     expectExactly('kill(pid, 0)', signalsOf(probe), [record(probe, 0, target)]);
     expectExactly('failed kill', signalsOf(noSuch), [record(noSuch, 0, 0x3fffffff, 3)]);
     expectTimeWithin(signalsOf(kill)(), before, after);

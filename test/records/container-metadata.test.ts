@@ -173,6 +173,7 @@ describe("a built-in trace's records", () => {
     const struct = btf.struct((trace.record as { struct: string }).struct);
     const r = Buffer.alloc(struct.size);
     r.writeBigUInt64LE(container, memberAt(struct, 'hdr.cgroup_id').offset);
+    r.writeUInt32LE(4026531840, memberAt(struct, 'hdr.mntns_id').offset); // 0 would leave mntns_id out
     const p = compileTrace(trace.record, btf, { trace: 'trace_signal', object: trace.object, sequenceKey: 'seq' });
     const [entry] = maps(openRecordProgram(p.code, p.pool).encode(batchOf([r]), 1, 0n, 0n).entries);
     expect(Object.keys(entry!).slice(-5)).toEqual(['cgroup_id', 'container_id', 'mntns_id', 'kubernetes', 'seq']);

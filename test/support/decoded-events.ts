@@ -89,20 +89,20 @@ const CONTAINER_KEYS = ['cgroup_id', 'container_id', 'mntns_id'];
 
 /**
  * cgroup_id (a uint64, never 0: every task is in a cgroup), container_id
- * (absent, or 64 hex digits) and mntns_id (a uint32; 0 for a task whose
- * namespaces are gone, as in its exit), together after the trace's fields,
- * followed by at most one key (a sequence_key).
+ * (absent, or 64 hex digits) and mntns_id (a non-zero uint32; absent for a
+ * task whose namespaces are gone, as in its exit), together after the
+ * trace's fields, followed by at most one key (a sequence_key).
  */
 function checkContainerFields(record: DecodedRecord): void {
   const keys = Object.keys(record);
   const at = keys.indexOf('cgroup_id');
-  const tail = keys.slice(at, at + ('container_id' in record ? 3 : 2));
   const wanted = CONTAINER_KEYS.filter((k) => k in record);
+  const tail = keys.slice(at, at + wanted.length);
   if (at < 0 || tail.join() !== wanted.join() || keys.length - (at + tail.length) > 1) {
     throw new Error(`the container fields are not together at the end: ${keys.join(', ')}`);
   }
   const { cgroup_id, container_id, mntns_id } = record;
   if (!(typeof cgroup_id === 'bigint' ? cgroup_id > 0n : Number.isInteger(cgroup_id) && (cgroup_id as number) > 0)) throw new Error(`cgroup_id ${String(cgroup_id)} is not a non-zero uint64`);
   if (container_id !== undefined && !(typeof container_id === 'string' && /^[0-9a-f]{64}$/.test(container_id))) throw new Error(`container_id ${String(container_id)} is not 64 hex digits`);
-  if (!(Number.isInteger(mntns_id) && (mntns_id as number) >= 0 && (mntns_id as number) < 2 ** 32)) throw new Error(`mntns_id ${String(mntns_id)} is not a uint32`);
+  if (mntns_id !== undefined && !(Number.isInteger(mntns_id) && (mntns_id as number) > 0 && (mntns_id as number) < 2 ** 32)) throw new Error(`mntns_id ${String(mntns_id)} is not a non-zero uint32`);
 }

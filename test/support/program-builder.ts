@@ -117,6 +117,11 @@ export class ProgramBuilder {
     return this.op(Op.CONTAINER_ID, cgroupIdOff, pidOff, this.poolBytes(bytes), bytes.length);
   }
 
+  uintNonzero(off: number, size: number, key: string): this {
+    const bytes = encode(key);
+    return this.op(Op.UINT_NONZERO, off, size, this.poolBytes(bytes), bytes.length);
+  }
+
   end(): this {
     return this.op(Op.END);
   }

@@ -103,8 +103,7 @@ function walkRecord(bytes: Uint8Array, at: number): { keys: string[]; types: Rec
     const keyLen = msgpackLength(bytes, at);
     const key = dec.decode(bytes.subarray(at, at + keyLen)) as string;
     at += keyLen;
-    // A value may be a map (a pod's kubernetes map): skipped whole.
-    const valueLen = skipValue(bytes, at) - at;
+    const valueLen = msgpackLength(bytes, at);
     keys.push(key);
     types[key] = typeAt(bytes, at);
     at += valueLen;
