@@ -103,7 +103,8 @@ function walkRecord(bytes: Uint8Array, at: number): { keys: string[]; types: Rec
     const keyLen = msgpackLength(bytes, at);
     const key = dec.decode(bytes.subarray(at, at + keyLen)) as string;
     at += keyLen;
-    const valueLen = msgpackLength(bytes, at);
+    // A value may be a map (a pod's kubernetes map): skipped whole.
+    const valueLen = skipValue(bytes, at) - at;
     keys.push(key);
     types[key] = typeAt(bytes, at);
     at += valueLen;
