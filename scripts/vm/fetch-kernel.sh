@@ -70,8 +70,11 @@ refresh_lists() {
   touch "$apt_dir/lists.stamp"
 }
 # Lists a day old are refreshed: a superseded kernel ABI leaves the archive.
-if [[ ! -e $apt_dir/lists.stamp || -n $(find "$apt_dir/lists.stamp" -mmin +1440) ]]; then
+# Offline, lists kept from before still name the kernels fetched then.
+if [[ ! -e $apt_dir/lists.stamp ]]; then
   refresh_lists
+elif [[ -n $(find "$apt_dir/lists.stamp" -mmin +1440) ]]; then
+  (refresh_lists) || vm_say "using the kernel lists of $(date -r "$apt_dir/lists.stamp" +%F)"
 fi
 
 # The newest kernel of a release (its ABI number: 6.1.0-<N>, 5.10.0-<N>), in
