@@ -48,7 +48,12 @@ bash "$here/vm/build-rootfs.sh"
 vmlinuz=$(bash "$here/vm/fetch-kernel.sh" "$kernel_spec")
 flock -u "$lock"
 
+# A run's folder (its initrd is ~500 MB) left by a run killed outright goes.
+for stale in "$vm_cache"/run.*; do
+  [[ -d $stale ]] && ! kill -0 "$(cat "$stale/pid" 2>/dev/null || echo 0)" 2>/dev/null && rm -rf "$stale"
+done
 run=$(mktemp -d "$vm_cache/run.XXXXXX")
+echo $$ >"$run/pid"
 qemu_pid=
 cleanup() {
   [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null || true
