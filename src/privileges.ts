@@ -65,6 +65,15 @@ export function lacksSysAdmin(): boolean {
   return !hasEffective(CAP_SYS_ADMIN);
 }
 
+/**
+ * Whether a seccomp filter screens this process's system calls (Seccomp: 2,
+ * as a container runtime's default profile does): then a refusal of bpf(2)
+ * is the filter's more likely than the kernel's.
+ */
+export function underSeccompFilter(): boolean {
+  return /^Seccomp:\s*2$/m.test(readFileSync('/proc/self/status', 'utf8'));
+}
+
 export function missingPrivileges(): string | undefined {
   const has = hasEffective;
   // tracefs may need mounting (CAP_SYS_ADMIN); BPF and perf events need CAP_BPF + CAP_PERFMON or CAP_SYS_ADMIN.

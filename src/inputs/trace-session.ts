@@ -14,7 +14,7 @@ import { hasFilters, taskFilterFor } from '../traces/process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } from '../traces/types.js';
 import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters } from './filters.js';
 import { findLibraries } from './shared-libraries.js';
-import { lacksSysAdmin } from '../privileges.js';
+import { lacksSysAdmin, underSeccompFilter } from '../privileges.js';
 import { fileStamp, identityText } from '../settings-identity.js';
 import { BpfObjectFileError, openBpfObjectFile, type CheckedBpfObjectFile } from '../config/bpf-object-file.js';
 
@@ -165,14 +165,19 @@ function explain(trace: TraceDefinition, step: FailedStep, err: NativeError): Tr
       ? `its BPF object ${step.file} is missing`
       : `its BPF object ${step.file} is missing: build it (node scripts/build.mjs) or set EBPF_FORWARD_BPF_DIR to the folder that has it`;
   } else if (err.code === 'EPERM' || err.code === 'EACCES') {
-    // The CLI checks privileges first: as root, the kernel itself refuses.
+    // The CLI checks privileges first: as root, the kernel itself refuses, or a seccomp filter does.
+    const filtered = process.getuid?.() === 0 && underSeccompFilter();
     const why = process.getuid?.() !== 0
       ? 'permission denied: run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)'
+      : filtered
+        ? "refused under this process's seccomp filter (a container runtime's default profile, podman's and CRI-O's among them, lets bpf(2) through only to CAP_SYS_ADMIN): " +
+          'give the container a profile that lets bpf(2) and perf_event_open(2) through to CAP_BPF and CAP_PERFMON (deploy/seccomp/allow-bpf.sh makes one), or CAP_SYS_ADMIN'
       : lacksSysAdmin()
         ? 'refused without CAP_SYS_ADMIN (this kernel wants it for some hooks, uprobes among them): grant it, or leave this trace out'
         : 'refused even to root (kernel lockdown, a security module, or a kind of hook this kernel does not allow)';
     text = `${step.what}${step.hook ? ` (${step.hook})` : ''}: ${why}${needs}`;
-    detailed = !step.hook;
+    // libbpf's guess (RLIMIT_MEMLOCK) would only mislead under a filter.
+    detailed = !step.hook && !filtered;
   } else if (err.code === 'ENOENT' && step.hook && !step.hook.startsWith('uprobe')) {
     text = `can't ${step.what.replace(/^attaching/, 'attach')}: this kernel has no ${step.hook}${missingHookReason(step.hook)}${needs}`;
   } else if (err.code === 'ENOENT' && step.hook) {

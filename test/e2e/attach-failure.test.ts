@@ -6,7 +6,7 @@
 // hook; with `Trace_Error continue` (the default) the other traces keep
 // running; with `Trace_Error exit` the CLI exits 1 with that message and no
 // stack trace. Either way nothing of the CLI's stays loaded in the kernel.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectNothingLoadedBy, loadedBy } from '../support/bpf-loaded.js';
 import { repoRoot, runCli, startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
 import { startReceivers, type Receivers } from '../support/receiver.js';
+import { compileC } from '../support/c-program.js';
 import { runSignalTool, signalToolPath } from '../support/signal-tool.js';
 
 const realObjects = join(repoRoot, 'bpf', '.output');
@@ -257,4 +258,51 @@ describe('a program this kernel\'s verifier rejects', () => {
       await expectNothingLoadedBy(cli.process.pid!);
     });
   }
+});
+
+/** Runs a command under a seccomp filter that refuses bpf(2) with EPERM, as a runtime's default profile does to a container without CAP_SYS_ADMIN. */
+const SECCOMP_NO_BPF = String.raw`
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+  struct sock_filter filter[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bpf, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = { sizeof(filter) / sizeof(filter[0]), filter };
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) { perror("seccomp"); return 2; }
+  execv(argv[1], argv + 1);
+  perror("execv");
+  return 2;
+}
+`;
+
+describe('under a seccomp filter that refuses bpf(2) (a container runtime\'s default profile)', () => {
+  it('says the filter refused it and what to give the container, in one line with no libbpf guess', async () => {
+    const wrapper = compileC('seccomp-no-bpf', SECCOMP_NO_BPF);
+    const config = writeConfig(`[INPUT]
+    Name         ebpf
+    Trace        trace_signal
+    Trace_Error  exit
+`);
+    const run = spawnSync(wrapper, [process.execPath, join(repoRoot, 'dist', 'cli.js'), '-c', config], { encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    const last = run.stderr.trimEnd().split('\n').pop()!;
+    expect(last).toMatch(/^ebpf-forward: .*:3: trace_signal: .*refused under this process's seccomp filter .*deploy\/seccomp\/allow-bpf\.sh.*\(Trace_Error exit: stopping\)$/);
+    expect(run.stderr).not.toMatch(/libbpf|MEMLOCK/);
+    expectNoStack(run.stderr);
+  });
 });
