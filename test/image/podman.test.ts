@@ -24,7 +24,7 @@ function allowBpfProfile(): string {
 
 const podman = engineCli('podman');
 // Each trace's line names the filter and what to give the container; no libbpf guess follows.
-const FAILED_TO_LOAD = /trace_exec: loading: refused under this process's seccomp filter [^\n]*deploy\/seccomp\/allow-bpf\.sh[^\n]*\n(?:[^\n]*trace_\w+: [^\n]*\n)*ebpf-forward: no trace could be attached; see the errors above\n?$/;
+const FAILED_TO_LOAD = /trace_exec: loading: refused under this process's seccomp filter [^\n]*deploy\/seccomp\/allow-bpf\.sh[^\n]*\n(?:(?!\s*libbpf)[^\n]*\n)*ebpf-forward: no trace could be attached; see the errors above\n?$/;
 
 describeImageOn(
   podman,
