@@ -268,6 +268,8 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
       storage_files: { min: Math.min(...samples.files), max: Math.max(...samples.files) },
       error_lines: errorLines.length,
       distinct_error_lines: [...new Set(errorLines.map((l) => l.replace(/^\[[^\]]*\] /, '')))].length,
+      // What they said, with their times and counts left out, for a reader of the JSON.
+      error_kinds: [...new Set(errorLines.map((l) => l.replace(/^\[[^\]]*\] /, '').replace(/\d+/g, 'N')))],
       http: http ? { probes: samples.httpProbes, ok: samples.httpOk } : null,
       sink_errors: totals.sinkErrors,
       ok: samples.aliveThroughout && first.code === 0 && (restart ? restart.exit.code === 0 : true) && accounted === offered,

@@ -120,7 +120,13 @@ export class Spool {
     try {
       const handle = await createPrivateFile(temp);
       try {
-        await handle.writev(contents.parts);
+        // A disk that fills takes part of it and says nothing: a short write
+        // is a failure, or the chunk would be renamed whole and found cut
+        // short when read back (its records lost as invalid).
+        const { bytesWritten } = await handle.writev(contents.parts);
+        if (bytesWritten !== contents.bytes) {
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        }
         if (this.options.sync) await handle.sync();
       } finally {
         await handle.close();

@@ -1,6 +1,7 @@
 // The filesystem spool (storage.path): a receiver down longer than
 // mem_buf_limit holds, and a restart of the output with chunks on disk.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from '@msgpack/msgpack';
@@ -144,6 +145,36 @@ describe('spool limits and damage', () => {
     outputs.push(onDisk);
     await onDisk.start();
     expect(onDisk.counters().records_restored! + dropped).toBe(3000);
+  });
+
+  it('a disk that fills part way through a chunk: no chunk file cut short, the chunk stays in memory, nothing lost as invalid', async () => {
+    // A 256 KiB tmpfs: chunks of about 85 KB fill it, the last one part way.
+    const small = join(storage, 'small');
+    mkdirSync(small, { mode: 0o700 });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', small]);
+    try {
+      const output = createForward({ port: '9', retry_limit: 'no_limits', mem_buf_limit: '200000' }, { storagePath: small });
+      outputs.push(output);
+      await output.start();
+      for (let i = 0; i < 12_000; i += 1000) {
+        output.write('t', makeChunk(i, 1000));
+        await sleep(20);
+      }
+      await output.close(100);
+      const dir = join(small, 'forward.0');
+      expect(readdirSync(dir).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+      // Every chunk file on disk reads back whole; what is not on disk was counted.
+      const after = createForward({ port: '9' }, { storagePath: small });
+      outputs.push(after);
+      await after.start();
+      const c = output.counters();
+      expect(after.counters().records_dropped).toEqual({});
+      expect(after.counters().records_restored! + Object.values(c.records_dropped).reduce((a, b) => a + b, 0)).toBe(12_000);
+      await after.close(100);
+      outputs = outputs.filter((o) => o !== after && o !== output);
+    } finally {
+      execFileSync('umount', ['-l', small]);
+    }
   });
 
   it('a chunk file holds the chunk\'s entries as they came, behind a header and a frame head', async () => {
