@@ -188,6 +188,22 @@ function putMapHeader(o: DataView, p: number, n: number): number {
 
 const mapHeaderSize = (n: number) => (n < 16 ? 1 : n < 0x10000 ? 3 : 5);
 
+/**
+ * The record's map header at `mapAt` rewritten for one pair fewer (a pair
+ * left out); what follows it moves up when the header shrinks (map16 of 16
+ * to a fixmap of 15). Returns the new write position.
+ */
+function lowerMapCount(o: Buffer, ov: DataView, mapAt: number, count: number, p: number): number {
+  const before = mapHeaderSize(count);
+  const after = mapHeaderSize(count - 1);
+  if (before !== after) {
+    o.copy(o, mapAt + after, mapAt + before, p);
+    p -= before - after;
+  }
+  putMapHeader(ov, mapAt, count - 1);
+  return p;
+}
+
 function putAscii(o: DataView, p: number, text: string): number {
   p = putStrHeader(o, p, text.length);
   for (let i = 0; i < text.length; i++) o.setUint8(p + i, text.charCodeAt(i));
@@ -623,13 +639,7 @@ export class JsRecordEncoder {
             p = putAscii(ov, p, id);
           } else {
             if (mapAt < 0 || mapCount === 0) return MALFORMED;
-            const before = mapHeaderSize(mapCount);
-            const after = mapHeaderSize(mapCount - 1);
-            if (before !== after) {
-              o.copy(o, mapAt + after, mapAt + before, p);
-              p -= before - after;
-            }
-            putMapHeader(ov, mapAt, --mapCount);
+            p = lowerMapCount(o, ov, mapAt, mapCount--, p);
           }
           pc += 5;
           break;
@@ -646,13 +656,7 @@ export class JsRecordEncoder {
             p = size === 8 ? putUint64(ov, p, hi, lo) : putUint32(ov, p, lo);
           } else {
             if (mapAt < 0 || mapCount === 0) return MALFORMED;
-            const before = mapHeaderSize(mapCount);
-            const after = mapHeaderSize(mapCount - 1);
-            if (before !== after) {
-              o.copy(o, mapAt + after, mapAt + before, p);
-              p -= before - after;
-            }
-            putMapHeader(ov, mapAt, --mapCount);
+            p = lowerMapCount(o, ov, mapAt, mapCount--, p);
           }
           pc += 5;
           break;

@@ -6,14 +6,14 @@
 // real (the ids are their directories' inodes), where podman and a user
 // session make them, and known to the native cache before the comparisons
 // (a record whose process is gone may otherwise wait for a scan).
-import { decodeMulti } from '@msgpack/msgpack';
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openRecordProgram, type EncodedBatch } from '../../src/native/addon.js';
+import { openRecordProgram } from '../../src/native/addon.js';
 import { cgroupRoot } from '../../src/records/container-names.js';
 import { JsRecordEncoder } from '../../src/records/js-encoder.js';
 import { nativeContainerNames } from '../../src/records/native-container-names.js';
-import { batchOf, program, type ProgramBuilder } from '../support/program-builder.js';
+import { encodeBoth, recordMaps } from '../support/both-encoders.js';
+import { program, type ProgramBuilder } from '../support/program-builder.js';
 import { containerIdFrom } from '../support/cgroups.js';
 import { AnchoredCgroups, settledContainerOf } from './anchored-cgroups.js';
 
@@ -47,17 +47,8 @@ function withContainerId(n: number): ProgramBuilder {
   return p.containerId(8, 16, 'container_id').end();
 }
 
-function encodeBoth(p: ProgramBuilder, records: Buffer[]): EncodedBatch {
-  const built = p.build();
-  const batch = batchOf(records);
-  const native = openRecordProgram(built.code, built.pool).encode(batch, records.length, 0n, 0n);
-  const js = new JsRecordEncoder(built.code, built.pool).encode(batch, records.length, 0n, 0n);
-  expect(js.entries.toString('hex')).toBe(native.entries.toString('hex'));
-  expect({ ...js, entries: null }).toEqual({ ...native, entries: null });
-  return native;
-}
 
-const maps = (entries: Buffer) => [...decodeMulti(entries)].map((e) => (e as [unknown, Record<string, unknown>])[1]);
+const maps = (entries: Buffer) => recordMaps(entries);
 
 describe('MAP and CONTAINER_ID', () => {
   it('MAP writes the smallest header: fixmap, map16, map32', () => {

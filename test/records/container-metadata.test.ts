@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerMetadataStore, encodeFacts, type ContainerFacts } from '../../src/containers/metadata.js';
 import { nativeContainerMetadata, nativeMetadataMirror } from '../../src/containers/native-metadata.js';
 import { bpfObjectDir } from '../../src/inputs/trace-session.js';
-import { openRecordProgram, type EncodedBatch } from '../../src/native/addon.js';
+import { openRecordProgram } from '../../src/native/addon.js';
 import { Btf, memberAt } from '../../src/records/btf.js';
 import { compileTrace } from '../../src/records/compile.js';
 import { JsRecordEncoder } from '../../src/records/js-encoder.js';
@@ -21,6 +21,7 @@ import { Op } from '../../src/records/program.js';
 import { traces } from '../../src/traces/registry.js';
 import { AnchoredCgroups, settledContainerOf } from '../containers/anchored-cgroups.js';
 import { containerIdFrom } from '../support/cgroups.js';
+import { encodeBoth as encodeWithStore, recordMaps } from '../support/both-encoders.js';
 import { batchOf, program, type ProgramBuilder } from '../support/program-builder.js';
 
 const named = containerIdFrom(`metadata named ${process.pid}`);
@@ -67,17 +68,9 @@ function withMetadata(n: number, annotations = 0): ProgramBuilder {
   return p.containerId(8, 16, 'container_id').op(Op.CONTAINER_METADATA, 8, 16, annotations).end();
 }
 
-function encodeBoth(p: ProgramBuilder, records: Buffer[]): EncodedBatch {
-  const built = p.build();
-  const batch = batchOf(records);
-  const native = openRecordProgram(built.code, built.pool).encode(batch, records.length, 0n, 0n);
-  const js = new JsRecordEncoder(built.code, built.pool, undefined, (id, annotated) => store.of(id, annotated)).encode(batch, records.length, 0n, 0n);
-  expect(js.entries.toString('hex')).toBe(native.entries.toString('hex'));
-  expect({ ...js, entries: null }).toEqual({ ...native, entries: null });
-  return native;
-}
 
-const maps = (entries: Buffer) => [...decodeMulti(entries)].map((e) => (e as [unknown, Record<string, unknown>])[1]);
+const maps = (entries: Buffer) => recordMaps(entries);
+const encodeBoth = (p: ProgramBuilder, records: Buffer[]) => encodeWithStore(p, records, (id, annotated) => store.of(id, annotated));
 const kubernetes = { pod_name: 'web-0', namespace_name: 'shop', pod_id: POD.pod!.uid, labels: { app: 'web' }, container_name: 'web', container_image: 'nginx:1.27' };
 
 describe('CONTAINER_METADATA', () => {

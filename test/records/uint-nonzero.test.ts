@@ -3,13 +3,13 @@
 // count lowered (a fixmap of 16 pairs falling from map16 to a fixmap of 15
 // moves the record up two bytes). mntns_id is declared with it: 0 means the
 // task had let its namespaces go, and is no namespace.
-import { decodeMulti } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { openRecordProgram, type EncodedBatch } from '../../src/native/addon.js';
+import { openRecordProgram } from '../../src/native/addon.js';
 import { CONTAINER_FIELDS } from '../../src/records/head.js';
 import { JsRecordEncoder } from '../../src/records/js-encoder.js';
 import { Op } from '../../src/records/program.js';
-import { batchOf, program, type ProgramBuilder } from '../support/program-builder.js';
+import { encodeBoth, recordMaps } from '../support/both-encoders.js';
+import { program, type ProgramBuilder } from '../support/program-builder.js';
 
 /** A record: u64 time at 0, then a u32 at 8 and a u64 at 12. */
 function record(u32: number, u64: bigint): Buffer {
@@ -27,17 +27,8 @@ function pairs(n: number): ProgramBuilder {
   return p.uintNonzero(8, 4, 'a').uintNonzero(12, 8, 'b').end();
 }
 
-function encodeBoth(p: ProgramBuilder, records: Buffer[]): EncodedBatch {
-  const built = p.build();
-  const batch = batchOf(records);
-  const native = openRecordProgram(built.code, built.pool).encode(batch, records.length, 0n, 0n);
-  const js = new JsRecordEncoder(built.code, built.pool).encode(batch, records.length, 0n, 0n);
-  expect(js.entries.toString('hex')).toBe(native.entries.toString('hex'));
-  expect({ ...js, entries: null }).toEqual({ ...native, entries: null });
-  return native;
-}
 
-const maps = (entries: Buffer) => [...decodeMulti(entries, { useBigInt64: true })].map((e) => (e as [unknown, Record<string, unknown>])[1]);
+const maps = (entries: Buffer) => recordMaps(entries, true);
 
 describe('UINT_NONZERO', () => {
   it('the key and the value when it is not 0; neither when it is', () => {
