@@ -6,14 +6,13 @@
 // one error line, its end one line, and once there is room the journal is
 // written again. The records that went on unjournaled are counted in the
 // metrics and the stop summary.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
 import { startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
+import { fillDisk, smallTmpfs, type SmallDisk } from '../support/small-disk.js';
 import { freePort } from '../support/free-port.js';
 
 const RECORDS = 3000;
@@ -22,47 +21,28 @@ beforeAll(() => {
   buildLoadgen();
 });
 
-let top: string | undefined;
-let mounted: string | undefined;
+let disk: SmallDisk | undefined;
 const clis: RunningCli[] = [];
 afterEach(async () => {
   for (const cli of clis.splice(0)) await cli.stop('SIGKILL');
-  if (mounted) execFileSync('umount', [mounted]);
-  mounted = undefined;
-  if (top) rmSync(top, { recursive: true, force: true });
+  disk?.remove();
+  disk = undefined;
 });
 
 /** A 1 MB tmpfs on a new folder (the test runs as root). */
-function smallTmpfs(): string {
-  top = mkdtempSync(join(tmpdir(), 'journal-full-'));
-  const dir = join(top, 'fs');
-  mkdirSync(dir, { mode: 0o700 });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', dir]);
-  mounted = dir;
-  return dir;
+function smallStorage(): string {
+  disk = smallTmpfs('1m');
+  return disk.dir;
 }
 
-/** Writes a file until the file system is full; returns its path. */
-function fill(dir: string): string {
-  const path = join(dir, 'filler');
-  const fd = openSync(path, 'w', 0o600);
-  const block = Buffer.alloc(4096, 1);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-  return path;
-}
+const fill = fillDisk;
 
 /** The worker's kill(getpid(), 0) records printed by the stdout output (json_lines). */
 const printedOf = (cli: RunningCli, pid: number) => cli.stdout().split('\n').filter((l) => l.includes(`"pid":${pid},`) && l.includes('"signal":0,')).length;
 
 describe('storage.type filesystem, storage.path full', () => {
   it('records flow on unjournaled and counted (metrics, stop summary), descriptors and files stay bounded, one error line; once there is room the journal is written again', async () => {
-    const storage = smallTmpfs();
+    const storage = smallStorage();
     const httpPort = await freePort();
     const config = writeConfig(`[SERVICE]
     Flush         1

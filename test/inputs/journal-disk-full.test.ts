@@ -3,46 +3,26 @@
 // is left per batch (one each, before); a new segment is tried at most every
 // few seconds; the disk being full is one error line, its end one line; once
 // there is room again the journal is written again.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventChunk } from '../../src/chunk.js';
 import { InputJournal } from '../../src/inputs/journal.js';
 import { chunkOf } from '../support/chunks.js';
+import { fillDisk, smallTmpfs, type SmallDisk } from '../support/small-disk.js';
 import { makeEvents, testLog, type TestLog } from '../outputs/forward/support.js';
 
 const BATCHES = 500;
 
-let top: string;
+let disk: SmallDisk;
 let root: string;
 beforeEach(() => {
-  top = mkdtempSync(join(tmpdir(), 'journal-full-'));
-  root = join(top, 'fs');
-  mkdirSync(root, { mode: 0o700 });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', root]);
+  disk = smallTmpfs('1m');
+  root = disk.dir;
 });
-afterEach(() => {
-  // Lazily: a failed test may leave a descriptor open in it.
-  execFileSync('umount', ['-l', root]);
-  rmSync(top, { recursive: true, force: true });
-});
+afterEach(() => disk.remove());
 
-/** Writes a file until the file system is full; returns its path. */
-function fill(): string {
-  const path = join(root, 'filler');
-  const fd = openSync(path, 'w', 0o600);
-  const block = Buffer.alloc(4096, 1);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-  return path;
-}
+const fill = () => fillDisk(root);
 
 const openDescriptors = () => readdirSync('/proc/self/fd').length;
 const folderFiles = () => readdirSync(join(root, 'ebpf.0'));

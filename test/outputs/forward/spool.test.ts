@@ -1,13 +1,13 @@
 // The filesystem spool (storage.path): a receiver down longer than
 // mem_buf_limit holds, and a restart of the output with chunks on disk.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from '@msgpack/msgpack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { skipValue } from '../../../src/outputs/forward/msgpack-skip.js';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
+import { smallTmpfs } from '../../support/small-disk.js';
 import { receivers, type TestReceiver } from './receivers.js';
 import { createForward, makeChunk, sleep, tally, testLog, waitFor } from './support.js';
 
@@ -149,9 +149,8 @@ describe('spool limits and damage', () => {
 
   it('a disk that fills part way through a chunk: no chunk file cut short, the chunk stays in memory, nothing lost as invalid', async () => {
     // A 256 KiB tmpfs: chunks of about 85 KB fill it, the last one part way.
-    const small = join(storage, 'small');
-    mkdirSync(small, { mode: 0o700 });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', small]);
+    const disk = smallTmpfs('256k');
+    const small = disk.dir;
     try {
       const output = createForward({ port: '9', retry_limit: 'no_limits', mem_buf_limit: '200000' }, { storagePath: small });
       outputs.push(output);
@@ -173,7 +172,7 @@ describe('spool limits and damage', () => {
       await after.close(100);
       outputs = outputs.filter((o) => o !== after && o !== output);
     } finally {
-      execFileSync('umount', ['-l', small]);
+      disk.remove();
     }
   });
 
