@@ -269,7 +269,11 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
       error_lines: errorLines.length,
       distinct_error_lines: [...new Set(errorLines.map((l) => l.replace(/^\[[^\]]*\] /, '')))].length,
       // What they said, with their times and counts left out, for a reader of the JSON.
-      error_kinds: [...new Set(errorLines.map((l) => l.replace(/^\[[^\]]*\] /, '').replace(/\d+/g, 'N')))],
+      error_kinds: errorLines.reduce((kinds, l) => {
+        const kind = l.replace(/^\[[^\]]*\] /, '').replace(/\d+/g, 'N');
+        kinds[kind] = (kinds[kind] ?? 0) + 1;
+        return kinds;
+      }, {}),
       http: http ? { probes: samples.httpProbes, ok: samples.httpOk } : null,
       sink_errors: totals.sinkErrors,
       ok: samples.aliveThroughout && first.code === 0 && (restart ? restart.exit.code === 0 : true) && accounted === offered,
