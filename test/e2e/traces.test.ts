@@ -485,7 +485,15 @@ describe('every record of our children, once the CLI has delivered all and exite
   });
 
   it('every other record received (the traces are machine-wide) is documented too', () => {
-    for (const e of receivers.wire) expectDocumented(e);
+    // Up to a few thousand of each kind: a busy machine (a load generator
+    // beside the tests) sends a million, and the check is of each kind's form.
+    const checked = new Map<unknown, number>();
+    for (const e of receivers.wire) {
+      const n = checked.get(e.record.event_type) ?? 0;
+      if (n >= 5000) continue;
+      checked.set(e.record.event_type, n + 1);
+      expectDocumented(e);
+    }
   });
 
   it('no event_id twice within a trace (each trace counts per CPU from 0)', () => {
