@@ -13,6 +13,7 @@
 //     --tmpfs SIZE   storage.path on a tmpfs of SIZE (e.g. 2m) that fills
 //     --mem-buf-limit SIZE  the output's Mem_Buf_Limit (short outages fill a small one)
 //     --json         one JSON line per run on stdout (the tests read it)
+//     --logs DIR     keep each run's ebpf-forward stderr in DIR
 //
 // Outages: without acks the receiver goes down in an orderly way (it reads
 // all that was written, then closes: nothing is in flight unseen); with acks
@@ -155,7 +156,7 @@ async function untilQuiet(sink, pid, quietMs, maxMs) {
  * stayed up, exited 0 when stopped, and offered = received + lost + dropped
  * (+ kept on disk and sent by the restart).
  */
-export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, storage = false, acks = false, http = false, tmpfs, memBufLimit, log = () => {} }) {
+export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, storage = false, acks = false, http = false, tmpfs, memBufLimit, logs, log = () => {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-soak-'));
   const storagePath = join(dir, 'storage');
   mkdirSync(storagePath);
@@ -250,6 +251,11 @@ export async function soak({ rate = 20_000, downS = 60, upS = 30, cycles = 3, st
     const keptAtEnd = restart ? restart.kept : firstSummary.kept;
     const accounted = totals.received + firstSummary.lost + dropped + keptAtEnd;
     const errorLines = stderrFirst.split('\n').filter((l) => l.includes('[error]'));
+    if (logs) {
+      const name = Object.entries({ storage, acks, http }).filter(([, on]) => on).map(([k]) => k).join('+') || 'none';
+      mkdirSync(logs, { recursive: true });
+      writeFileSync(join(logs, `${name}${tmpfs ? `-tmpfs-${tmpfs}` : ''}-${Date.now()}.log`), `${stderrFirst}\n--- restart ---\n${restart ? cli.stderr() : ''}`);
+    }
     return {
       features: { storage, acks, http, tmpfs: tmpfs ?? null },
       rate,
@@ -310,6 +316,7 @@ async function main() {
       combos: { type: 'string' },
       tmpfs: { type: 'string' },
       'mem-buf-limit': { type: 'string' },
+      logs: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -324,7 +331,7 @@ async function main() {
   for (const run of runs) {
     const name = Object.entries(run).filter(([, on]) => on).map(([k]) => k).join('+') || 'none';
     const log = (m) => process.stderr.write(`soak [${name}${o.tmpfs ? `, tmpfs ${o.tmpfs}` : ''}]: ${m}\n`);
-    const r = await soak({ rate: Number(o.rate), downS: Number(o.down), upS: Number(o.up), cycles: Number(o.cycles), tmpfs: o.tmpfs, memBufLimit: o['mem-buf-limit'], log, ...run });
+    const r = await soak({ rate: Number(o.rate), downS: Number(o.down), upS: Number(o.up), cycles: Number(o.cycles), tmpfs: o.tmpfs, memBufLimit: o['mem-buf-limit'], logs: o.logs, log, ...run });
     if (!r.ok) failed++;
     if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {

@@ -29,12 +29,17 @@ export interface SpillerParts {
   drop(chunk: Chunk, reason: DropReason, why: string): void;
 }
 
+/** Writes must go through this long after the last failure for the spool to be said to work again. */
+const WRITES_AGAIN_AFTER_MS = 30_000;
+
 export class Spiller {
   /** Bytes of spooled chunks read back into memory for sending. */
   private backlogBytes = 0;
   private spilling: Promise<void> | undefined;
-  /** The last write error, logged once as an error (then at debug while it lasts). */
+  /** The write error of the failure going on, logged once as an error (then at debug while it lasts). */
   private writeFailure: string | undefined;
+  /** When a write last failed (ms since the epoch). */
+  private lastFailureAt = 0;
   /** Spool files being deleted (awaited at close, or a delivered chunk would be sent again next start). */
   private readonly removals = new Set<Promise<void>>();
 
@@ -109,7 +114,10 @@ export class Spiller {
       queue.freeEntries(chunk);
       queue.releaseHolds(chunk);
       stats.records_spooled += chunk.records;
-      if (this.writeFailure !== undefined) {
+      // A disk about full takes some files and refuses others: the failure
+      // is over only once writes have gone through for a while, or its two
+      // lines would come again and again.
+      if (this.writeFailure !== undefined && Date.now() - this.lastFailureAt >= WRITES_AGAIN_AFTER_MS) {
         this.writeFailure = undefined;
         log.info(`writing to the spool in ${spool.dir} again`);
       }
@@ -119,6 +127,7 @@ export class Spiller {
       if (failure !== this.writeFailure) log.error(failure);
       else log.debug(failure);
       this.writeFailure = failure;
+      this.lastFailureAt = Date.now();
       return false;
     } finally {
       chunk.state = 'ready';

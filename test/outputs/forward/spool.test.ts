@@ -176,6 +176,27 @@ describe('spool limits and damage', () => {
     }
   });
 
+  it('a disk that takes some chunk files and refuses others: one error line while it lasts, not one per change', async () => {
+    const log = testLog();
+    const output = createForward({ port: '9', retry_limit: 'no_limits', mem_buf_limit: '200000' }, { storagePath: storage, log: log.logger });
+    outputs.push(output);
+    await output.start();
+    // A disk about full: every other file fits.
+    const spool = (output as unknown as { spiller: { spool: { write: (...args: unknown[]) => Promise<string> } } }).spiller.spool;
+    const write = spool.write.bind(spool);
+    let n = 0;
+    spool.write = (...args) => (n++ % 2 ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : write(...args));
+    for (let i = 0; i < 12_000; i += 1000) {
+      output.write('t', makeChunk(i, 1000));
+      await sleep(20);
+    }
+    await output.close(100);
+    expect(n).toBeGreaterThan(4);
+    const lines = log.lines.filter((l) => /\[error\].*cannot write to the spool|writing to the spool .* again/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/\[error\] cannot write to the spool in .* \(ENOSPC: no space left on device\): keeping chunks in memory while it lasts/);
+  });
+
   it('a chunk file holds the chunk\'s entries as they came, behind a header and a frame head', async () => {
     const output = createForward({ port: '9', retry_limit: 'no_limits' }, { storagePath: storage });
     outputs.push(output);
