@@ -12,7 +12,8 @@
 # cgroup2 mounted. The guest's root filesystem (scripts/vm/build-rootfs.sh)
 # and the kernels (scripts/vm/fetch-kernel.sh) are kept in
 # /var/cache/ebpf-forward-vm between runs; the checkout (its sources, dist/,
-# bpf/.output, the addon, node_modules) is copied in at each run.
+# bpf/.output, the example objects, the addon, node_modules) is copied in at
+# each run.
 #
 # KVM is used where it works, else software emulation (slower). The run is
 # bounded: qemu is killed after --timeout seconds (default 900). Exit status:
@@ -68,7 +69,7 @@ mkdir -p "$stage/vm"
 {
   cd "$checkout"
   git ls-files -z --cached --others --exclude-standard 2>/dev/null || find . -path ./.git -prune -o -type f -print0
-  find dist node_modules bpf/.output build/Release/ebpf_forward.node -print0 2>/dev/null
+  find dist node_modules bpf/.output build/Release/ebpf_forward.node conf/examples -print0 2>/dev/null
 } | (cd "$checkout" && cpio --null -pdl --quiet "$stage$checkout" 2>/dev/null) || true
 install -m 755 "$here/vm/init" "$stage/init"
 echo "$checkout" >"$stage/vm/workdir"

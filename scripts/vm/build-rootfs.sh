@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the guest's root filesystem once: a debootstrap --variant=minbase
 # bookworm, with what the tests run inside (a C compiler and libssl-dev for
-# their small programs, openssl, bpftool, sysctl, ip), libbpf1 and libelf1
+# their small programs, clang and libbpf-dev for the BPF objects of their
+# own, openssl, bpftool, sysctl, ip), libbpf1 and libelf1
 # for the addon, and this machine's Node (its binary and npm). Kept as an
 # uncompressed cpio archive, $vm_cache/rootfs.cpio, which the kernel
 # unpacks as its initramfs: the guest then needs no disk driver, and no
@@ -12,7 +13,7 @@ here=$(dirname "$0")
 source "$here/common.sh"
 
 node_bin=$(command -v node) || vm_fail "node is not installed on this machine"
-packages=netbase,gcc,libc6-dev,libssl-dev,openssl,bpftool,procps,iproute2,libbpf1,libelf1,libstdc++6
+packages=netbase,gcc,libc6-dev,libssl-dev,openssl,bpftool,procps,iproute2,libbpf1,libelf1,libstdc++6,clang,libbpf-dev
 stamp_want=$( { sha256sum "$0" | cut -d' ' -f1; sha256sum "$node_bin" | cut -d' ' -f1; } | sha256sum | cut -d' ' -f1)
 if [[ -s $vm_cache/rootfs.cpio && $(cat "$vm_cache/rootfs.stamp" 2>/dev/null) == "$stamp_want" ]]; then
   exit 0

@@ -1,7 +1,9 @@
 // The traces on the kernel most users run, Debian 12's 6.1 (the host's is
 // newer, and its verifier takes programs 6.1's refuses): the same tests as on
 // the host, in qemu (scripts/vm-run.sh; software emulation where KVM does
-// not work), over this checkout's build. Each case boots the kernel once.
+// not work), over this checkout's build: the traces, the filter program
+// with the knobs that change it, and the example object of one's own. Each
+// case boots the kernel once.
 import { describe, it } from 'vitest';
 import { expectAllPassed, vmRun } from './vm-run.js';
 
@@ -11,6 +13,11 @@ const RELEASE = /^6\.1\.\d+-\d+-amd64$/;
 describe("Debian 12's kernel (6.1), booted in qemu", () => {
   it('all nine traces in one input, to a forward receiver (test/e2e/nine-traces.test.ts)', async () => {
     const run = await vmRun(KERNEL, ['sh', '-c', 'uname -r && npx vitest run test/e2e/nine-traces.test.ts'], 900);
+    expectAllPassed(run, RELEASE);
+  }, 960_000);
+
+  it('the shared filter with each kind of key, and a BPF_Object of your own (test/filters, test/e2e/bpf-object.test.ts)', async () => {
+    const run = await vmRun(KERNEL, ['sh', '-c', 'uname -r && npx vitest run test/filters/ test/e2e/bpf-object.test.ts'], 900);
     expectAllPassed(run, RELEASE);
   }, 960_000);
 
