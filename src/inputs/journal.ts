@@ -23,7 +23,7 @@ import { basename, join } from 'node:path';
 import { forEachEntry, type EventChunk, type EventTime } from '../chunk.js';
 import type { Logger } from '../log.js';
 import { ChunkFileError, ChunkFileReader, TruncatedFrameError, createPrivateFileSync, encodeFrameHead, encodeHeader } from '../storage/chunk-file.js';
-import { fsErrorText, openStorageFolder } from '../storage/folder.js';
+import { fsErrorText, openStorageFolder, shortWriteError } from '../storage/folder.js';
 
 const SEGMENT_SUFFIX = '.journal';
 /** A segment's settled frames: u32 big-endian frame numbers, appended. */
@@ -59,7 +59,7 @@ export interface JournalOptions {
 }
 
 /** A write(2) that wrote less than asked: the disk is full. */
-const shortWrite = (written: number, size: number) => Object.assign(new Error(`ENOSPC: no space left on device (wrote ${written} of ${size} bytes)`), { code: 'ENOSPC' });
+const shortWrite = (written: number, size: number) => shortWriteError(`wrote ${written} of ${size} bytes`);
 
 const marksPathOf = (segmentPath: string) => `${segmentPath}${MARKS_SUFFIX}`;
 

@@ -27,6 +27,14 @@ export function fsErrorText(err: unknown): string {
   return e.code ? `${e.code}: ${e.message.replace(/^\w+: /, '').replace(/, \w+(?: '.*')?$/, '')}` : String(e.message);
 }
 
+/**
+ * The error for a write(2) that wrote less than asked: a disk that fills
+ * takes part of a write and says nothing, so a short write is taken as ENOSPC.
+ */
+export function shortWriteError(detail?: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOSPC: no space left on device${detail ? ` (${detail})` : ''}`), { code: 'ENOSPC' });
+}
+
 /** Creates `dir` and its missing parents (0700), one level at a time. */
 function makeFolders(dir: string, what: string): void {
   const missing: string[] = [];

@@ -9,7 +9,7 @@ import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import { ChunkFileError, ChunkFileReader, createPrivateFile, encodeFrameHead, encodeHeader } from '../../storage/chunk-file.js';
-import { openStorageFolder } from '../../storage/folder.js';
+import { openStorageFolder, shortWriteError } from '../../storage/folder.js';
 
 export interface SpooledChunk {
   file: string;
@@ -125,7 +125,8 @@ export class Spool {
         // short when read back (its records lost as invalid).
         const { bytesWritten } = await handle.writev(contents.parts);
         if (bytesWritten !== contents.bytes) {
-          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          // No byte counts in it: the spill logs a failure once while its text stays the same.
+          throw shortWriteError();
         }
         if (this.options.sync) await handle.sync();
       } finally {
