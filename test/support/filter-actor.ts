@@ -137,6 +137,18 @@ export class TestCgroups {
     return (relative ? join(this.root, relative) : this.root).slice(cgroupRoot().length);
   }
 
+  /**
+   * Moves this process (all its threads) into the tree's root, so that
+   * every child it starts from now on is in it too; returns the call that
+   * moves it back where it was.
+   */
+  enter(): () => void {
+    const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const home = join(cgroupRoot(), line ? line.slice(3) : '/');
+    writeFileSync(join(this.root, 'cgroup.procs'), String(process.pid));
+    return () => writeFileSync(join(home, 'cgroup.procs'), String(process.pid));
+  }
+
   remove(): void {
     // Deepest first.
     for (const dir of [...this.made].sort((a, b) => b.split('/').length - a.split('/').length)) {
