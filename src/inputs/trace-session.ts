@@ -12,6 +12,7 @@ import { compileStruct, compileTrace, RecordLayoutError } from '../records/compi
 import type { RecordProgram } from '../records/program.js';
 import { hasFilters, taskFilterFor } from '../traces/process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } from '../traces/types.js';
+import { pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
 import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters } from './filters.js';
 import { findLibraries } from './shared-libraries.js';
 import { lacksSysAdmin, underSeccompFilter } from '../privileges.js';
@@ -61,10 +62,19 @@ export interface TraceSessionOptions {
   whenAccepting?(): Promise<void> | undefined;
   /** Told of an optional attach step that failed (the trace still runs). */
   onWarning?(message: string): void;
+  /** Told what only debugging needs: why a trace's fentry programs were not used, with `attach auto`. */
+  onDebug?(message: string): void;
 }
 
 /** Where a session's records and news go: what a reload hands over. */
-export type SessionCallbacks = Pick<TraceSessionOptions, 'onChunk' | 'whenAccepting' | 'onWarning'>;
+export type SessionCallbacks = Pick<TraceSessionOptions, 'onChunk' | 'whenAccepting' | 'onWarning' | 'onDebug'>;
+
+/**
+ * Traces whose fentry programs this kernel refused, with `attach auto`, and
+ * why: later sessions of the process (a reload) go straight to the
+ * tracepoints, without loading the object twice.
+ */
+const fentryRefused = new Map<string, string>();
 
 /**
  * What decides a session's programs and records: the trace (its object as it
@@ -276,7 +286,7 @@ export class TraceSession {
   static load(options: TraceSessionOptions): TraceSession {
     const session = new TraceSession(options);
     try {
-      session.open();
+      session.openByChosenPath();
     } catch (err) {
       session.close();
       throw err;
@@ -291,7 +301,84 @@ export class TraceSession {
   attach(): void {
     const attach = this.attachPrograms;
     this.attachPrograms = undefined;
-    attach?.();
+    try {
+      attach?.();
+    } catch (err) {
+      if (!(err instanceof TraceStartError) || this.attachedBy !== 'fentry') throw err;
+      if (!this.fentryChosenAuto) throw this.askedForFentry(err);
+      // attach auto: fexit programs that loaded but would not attach give way to the tracepoints.
+      this.refuseFentry(err.message);
+      this.object?.detach();
+      this.unload();
+      this.open('tracepoint', false);
+      const again = this.attachPrograms as (() => void) | undefined;
+      this.attachPrograms = undefined;
+      again?.();
+    }
+  }
+
+  /**
+   * Which of the trace's two sets of programs is loaded (src/traces/attach-path.ts):
+   * undefined for a trace that has one set.
+   */
+  attachedBy: AttachPath | undefined;
+  /** The fentry programs were loaded by `attach auto`: the tracepoints stand by. */
+  private fentryChosenAuto = false;
+
+  /**
+   * Opens and loads the programs the `attach` key asks for: by itself, those
+   * only, and a failure is the trace's; `auto` (the default) tries the
+   * fexit programs first and falls back to the tracepoints quietly (a debug
+   * line says why), reporting only the tracepoints' failure.
+   */
+  private openByChosenPath(): void {
+    const { trace } = this.options;
+    if (trace.fentryNeeds === undefined) return this.open(undefined, false);
+    const choice = (this.settings.keys.get('attach') as AttachChoice | undefined) ?? 'auto';
+    if (choice !== 'auto') {
+      try {
+        return this.open(choice, true);
+      } catch (err) {
+        throw choice === 'fentry' ? this.askedForFentry(err) : err;
+      }
+    }
+    if (!fentryRefused.has(trace.name)) {
+      try {
+        return this.open('fentry', false);
+      } catch (err) {
+        if (!(err instanceof TraceStartError)) throw err;
+        this.refuseFentry(err.message);
+        this.unload();
+      }
+    }
+    this.open('tracepoint', false);
+  }
+
+  /** A failure of the fentry programs the user asked for: the key named first, and the way out last. */
+  private askedForFentry(err: unknown): unknown {
+    if (!(err instanceof TraceStartError) || err.message.startsWith(`${err.trace}: attach fentry: `)) return err;
+    const [first, ...rest] = err.message.split('\n');
+    const message = `${err.trace}: attach fentry: ${first!.replace(`${err.trace}: `, '')}; \`attach auto\` uses the syscall tracepoints where fentry can't be had`;
+    return new TraceStartError(err.trace, [message, ...rest].join('\n'), err.errno);
+  }
+
+  private refuseFentry(why: string): void {
+    const { trace } = this.options;
+    fentryRefused.set(trace.name, why);
+    this.options.onDebug?.(`${trace.name}: attach auto: not by fentry (${why.replace(`${trace.name}: `, '')}): by the syscall tracepoints`);
+  }
+
+  /** Closes what open() made, for another try: the session itself goes on. */
+  private unload(): void {
+    this.reader?.close();
+    this.reader = undefined;
+    this.object?.close();
+    this.object = undefined;
+    this.closeUsersObject();
+    this.countsFiltered = false;
+    this.attachPrograms = undefined;
+    this.attachedBy = undefined;
+    this.fentryChosenAuto = false;
   }
 
   /** A user's object, opened and checked (src/config/bpf-object-file.ts) while open() reads it. */
@@ -312,8 +399,13 @@ export class TraceSession {
     this.usersObject = undefined;
   }
 
-  private open(): void {
-    const { trace } = this.options;
+  /**
+   * Opens, configures and loads the object. With a path (a trace with two
+   * sets of programs), the other set is left out; `forced`: the user asked
+   * for that path, which the object must have.
+   */
+  private open(path: AttachPath | undefined, forced: boolean): void {
+    let trace = this.traceOn(path);
     const settings = this.settings;
     const step = (what: string | FailedStep, fn: () => void) => {
       try {
@@ -375,7 +467,18 @@ export class TraceSession {
       }
       trace.configure?.(object, settings);
     });
-    const programs = object.programs();
+    const allPrograms = object.programs();
+    if (path === 'fentry' && !allPrograms.some((p) => pathOfSection(p.section) === 'fentry')) {
+      if (forced) throw new TraceStartError(trace.name, `${trace.name}: attach fentry: its BPF object ${file} has no fentry/fexit programs`);
+      path = 'tracepoint';
+      trace = this.traceOn(path);
+    }
+    // Programs of the other set are not loaded; the filter's own programs are the filter's to choose.
+    const filterPrograms = new Set<string>(CGROUP_PROGRAMS);
+    const programs = allPrograms.filter((p) => !path || filterPrograms.has(p.name) || pathOfSection(p.section) === path);
+    if (path) step('configuring', () => {
+      for (const p of allPrograms) if (!programs.includes(p)) object.setAutoload(p.name, false);
+    });
     const sections = new Map(programs.map((p) => [p.name, p.section]));
     step({ what: 'loading', sections }, () => object.load());
     if (this.countsFiltered) this.applyFilters(object, sections);
@@ -389,11 +492,19 @@ export class TraceSession {
         encoder!,
       );
     });
-    this.attachPrograms = () => this.attachLoaded(object, programs);
+    this.attachedBy = path;
+    this.fentryChosenAuto = path === 'fentry' && !forced;
+    this.attachPrograms = () => this.attachLoaded(trace, object, programs);
   }
 
-  private attachLoaded(object: NativeBpfObject, programs: ReturnType<NativeBpfObject['programs']>): void {
+  /** The trace as messages name it on a path: on the fentry path it needs what its fexit programs need. */
+  private traceOn(path: AttachPath | undefined): TraceDefinition {
     const { trace } = this.options;
+    if (path !== 'fentry') return trace;
+    return { ...trace, needs: trace.fentryNeeds! };
+  }
+
+  private attachLoaded(trace: TraceDefinition, object: NativeBpfObject, programs: ReturnType<NativeBpfObject['programs']>): void {
     const uprobes = new Map((trace.uprobes ?? []).map((u) => [u.program, u]));
     const optional = new Set(trace.optional ?? []);
     const filterPrograms = new Set<string>(CGROUP_PROGRAMS);

@@ -70,6 +70,13 @@ export interface TraceDefinition {
   object: string;
   /** The kernel features it needs, named in the message when attach fails. */
   needs: string;
+  /**
+   * Its object also holds fexit programs for the same records, loaded in
+   * place of the others where the kernel takes them (src/traces/attach-path.ts,
+   * the `attach` key): what those need, named when they are asked for and
+   * can't be had.
+   */
+  fentryNeeds?: string;
   /** Its records: structs of the object and the Fluent fields, in key order. */
   record: RecordDeclaration | StructAsIs;
   /**

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_bind } from '../../src/traces/bind/index.js';
 import { startTrace } from '../support/trace-session.js';
+import { attachKeys, attachTitle, expectAttachedAsAsked } from '../support/attach-path.js';
 import { waitFor } from '../support/cli.js';
 import { expectRecordShape, runBindScenario, runUnprivilegedBindScenario } from '../support/net-scenarios.js';
 import type { DecodedEvent, DecodedRecord } from '../support/decoded-events.js';
@@ -12,7 +13,7 @@ let session: TraceSession;
 let events: DecodedEvent[] = [];
 
 beforeAll(() => {
-  ({ session, events } = startTrace(trace_bind));
+  ({ session, events } = startTrace(trace_bind, attachKeys));
 });
 
 afterAll(() => session?.close());
@@ -25,7 +26,11 @@ function recordsOf(run: { pid: number; expected: DecodedRecord[] }): Promise<Dec
   }, 10_000, `${run.expected.length} bind records from pid ${run.pid}`);
 }
 
-describe('trace_bind', () => {
+describe(`trace_bind (${attachTitle})`, () => {
+  it('attached by the hooks asked for', () => {
+    expectAttachedAsAsked(session);
+  });
+
   it('reports IPv4/IPv6 binds: port asked for, in use (98), UDP on ::1, SO_BINDTODEVICE lo; not Unix sockets or non-sockets', async () => {
     const run = await runBindScenario();
     const records = await recordsOf(run);

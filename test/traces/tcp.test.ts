@@ -7,6 +7,7 @@ import { trace_tcp } from '../../src/traces/tcp/index.js';
 import { recordOf } from '../support/record-builder.js';
 import { decodeWithTrace } from '../support/record-encoding.js';
 import { startTrace } from '../support/trace-session.js';
+import { attachKeys, attachTitle, expectAttachedAsAsked } from '../support/attach-path.js';
 import { waitFor } from '../support/cli.js';
 import { expectRecordShape, runAcceptScenario, runTcpErrorsScenario } from '../support/net-scenarios.js';
 import type { DecodedEvent, DecodedRecord } from '../support/decoded-events.js';
@@ -15,7 +16,7 @@ let session: TraceSession;
 let events: DecodedEvent[] = [];
 
 beforeAll(() => {
-  ({ session, events } = startTrace(trace_tcp));
+  ({ session, events } = startTrace(trace_tcp, attachKeys));
 });
 
 afterAll(() => session?.close());
@@ -36,7 +37,11 @@ async function expectScenario(started: ReturnType<typeof runAcceptScenario> | Re
   return records;
 }
 
-describe('trace_tcp', () => {
+describe(`trace_tcp (${attachTitle})`, () => {
+  it('attached by the hooks asked for', () => {
+    expectAttachedAsAsked(session);
+  });
+
   it('IPv4: listen, connect, accept with and without sockaddr, accept4', async () => {
     const records = await expectScenario(runAcceptScenario('127.0.0.1', '127.0.0.1'));
     expect(records.map((r) => r.event_type)).toEqual(['listen', 'connect', 'connect', 'connect', 'accept', 'accept', 'accept']);

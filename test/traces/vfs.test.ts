@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_vfs, VfsOperation } from '../../src/traces/vfs/index.js';
 import { startTrace } from '../support/trace-session.js';
+import { attachKeys, attachTitle, expectAttachedAsAsked } from '../support/attach-path.js';
 import { waitFor } from '../support/cli.js';
 import { runVfsProgram, type VfsCall, type VfsRun } from '../support/vfs.js';
 import type { DecodedEvent } from '../support/decoded-events.js';
@@ -19,7 +20,7 @@ let warnings: string[] = [];
 let run: VfsRun;
 
 beforeAll(async () => {
-  ({ session, events, warnings } = startTrace(trace_vfs));
+  ({ session, events, warnings } = startTrace(trace_vfs, attachKeys));
   run = runVfsProgram();
   // The last call the program makes is the bad pointer: once it is here, all are.
   await waitFor(() => (records().some((r) => r.fd === -14) ? true : undefined), 10_000, 'the efault record');
@@ -64,7 +65,11 @@ function expectRecord(c: VfsCall, operation: number, path = c.path) {
   return r;
 }
 
-describe('trace_vfs', () => {
+describe(`trace_vfs (${attachTitle})`, () => {
+  it('attached by the hooks asked for', () => {
+    expectAttachedAsAsked(session);
+  });
+
   it('openat of an existing file: its fd, O_RDONLY|O_CLOEXEC, mode 0', () => {
     const c = call('openat');
     expect(c.result).toBeGreaterThanOrEqual(3);

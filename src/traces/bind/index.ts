@@ -1,5 +1,6 @@
 // trace_bind: bind() calls on IPv4/IPv6 sockets, from the bind syscall's
 // tracepoints (Fluent Bit needs kprobes on inet_bind/inet6_bind).
+import { attachKey } from '../attach-path.js';
 import type { TraceDefinition } from '../types.js';
 
 export const trace_bind: TraceDefinition = {
@@ -7,6 +8,8 @@ export const trace_bind: TraceDefinition = {
   summary: 'bind() calls on IPv4/IPv6 sockets: port asked for, device bound to, result',
   object: 'bind.bpf.o',
   needs: 'syscall tracepoints (syscalls:sys_enter_bind, syscalls:sys_exit_bind) and BTF for CO-RE socket reads',
+  fentryNeeds: 'fexit (BPF trampolines, Linux 5.5+ on x86-64) on the kernel function __sys_bind',
+  keys: [attachKey],
   record: {
     struct: 'bind_event',
     eventType: 'bind',

@@ -1,5 +1,6 @@
 // trace_tcp: listen(), accept()/accept4() and connect() on TCP sockets,
 // from syscall tracepoints; one record per call, at its exit.
+import { attachKey } from '../attach-path.js';
 import type { TraceDefinition } from '../types.js';
 
 const errorRaw = { key: 'error_raw', type: 'int', from: { copy: 'error_raw' }, doc: 'positive errno, 0 on success' } as const;
@@ -9,6 +10,8 @@ export const trace_tcp: TraceDefinition = {
   summary: 'TCP listen, accept/accept4 and connect calls with addresses and results',
   object: 'tcp.bpf.o',
   needs: 'syscall tracepoints (syscalls:sys_enter/exit_listen, _accept, _accept4, _connect) and BTF for CO-RE socket reads',
+  fentryNeeds: 'fexit (BPF trampolines, Linux 5.5+ on x86-64) on the kernel functions __sys_listen, __sys_accept4 and __sys_connect',
+  keys: [attachKey],
   // The header's kind is enum tcp_call in tcp.bpf.c.
   record: {
     by: 'hdr.kind',

@@ -1,4 +1,5 @@
 // trace_vfs: openat, openat2 and open calls with their path and result.
+import { attachKey } from '../attach-path.js';
 import type { TraceDefinition } from '../types.js';
 
 /** `operation` values (the record header's kind). */
@@ -9,6 +10,8 @@ export const trace_vfs: TraceDefinition = {
   summary: 'file opens: openat (operation 0), openat2 (1) and open (2) with path, flags, mode and result',
   object: 'vfs.bpf.o',
   needs: 'syscall tracepoints (syscalls:sys_enter_openat/sys_exit_openat) and BPF task storage (Linux 5.11+)',
+  fentryNeeds: "fexit (BPF trampolines, Linux 5.5+) on x86-64's syscall functions __x64_sys_openat, __x64_sys_openat2 and __x64_sys_open, and BPF task storage (Linux 5.11+)",
+  keys: [attachKey],
   record: {
     struct: 'vfs_event',
     eventType: 'vfs',

@@ -1,6 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /* trace_vfs: one record per openat / openat2 / open call, at its exit, with
- * the path as passed, flags, mode and the result. Syscall tracepoints only.
+ * the path as passed, flags, mode and the result. Two sets of programs, one
+ * loaded (the input's `attach` key, src/inputs/trace-session.ts):
+ * - fexit on the syscalls' own functions (__x64_sys_openat...: x86-64's
+ *   names), where the kernel has BPF trampolines (Linux 6.1): one program
+ *   per call sees its arguments, as passed, and its result together, and
+ *   reads the path once, when the kernel has faulted its page in;
+ * - the syscalls' tracepoints, everywhere else (this machine's 6.18 refuses
+ *   fentry/fexit). Deeper functions (do_sys_openat2) would not do: they see
+ *   the flags with O_LARGEFILE added and the mode cleared without O_CREAT.
  *
  * The hot path is kept cheap for high open rates: the record (header, fields
  * and a PATH_MAX path slot) lives in task-local storage, so sys_enter reads
@@ -129,4 +137,33 @@ SEC("tracepoint/syscalls/sys_exit_open")
 int open_exit(struct syscall_trace_exit *ctx)
 {
 	return on_exit(VFS_OPEN, ctx->ret);
+}
+
+/* The fexit programs: the syscall's registers as passed, and its result.
+ * on_enter then on_exit, at once: the same task-local record as above. */
+SEC("fexit/__x64_sys_openat")
+int BPF_PROG(openat_fexit, struct pt_regs *regs, long ret)
+{
+	on_enter(VFS_OPENAT, (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs),
+		 (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs), (__u32)PT_REGS_PARM4_CORE_SYSCALL(regs));
+	return on_exit(VFS_OPENAT, ret);
+}
+
+SEC("fexit/__x64_sys_openat2")
+int BPF_PROG(openat2_fexit, struct pt_regs *regs, long ret)
+{
+	if (!current_wanted())
+		return 0;
+	struct open_how how = {};
+	bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
+	on_enter(VFS_OPENAT2, (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs), (__u32)how.flags, (__u32)how.mode);
+	return on_exit(VFS_OPENAT2, ret);
+}
+
+SEC("fexit/__x64_sys_open")
+int BPF_PROG(open_fexit, struct pt_regs *regs, long ret)
+{
+	on_enter(VFS_OPEN, (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs),
+		 (__u32)PT_REGS_PARM2_CORE_SYSCALL(regs), (__u32)PT_REGS_PARM3_CORE_SYSCALL(regs));
+	return on_exit(VFS_OPEN, ret);
 }
