@@ -1,5 +1,6 @@
-// trace_bind on the real kernel, from syscall tracepoints only: the port asked
-// for, the device the socket is bound to, the errno, the caller's uid/gid.
+// trace_bind on the real kernel, by the hooks test/support/attach-path.ts
+// says (fexit or syscall tracepoints: the same records): the port asked for,
+// the device the socket is bound to, the errno, the caller's uid/gid.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { trace_bind } from '../../src/traces/bind/index.js';

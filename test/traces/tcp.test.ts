@@ -1,4 +1,5 @@
-// trace_tcp on the real kernel, from syscall tracepoints only: listen, accept
+// trace_tcp on the real kernel, by the hooks test/support/attach-path.ts says
+// (fexit or syscall tracepoints: the same records): listen, accept
 // and accept4 (peer read from the new socket), connect, with IPv4, IPv6 and
 // IPv4-mapped addresses, and the errnos of failed calls.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

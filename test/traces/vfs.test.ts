@@ -1,6 +1,7 @@
 // trace_vfs on the real kernel: openat (success, missing file, O_CREAT with
 // a mode), openat2 and open, a path the kernel had to fault in, a path too
-// long, a bad pointer; one record each with every documented field.
+// long, a bad pointer; one record each with every documented field. By the
+// hooks test/support/attach-path.ts says (fexit or syscall tracepoints).
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceSession } from '../../src/inputs/trace-session.js';

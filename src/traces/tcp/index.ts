@@ -1,5 +1,6 @@
-// trace_tcp: listen(), accept()/accept4() and connect() on TCP sockets,
-// from syscall tracepoints; one record per call, at its exit.
+// trace_tcp: listen(), accept()/accept4() and connect() on TCP sockets, by
+// fexit on __sys_listen/__sys_accept4/__sys_connect where the kernel takes
+// it, else syscall tracepoints; one record per call, at its exit.
 import { attachKey } from '../attach-path.js';
 import type { TraceDefinition } from '../types.js';
 

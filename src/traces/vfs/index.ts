@@ -1,4 +1,6 @@
-// trace_vfs: openat, openat2 and open calls with their path and result.
+// trace_vfs: openat, openat2 and open calls with their path and result, by
+// fexit on the syscalls' functions where the kernel takes it (x86-64), else
+// their tracepoints.
 import { attachKey } from '../attach-path.js';
 import type { TraceDefinition } from '../types.js';
 
