@@ -17,6 +17,7 @@ import { execProbePath, runExecProbe } from '../support/exec.js';
 import { expectDeclaredTypes } from '../support/field-types.js';
 import { END_MARKER_SIZE, mallocProgramPath, startMallocProgram } from '../support/malloc.js';
 import { runAcceptScenario, runBindScenario } from '../support/net-scenarios.js';
+import { TestCgroups } from '../support/filter-actor.js';
 import { startReceivers, type Receivers, type WireEntry } from '../support/receiver.js';
 import { startPingPong } from '../support/sched.js';
 import { runSignalTool, signalToolPath, startSignalTarget } from '../support/signal-tool.js';
@@ -32,6 +33,8 @@ let cli: RunningCli;
 let dns: DnsServer;
 let tls: TlsServer;
 let tlsPort: number;
+let cgroups: TestCgroups;
+let leaveCgroup: (() => void) | undefined;
 const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-nine-'));
 
 /** The record as it was on the wire (the receiver sets event_id and the container fields apart): keys in their order. */
@@ -62,6 +65,11 @@ beforeAll(async () => {
   signalToolPath();
   mallocProgramPath(MALLOC_COMM);
   receivers = await startReceivers();
+  // The input sees only this test's cgroup, which the test process enters
+  // before it starts anything: a busy machine's other processes neither
+  // crowd the records out nor make the checks of every record slow.
+  cgroups = new TestCgroups('nine-traces');
+  leaveCgroup = cgroups.enter();
   dns = await startDnsServer(0, ['127.0.0.1']);
   // Running before the CLI starts, so its libssl is mapped when trace_openssl looks.
   tls = startTlsServer(makeCertificate(dir), { path: tlsPeerPath({ name: 'nine-tls-server', dir }) });
@@ -77,6 +85,7 @@ ${NINE.map((t) => `    Trace         ${t}`).join('\n')}
     sched_comm    sched-pong
     openssl_comm  ${TLS_COMM}
     dns_port      ${dns.port}
+    cgroup        ${cgroups.path()}
     Tag           nine
 
 [OUTPUT]
@@ -94,6 +103,8 @@ afterAll(async () => {
   tls?.child.kill();
   await dns?.close();
   await receivers?.close();
+  leaveCgroup?.();
+  cgroups?.remove();
   rmSync(dir, { recursive: true, force: true });
 });
 
