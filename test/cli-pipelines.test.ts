@@ -301,10 +301,10 @@ describe('help: the plugins and their keys with defaults', () => {
     expect(forward.stdout).not.toMatch(/ringbuf_size/);
     const unknown = await runCli(['-o', 'kafka', '-h']);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/^ebpf-forward: command line:1: output plugin "kafka" is not supported; supported outputs: forward, stdout\n$/);
+    expect(unknown.stderr).toMatch(/^ebpf-forward: command line:1: output plugin "kafka" is not supported; supported outputs: forward, null, stdout\n$/);
     const named = await runCli(['-h', 'kafka']);
     expect(named.code).toBe(1);
-    expect(named.stderr).toBe('ebpf-forward: command line:2: no plugin named "kafka"; inputs: ebpf; outputs: forward, stdout\n');
+    expect(named.stderr).toBe('ebpf-forward: command line:2: no plugin named "kafka"; inputs: ebpf; outputs: forward, null, stdout\n');
     expect(await runCli(['-i', 'tail', '-h'])).toMatchObject({ code: 1, stderr: 'ebpf-forward: command line:1: input plugin "tail" is not supported: ebpf-forward\'s only input is ebpf\n' });
   });
 
