@@ -4,7 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { compileMatch } from './config/match.js';
 import { ConfigError, type AppConfig, type InputSettings, type OutputSettings } from './config/model.js';
-import { HttpServerError, MonitoringServer } from './http/server.js';
+import type { MonitoringServer } from './http/server.js';
 import { EbpfInput, inputIdentity, type TraceCounters } from './inputs/ebpf-input.js';
 import type { Logger } from './log.js';
 import { addon } from './native/addon.js';
@@ -117,6 +117,8 @@ export class EbpfForward {
 
   private async startHttp(config: AppConfig): Promise<void> {
     if (!config.service.values.get('http_server')) return;
+    // Loaded only with HTTP_Server On: node:http and prom-client are 13 MB of RSS.
+    const { HttpServerError, MonitoringServer } = await import('./http/server.js');
     this.http = await MonitoringServer.start({ service: config.service.values, counters: () => this.counters(), reload: this.options.reload, log: this.log.child('http_server') }).catch((err: Error) => {
       if (!(err instanceof HttpServerError)) throw err;
       // At the key to change, or at HTTP_Server where it is left to its default.

@@ -14,9 +14,9 @@
 import { realpathSync, statSync, type Stats } from 'node:fs';
 import { readRegularFile, UnreadableFileError } from './regular-file.js';
 import { isUtf8 } from 'node:buffer';
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { globSync } from 'tinyglobby';
 import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type ConfigSection, type Located } from './model.js';
 
 export interface ParseOptions {
@@ -107,8 +107,13 @@ export function readConfigFile({ path, real }: FileToRead, warn: Warn | undefine
   }
 }
 
+// tinyglobby (4 MB of RSS) is loaded by the first include with a wildcard;
+// configs are read synchronously, hence require (it ships CommonJS too).
+const requireHere = createRequire(import.meta.url);
+
 /** Files matching a glob(3)-style pattern (only *, ? and [...]), sorted. */
 export function globConfigFiles(pattern: string): string[] {
+  const { globSync } = requireHere('tinyglobby') as typeof import('tinyglobby');
   const parts = pattern.split(sep);
   const firstDynamic = parts.findIndex((p) => /[*?[]/.test(p));
   const base = parts.slice(0, firstDynamic).join(sep) || sep;

@@ -14,10 +14,18 @@
 // refuses it where the key takes one value. Values are the text as written
 // (YAML's failsafe schema: `1.50` stays "1.50", `on` stays "on").
 import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import type { Document, Node, Pair } from 'yaml';
 import { ConfigError, quoteExcerpt, showText, type ConfigEntry, type ConfigSection, type Located } from './model.js';
 import { ConfigFiles, expandVariables, globConfigFiles, parseClassicConfig, type Env, type FileToRead, type ParseOptions, type PendingEntry, type Warn } from './parser.js';
+
+// The yaml package (9 MB of RSS) is loaded when a YAML file is read, not by
+// classic configs. Configs are read synchronously (a reload too), hence
+// require: the package is CommonJS under Node either way.
+const requireHere = createRequire(import.meta.url);
+let yamlModule: typeof import('yaml') | undefined;
+const yamlLibrary = () => (yamlModule ??= requireHere('yaml') as typeof import('yaml'));
 
 /** Top-level keys of Fluent Bit's schema that ebpf-forward has no use for, and why. */
 const unsupportedTopLevel: Record<string, string> = {
@@ -43,17 +51,17 @@ const schemaKeys = new Set([...topLevelKeys.config, ...topLevelKeys.upstream, ..
 /** Whether a document is empty, or a map with at least one top-level key of Fluent Bit's schema. */
 function isConfigShaped(doc: Document): boolean {
   const root = doc.contents;
-  if (root === null || (isScalar(root) && root.value === '')) return true;
-  return isMap(root) && root.items.some((pair) => isScalar(pair.key) && schemaKeys.has(String(pair.key.value).toLowerCase()));
+  if (root === null || (yamlLibrary().isScalar(root) && root.value === '')) return true;
+  return yamlLibrary().isMap(root) && root.items.some((pair) => yamlLibrary().isScalar(pair.key) && schemaKeys.has(String(pair.key.value).toLowerCase()));
 }
 
 /** One YAML file being read: its path, and where its nodes are (line:column). */
 class YamlFile {
-  readonly lines = new LineCounter();
+  readonly lines = new (yamlLibrary().LineCounter)();
   constructor(readonly path: string) {}
 
   at(node: unknown, fallback?: Located): Located {
-    const offset = isNode(node) ? node.range?.[0] : undefined;
+    const offset = yamlLibrary().isNode(node) ? node.range?.[0] : undefined;
     if (offset === undefined) return fallback ?? { file: this.path, line: 0 };
     return this.atOffset(offset);
   }
@@ -83,7 +91,7 @@ class YamlConfigReader {
 
   private readText(file: FileToRead, text: string, includedFrom: Located | undefined): void {
     const yaml = new YamlFile(file.path);
-    const doc = parseDocument(text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false });
+    const doc = yamlLibrary().parseDocument(text, { lineCounter: yaml.lines, schema: 'failsafe', uniqueKeys: false, prettyErrors: false });
     // An included file that is some other file (includes: [/etc/shadow]) is
     // said to be so, quoting nothing of it, not parsed as a config with typos.
     if (includedFrom && !isConfigShaped(doc)) {
@@ -107,7 +115,7 @@ class YamlConfigReader {
   private readTopLevel(yaml: YamlFile, doc: Document): void {
     const root = doc.contents;
     // An empty file (or only comments) holds nothing; the loader says what is missing.
-    if (root === null || (isScalar(root) && root.value === '')) return;
+    if (root === null || (yamlLibrary().isScalar(root) && root.value === '')) return;
     for (const pair of this.mapPairs(yaml, doc, root, 'a configuration file', { file: yaml.path, line: 1, column: 1 })) {
       const key = this.keyOf(yaml, pair);
       const at = yaml.at(pair.key);
@@ -174,7 +182,7 @@ class YamlConfigReader {
     for (const group of this.listItems(yaml, doc, value, 'upstream_servers', at)) {
       const groupAt = yaml.at(group.node, at);
       const pairs = this.mapPairs(yaml, doc, group.node, 'an item of upstream_servers', groupAt);
-      const nodes = pairs.find((p) => isScalar(p.key) && String(p.key.value).toLowerCase() === 'nodes');
+      const nodes = pairs.find((p) => yamlLibrary().isScalar(p.key) && String(p.key.value).toLowerCase() === 'nodes');
       const upstream = this.section(yaml, doc, 'upstream', group.node, 'an item of upstream_servers', groupAt, nodes ? [nodes] : []);
       this.sections.push(upstream);
       const nodesAt = nodes ? yaml.at(nodes.key) : groupAt;
@@ -195,7 +203,7 @@ class YamlConfigReader {
       if (key.toLowerCase() === 'processors') {
         throw ConfigError.at(keyAt, `${showText(key)}: ebpf-forward has no processors: records go from the input to the outputs as the traces make them`);
       }
-      if (isSeq(node)) {
+      if (yamlLibrary().isSeq(node)) {
         const items = this.listItems(yaml, doc, node, key, keyAt);
         if (items.length === 0) throw ConfigError.at(keyAt, `${showText(key)} has an empty list: give it at least one value, or remove it`);
         for (const item of items) {
@@ -231,25 +239,25 @@ class YamlConfigReader {
 
   /** Anchors (&a) and aliases (*a) are YAML's; an alias stands for its anchor's node. */
   private resolve(doc: Document, node: unknown): Node | null {
-    if (isAlias(node)) return (node.resolve(doc) as Node | undefined) ?? null;
+    if (yamlLibrary().isAlias(node)) return (node.resolve(doc) as Node | undefined) ?? null;
     return (node as Node | null) ?? null;
   }
 
   private mapPairs(yaml: YamlFile, doc: Document, value: Node | null, what: string, at: Located): Pair[] {
-    if (isMap(value)) return value.items as Pair[];
+    if (yamlLibrary().isMap(value)) return value.items as Pair[];
     // "service:" with nothing under it: an empty map.
-    if (value === null || (isScalar(value) && value.value === '' && !value.type?.startsWith('QUOTE'))) return [];
+    if (value === null || (yamlLibrary().isScalar(value) && value.value === '' && !value.type?.startsWith('QUOTE'))) return [];
     throw ConfigError.at(yaml.at(value, at), `${what} must be a map of key: value, not ${describeNode(value)}`);
   }
 
   private listItems(yaml: YamlFile, doc: Document, value: Node | null, what: string, at: Located): { node: Node | null }[] {
-    if (isSeq(value)) return value.items.map((item) => ({ node: this.resolve(doc, item) }));
+    if (yamlLibrary().isSeq(value)) return value.items.map((item) => ({ node: this.resolve(doc, item) }));
     if (value === null) return [];
     throw ConfigError.at(yaml.at(value, at), `${what} must be a list (items starting with "- "), not ${describeNode(value)}`);
   }
 
   private keyOf(yaml: YamlFile, pair: Pair): string {
-    if (isScalar(pair.key) && pair.key.value !== '') return String(pair.key.value);
+    if (yamlLibrary().isScalar(pair.key) && pair.key.value !== '') return String(pair.key.value);
     throw ConfigError.at(yaml.at(pair.key as Node), `a key must be a plain name, not ${describeNode(pair.key as Node)}`);
   }
 
@@ -257,14 +265,14 @@ class YamlConfigReader {
   private scalarText(yaml: YamlFile, doc: Document, node: unknown, what: string, at: Located): string {
     const value = this.resolve(doc, node);
     if (value === null) return '';
-    if (isScalar(value)) return String(value.value).trim();
+    if (yamlLibrary().isScalar(value)) return String(value.value).trim();
     throw ConfigError.at(yaml.at(value, at), `${what} must be a single value, not ${describeNode(value)}`);
   }
 }
 
 function describeNode(node: Node | null): string {
-  if (isMap(node)) return 'a map';
-  if (isSeq(node)) return 'a list';
+  if (yamlLibrary().isMap(node)) return 'a map';
+  if (yamlLibrary().isSeq(node)) return 'a list';
   return 'a value';
 }
 

@@ -10,8 +10,7 @@
 // /containers/create comes as CreateContainer returns, before the kubelet's
 // StartContainer runs the first process); else a list every POLL_MS. A
 // list every RELIST_MS besides, in case an event was missed.
-import { credentials, loadPackageDefinition, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import type { Client, ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import type { ContainerFacts, ContainerMetadataStore, PodFacts } from './metadata.js';
 import { NotThisRuntime, RuntimeConnection, type RuntimeConnectionOptions } from './runtime-connection.js';
 
@@ -39,12 +38,19 @@ interface Services {
   events: Client;
 }
 
+// gRPC and the protos (about 20 MB of RSS) are loaded by the first connect
+// to a socket that takes connections (RuntimeConnection tries it first): a
+// node without a CRI runtime, or with a stale socket file, never loads them.
+let grpc: typeof import('@grpc/grpc-js') | undefined;
 let services: ((socket: string) => Services) | undefined;
 /** The CRI and containerd events services' constructors (the protos read once). */
-function servicesAt(socket: string): Services {
+async function servicesAt(socket: string): Promise<Services> {
   if (!services) {
+    const [grpcJs, { loadSync }] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
+    const { credentials, loadPackageDefinition } = grpcJs;
     const cri = (loadPackageDefinition(loadSync(CRI_PROTO, LOAD_OPTIONS)) as any).runtime.v1;
     const events = (loadPackageDefinition(loadSync(EVENTS_PROTO, LOAD_OPTIONS)) as any).containerd.services.events.v1;
+    grpc = grpcJs;
     services = (path) => {
       const address = `unix://${path}`;
       return { runtime: new cri.RuntimeService(address, credentials.createInsecure()), events: new events.Events(address, credentials.createInsecure()) };
@@ -52,6 +58,9 @@ function servicesAt(socket: string): Services {
   }
   return services(socket);
 }
+
+/** gRPC's status codes (gRPC is loaded once a connect got that far). */
+const grpcStatus = () => grpc!.status;
 
 export interface CriRuntimeOptions extends RuntimeConnectionOptions {
   store: ContainerMetadataStore;
@@ -82,12 +91,12 @@ export class CriRuntimeWatcher extends RuntimeConnection {
 
   protected async connect(onLost: (why: Error) => void): Promise<void> {
     this.onLost = onLost;
-    this.clients = servicesAt(this.socketPath);
+    this.clients = await servicesAt(this.socketPath);
     let version: Message;
     try {
       version = await this.call('Version', { version: 'v1' });
     } catch (err) {
-      if ((err as ServiceError).code === status.UNIMPLEMENTED) throw new NotThisRuntime('it has no CRI (runtime.v1)');
+      if ((err as ServiceError).code === grpcStatus().UNIMPLEMENTED) throw new NotThisRuntime('it has no CRI (runtime.v1)');
       throw err;
     }
     this.log.debug(`${this.cri.label}: ${version.runtime_name} ${version.runtime_version} (CRI ${version.runtime_api_version})`);
@@ -146,7 +155,7 @@ export class CriRuntimeWatcher extends RuntimeConnection {
     stream.on('error', (error: ServiceError) => {
       if (this.stream !== stream) return;
       this.stream = undefined;
-      if (error.code === status.UNIMPLEMENTED) {
+      if (error.code === grpcStatus().UNIMPLEMENTED) {
         this.log.debug(`${this.cri.label}: ${how === 'cri-events' ? 'no GetContainerEvents' : "no containerd event stream"}; trying the next way`);
         this.follow(how === 'cri-events' ? 'containerd-events' : 'polling');
         // Whatever was made before the new stream began.
@@ -217,7 +226,7 @@ export class CriRuntimeWatcher extends RuntimeConnection {
       }),
     ).catch((err: ServiceError) => {
       // Removed since it was listed: the next list settles it.
-      if (err.code !== status.NOT_FOUND) throw err;
+      if (err.code !== grpcStatus().NOT_FOUND) throw err;
     });
     for (const id of store.idsOf(source)) {
       if (seen.has(id)) continue;

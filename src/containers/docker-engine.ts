@@ -3,7 +3,7 @@
 // name and image, listed as the connection opens, then kept by the event
 // stream, which tells of a container as it is created (before its first
 // process runs). Plain HTTP/1.1 through node:http's socketPath.
-import { request, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { ContainerMetadataStore, RuntimeKind } from './metadata.js';
 import { RuntimeConnection, type RuntimeConnectionOptions } from './runtime-connection.js';
 
@@ -104,7 +104,9 @@ export class DockerEngineWatcher extends RuntimeConnection {
   }
 
   /** GET `path` on the engine's socket; the response once its status is 200. `timeoutMs` 0: none (a stream). */
-  private open(path: string, timeoutMs: number): Promise<IncomingMessage> {
+  private async open(path: string, timeoutMs: number): Promise<IncomingMessage> {
+    // node:http (3 MB of RSS) only once a docker or podman socket is there.
+    const { request } = await import('node:http');
     return new Promise((resolve, reject) => {
       const req = request({ socketPath: this.socketPath, path, method: 'GET', headers: { Host: 'localhost' }, agent: false }, (res) => {
         if (res.statusCode !== 200) {

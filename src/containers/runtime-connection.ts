@@ -6,6 +6,7 @@
 // without that runtime: not warned of (logged at debug), looked at again
 // now and then; a socket given by a key is warned of whatever it is.
 import { existsSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import type { Logger } from '../log.js';
 
 export interface RuntimeConnectionOptions {
@@ -25,6 +26,18 @@ const DEFAULT_RETRY = { first: 1000, max: 30_000 };
 
 /** Thrown by connect when the socket answers but is not this runtime's API (containerd without its CRI plugin, as docker's is). */
 export class NotThisRuntime extends Error {}
+
+/** Resolves once a connection to the socket opens (then closed); rejects as connect(2) does (ENOENT, ECONNREFUSED). */
+function takesConnections(socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
 
 export abstract class RuntimeConnection {
   protected readonly log: Logger;
@@ -87,6 +100,9 @@ export abstract class RuntimeConnection {
       else this.lost(why);
     };
     try {
+      // A plain connect first: a runtime's client library (gRPC's 20 MB of
+      // RSS, node:http) is loaded only for a socket that takes connections.
+      await takesConnections(this.socketPath);
       await this.connect(onLost);
       connecting = false;
       if (lostEarly) throw lostEarly;
