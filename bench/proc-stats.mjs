@@ -40,3 +40,35 @@ export function statusBytes(pid, field) {
   if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
   return Number(m[1]) * 1024;
 }
+
+/**
+ * Resident bytes now by kind, from /proc/PID/smaps: anonymous (V8's heaps,
+ * malloc, buffers; a file mapping's private copies too), file-backed (the
+ * node binary and its libraries, shared with other processes through the
+ * page cache), and BPF maps mapped in (a ring buffer's data pages are mapped
+ * twice, for records that wrap).
+ */
+export function rssByKind(pid) {
+  const out = { anon: 0, file: 0, bpfMaps: 0 };
+  let bpf = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      bpf = head[1].startsWith('anon_inode:bpf');
+      continue;
+    }
+    const [, field, kb] = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line) ?? [];
+    if (!field) continue;
+    const bytes = Number(kb) * 1024;
+    if (bpf) {
+      if (field === 'Rss') out.bpfMaps += bytes;
+    } else if (field === 'Rss') {
+      out.file += bytes;
+    } else {
+      // Anonymous comes after Rss in each mapping: those pages move from file to anon.
+      out.file -= bytes;
+      out.anon += bytes;
+    }
+  }
+  return out;
+}
