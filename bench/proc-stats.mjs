@@ -1,5 +1,5 @@
 // CPU time and memory of a running process, from /proc.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 // USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)).
 const TICKS_PER_SECOND = 100;
@@ -31,6 +31,11 @@ export function cpuSeconds(pid) {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return (utime + stime) / TICKS_PER_SECOND;
+}
+
+/** Resets the process's peak resident set (VmHWM) to its current one (a 5 written to /proc/PID/clear_refs). */
+export function resetPeakRss(pid) {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
 /** A field of /proc/PID/status in kB as bytes (VmHWM: peak resident set). */
