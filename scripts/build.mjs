@@ -118,4 +118,4 @@ if (noTs) process.exit(0);
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 if (!existsSync(tsc)) fail('TypeScript is not installed; run: npm ci');
 if (pack) rmSync(join(root, 'dist'), { recursive: true, force: true });
-run(process.execPath, [tsc, '-p', 'tsconfig.json']);
+run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);

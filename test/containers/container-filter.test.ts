@@ -142,9 +142,9 @@ describe('cgroups made after the start: a runtime name counts only where its run
     later.make(USER_SERVICE);
     const cgroupKey = filterKeys.find((k) => k.name === 'cgroup')!;
     const trace = start({ cgroup: [cgroupKey.parse([...REAL, ...SPOOFS].map(prefixOf).join(','))] });
-    const imitations = [];
+    const imitations: CgroupChild[] = [];
     for (const spoofed of SPOOFS) imitations.push(await runInCgroup(later.make(spoofed).path, '/bin/sleep 0.1'));
-    const reals = [];
+    const reals: CgroupChild[] = [];
     for (const real of REAL) reals.push(await runInCgroup(later.make(real).path, '/bin/sleep 0.1'));
     // One ring, in order: once the last real one's record is read, the imitations' would have been.
     for (const [i, child] of reals.entries()) await waitFor(() => sleepIn(trace, child), 10_000, `the exec record from ${REAL[i]}`);

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
 import { IndependentReceiver, type ReceivedEntry } from '../outputs/forward/receivers.js';
 import { startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';

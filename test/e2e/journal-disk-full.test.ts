@@ -9,7 +9,6 @@
 import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
 import { startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
 import { fillDisk, smallTmpfs, type SmallDisk } from '../support/small-disk.js';

@@ -4,7 +4,6 @@
 // (counted), dropped for a counted reason, or kept on disk and sent by the
 // next start. The full soak (60 s outages, every combination) is the script's.
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: a plain .mjs script without types
 import { soak } from '../../bench/soak-outages.mjs';
 
 interface SoakResult {

@@ -122,7 +122,7 @@ describe('input journal', () => {
     const bytes = readFileSync(file);
     const frame1 = skipValue(bytes, 0);
     const frame2 = frame1 + 12 + bytes.readUInt32BE(frame1 + 4);
-    bytes[frame2 + 12 + 40] ^= 0x20; // a byte inside the second frame's records
+    bytes[frame2 + 12 + 40]! ^= 0x20; // a byte inside the second frame's records
     writeFileSync(file, bytes);
     const log = testLog();
     const got = await replayed(open(log));

@@ -7,7 +7,6 @@ import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
 import { waitFor } from '../support/cli.js';
-// @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen, runLoadgen } from '../../bench/loadgen.mjs';
 import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
 

@@ -11,7 +11,6 @@ import { trace_signal } from '../../src/traces/signal/index.js';
 import { filterKeys } from '../../src/traces/process-filter.js';
 import { waitFor } from '../support/cli.js';
 import { TestCgroups } from '../support/filter-actor.js';
-// @ts-expect-error: plain ESM helper of the benchmark, no type declarations
 import { buildLoadgen } from '../../bench/loadgen.mjs';
 import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
 
@@ -48,7 +47,7 @@ afterAll(() => {
 
 it('gaps in the sequence are the records lost in the kernel', async () => {
   // Synchronously: the event loop can't read the ring while the burst runs.
-  runInCgroup(buildLoadgen() as string, ['signal', '20000', '0']);
+  runInCgroup(buildLoadgen(), ['signal', '20000', '0']);
   // Once the ring is read, one more record gets through, after the gap.
   await waitFor(() => (events.length > 0 ? true : undefined), 5000, 'the records that fitted');
   const marker = runInCgroup('/bin/kill', ['-0', String(process.pid)]);

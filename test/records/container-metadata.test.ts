@@ -16,6 +16,7 @@ import { bpfObjectDir } from '../../src/inputs/trace-session.js';
 import { openRecordProgram } from '../../src/native/addon.js';
 import { Btf, memberAt } from '../../src/records/btf.js';
 import { compileTrace } from '../../src/records/compile.js';
+import type { RecordDeclaration } from '../../src/records/declaration.js';
 import { JsRecordEncoder } from '../../src/records/js-encoder.js';
 import { Op } from '../../src/records/program.js';
 import { traces } from '../../src/traces/registry.js';
@@ -141,9 +142,10 @@ describe("a built-in trace's records", () => {
     store.remove(named);
     for (const name of ['trace_signal', 'trace_exec', 'trace_vfs']) {
       const trace = traces.get(name)!;
+      const record = trace.record as RecordDeclaration & { struct: string };
       const btf = Btf.ofObject(join(bpfObjectDir, trace.object));
-      const struct = btf.struct((trace.record as { struct: string }).struct ?? '');
-      const at = (path: string) => memberAt(struct, path).offset;
+      const struct = btf.struct(record.struct)!;
+      const at = (path: string) => memberAt(struct, path)!.offset;
       const records = [container, host, silent].map((cgroup) => {
         const r = Buffer.alloc(struct.size);
         r.writeBigUInt64LE(1_000_000_000_000n, at('hdr.ts_ns'));
@@ -152,7 +154,7 @@ describe("a built-in trace's records", () => {
       });
       const batch = batchOf(records);
       const encode = (runtimeMetadata: boolean) => {
-        const p = compileTrace(trace.record, btf, { trace: name, object: trace.object, runtimeMetadata });
+        const p = compileTrace(record, btf, { trace: name, object: trace.object, runtimeMetadata });
         return openRecordProgram(p.code, p.pool).encode(batch, records.length, 0n, 0n).entries.toString('hex');
       };
       expect(encode(true), name).toBe(encode(false));
@@ -162,14 +164,15 @@ describe("a built-in trace's records", () => {
 
   it('with metadata: the map after mntns_id, before a sequence_key', () => {
     const trace = traces.get('trace_signal')!;
+    const record = trace.record as RecordDeclaration & { struct: string };
     const btf = Btf.ofObject(join(bpfObjectDir, trace.object));
-    const struct = btf.struct((trace.record as { struct: string }).struct);
+    const struct = btf.struct(record.struct)!;
     const r = Buffer.alloc(struct.size);
-    r.writeBigUInt64LE(container, memberAt(struct, 'hdr.cgroup_id').offset);
-    r.writeUInt32LE(4026531840, memberAt(struct, 'hdr.mntns_id').offset); // 0 would leave mntns_id out
-    const p = compileTrace(trace.record, btf, { trace: 'trace_signal', object: trace.object, sequenceKey: 'seq' });
+    r.writeBigUInt64LE(container, memberAt(struct, 'hdr.cgroup_id')!.offset);
+    r.writeUInt32LE(4026531840, memberAt(struct, 'hdr.mntns_id')!.offset); // 0 would leave mntns_id out
+    const p = compileTrace(record, btf, { trace: 'trace_signal', object: trace.object, sequenceKey: 'seq' });
     const [entry] = maps(openRecordProgram(p.code, p.pool).encode(batchOf([r]), 1, 0n, 0n).entries);
     expect(Object.keys(entry!).slice(-5)).toEqual(['cgroup_id', 'container_id', 'mntns_id', 'kubernetes', 'seq']);
-    expect(() => compileTrace(trace.record, btf, { trace: 'trace_signal', object: trace.object, sequenceKey: 'kubernetes' })).toThrow('trace_signal: the key kubernetes would be in its records twice');
+    expect(() => compileTrace(record, btf, { trace: 'trace_signal', object: trace.object, sequenceKey: 'kubernetes' })).toThrow('trace_signal: the key kubernetes would be in its records twice');
   });
 });

@@ -78,7 +78,7 @@ export class EventIds {
       if (Number(id >> 48n) >= cpuCount) throw new Error(`event_id ${id} names CPU ${id >> 48n}, and there are ${cpuCount}`);
       if (this.seen.has(id)) throw new Error(`event_id ${id} given twice`);
       this.seen.add(id);
-      return { ...e, record: { event_type, ...rest } };
+      return { ...e, record: { event_type, ...rest } as DecodedRecord };
     });
   }
 }

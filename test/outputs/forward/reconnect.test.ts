@@ -23,7 +23,7 @@ describe.each(receivers)('a receiver back after an outage (%s)', (name, start) =
     output = createForward({ port: String(receiver.port), retry_limit: '1' }, { schedulerBase: 60, schedulerCap: 120, log: log.logger });
     await output.start();
     output.write('host.ebpf', makeChunk(0, 500));
-    await waitFor('a failed attempt', () => output!.counters().errors >= 1);
+    await waitFor('a failed attempt', () => (output!.counters().errors ?? 0) >= 1);
     output.write('host.ebpf', makeChunk(500, 500));
     await sleep(1500);
     await receiver.restart();
