@@ -122,6 +122,8 @@ class SeenIds {
 }
 
 function countRecord(time, record, arrivalMs) {
+  // Fluent Bit 2+ keeps events as [[time, metadata], record], and its out_forward sends them so.
+  if (Array.isArray(time)) time = time[0];
   totals.records++;
   const type = record?.event_type;
   const pid = type === 'execve' ? record.ppid : record?.pid;

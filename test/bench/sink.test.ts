@@ -144,6 +144,18 @@ describe('bench sink', () => {
     expect(latency.negative).toBe(0);
   });
 
+  it("takes Fluent Bit 2+'s events, [[time, metadata], record], as its out_forward sends them (a relay), with their latency", async () => {
+    const sink = await startSink();
+    const packed = encode([[timeAgo(5), {}], signal(11)]);
+    const socket = await send(sink.port, encode(['t.fb', [[[timeAgo(5), {}], signal(11)]], {}]), encode(['t.fb', packed, {}]));
+    const s = await waitForRecords(sink, 2);
+    socket.destroy();
+    expect(s.errors).toEqual([]);
+    expect(s.origins['11']!['signal']!.count).toBe(2);
+    expect(s.integer_times).toBe(0);
+    expect(s.origins['11']!['signal']!.latency.p50_ms).toBeGreaterThanOrEqual(4.9);
+  });
+
   it('reassembles messages split across writes and acks chunks', async () => {
     const sink = await startSink();
     const entries = Array.from({ length: 3000 }, (_, i) => [timeAgo(0), signal(1000 + (i % 3))]);
