@@ -8,7 +8,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 
 /** Fluent Bit's Flush here: the relay adds at most about this much to the latency. */
-export const RELAY_FLUSH_SECONDS = 0.05;
+export const RELAY_FLUSH_SECONDS = 0.01;
 
 let found;
 /** The `fluent-bit` on the PATH and its version, or undefined. */

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildLoadgen, loadKinds, outDir, runLoadgen } from './loadgen.mjs';
-import { fluentBitOnPath, startFluentBitRelay } from './fluent-bit-relay.mjs';
+import { fluentBitOnPath, RELAY_FLUSH_SECONDS, startFluentBitRelay } from './fluent-bit-relay.mjs';
 import { cpuSeconds, resetPeakRss, rssByKind, statusBytes } from './proc-stats.mjs';
 import { originStats, startSink } from './sink-client.mjs';
 
@@ -447,7 +447,7 @@ async function main() {
     '(the node binary and libraries), and the BPF maps mapped in (the ring buffer\'s data pages are mapped twice);',
     'sink = the receiver ebpf-forward sends to: Fluent Bit\'s in_forward (relaying to bench/sink.mjs, which counts) where',
     '`fluent-bit` is on the PATH, else bench/sink.mjs itself; latency = sink arrival time - the record\'s EventTime',
-    '(through Fluent Bit: with its Flush, 50 ms, added); slowdown = the generator\'s CPU time for the same job with',
+    `(through Fluent Bit: its Flush, ${RELAY_FLUSH_SECONDS * 1000} ms, at most added); slowdown = the generator\'s CPU time for the same job with`,
     'tracing on / off.',
     '',
     '## Targets (issues 5, 8 and 19)',
