@@ -46,6 +46,10 @@ export const UNIT_TESTS = [
 
 export default defineConfig({
   test: {
+    // Kernel tests attach real BPF programs and start real processes: one
+    // file at a time, so that the machine is only as busy as one test makes
+    // it (vitest sets this for the whole run, not per project).
+    fileParallelism: false,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [
@@ -59,9 +63,6 @@ export default defineConfig({
           name: 'kernel',
           include: ['test/**/*.test.ts'],
           exclude: UNIT_TESTS,
-          // Kernel tests attach real BPF programs and start real processes:
-          // one file at a time, so that the machine is only as busy as one test makes it.
-          fileParallelism: false,
         },
       },
     ],

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Record program engines compared: the native interpreter (RecordProgram.encode,
-// native/record_encoder.cc) and the TypeScript one (src/records/js-encoder.ts),
+// native/record_encoder.cc) and the TypeScript one (test/support/js-encoder.ts),
 // encoding one ring batch of synthetic records into Forward entries:
 //   vfs:    like trace_vfs's (header + flags/mode/fd/path_len + a 20-40 byte
 //           path), 10 keys: event_type literal, pid, tid, comm CSTR, operation
@@ -29,7 +29,7 @@ const addon = createRequire(import.meta.url)(join(root, 'build', 'Release', 'ebp
 const tmp = mkdtempSync(join(tmpdir(), 'encoder-engines-'));
 let JsRecordEncoder;
 try {
-  const bundled = buildSync({ entryPoints: [join(root, 'src', 'records', 'js-encoder.ts')], bundle: true, format: 'esm', platform: 'node', write: false });
+  const bundled = buildSync({ entryPoints: [join(root, 'test', 'support', 'js-encoder.ts')], bundle: true, format: 'esm', platform: 'node', write: false });
   const file = join(tmp, 'js-encoder.mjs');
   writeFileSync(file, bundled.outputFiles[0].text);
   ({ JsRecordEncoder } = await import(pathToFileURL(file).href));

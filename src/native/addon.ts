@@ -67,7 +67,7 @@ export interface NativeRingReader {
  */
 export type EntryBatchHandler = (entries: Buffer, count: number, bytes: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number) => void;
 
-/** What encoding a batch of records gives (RecordProgram.encode, and src/records/js-encoder.ts). */
+/** What encoding a batch of records gives (RecordProgram.encode, and test/support/js-encoder.ts). */
 export interface EncodedBatch {
   /** The entries back to back (a Buffer of exactly their bytes). */
   entries: Buffer;
@@ -109,6 +109,7 @@ interface Addon {
     maxBatchBytes: number,
     deadlineMs: number,
     program: AddonRecordProgram,
+    wakeupClock?: string,
   ) => NativeRingReader;
   RecordProgram: new (code: Uint32Array, pool: Buffer) => AddonRecordProgram;
   readBtf(path: string): Buffer;
@@ -195,13 +196,18 @@ export function openRingReader(
   maxBatchBytes: number,
   deadlineMs: number,
   program: NativeRecordProgram,
+  /** The object's wake-up clock global (last_wakeup_ns, bpf/common.bpf.h), which the reader sets so that the kernel leaves the records its deadline reads take. */
+  wakeupClock?: string,
 ): NativeRingReader {
   if (typeof map !== 'string' || map.length === 0) throw new TypeError('ring buffer map name must be a non-empty string');
   if (typeof onBatch !== 'function') throw new TypeError('onBatch must be a function');
   if (!Number.isInteger(maxBatchBytes) || maxBatchBytes < 4096) throw new RangeError('maxBatchBytes must be an integer >= 4096');
   if (!Number.isInteger(deadlineMs) || deadlineMs < 0) throw new RangeError('deadlineMs must be an integer >= 0');
   if (!(program instanceof CheckedRecordProgram)) throw new TypeError('program must come from openRecordProgram()');
-  return new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program.handle);
+  if (wakeupClock !== undefined && typeof wakeupClock !== 'string') throw new TypeError('wakeupClock must be a global\'s name');
+  return wakeupClock === undefined
+    ? new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program.handle)
+    : new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program.handle, wakeupClock);
 }
 
 const I64_MIN = -(1n << 63n);

@@ -1,6 +1,6 @@
 // The record program: how one ring-buffer record becomes one Forward entry,
 // as flat data that the encoder interprets (native/record_encoder.cc, and the
-// TypeScript reference in src/records/js-encoder.ts). It is compiled from a
+// TypeScript reference in test/support/js-encoder.ts). It is compiled from a
 // trace's record declaration and the layout its BPF object's BTF gives
 // (src/records/compile.ts); nothing here knows a trace.
 //

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupRoot } from '../../src/records/container-names.js';
-import { nativeContainerNames } from '../../src/records/native-container-names.js';
+import { nativeContainerNames } from '../support/native-container-names.js';
 import { waitFor } from '../support/cli.js';
 
 export class AnchoredCgroups {

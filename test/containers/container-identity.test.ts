@@ -10,7 +10,7 @@
 // container_metadata Off leaves the three out.
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nativeContainerNames } from '../../src/records/native-container-names.js';
+import { nativeContainerNames } from '../support/native-container-names.js';
 import { trace_exec } from '../../src/traces/exec/index.js';
 import { trace_sched } from '../../src/traces/sched/index.js';
 import { trace_signal } from '../../src/traces/signal/index.js';

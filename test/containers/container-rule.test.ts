@@ -6,7 +6,7 @@
 // from the names these are made of.
 import { describe, expect, it } from 'vitest';
 import { containerIdOfPath } from '../../src/records/container-names.js';
-import { nativeContainerNames } from '../../src/records/native-container-names.js';
+import { nativeContainerNames } from '../support/native-container-names.js';
 
 const A = 'ab'.repeat(32);
 const B = 'cd'.repeat(32);

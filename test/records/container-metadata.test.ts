@@ -17,7 +17,7 @@ import { openRecordProgram } from '../../src/native/addon.js';
 import { Btf, memberAt } from '../../src/records/btf.js';
 import { compileTrace } from '../../src/records/compile.js';
 import type { RecordDeclaration } from '../../src/records/declaration.js';
-import { JsRecordEncoder } from '../../src/records/js-encoder.js';
+import { JsRecordEncoder } from '../support/js-encoder.js';
 import { Op } from '../../src/records/program.js';
 import { traces } from '../../src/traces/registry.js';
 import { AnchoredCgroups, settledContainerOf } from '../containers/anchored-cgroups.js';

@@ -1,5 +1,5 @@
 // The record program interpreters: native (RecordProgram, native/
-// record_encoder.cc) and TypeScript (src/records/js-encoder.ts). Every case
+// record_encoder.cc) and TypeScript (test/support/js-encoder.ts). Every case
 // runs both and requires the same result, byte for byte; values are checked
 // independently (exact msgpack forms, @msgpack/msgpack decoding, Node's own
 // UTF-8 decoder and SocketAddress).
@@ -8,7 +8,7 @@ import { decodeMulti, encode, ExtensionCodec } from '@msgpack/msgpack';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { openRecordProgram, type EncodedBatch } from '../../src/native/addon.js';
-import { JsRecordEncoder } from '../../src/records/js-encoder.js';
+import { JsRecordEncoder } from '../support/js-encoder.js';
 import { Op } from '../../src/records/program.js';
 import { batchOf, program, type ProgramBuilder } from '../support/program-builder.js';
 

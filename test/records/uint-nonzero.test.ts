@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { openRecordProgram } from '../../src/native/addon.js';
 import { CONTAINER_FIELDS } from '../../src/records/head.js';
-import { JsRecordEncoder } from '../../src/records/js-encoder.js';
+import { JsRecordEncoder } from '../support/js-encoder.js';
 import { Op } from '../../src/records/program.js';
 import { encodeBoth, recordMaps } from '../support/both-encoders.js';
 import { program, type ProgramBuilder } from '../support/program-builder.js';

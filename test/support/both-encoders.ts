@@ -1,10 +1,10 @@
 // A record program run by both engines, the native one (the addon) and the
-// TypeScript reference (src/records/js-encoder.ts), which must agree byte for
+// TypeScript reference (test/support/js-encoder.ts), which must agree byte for
 // byte; and the records of a batch decoded, for the tests of its opcodes.
 import { decodeMulti } from '@msgpack/msgpack';
 import { expect } from 'vitest';
 import { openRecordProgram, type EncodedBatch } from '../../src/native/addon.js';
-import { JsRecordEncoder, type ContainerMetadataOf } from '../../src/records/js-encoder.js';
+import { JsRecordEncoder, type ContainerMetadataOf } from './js-encoder.js';
 import { batchOf, type ProgramBuilder } from './program-builder.js';
 
 /** Encodes `records` with the program in both engines, expects the same batch, and returns the native one. */

@@ -5,9 +5,9 @@
 // Pure: no addon. Written for speed as well (DataView reads and writes, into
 // one growing Buffer, nothing allocated per record; runs of LIT copied as
 // one, as the native one folds them) so that the comparison is fair.
-import type { EncodedBatch } from '../native/addon.js';
-import { ContainerNames } from './container-names.js';
-import { CONTAINER_ID_MAX, CONTAINER_METADATA_MAX, FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode } from './program.js';
+import type { EncodedBatch } from '../../src/native/addon.js';
+import { ContainerNames } from '../../src/records/container-names.js';
+import { CONTAINER_ID_MAX, CONTAINER_METADATA_MAX, FIXED_ARGS, NO_DEFAULT, NO_TARGET, Op, type Opcode } from '../../src/records/program.js';
 
 // Indexed by opcode: program.ts's Op and FIXED_ARGS, as arrays for the checks.
 const NAMES: string[] = [];

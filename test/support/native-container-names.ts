@@ -1,6 +1,6 @@
 // The native encoder's container-id cache (native/cgroup_names.cc), for
 // tests and benchmarks: what it answers, and what its misses cost.
-import { addon } from '../native/addon.js';
+import { addon } from '../../src/native/addon.js';
 
 export interface ContainerNamesStats {
   hits: number;
