@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cgroup_names.h"
+#include "record_ops.h"
 
 namespace ebpf_forward {
 
@@ -11,43 +12,12 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "records are read as li
 
 namespace {
 
-// Opcodes and their fixed argument words: src/records/program.ts.
-enum Op : uint32_t {
-  END = 0,
-  MIN_LEN,
-  HEAD_KTIME,
-  HEAD_NOW,
-  LIT,
-  UINT,
-  SINT,
-  ERRNO,
-  BOOL,
-  FLOAT,
-  CSTR,
-  LSTR,
-  TAIL,
-  TSTR,
-  TSTR_FDPATH,
-  INET,
-  ENUM,
-  SWITCH,
-  MAP,
-  CONTAINER_ID,
-  CONTAINER_METADATA,
-  UINT_NONZERO,
-  kOpCount
-};
-constexpr uint32_t kFixedArgs[kOpCount] = {0, 1, 1, 0, 2, 2, 2, 2, 1, 2, 2, 3, 1, 2, 6, 2, 6, 4, 1, 4, 3, 4};
-constexpr const char* kOpNames[kOpCount] = {"END",  "MIN_LEN", "HEAD_KTIME",  "HEAD_NOW", "LIT",  "UINT", "SINT",
-                                            "ERRNO", "BOOL",   "FLOAT",       "CSTR",     "LSTR", "TAIL", "TSTR",
-                                            "TSTR_FDPATH", "INET", "ENUM", "SWITCH", "MAP", "CONTAINER_ID",
-                                            "CONTAINER_METADATA", "UINT_NONZERO"};
+// Opcodes, their argument words and sentinels: record_ops.h, generated from src/records/program.ts.
+using namespace record_ops;
 // Longest CONTAINER_ID value: a str8 header and 64 hex digits.
-constexpr uint64_t kContainerIdMax = 2 + 64;
+constexpr uint64_t kContainerIdMax = 2 + kContainerIdDigits;
 // Most CONTAINER_METADATA writes: the pairs, and a map header grown from 1 to 5 bytes.
 constexpr uint64_t kContainerMetadataMax = ContainerMetadata::kMaxBytes + 4;
-constexpr uint32_t kNoDefault = 0xffffffff;
-constexpr uint32_t kNoTarget = 0xffffffff;
 constexpr int32_t kAtFdcwd = -100;
 constexpr uint64_t kNsPerSec = 1000000000ull;
 // Longest INET text: eight groups of "ffff" and seven colons.
