@@ -2,7 +2,7 @@
 /* IPv4/IPv6 sockets seen from syscall tracepoints (trace_bind, trace_tcp):
  * the socket behind a file descriptor of the current task, read via CO-RE
  * (no kprobes needed), and socket addresses copied from user memory.
- * Include after common.bpf.h. */
+ * Include after common.bpf.h (struct inet_address is in events.h). */
 #ifndef EBPF_FORWARD_INET_SOCKET_BPF_H
 #define EBPF_FORWARD_INET_SOCKET_BPF_H
 
@@ -16,15 +16,6 @@
 #define S_IFSOCK 0140000
 /* The kernel takes IPv6 sockaddrs without sin6_scope_id (RFC 2133 size). */
 #define SIN6_LEN_RFC2133 24
-
-/* An address as it goes to user space: family AF_INET (addr[0..3]) or
- * AF_INET6 (addr[0..15]), both in network order; port in host order.
- * family 0: no address (none passed, unreadable, or another family). */
-struct inet_address {
-	__u16 family;
-	__u16 port;
-	__u8 addr[16];
-};
 
 /* The struct sock behind fd in the current task, or NULL when fd is not
  * open or not a socket. Checking the inode type first matters: a non-socket

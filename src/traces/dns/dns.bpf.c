@@ -25,6 +25,8 @@
 #include "common.bpf.h"
 #include "task_filter.bpf.h"
 #include "dns.h"
+
+RECORD_TYPE(dns_event);
 #include "inet_socket.bpf.h"
 
 #define SOCK_DGRAM 2

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_dns's record: what dns.bpf.c puts in the ring buffer. User space
  * reads its layout from the object's BTF (src/traces/dns/index.ts names the
- * members); RECORD_TYPE puts the struct there. */
+ * members); the program's RECORD_TYPE puts the struct there. */
 #ifndef EBPF_FORWARD_DNS_H
 #define EBPF_FORWARD_DNS_H
 
-#include "common.bpf.h"
-#include "inet_socket.bpf.h"
+#include "events.h"
 
 /* The question name, dotted: at most 253 characters ("." for the root). */
 #define DNS_NAME_MAX 256
@@ -42,6 +41,5 @@ struct dns_event {
 	__u32 reserved2;
 	char query[DNS_NAME_MAX];
 };
-RECORD_TYPE(dns_event);
 
 #endif

@@ -17,6 +17,8 @@
 #include "task_filter.bpf.h"
 #include "exec.h"
 
+RECORD_TYPE(exec_event);
+
 #define EXEC_STAGE_ENTER 0
 #define EXEC_STAGE_EXIT 1
 

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_exec's records: what exec.bpf.c puts in the ring buffer. User space
  * reads their layout from the object's BTF (src/traces/exec/index.ts names the
- * members); RECORD_TYPE puts each struct there. */
+ * members); the program's RECORD_TYPE puts each struct there. */
 #ifndef EBPF_FORWARD_EXEC_H
 #define EBPF_FORWARD_EXEC_H
 
-#include "common.bpf.h"
+#include "events.h"
 
 struct exec_event {
 	struct event_header hdr;
@@ -18,6 +18,5 @@ struct exec_event {
 	__u16 len[5];
 	__u16 reserved[3];
 };
-RECORD_TYPE(exec_event);
 
 #endif

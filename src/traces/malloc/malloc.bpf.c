@@ -15,6 +15,8 @@
 #include "task_filter.bpf.h"
 #include "malloc.h"
 
+RECORD_TYPE(malloc_event);
+
 /* header.kind: Fluent Bit's memop numbers. */
 #define OP_MALLOC 0
 #define OP_FREE 1

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_malloc's records: what malloc.bpf.c puts in the ring buffer. User space
  * reads their layout from the object's BTF (src/traces/malloc/index.ts names the
- * members); RECORD_TYPE puts each struct there. */
+ * members); the program's RECORD_TYPE puts each struct there. */
 #ifndef EBPF_FORWARD_MALLOC_H
 #define EBPF_FORWARD_MALLOC_H
 
-#include "common.bpf.h"
+#include "events.h"
 
 struct malloc_event {
 	struct event_header hdr;
@@ -13,6 +13,5 @@ struct malloc_event {
 	__u64 size;        /* asked for; calloc: nmemb * size; free: 0 */
 	__u64 old_address; /* realloc: the pointer passed; else 0 */
 };
-RECORD_TYPE(malloc_event);
 
 #endif

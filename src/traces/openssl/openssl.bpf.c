@@ -16,6 +16,8 @@
 #include "task_filter.bpf.h"
 #include "openssl.h"
 
+RECORD_TYPE(openssl_event);
+
 /* On return from a call, the stack pointer is this far above its value at
  * the function's first instruction (x86's ret pops the return address). */
 #if defined(__TARGET_ARCH_x86)

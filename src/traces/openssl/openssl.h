@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_openssl's records: what openssl.bpf.c puts in the ring buffer. User
  * space reads their layout from the object's BTF (src/traces/openssl/index.ts
- * names the members); RECORD_TYPE puts the struct there. */
+ * names the members); the program's RECORD_TYPE puts the struct there. */
 #ifndef EBPF_FORWARD_OPENSSL_H
 #define EBPF_FORWARD_OPENSSL_H
 
-#include "common.bpf.h"
+#include "events.h"
 
 /* header.kind: the record's event_type. */
 enum tls_kind {
@@ -33,6 +33,5 @@ struct openssl_event {
 	__s32 ret;        /* the return; SSL_*_ex: the byte count when they return 1, else 0 */
 	__u32 function;   /* enum ssl_function */
 };
-RECORD_TYPE(openssl_event);
 
 #endif

@@ -22,6 +22,8 @@
 #include "task_filter.bpf.h"
 #include "sched.h"
 
+RECORD_TYPE(sched_event);
+
 /* Only switches whose run-queue latency is at least this (0: all). */
 const volatile __u64 min_runq_latency_ns = 0;
 

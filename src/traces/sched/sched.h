@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_sched's records: what sched.bpf.c puts in the ring buffer. User space
  * reads their layout from the object's BTF (src/traces/sched/index.ts names the
- * members); RECORD_TYPE puts the struct there. The header's pid, tid and comm
+ * members); the program's RECORD_TYPE puts the struct there. The header's pid, tid and comm
  * are those of the task switched in. */
 #ifndef EBPF_FORWARD_SCHED_H
 #define EBPF_FORWARD_SCHED_H
 
-#include "common.bpf.h"
+#include "events.h"
 
 struct sched_event {
 	struct event_header hdr;
@@ -20,6 +20,5 @@ struct sched_event {
 	bool wakeup_tracked;   /* its wake-up was seen */
 	__u8 reserved[3];
 };
-RECORD_TYPE(sched_event);
 
 #endif

@@ -6,6 +6,8 @@
 #include "task_filter.bpf.h"
 #include "signal.h"
 
+RECORD_TYPE(signal_event);
+
 struct pending_kill {
 	__u64 ts;   /* 0: no call in progress */
 	__s32 sig;

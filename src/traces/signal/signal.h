@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_signal's records: what signal.bpf.c puts in the ring buffer. User space
  * reads their layout from the object's BTF (src/traces/signal/index.ts names the
- * members); RECORD_TYPE puts each struct there. */
+ * members); the program's RECORD_TYPE puts each struct there. */
 #ifndef EBPF_FORWARD_SIGNAL_H
 #define EBPF_FORWARD_SIGNAL_H
 
-#include "common.bpf.h"
+#include "events.h"
 
 struct signal_event {
 	struct event_header hdr;
@@ -14,6 +14,5 @@ struct signal_event {
 	__s32 error_raw; /* positive errno, 0 on success */
 	__s32 target;    /* the pid argument as passed (negative: a process group) */
 };
-RECORD_TYPE(signal_event);
 
 #endif
