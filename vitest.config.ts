@@ -40,6 +40,7 @@ export const UNIT_TESTS = [
   'test/records/encoder.test.ts',
   'test/records/golden.test.ts',
   'test/records/hostile-btf.test.ts',
+  'test/records/knobs.test.ts',
   'test/records/record-ops-header.test.ts',
   'test/records/uint-nonzero.test.ts',
   'test/router.test.ts',

@@ -17,6 +17,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * else that is only used on the stack. An unused pointer costs nothing. */
 #define RECORD_TYPE(name) const struct name *__record_type_##name __attribute__((unused))
 
+/* Puts an enum of a trace's header in the object's BTF, where a record
+ * declaration reads its enumerators (record kinds, names of values). */
+#define ENUM_TYPE(name) const enum name *__enum_type_##name __attribute__((unused))
+
 /* Set before load: ebpf-forward's own pid, never traced. */
 const volatile __u32 self_tgid = 0;
 

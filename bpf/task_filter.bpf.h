@@ -21,18 +21,26 @@
 #ifndef EBPF_FORWARD_TASK_FILTER_BPF_H
 #define EBPF_FORWARD_TASK_FILTER_BPF_H
 
-#define FILTER_IN 1
-#define FILTER_OUT 2
+/* An item's bits in its kind's map. */
+enum filter_item_bits {
+	FILTER_IN = 1,
+	FILTER_OUT = 2,
+};
 
-/* filter_kinds bits (FILTER_KIND_* in src/inputs/filters.ts). */
-#define FILTER_PID_IN (1 << 0)
-#define FILTER_PID_OUT (1 << 1)
-#define FILTER_COMM_IN (1 << 2)
-#define FILTER_COMM_OUT (1 << 3)
-#define FILTER_UID_IN (1 << 4)
-#define FILTER_UID_OUT (1 << 5)
-#define FILTER_CGROUP_IN (1 << 6)
-#define FILTER_CGROUP_OUT (1 << 7)
+/* filter_kinds bits: which kinds have include (IN) and exclude (OUT)
+ * items. src/inputs/filters.ts reads both enums from the object's BTF. */
+enum filter_kind_bits {
+	FILTER_PID_IN = 1 << 0,
+	FILTER_PID_OUT = 1 << 1,
+	FILTER_COMM_IN = 1 << 2,
+	FILTER_COMM_OUT = 1 << 3,
+	FILTER_UID_IN = 1 << 4,
+	FILTER_UID_OUT = 1 << 5,
+	FILTER_CGROUP_IN = 1 << 6,
+	FILTER_CGROUP_OUT = 1 << 7,
+};
+ENUM_TYPE(filter_item_bits);
+ENUM_TYPE(filter_kind_bits);
 
 const volatile __u32 filter_kinds = 0;
 

@@ -6,6 +6,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { addon, openBpfObject, type ProgramInfo } from '../native/addon.js';
 import { Btf, BPF_MAP_TYPE_RINGBUF, memberAt, type SectionVariable, type TypeLayout } from '../records/btf.js';
 import { compileStruct, RecordLayoutError } from '../records/compile.js';
+import { describeKnobType, integerRange, isCharArray, knobBytes, type KnobValue } from '../records/knobs.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { BpfObjectFileError, openBpfObjectFile, type CheckedBpfObjectFile } from './bpf-object-file.js';
 import { parseNonEmpty } from './keys.js';
@@ -61,15 +62,6 @@ const mapTypeNames: Record<number, string> = {
 };
 
 /** A string, as records read them (src/records/compile.ts): an array of plain char. */
-function isCharArray(type: TypeLayout): boolean {
-  return type.kind === 'array' && type.element.kind === 'int' && type.element.size === 1 && !type.element.bool && /^(?:(?:const|volatile) )*char$/.test(type.element.cName);
-}
-
-function integerRange(size: number, signed: boolean): [bigint, bigint] {
-  const bits = BigInt(size * 8);
-  return signed ? [-(1n << (bits - 1n)), (1n << (bits - 1n)) - 1n] : [0n, (1n << bits) - 1n];
-}
-
 /** A whole number as C writes one: decimal or 0x hex, with an optional sign. */
 function parseInteger(text: string): bigint | undefined {
   const m = /^([+-]?)(0x[0-9a-f]+|\d+)$/i.exec(text.trim());
@@ -78,73 +70,46 @@ function parseInteger(text: string): bigint | undefined {
   return m[1] === '-' ? -n : n;
 }
 
-function writeInteger(value: bigint, size: number): Buffer {
-  const b = Buffer.alloc(size);
-  const u = BigInt.asUintN(size * 8, value);
-  for (let i = 0; i < size; i++) b[i] = Number((u >> BigInt(8 * i)) & 0xffn);
-  return b;
-}
-
 /** Whether BPF_Set can set a global of this type. */
 function isSettable(type: TypeLayout): boolean {
   return ((type.kind === 'int' || type.kind === 'enum') && [1, 2, 4, 8].includes(type.size)) || isCharArray(type);
 }
 
-/** What a knob's C type takes, for messages: "__u32, an unsigned 4-byte integer (0 to 4294967295)". */
-export function describeKnobType(type: TypeLayout): string {
-  switch (type.kind) {
-    case 'int': {
-      if (type.bool) return `${type.cName}, a bool (on/off or true/false)`;
-      const [min, max] = integerRange(type.size, type.signed);
-      return `${type.cName}, ${type.signed ? 'a signed' : 'an unsigned'} ${type.size}-byte integer (${min} to ${max})`;
-    }
-    case 'enum':
-      return `${type.cName} (${type.values.map((v) => v.name).join(', ')}, or a number)`;
-    case 'array':
-      if (isCharArray(type)) return `${type.cName}, a string of at most ${type.length - 1} bytes (and its NUL)`;
-      return type.cName;
-    default:
-      return `${type.cName} (${type.kind})`;
-  }
+/**
+ * The value a knob of this C type takes for BPF_Set's `text`, checked by the
+ * one writer (knobBytes) that writes it at load; throws an Error ("is <C
+ * type>...: why not") saying what the type takes.
+ */
+export function knobValue(type: TypeLayout, text: string): KnobValue {
+  const value = knobText(type, text);
+  knobBytes(type, value);
+  return value;
 }
 
-/** The bytes a knob of this C type holds for `text`; throws an Error ("is <C type>...: why not") saying what the type takes. */
-export function knobValue(type: TypeLayout, text: string): Buffer {
+function knobText(type: TypeLayout, text: string): KnobValue {
   const takes = () => describeKnobType(type);
-  switch (type.kind) {
-    case 'int': {
-      if (type.bool) {
-        const lower = text.toLowerCase();
-        if (lower === 'on' || lower === 'true') return Buffer.from([1]);
-        if (lower === 'off' || lower === 'false') return Buffer.from([0]);
-        throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is neither`);
-      }
-      if (![1, 2, 4, 8].includes(type.size)) throw new Error(`is ${type.cName}, a ${type.size}-byte integer, which BPF_Set can't set`);
-      const n = parseInteger(text);
-      if (n === undefined) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is not a whole number`);
-      const [min, max] = integerRange(type.size, type.signed);
-      if (n < min || n > max) throw new Error(`is ${takes()}: ${n} does not fit`);
-      return writeInteger(n, type.size);
-    }
-    case 'enum': {
-      if (![1, 2, 4, 8].includes(type.size)) throw new Error(`is ${type.cName}, a ${type.size}-byte enum, which BPF_Set can't set`);
-      const named = type.values.find((v) => v.name === text);
-      const n = named ? named.value : parseInteger(text);
-      if (n === undefined) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is none of them`);
-      const [min, max] = integerRange(type.size, type.signed);
-      if (n < min || n > max) throw new Error(`is ${type.cName}, ${type.size} bytes ${type.signed ? 'signed' : 'unsigned'} (${min} to ${max}): ${n} does not fit`);
-      return writeInteger(n, type.size);
-    }
-    case 'array': {
-      if (!isCharArray(type)) break;
-      const bytes = Buffer.from(text, 'utf8');
-      if (bytes.length > type.length - 1) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is ${bytes.length} bytes`);
-      const out = Buffer.alloc(type.length);
-      bytes.copy(out);
-      return out;
-    }
+  if (!isSettable(type)) throw new Error(`is ${type.cName}, which BPF_Set can't set: it sets integers, bools, enums and char arrays`);
+  if (type.kind === 'int' && type.bool) {
+    const lower = text.toLowerCase();
+    if (lower === 'on' || lower === 'true') return true;
+    if (lower === 'off' || lower === 'false') return false;
+    throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is neither`);
   }
-  throw new Error(`is ${type.cName}, which BPF_Set can't set: it sets integers, bools, enums and char arrays`);
+  if (type.kind === 'int') {
+    const n = parseInteger(text);
+    if (n === undefined) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is not a whole number`);
+    return n;
+  }
+  if (type.kind === 'enum') {
+    const n = type.values.find((v) => v.name === text)?.value ?? parseInteger(text);
+    if (n === undefined) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is none of them`);
+    const [min, max] = integerRange(type.size, type.signed);
+    if (n < min || n > max) throw new Error(`is ${type.cName}, ${type.size} bytes ${type.signed ? 'signed' : 'unsigned'} (${min} to ${max}): ${n} does not fit`);
+    return n;
+  }
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (type.kind === 'array' && bytes > type.length - 1) throw new Error(`is ${takes()}: ${quoteExcerpt(text)} is ${bytes} bytes`);
+  return text;
 }
 
 /** What loadInput hands over: the section's BPF_* entries and the input's ring buffer name. */
@@ -287,7 +252,7 @@ function checkObject(entries: BpfObjectEntries, path: string, source: string, ob
       throw objectProblem(`its global ${name} is ${knob.type.cName}, but ebpf-forward sets ${name} as a __u${size * 8}: declare it const volatile __u${size * 8} ${name} = 0;`);
     }
   }
-  const knobs = new Map<string, { value: Buffer; entry: ConfigEntry }>();
+  const knobs = new Map<string, { value: KnobValue; entry: ConfigEntry }>();
   for (const entry of sets) {
     const { name, value } = parseKnobAssignment(entry.value);
     const problem = (text: string) => ConfigError.at(entry, `${entry.key} ${showText(entry.value)}: ${text}`);
@@ -315,8 +280,8 @@ function checkObject(entries: BpfObjectEntries, path: string, source: string, ob
     // Ends the start errors' "; <name> needs ...": an attach that failed, or a verifier that refused.
     needs: `a kernel that has the hooks its programs name (${hooks.join(', ')}) and whose verifier accepts them`,
     record: { asIs: structName, timeField: timeField?.value },
-    configure(bpf) {
-      for (const [name, { value }] of knobs) bpf.setGlobal(name, value);
+    configure(objectKnobs) {
+      for (const [name, { value }] of knobs) objectKnobs.set(name, value);
     },
   };
   return { trace, file: object.file, line: object.line };

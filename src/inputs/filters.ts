@@ -7,14 +7,30 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NativeBpfObject } from '../native/addon.js';
+import type { Knobs } from '../records/knobs.js';
 import { u32le, u64le } from '../native/little-endian.js';
 import { cgroupRoot, childRoles, containerIdOfChild, ROOT } from '../records/container-names.js';
 import { FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from '../traces/process-filter.js';
 
-const IN = 1;
-const OUT = 2;
-/** filter_kinds bits: FILTER_<KIND>_IN, FILTER_<KIND>_OUT in bpf/task_filter.bpf.h. */
-const KIND_SHIFT: Readonly<Record<FilterKind, number>> = { pid: 0, comm: 2, uid: 4, cgroup: 6 };
+/**
+ * The bits of bpf/task_filter.bpf.h, from the object's BTF: an item's
+ * (FILTER_IN, FILTER_OUT) and each kind's in filter_kinds
+ * (FILTER_<KIND>_IN, FILTER_<KIND>_OUT).
+ */
+export interface FilterBits {
+  in: number;
+  out: number;
+  kinds: Readonly<Record<FilterKind, { in: number; out: number }>>;
+}
+
+function filterBits(knobs: Knobs): FilterBits {
+  const kind = (k: FilterKind, side: 'IN' | 'OUT') => knobs.enumerator('filter_kind_bits', `FILTER_${k.toUpperCase()}_${side}`);
+  return {
+    in: knobs.enumerator('filter_item_bits', 'FILTER_IN'),
+    out: knobs.enumerator('filter_item_bits', 'FILTER_OUT'),
+    kinds: Object.fromEntries(FILTER_KINDS.map((k) => [k, { in: kind(k, 'IN'), out: kind(k, 'OUT') }])) as FilterBits['kinds'],
+  };
+}
 const MAP_OF: Readonly<Record<FilterKind, string>> = { pid: 'filter_pids', comm: 'filter_comms', uid: 'filter_uids', cgroup: 'filter_cgroups' };
 /** The programs that keep the cgroup map up to date; loaded only with a cgroup filter. */
 export const CGROUP_PROGRAMS = ['filter_cgroup_rmdir', 'filter_cgroup_mkdir'] as const;
@@ -22,9 +38,6 @@ export const CGROUP_PROGRAMS = ['filter_cgroup_rmdir', 'filter_cgroup_mkdir'] as
 export const CGROUP_MAP_ENTRIES = 16384;
 /** Places where containers can be that the places map can hold (the root, top-level cgroups, pods). */
 export const PLACE_MAP_ENTRIES = 16384;
-/** Sizes in bpf/task_filter.bpf.h. */
-const MAX_CONTAINER_PREFIXES = 16;
-const CONTAINER_ID_LEN = 64;
 const COMM_LEN = 16;
 
 /** The kernel keeps a comm's first 15 bytes (even mid-character), zero-padded: the map's key. */
@@ -34,10 +47,10 @@ function commKey(comm: string): Buffer {
   return key;
 }
 
-/** Each item's bits: IN, OUT, or both. */
-function itemBits<T>(lists: FilterLists<T>, key: (item: T) => string): Map<string, { item: T; bits: number }> {
+/** Each item's bits: in, out, or both. */
+function itemBits<T>(lists: FilterLists<T>, key: (item: T) => string, bits: FilterBits): Map<string, { item: T; bits: number }> {
   const out = new Map<string, { item: T; bits: number }>();
-  for (const [list, bit] of [[lists.include, IN], [lists.exclude, OUT]] as const) {
+  for (const [list, bit] of [[lists.include, bits.in], [lists.exclude, bits.out]] as const) {
     for (const item of list) {
       const k = key(item);
       const entry = out.get(k) ?? { item, bits: 0 };
@@ -48,11 +61,11 @@ function itemBits<T>(lists: FilterLists<T>, key: (item: T) => string): Map<strin
   return out;
 }
 
-function kindBits(filter: TaskFilter): number {
+function kindBits(filter: TaskFilter, bits: FilterBits): number {
   let kinds = 0;
   for (const kind of FILTER_KINDS) {
-    if (filter[kind].include.length) kinds |= IN << KIND_SHIFT[kind];
-    if (filter[kind].exclude.length) kinds |= OUT << KIND_SHIFT[kind];
+    if (filter[kind].include.length) kinds |= bits.kinds[kind].in;
+    if (filter[kind].exclude.length) kinds |= bits.kinds[kind].out;
   }
   return kinds;
 }
@@ -67,32 +80,27 @@ export function objectHasFilters(globals: ReadonlySet<string> | ReadonlyMap<stri
  * verifier), the maps sized for the items, the container prefixes, and the
  * cgroup programs loaded only when a cgroup filter needs them.
  */
-export function configureFilter(object: NativeBpfObject, filter: TaskFilter | undefined): void {
+export function configureFilter(object: NativeBpfObject, knobs: Knobs, filter: TaskFilter | undefined): FilterBits {
+  const bits = filterBits(knobs);
   const on = hasFilters(filter);
-  object.setGlobal('filter_kinds', u32le(on ? kindBits(filter) : 0));
+  knobs.set('filter_kinds', on ? kindBits(filter, bits) : 0);
   for (const kind of FILTER_KINDS) {
     const count = on ? filter[kind].include.length + filter[kind].exclude.length : 0;
     if (count > MAX_FILTER_ITEMS[kind]) throw new Error(`${kind}: ${count} items given in all, at most ${MAX_FILTER_ITEMS[kind]}`);
     const entries = kind === 'cgroup' ? (count ? CGROUP_MAP_ENTRIES : 1) : Math.max(1, count);
     object.setMapMaxEntries(MAP_OF[kind], entries);
   }
-  const prefixes = on ? [...itemBits(filter.cgroup, (c) => ('containerPrefix' in c ? c.containerPrefix : '')).entries()].filter(([k]) => k) : [];
-  if (prefixes.length > MAX_CONTAINER_PREFIXES) throw new Error(`cgroup: ${prefixes.length} container id prefixes, at most ${MAX_CONTAINER_PREFIXES}`);
-  const text = Buffer.alloc(MAX_CONTAINER_PREFIXES * CONTAINER_ID_LEN);
-  const lens = Buffer.alloc(MAX_CONTAINER_PREFIXES);
-  const bits = Buffer.alloc(MAX_CONTAINER_PREFIXES);
-  prefixes.forEach(([prefix, entry], i) => {
-    text.write(prefix, i * CONTAINER_ID_LEN, 'latin1');
-    lens[i] = prefix.length;
-    bits[i] = entry.bits;
-  });
-  object.setGlobal('filter_prefix_count', u32le(prefixes.length));
-  object.setGlobal('filter_prefixes', text);
-  object.setGlobal('filter_prefix_lens', lens);
-  object.setGlobal('filter_prefix_bits', bits);
+  const prefixes = on ? [...itemBits(filter.cgroup, (c) => ('containerPrefix' in c ? c.containerPrefix : ''), bits).entries()].filter(([k]) => k) : [];
+  if (prefixes.length > knobs.length('filter_prefixes')) throw new Error(`cgroup: ${prefixes.length} container id prefixes, at most ${knobs.length('filter_prefixes')}`);
+  knobs.set('filter_prefix_count', prefixes.length);
+  // Each prefix's digits without a NUL: the kernel reads filter_prefix_lens' count of them.
+  knobs.set('filter_prefixes', prefixes.map(([prefix]) => Buffer.from(prefix, 'latin1')));
+  knobs.set('filter_prefix_lens', prefixes.map(([prefix]) => prefix.length));
+  knobs.set('filter_prefix_bits', prefixes.map(([, entry]) => entry.bits));
   object.setMapMaxEntries('filter_cgroup_places', prefixes.length ? PLACE_MAP_ENTRIES : 1);
   const cgroups = on && filter.cgroup.include.length + filter.cgroup.exclude.length > 0;
   for (const program of CGROUP_PROGRAMS) object.setAutoload(program, cgroups);
+  return bits;
 }
 
 /** Whether the cgroup programs were loaded (and must attach first). */
@@ -101,11 +109,11 @@ export function needsCgroupPrograms(filter: TaskFilter | undefined): filter is T
 }
 
 /** After load: the pid, uid and comm items into their maps. */
-export function fillFilterMaps(object: NativeBpfObject, filter: TaskFilter | undefined): void {
+export function fillFilterMaps(object: NativeBpfObject, filter: TaskFilter | undefined, filterBits: FilterBits): void {
   if (!hasFilters(filter)) return;
-  for (const { item, bits } of itemBits(filter.pid, String).values()) object.updateMap('filter_pids', u32le(item), Buffer.of(bits));
-  for (const { item, bits } of itemBits(filter.uid, String).values()) object.updateMap('filter_uids', u32le(item), Buffer.of(bits));
-  for (const [key, { bits }] of itemBits(filter.comm, (c) => commKey(c).toString('hex'))) object.updateMap('filter_comms', Buffer.from(key, 'hex'), Buffer.of(bits));
+  for (const { item, bits } of itemBits(filter.pid, String, filterBits).values()) object.updateMap('filter_pids', u32le(item), Buffer.of(bits));
+  for (const { item, bits } of itemBits(filter.uid, String, filterBits).values()) object.updateMap('filter_uids', u32le(item), Buffer.of(bits));
+  for (const [key, { bits }] of itemBits(filter.comm, (c) => commKey(c).toString('hex'), filterBits)) object.updateMap('filter_comms', Buffer.from(key, 'hex'), Buffer.of(bits));
 }
 
 /**
@@ -119,11 +127,11 @@ export function fillFilterMaps(object: NativeBpfObject, filter: TaskFilter | und
  * or placed by the program. A cgroup's id is its directory's inode number.
  * Returns the cgroups written to the cgroup map.
  */
-export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | undefined, root = cgroupRoot()): number {
+export function fillCgroupMap(object: NativeBpfObject, filter: TaskFilter | undefined, filterBits: FilterBits, root = cgroupRoot()): number {
   if (!needsCgroupPrograms(filter)) return 0;
   const paths = new Map<string, number>();
   const prefixes: { prefix: string; bits: number }[] = [];
-  for (const { item, bits } of itemBits(filter.cgroup, (c) => JSON.stringify(c)).values()) {
+  for (const { item, bits } of itemBits(filter.cgroup, (c) => JSON.stringify(c), filterBits).values()) {
     if ('path' in item) paths.set(item.path, (paths.get(item.path) ?? 0) | bits);
     else prefixes.push({ prefix: item.containerPrefix, bits });
   }

@@ -3,17 +3,17 @@
 // its ring buffer read in batches, each encoded natively into a chunk of
 // Forward entries.
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { EventChunk } from '../chunk.js';
 import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
-import { u32le, u64le } from '../native/little-endian.js';
 import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
 import { compileStruct, compileTrace, RecordLayoutError } from '../records/compile.js';
 import type { RecordProgram } from '../records/program.js';
 import { hasFilters, taskFilterFor } from '../traces/process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } from '../traces/types.js';
 import { pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
-import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters } from './filters.js';
+import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters, type FilterBits } from './filters.js';
+import { Knobs } from '../records/knobs.js';
 import { findLibraries } from './shared-libraries.js';
 import { lacksSysAdmin, underSeccompFilter } from '../privileges.js';
 import { fileStamp, identityText } from '../settings-identity.js';
@@ -228,6 +228,8 @@ export class TraceSession {
   private lostCount = 0;
   /** Whether the object has the input's filters (bpf/task_filter.bpf.h), with their per-CPU `filtered` count. */
   private countsFiltered = false;
+  /** The filter bits of the loaded object (bpf/task_filter.bpf.h), when it has the filters. */
+  private filterBits: FilterBits | undefined;
   private filteredCount = 0;
   private lastRingStats: RingStats | undefined;
   /** Reading waits for the outputs to have room. */
@@ -451,21 +453,19 @@ export class TraceSession {
       );
     }
     step('configuring', () => {
+      const knobs = new Knobs(object, btf, basename(file));
       // A user's object may lack ebpf-forward's own knobs: set those it has.
-      const setIfPresent = (name: string, value: Buffer) => {
-        if (globals.has(name)) object.setGlobal(name, value);
-      };
-      setIfPresent('self_tgid', u32le(settings.selfPid));
+      knobs.setIfPresent('self_tgid', settings.selfPid);
       object.setMapMaxEntries(this.options.ringbufMapName, this.options.ringbufBytes);
-      setIfPresent('wakeup_delay_ns', u64le(WAKEUP_DELAY_MS * 1_000_000));
-      setIfPresent('wakeup_bytes', u64le(Math.floor(this.options.ringbufBytes / 4)));
+      knobs.setIfPresent('wakeup_delay_ns', WAKEUP_DELAY_MS * 1_000_000);
+      knobs.setIfPresent('wakeup_bytes', Math.floor(this.options.ringbufBytes / 4));
       if (objectHasFilters(globals)) {
-        configureFilter(object, settings.filter);
+        this.filterBits = configureFilter(object, knobs, settings.filter);
         this.countsFiltered = true;
       } else if (hasFilters(settings.filter)) {
         throw new TraceStartError(trace.name, `${trace.name}: its BPF object ${file} has no filters (bpf/task_filter.bpf.h), so the input's pid, comm, uid and cgroup keys can't apply to it: put it in an [INPUT] of its own without them`);
       }
-      trace.configure?.(object, settings);
+      trace.configure?.(knobs, settings);
     });
     const allPrograms = object.programs();
     if (path === 'fentry' && !allPrograms.some((p) => pathOfSection(p.section) === 'fentry')) {
@@ -541,7 +541,7 @@ export class TraceSession {
       throw explain(trace, step, err as NativeError);
     };
     try {
-      fillFilterMaps(object, settings.filter);
+      fillFilterMaps(object, settings.filter, this.filterBits!);
     } catch (err) {
       fail({ what: 'writing its filters' }, err);
     }
@@ -554,7 +554,7 @@ export class TraceSession {
       }
     }
     try {
-      fillCgroupMap(object, settings.filter);
+      fillCgroupMap(object, settings.filter, this.filterBits!);
     } catch (err) {
       fail({ what: 'writing the cgroups of its cgroup filter' }, err);
     }

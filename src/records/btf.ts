@@ -331,6 +331,15 @@ export class Btf {
     return this.types.filter((t): t is RawType => t?.kind === Kind.STRUCT && t.name !== '').map((t) => t.name);
   }
 
+  /**
+   * The enumerators of `enum name` and their values, or undefined when the
+   * BTF has no such enum (a trace's .bpf.c puts it there with ENUM_TYPE).
+   */
+  enumerators(name: string): ReadonlyMap<string, bigint> | undefined {
+    const t = this.types.find((t) => (t?.kind === Kind.ENUM || t?.kind === Kind.ENUM64) && t.name === name);
+    return t ? new Map(t.enumValues!.map(({ name, value }) => [name, value])) : undefined;
+  }
+
   /** The layout of `struct name`, or undefined when the BTF has no such struct. */
   struct(name: string): StructLayout | undefined {
     const id = this.types.findIndex((t) => t?.kind === Kind.STRUCT && t.name === name);

@@ -64,6 +64,19 @@ function isCharArray(type: TypeLayout): boolean {
   return type.kind === 'array' && type.element.kind === 'int' && type.element.size === 1 && /^(const |volatile )*char$/.test(type.element.cName);
 }
 
+/** The enumerators of `enum name` in the object's BTF; `what` names the use in the message. */
+function enumeratorsOf(btf: Btf, name: string, what: string, object: string): ReadonlyMap<string, bigint> {
+  const enumerators = btf.enumerators(name);
+  if (!enumerators) throw new RecordLayoutError(`${what}: ${object}'s BTF has no enum ${name}; put it there with ENUM_TYPE(${name}) in the .bpf.c`);
+  return enumerators;
+}
+
+function valueOf(enumerators: ReadonlyMap<string, bigint>, enumerator: string, enumName: string, options: TraceCompileOptions): bigint {
+  const value = enumerators.get(enumerator);
+  if (value === undefined) throw new RecordLayoutError(`${options.trace}: enum ${enumName} in ${options.object}'s BTF has no enumerator ${enumerator} (it has: ${[...enumerators.keys()].join(', ')})`);
+  return value;
+}
+
 /** A member's integer view: an int, or an enum (its own size and signedness). */
 function integerOf(type: TypeLayout): { size: number; signed: boolean; bool: boolean } | undefined {
   if (type.kind === 'int' && [1, 2, 4, 8].includes(type.size)) return type;
@@ -120,14 +133,17 @@ export function compileTrace(declaration: RecordDeclaration, btf: Btf, options: 
     return b.build();
   }
   // The kind is read from the header, the same in every shape: take it from the first.
-  const shapes = Object.entries(declaration.cases).map(([value, shape]) => ({ value: Number(value), shape }));
+  const kinds = enumeratorsOf(btf, declaration.kinds, `${options.trace}'s record kinds`, options.object);
+  const shapes = Object.entries(declaration.cases).map(([enumerator, shape]) => ({ value: valueOf(kinds, enumerator, declaration.kinds, options), shape }));
   if (shapes.length === 0) throw new RecordLayoutError(`${options.trace}: a record declaration with no cases`);
   const first = new ShapeCompiler(b, btf, shapes[0]!.shape, options);
   const by = first.member(declaration.by, `the kind member ${declaration.by}`);
   const kind = integerOf(by.type);
   if (!kind || kind.signed || kind.size > 4) throw first.mismatch(`the kind member ${declaration.by}`, 'an unsigned integer of at most 4 bytes', by.type);
   b.emit(Op.MIN_LEN, by.offset + kind.size);
-  const switchAt = b.emit(Op.SWITCH, by.offset, kind.size, shapes.length, NO_TARGET, ...shapes.flatMap(({ value }) => [value, 0]));
+  const outOfRange = shapes.find(({ value }) => value < 0n || value >= 1n << BigInt(8 * kind.size));
+  if (outOfRange) throw new RecordLayoutError(`${options.trace}: a record kind of enum ${declaration.kinds} is ${outOfRange.value}, which ${declaration.by} (${kind.size} bytes, unsigned) can't hold`);
+  const switchAt = b.emit(Op.SWITCH, by.offset, kind.size, shapes.length, NO_TARGET, ...shapes.flatMap(({ value }) => [Number(value), 0]));
   const targets = [...shapes.map(({ shape }, i) => ({ shape, word: switchAt + 5 + 2 * i + 1 })), ...(declaration.otherwise ? [{ shape: declaration.otherwise, word: switchAt + 4 }] : [])];
   // A shape shared by several kinds is compiled once.
   const compiled = new Map<RecordShape, number>();
@@ -159,7 +175,7 @@ class ShapeCompiler {
 
   constructor(
     private readonly b: ProgramBuilder,
-    btf: Btf,
+    private readonly btf: Btf,
     private readonly shape: RecordShape,
     private readonly options: TraceCompileOptions,
   ) {
@@ -310,8 +326,13 @@ class ShapeCompiler {
       const int = integerOf(m.type);
       if (!int) throw this.mismatch(what, 'an integer', m.type, from.of);
       this.fixed(m.offset, int.size);
+      const enumerators = enumeratorsOf(this.btf, from.enum, what, this.options.object);
+      const cases = Object.entries(from.names).map(([enumerator, name]) => {
+        const value = valueOf(enumerators, enumerator, from.enum, this.options);
+        return [Number(BigInt.asUintN(32, value)), Number(BigInt.asUintN(32, value >> 32n)), ...b.constant(packr.pack(name))];
+      });
       const [defOff, defLen] = b.constant(packr.pack(from.otherwise));
-      b.emit(Op.ENUM, m.offset, int.size, int.signed ? 1 : 0, from.names.length, defOff, defLen, ...from.names.flatMap((name, value) => [value, 0, ...b.constant(packr.pack(name))]));
+      b.emit(Op.ENUM, m.offset, int.size, int.signed ? 1 : 0, cases.length, defOff, defLen, ...cases.flat());
       return;
     }
     // The strings after the struct, in order.

@@ -22,8 +22,12 @@ export type FieldSource =
   | { errno: string }
   /** An IP address as text, from a struct with `family` (u16) and `addr` (16 bytes). */
   | { address: string }
-  /** An integer member as a name: names[v], or `otherwise` for any other value. */
-  | { names: readonly string[]; of: string; otherwise: string }
+  /**
+   * An integer member as a name: the name given for the enumerator of
+   * `enum` (in the trace's header, put in BTF by ENUM_TYPE) whose value it
+   * has, or `otherwise` for any other value. The values come from the BTF.
+   */
+  | { names: Readonly<Record<string, string>>; enum: string; of: string; otherwise: string }
   /**
    * The n-th tail string, a path the kernel may have named relative to a
    * directory fd ("/dev/fd/<dirfd>/..."), given back as passed when every bit of
@@ -57,10 +61,19 @@ export interface RecordShape {
 
 /**
  * A trace's records: one shape, or one per value of a header member (the
- * record's kind); a kind with no case takes `otherwise`, or is skipped
- * (counted, not sent) when there is none.
+ * record's kind), each case named by an enumerator of `kinds` (an enum of
+ * the trace's header, put in BTF by ENUM_TYPE; the values come from the
+ * BTF); a kind with no case takes `otherwise`, or is skipped (counted, not
+ * sent) when there is none.
  */
-export type RecordDeclaration = RecordShape | { by: string; cases: Readonly<Record<number, RecordShape>>; otherwise?: RecordShape };
+export type RecordDeclaration = RecordShape | KindedDeclaration;
+
+export interface KindedDeclaration {
+  by: string;
+  kinds: string;
+  cases: Readonly<Record<string, RecordShape>>;
+  otherwise?: RecordShape;
+}
 
 export function shapesOf(declaration: RecordDeclaration): RecordShape[] {
   if (!('by' in declaration)) return [declaration];

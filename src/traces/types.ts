@@ -4,6 +4,7 @@
 // src/traces/ (its .bpf.c and index.ts) and one line in registry.ts.
 import type { NativeBpfObject } from '../native/addon.js';
 import type { RecordDeclaration } from '../records/declaration.js';
+import type { Knobs } from '../records/knobs.js';
 import type { TaskFilter } from './process-filter.js';
 
 /**
@@ -87,6 +88,6 @@ export interface TraceDefinition {
   /** Programs whose hook some kernels lack: the trace runs without them. */
   optional?: readonly string[];
   keys?: TraceKey[];
-  /** Sets `const volatile` knobs before load (self_tgid is set for every trace). */
-  configure?(object: NativeBpfObject, settings: TraceSettings): void;
+  /** Sets `const volatile` knobs before load, from their BTF types (self_tgid is set for every trace). */
+  configure?(knobs: Knobs, settings: TraceSettings): void;
 }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { TraceSelection } from '../../src/config/model.js';
-import type { NativeBpfObject } from '../../src/native/addon.js';
+import { Btf } from '../../src/records/btf.js';
+import { Knobs } from '../../src/records/knobs.js';
 import { traces } from '../../src/traces/registry.js';
 import { configError, fixture } from './helpers.js';
 
@@ -77,8 +78,8 @@ const good = ['BPF_Object knobs.bpf.o', 'BPF_Record_Type good_record'];
 /** What configure() sets, by global name, as hex bytes. */
 function knobsSet(selection: TraceSelection): Record<string, string> {
   const set: Record<string, string> = {};
-  const fake = { setGlobal: (name: string, value: Buffer) => (set[name] = value.toString('hex')) } as unknown as NativeBpfObject;
-  selection.trace.configure!(fake, { keys: new Map(), selfPid: 1 });
+  const recorder = { setGlobal: (name: string, value: Buffer) => (set[name] = value.toString('hex')) };
+  selection.trace.configure!(new Knobs(recorder, Btf.ofObject(selection.trace.object), 'knobs.bpf.o'), { keys: new Map(), selfPid: 1 });
   return set;
 }
 

@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLibraries, type LibraryFile } from '../../src/inputs/shared-libraries.js';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { C_LIBRARY, MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
+import { C_LIBRARY, trace_malloc } from '../../src/traces/malloc/index.js';
 import type { SharedLibrary } from '../../src/traces/types.js';
 import { waitFor } from '../support/cli.js';
-import { END_MARKER_SIZE, startMallocProgram, type MallocProgram } from '../support/malloc.js';
+import { END_MARKER_SIZE, MallocOperation, startMallocProgram, type MallocProgram } from '../support/malloc.js';
 import { decodeEntries, EventIds, type DecodedEvent } from '../support/decoded-events.js';
 
 const findLibcs = (pids?: readonly number[]): LibraryFile[] => findLibraries(C_LIBRARY, pids);

@@ -110,6 +110,43 @@ describe('record layouts from BTF', () => {
     expect(() => compileTrace(shape, none, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow("its record struct demo_event is not in demo.bpf.o's BTF (has: other_event); declare it with RECORD_TYPE(demo_event)");
   });
 
+  it("record kinds and names of values are the object's enumerators: the numbers come from its BTF", () => {
+    const source = (kinds: string) => `enum demo_kind { ${kinds} }; enum demo_color { RED = 3, BLUE = 5 };
+      struct demo_event { struct event_header hdr; __u32 color; }; struct demo_event *p; enum demo_kind *k; enum demo_color *c;`;
+    const colored = (eventType: string): RecordShape => ({
+      struct: 'demo_event',
+      eventType,
+      fields: [{ key: 'color', type: 'string', from: { names: { RED: 'red', BLUE: 'blue' }, enum: 'demo_color', of: 'color', otherwise: 'other' }, doc: '' }],
+    });
+    const declaration = { by: 'hdr.kind', kinds: 'demo_kind', cases: { DEMO_A: colored('a'), DEMO_B: colored('b') } };
+    const recordOf = (kind: number, color: number) => {
+      const r = Buffer.alloc(64); // 60, padded to the alignment of its u64s
+      header(r);
+      r.writeUInt16LE(kind, 32);
+      r.writeUInt32LE(color, 56);
+      return r;
+    };
+    const entries = (btf: Btf, records: Buffer[]) => {
+      const program = compileTrace(declaration, btf, { trace: 'trace_demo', object: 'demo.bpf.o', ...NO_CONTAINER });
+      return decodeEntries(openRecordProgram(program.code, program.pool).encode(batchOf(records), records.length, 0n, 0n).entries).map((e) => [e.record.event_type, e.record.color]);
+    };
+    // The same declaration follows the numbers of each build; a kind with no case is skipped.
+    const v1 = objectWith('kinds1', source('DEMO_A = 7, DEMO_B = 9'));
+    expect(entries(v1, [recordOf(7, 5), recordOf(9, 3), recordOf(9, 4), recordOf(8, 3)])).toEqual([['a', 'blue'], ['b', 'red'], ['b', 'other']]);
+    const v2 = objectWith('kinds2', source('DEMO_B = 1, DEMO_A = 2'));
+    expect(entries(v2, [recordOf(2, 5), recordOf(1, 3), recordOf(7, 3)])).toEqual([['a', 'blue'], ['b', 'red']]);
+    // A missing enum or enumerator is an error naming both sides.
+    expect(() => compileTrace({ ...declaration, kinds: 'nope' }, v1, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow(
+      "trace_demo's record kinds: demo.bpf.o's BTF has no enum nope; put it there with ENUM_TYPE(nope) in the .bpf.c",
+    );
+    expect(() => compileTrace({ ...declaration, cases: { ...declaration.cases, DEMO_C: colored('c') } }, v1, { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow(
+      "trace_demo: enum demo_kind in demo.bpf.o's BTF has no enumerator DEMO_C (it has: DEMO_A, DEMO_B)",
+    );
+    expect(() => compileTrace({ ...declaration, kinds: 'demo_color', cases: { RED: colored('a') } }, objectWith('wide-kind', 'enum demo_color { RED = 70000 }; struct demo_event { struct event_header hdr; __u32 color; }; struct demo_event *p; enum demo_color *c;'), { trace: 'trace_demo', object: 'demo.bpf.o' })).toThrow(
+      "a record kind of enum demo_color is 70000, which hdr.kind (2 bytes, unsigned) can't hold",
+    );
+  });
+
   it('compiles any struct as it is: nested structs, arrays, enums, bools', () => {
     const btf = objectWith(
       'any',

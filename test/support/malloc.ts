@@ -55,6 +55,9 @@ int main(void) {
 }
 `;
 
+/** The documented `operation` values of trace_malloc's records (Fluent Bit's numbering). */
+export const MallocOperation = { malloc: 0, free: 1, calloc: 2, realloc: 3 } as const;
+
 export const START_MARKER_SIZE = 11111;
 export const END_MARKER_SIZE = 22222;
 

@@ -40,8 +40,8 @@ class ExecTrace {
     const trace: TraceDefinition = {
       ...trace_exec,
       record: { ...execRecord, fields: [...execRecord.fields, { key: SOURCE_FLAGS, type: 'uint', from: { copy: 'hdr.flags' }, doc: '' }] },
-      configure(object) {
-        if (!deferUnreadable) object.setGlobal('defer_unreadable', Buffer.from([0]));
+      configure(knobs) {
+        if (!deferUnreadable) knobs.set('defer_unreadable', 0);
       },
     };
     const ids = new EventIds();

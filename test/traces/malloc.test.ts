@@ -7,9 +7,9 @@ import { pack } from 'msgpackr';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { MallocOperation, trace_malloc } from '../../src/traces/malloc/index.js';
+import { trace_malloc } from '../../src/traces/malloc/index.js';
 import { waitFor } from '../support/cli.js';
-import { END_MARKER_SIZE, mallocProgramPath, START_MARKER_SIZE, startMallocProgram, type MallocCall } from '../support/malloc.js';
+import { END_MARKER_SIZE, MallocOperation, mallocProgramPath, START_MARKER_SIZE, startMallocProgram, type MallocCall } from '../support/malloc.js';
 import { decodeEntries, EventIds, type DecodedEvent, type DecodedRecord } from '../support/decoded-events.js';
 
 const sessions: TraceSession[] = [];

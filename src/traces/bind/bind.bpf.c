@@ -15,6 +15,8 @@
 #include "bind.h"
 #include "inet_socket.bpf.h"
 
+RECORD_TYPE(bind_event);
+
 /* A call as seen at its entry (or, by fexit, at its return). */
 struct pending_bind {
 	__u64 ts;

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_bind's records: what bind.bpf.c puts in the ring buffer. User space
  * reads their layout from the object's BTF (src/traces/bind/index.ts names the
- * members); RECORD_TYPE puts each struct there. */
+ * members); the program's RECORD_TYPE puts each struct there. */
 #ifndef EBPF_FORWARD_BIND_H
 #define EBPF_FORWARD_BIND_H
 
-#include "common.bpf.h"
-#include "inet_socket.bpf.h"
+#include "events.h"
 
 struct bind_event {
 	struct event_header hdr;
@@ -18,6 +17,5 @@ struct bind_event {
 	__u16 protocol;      /* IPPROTO_* of the socket */
 	struct inet_address asked; /* the sockaddr passed; its port is the port asked for */
 };
-RECORD_TYPE(bind_event);
 
 #endif

@@ -27,6 +27,7 @@
 #include "dns.h"
 
 RECORD_TYPE(dns_event);
+ENUM_TYPE(dns_transport);
 #include "inet_socket.bpf.h"
 
 #define SOCK_DGRAM 2

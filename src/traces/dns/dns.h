@@ -11,17 +11,21 @@
 #define DNS_NAME_MAX 256
 
 /* event_header.kind */
-#define DNS_KIND_QUERY 0
-#define DNS_KIND_RESPONSE 1
+enum dns_kind {
+	DNS_KIND_QUERY = 0,
+	DNS_KIND_RESPONSE = 1,
+};
 
 /* event_header.flags */
 #define DNS_F_BAD_NAME 0x1   /* question name unreadable (compression pointer, truncated, too long): query "" */
 #define DNS_F_NO_QUESTION 0x2 /* the message has no question (or could not be read at all) */
 #define DNS_F_MATCHED 0x4    /* a response whose query was seen: latency_ns is set */
 
-/* transport */
-#define DNS_UDP 0
-#define DNS_TCP 1
+/* dns_event.transport */
+enum dns_transport {
+	DNS_UDP = 0,
+	DNS_TCP = 1,
+};
 
 /* One DNS message sent or received. The first DNS_EVENT_FIXED bytes, then
  * query_len bytes of query (no NUL). */

@@ -1,8 +1,7 @@
 // trace_dns: DNS queries and responses over UDP and TCP, parsed in the kernel
 // from the send and receive syscalls (dns.bpf.c); a response carries the
 // latency since its query's send.
-import type { NativeBpfObject } from '../../native/addon.js';
-import { u32le } from '../../native/little-endian.js';
+import type { Knobs } from '../../records/knobs.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
 export const DEFAULT_DNS_PORT = 53;
@@ -34,13 +33,10 @@ export function dnsPorts(settings: TraceSettings): number[] {
 }
 
 /** Writes the ports into dns_ports / dns_port_count. */
-function configureDns(object: NativeBpfObject, settings: TraceSettings): void {
+function configureDns(knobs: Knobs, settings: TraceSettings): void {
   const ports = dnsPorts(settings);
-  if (ports.length > MAX_DNS_PORTS) throw new Error(`dns_port: ${ports.length} ports given, at most ${MAX_DNS_PORTS}`);
-  const portArray = Buffer.alloc(2 * MAX_DNS_PORTS);
-  ports.forEach((port, i) => portArray.writeUInt16LE(port, 2 * i));
-  object.setGlobal('dns_ports', portArray);
-  object.setGlobal('dns_port_count', u32le(ports.length));
+  knobs.set('dns_ports', ports);
+  knobs.set('dns_port_count', ports.length);
 }
 
 export const trace_dns: TraceDefinition = {
@@ -63,7 +59,7 @@ export const trace_dns: TraceDefinition = {
       { key: 'error_raw', type: 'int', from: { copy: 'error_raw' }, doc: 'positive errno of a failed send or receive, else 0' },
       { key: 'server_addr', type: 'string', from: { address: 'server' }, doc: "further field: the server's address as text (a query's destination, a response's source)" },
       { key: 'server_port', type: 'uint16', from: { copy: 'server.port' }, doc: "further field: the server's port" },
-      { key: 'transport', type: 'string', from: { names: ['udp', 'tcp'], of: 'transport', otherwise: 'unknown' }, doc: 'further field: `udp` or `tcp`' },
+      { key: 'transport', type: 'string', from: { names: { DNS_UDP: 'udp', DNS_TCP: 'tcp' }, enum: 'dns_transport', of: 'transport', otherwise: 'unknown' }, doc: 'further field: `udp` or `tcp`' },
     ],
   },
   keys: [portKey],

@@ -18,9 +18,7 @@
 #include "exec.h"
 
 RECORD_TYPE(exec_event);
-
-#define EXEC_STAGE_ENTER 0
-#define EXEC_STAGE_EXIT 1
+ENUM_TYPE(exec_stage);
 
 /* event_header.flags */
 #define EXEC_F_EXECVEAT   0x1 /* the call was execveat */

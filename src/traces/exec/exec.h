@@ -7,6 +7,12 @@
 
 #include "events.h"
 
+/* event_header.kind */
+enum exec_stage {
+	EXEC_STAGE_ENTER = 0,
+	EXEC_STAGE_EXIT = 1,
+};
+
 struct exec_event {
 	struct event_header hdr;
 	__u32 ppid;

@@ -30,7 +30,7 @@ export const execRecord: RecordShape = {
   eventType: 'execve',
   tailLengths: 'len',
   fields: [
-    { key: 'stage', type: 'string', from: { names: ['enter', 'exit'], of: 'hdr.kind', otherwise: 'unknown' }, doc: '`enter` (at the call, with the call\'s time) or `exit` (with the result)' },
+    { key: 'stage', type: 'string', from: { names: { EXEC_STAGE_ENTER: 'enter', EXEC_STAGE_EXIT: 'exit' }, enum: 'exec_stage', of: 'hdr.kind', otherwise: 'unknown' }, doc: '`enter` (at the call, with the call\'s time) or `exit` (with the result)' },
     { key: 'ppid', type: 'uint', from: { copy: 'ppid' }, doc: "parent's pid" },
     // Read from the new program, an execveat's file relative to a dirfd is
     // named "/dev/fd/<dirfd>/<path>" by the kernel: given back as passed.

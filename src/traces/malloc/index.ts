@@ -4,10 +4,7 @@ import type { FieldDeclaration, RecordShape } from '../../records/declaration.js
 import { includedPids, processFilterKeys } from '../process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition } from '../types.js';
 
-/** `operation` values (the record header's kind), Fluent Bit's numbering. */
-export const MallocOperation = { malloc: 0, free: 1, calloc: 2, realloc: 3 } as const;
-
-// struct malloc_event in malloc.bpf.c; the header's kind is the operation.
+// struct malloc_event in malloc.h; the header's kind is the operation (enum malloc_op).
 const mallocFields = [
   { key: 'operation', type: 'int', from: { copy: 'hdr.kind' }, doc: '0 malloc, 1 free, 2 calloc, 3 realloc' },
   { key: 'address', type: 'uint64', from: { copy: 'address' }, doc: 'pointer returned (malloc/calloc/realloc) or passed (free)' },
@@ -34,11 +31,12 @@ export const trace_malloc: TraceDefinition = {
   needs: 'uprobes on the C library (CONFIG_UPROBE_EVENTS) and BPF task storage (Linux 5.11+)',
   record: {
     by: 'hdr.kind',
+    kinds: 'malloc_op',
     cases: {
-      [MallocOperation.malloc]: mallocShape,
-      [MallocOperation.free]: mallocShape,
-      [MallocOperation.calloc]: mallocShape,
-      [MallocOperation.realloc]: reallocShape,
+      OP_MALLOC: mallocShape,
+      OP_FREE: mallocShape,
+      OP_CALLOC: mallocShape,
+      OP_REALLOC: reallocShape,
     },
     otherwise: mallocShape,
   },

@@ -16,12 +16,8 @@
 #include "malloc.h"
 
 RECORD_TYPE(malloc_event);
+ENUM_TYPE(malloc_op);
 
-/* header.kind: Fluent Bit's memop numbers. */
-#define OP_MALLOC 0
-#define OP_FREE 1
-#define OP_CALLOC 2
-#define OP_REALLOC 3
 
 /* On return from a call, the stack pointer is this far above its value at
  * the function's first instruction (x86 pops the return address). */

@@ -7,6 +7,14 @@
 
 #include "events.h"
 
+/* event_header.kind: Fluent Bit's memop numbers (the record's operation). */
+enum malloc_op {
+	OP_MALLOC = 0,
+	OP_FREE = 1,
+	OP_CALLOC = 2,
+	OP_REALLOC = 3,
+};
+
 struct malloc_event {
 	struct event_header hdr;
 	__u64 address;     /* returned (malloc/calloc/realloc) or passed (free) */

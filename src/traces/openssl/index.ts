@@ -6,11 +6,23 @@ import type { FieldDeclaration, RecordShape } from '../../records/declaration.js
 import { includedPids, processFilterKeys } from '../process-filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition } from '../types.js';
 
-/** The record header's kind (enum tls_kind in openssl.h): its event_type. */
-export const TlsKind = { handshake: 0, read: 1, write: 2, shutdown: 3 } as const;
-const TRACE_NAMES = ['openssl_tls_handshake', 'openssl_tls_read', 'openssl_tls_write', 'openssl_tls_shutdown'];
-/** enum ssl_function in openssl.h: the `function` field. */
-export const SSL_FUNCTIONS = ['SSL_do_handshake', 'SSL_read', 'SSL_read_ex', 'SSL_write', 'SSL_write_ex', 'SSL_shutdown'] as const;
+/** The record header's kind (enum tls_kind in openssl.h): its event_type, and its `trace` field. */
+const KINDS = {
+  handshake: 'TLS_HANDSHAKE',
+  read: 'TLS_READ',
+  write: 'TLS_WRITE',
+  shutdown: 'TLS_SHUTDOWN',
+} as const;
+const TRACE_NAMES = Object.fromEntries(Object.entries(KINDS).map(([kind, enumerator]) => [enumerator, `openssl_tls_${kind}`]));
+/** The `function` field's names, by enum ssl_function in openssl.h. */
+const FUNCTION_NAMES = {
+  FN_DO_HANDSHAKE: 'SSL_do_handshake',
+  FN_READ: 'SSL_read',
+  FN_READ_EX: 'SSL_read_ex',
+  FN_WRITE: 'SSL_write',
+  FN_WRITE_EX: 'SSL_write_ex',
+  FN_SHUTDOWN: 'SSL_shutdown',
+};
 
 /**
  * OpenSSL's libssl as processes map it: libssl.so.3, libssl.so.1.1, a
@@ -28,16 +40,16 @@ const FILTER = 'openssl';
  * struct openssl_event in openssl.h: every kind has the same fields, their
  * meanings said for the functions of that kind.
  */
-function shape(kind: keyof typeof TlsKind, functions: readonly string[], ret: string): RecordShape {
+function shape(kind: keyof typeof KINDS, functions: readonly string[], ret: string): RecordShape {
   const fields: FieldDeclaration[] = [
-    { key: 'trace', type: 'string', from: { names: TRACE_NAMES, of: 'hdr.kind', otherwise: 'openssl_tls_unknown' }, doc: `\`${TRACE_NAMES[TlsKind[kind]]}\`` },
+    { key: 'trace', type: 'string', from: { names: TRACE_NAMES, enum: 'tls_kind', of: 'hdr.kind', otherwise: 'openssl_tls_unknown' }, doc: `\`${TRACE_NAMES[KINDS[kind]]}\`` },
     { key: 'ssl_ptr', type: 'uint64', from: { copy: 'ssl_ptr' }, doc: 'address of the SSL object in the process: one connection within one process' },
     { key: 'latency_ns', type: 'int64', from: { copy: 'latency_ns' }, doc: "from the call's entry to its return on the same thread (time blocked on the socket included)" },
     { key: 'ret', type: 'int', from: { copy: 'ret' }, doc: ret },
     {
       key: 'function',
       type: 'string',
-      from: { names: SSL_FUNCTIONS, of: 'function', otherwise: 'unknown' },
+      from: { names: FUNCTION_NAMES, enum: 'ssl_function', of: 'function', otherwise: 'unknown' },
       doc: `further field: the function called, ${functions.map((f) => `\`${f}\``).join(' or ')}${functions.length > 1 ? ' (what `ret` counts)' : ''}`,
     },
   ];
@@ -51,11 +63,12 @@ export const trace_openssl: TraceDefinition = {
   needs: 'uprobes on the OpenSSL library (CONFIG_UPROBE_EVENTS) and BPF task storage (Linux 5.11+)',
   record: {
     by: 'hdr.kind',
+    kinds: 'tls_kind',
     cases: {
-      [TlsKind.handshake]: shape('handshake', ['SSL_do_handshake'], 'its return: 1 done, 0 failed (shut down cleanly by the peer), <0 error or would block'),
-      [TlsKind.read]: shape('read', ['SSL_read', 'SSL_read_ex'], 'SSL_read: its return (bytes, or <=0); SSL_read_ex: the byte count when it returns 1, else 0'),
-      [TlsKind.write]: shape('write', ['SSL_write', 'SSL_write_ex'], 'SSL_write: its return (bytes, or <=0); SSL_write_ex: the byte count when it returns 1, else 0'),
-      [TlsKind.shutdown]: shape('shutdown', ['SSL_shutdown'], "its return: 1 done (both close_notify alerts), 0 ours sent and the peer's not yet read, <0 error or would block"),
+      [KINDS.handshake]: shape('handshake', ['SSL_do_handshake'], 'its return: 1 done, 0 failed (shut down cleanly by the peer), <0 error or would block'),
+      [KINDS.read]: shape('read', ['SSL_read', 'SSL_read_ex'], 'SSL_read: its return (bytes, or <=0); SSL_read_ex: the byte count when it returns 1, else 0'),
+      [KINDS.write]: shape('write', ['SSL_write', 'SSL_write_ex'], 'SSL_write: its return (bytes, or <=0); SSL_write_ex: the byte count when it returns 1, else 0'),
+      [KINDS.shutdown]: shape('shutdown', ['SSL_shutdown'], "its return: 1 done (both close_notify alerts), 0 ours sent and the peer's not yet read, <0 error or would block"),
     },
   },
   // Return probes are attached first (the session sorts them).

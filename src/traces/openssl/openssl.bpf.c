@@ -17,6 +17,8 @@
 #include "openssl.h"
 
 RECORD_TYPE(openssl_event);
+ENUM_TYPE(tls_kind);
+ENUM_TYPE(ssl_function);
 
 /* On return from a call, the stack pointer is this far above its value at
  * the function's first instruction (x86's ret pops the return address). */

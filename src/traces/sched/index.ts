@@ -1,8 +1,7 @@
 // trace_sched: context switches, with the run-queue latency of the task
 // switched in, narrowed in the kernel by the input's filters (applied to that
 // task) and by a least latency.
-import type { NativeBpfObject } from '../../native/addon.js';
-import { u64le } from '../../native/little-endian.js';
+import type { Knobs } from '../../records/knobs.js';
 import { processFilterKeys } from '../process-filter.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
@@ -36,8 +35,8 @@ const minLatencyKey: TraceKey = {
 const FILTER = 'sched';
 
 /** Writes sched_min_runq_latency into the program's knob. */
-function configureSched(object: NativeBpfObject, settings: TraceSettings): void {
-  object.setGlobal('min_runq_latency_ns', u64le((settings.keys.get('sched_min_runq_latency') as bigint | undefined) ?? 0n));
+function configureSched(knobs: Knobs, settings: TraceSettings): void {
+  knobs.set('min_runq_latency_ns', (settings.keys.get('sched_min_runq_latency') as bigint | undefined) ?? 0n);
 }
 
 export const trace_sched: TraceDefinition = {

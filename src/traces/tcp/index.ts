@@ -13,11 +13,11 @@ export const trace_tcp: TraceDefinition = {
   needs: 'syscall tracepoints (syscalls:sys_enter/exit_listen, _accept, _accept4, _connect) and BTF for CO-RE socket reads',
   fentryNeeds: 'fexit (BPF trampolines, Linux 5.5+ on x86-64) on the kernel functions __sys_listen, __sys_accept4 and __sys_connect',
   keys: [attachKey],
-  // The header's kind is enum tcp_call in tcp.bpf.c.
   record: {
     by: 'hdr.kind',
+    kinds: 'tcp_call',
     cases: {
-      0: {
+      CALL_LISTEN: {
         struct: 'listen_event',
         eventType: 'listen',
         fields: [
@@ -26,7 +26,7 @@ export const trace_tcp: TraceDefinition = {
           errorRaw,
         ],
       },
-      1: {
+      CALL_ACCEPT: {
         struct: 'accept_event',
         eventType: 'accept',
         fields: [
@@ -37,7 +37,7 @@ export const trace_tcp: TraceDefinition = {
           errorRaw,
         ],
       },
-      2: {
+      CALL_CONNECT: {
         struct: 'connect_event',
         eventType: 'connect',
         fields: [

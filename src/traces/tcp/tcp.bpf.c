@@ -16,11 +16,10 @@
 #include "tcp.h"
 #include "inet_socket.bpf.h"
 
-enum tcp_call {
-	CALL_LISTEN = 0,
-	CALL_ACCEPT = 1,
-	CALL_CONNECT = 2,
-};
+RECORD_TYPE(listen_event);
+RECORD_TYPE(accept_event);
+RECORD_TYPE(connect_event);
+ENUM_TYPE(tcp_call);
 
 struct pending_call {
 	__u64 ts;

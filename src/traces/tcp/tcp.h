@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_tcp's records: what tcp.bpf.c puts in the ring buffer. User space
  * reads their layout from the object's BTF (src/traces/tcp/index.ts names the
- * members); RECORD_TYPE puts each struct there. */
+ * members); the program's RECORD_TYPE puts each struct there. */
 #ifndef EBPF_FORWARD_TCP_H
 #define EBPF_FORWARD_TCP_H
 
-#include "common.bpf.h"
-#include "inet_socket.bpf.h"
+#include "events.h"
+
+/* event_header.kind: the call a record is of. */
+enum tcp_call {
+	CALL_LISTEN = 0,
+	CALL_ACCEPT = 1,
+	CALL_CONNECT = 2,
+};
 
 struct listen_event {
 	struct event_header hdr;
@@ -14,7 +20,6 @@ struct listen_event {
 	__s32 backlog;
 	__s32 error_raw; /* positive errno, 0 on success */
 };
-RECORD_TYPE(listen_event);
 
 struct accept_event {
 	struct event_header hdr;
@@ -23,7 +28,6 @@ struct accept_event {
 	__s32 error_raw;
 	struct inet_address peer; /* from the new socket; family 0 on failure */
 };
-RECORD_TYPE(accept_event);
 
 struct connect_event {
 	struct event_header hdr;
@@ -31,6 +35,5 @@ struct connect_event {
 	__s32 error_raw;
 	struct inet_address remote; /* the sockaddr passed */
 };
-RECORD_TYPE(connect_event);
 
 #endif

@@ -18,6 +18,8 @@
 #include "task_filter.bpf.h"
 #include "vfs.h"
 
+RECORD_TYPE(vfs_event);
+
 /* header.kind: which call. */
 #define VFS_OPENAT 0
 #define VFS_OPENAT2 1

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* trace_vfs's records: what vfs.bpf.c puts in the ring buffer. User space
  * reads their layout from the object's BTF (src/traces/vfs/index.ts names the
- * members); RECORD_TYPE puts each struct there. */
+ * members); the program's RECORD_TYPE puts each struct there. */
 #ifndef EBPF_FORWARD_VFS_H
 #define EBPF_FORWARD_VFS_H
 
-#include "common.bpf.h"
+#include "events.h"
 
 #define VFS_PATH_MAX 4096 /* PATH_MAX, the NUL included */
 
@@ -20,6 +20,5 @@ struct vfs_event {
 	__u16 reserved;
 	char path[VFS_PATH_MAX];
 };
-RECORD_TYPE(vfs_event);
 
 #endif
