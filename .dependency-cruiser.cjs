@@ -1,5 +1,5 @@
 // The architecture check (npm run check:architecture; scripts/test.sh runs
-// it before the tests). The rules:
+// it before the tests, and fails on any violation). The rules:
 // - no import cycles;
 // - the core (everything in src/ outside outputs/<plugin>/) does not reach
 //   into an output plugin's own files: plugins are reached through

@@ -18,7 +18,7 @@ import { runLoadgen } from './loadgen.mjs';
 const { TraceSession } = await import('../dist/inputs/trace-session.js');
 const { traces } = await import('../dist/traces/registry.js');
 const { addon } = await import('../dist/native/addon.js');
-const { filterKeys, taskFilterFor } = await import('../dist/traces/process-filter.js');
+const { filterKeys, taskFilterFor } = await import('../dist/task-filter/keys.js');
 const { cgroupRoot } = await import('../dist/records/container-names.js');
 
 const calls = Number(process.argv[2] ?? 1_000_000);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (vitest), after what the tests need beyond the
 # build (scripts/test-setup.sh: promtool, the container runtimes, the VM
-# tier's kernels) and the type check, and ends with a plain
+# tier's kernels), the type check and the architecture check, and ends
+# with a plain
 # "N passed, N failed" line; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,12 @@ bash scripts/test-setup.sh || exit 1
 # type-check is a failure, whatever it would do when run.
 if ! npx tsc -p tsconfig.json; then
   echo "0 passed, 1 failed (the type check above)"
+  exit 1
+fi
+# Then the architecture check (.dependency-cruiser.cjs): no import cycle,
+# the core never into an output plugin's files.
+if ! npx depcruise src --config .dependency-cruiser.cjs; then
+  echo "0 passed, 1 failed (the architecture check above)"
   exit 1
 fi
 report=$(mktemp -t ebpf-forward-tests-XXXXXX.json)

@@ -4,6 +4,7 @@
 import { dirname, resolve } from 'node:path';
 import { compileMatch } from './config/match.js';
 import { ConfigError, type AppConfig, type InputSettings, type OutputSettings } from './config/model.js';
+import type { AppCounters, ReloadControl } from './http/app-view.js';
 import type { MonitoringServer } from './http/server.js';
 import { EbpfInput, inputIdentity, type TraceCounters } from './inputs/ebpf-input.js';
 import type { Logger } from './log.js';
@@ -17,26 +18,6 @@ export class StartError extends Error {}
 
 /** A reload that was not made: the message says why; the running pipeline is as it was. */
 export class ReloadError extends Error {}
-
-export interface AppCounters {
-  /** unjournaled: with storage.type filesystem, records handed on without being journaled (storage.path refused them). */
-  inputs: { instance: string; traces: TraceCounters[]; unjournaled?: number }[];
-  outputs: { instance: string; counters: OutputCounters }[];
-  unrouted: number;
-  /** Reloads done (Fluent Bit's hot_reloaded_count). */
-  reloads: number;
-}
-
-/** What the HTTP server shows of hot reload and how it asks for one (/api/v2/reload). */
-export interface ReloadControl {
-  /** Reloads done. */
-  count(): number;
-  /**
-   * Fluent Bit's answer to POST /api/v2/reload; with 'done', `run` starts
-   * the reload (once the answer is sent: the reload may restart the server).
-   */
-  request(source: string): { answer: 'done' | 'in progress' | 'not enabled'; run?: () => void };
-}
 
 export interface AppOptions {
   /** For the HTTP server's /api/v2/reload; without it hot reload is "not enabled" there. */

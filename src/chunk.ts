@@ -4,7 +4,7 @@
 // PackedForward payload), how many there are and their time range. Outputs
 // frame the bytes (forward), write them as they are (spool) or decode them
 // (stdout); nothing re-encodes a record.
-import { skipValue } from './outputs/forward/msgpack-skip.js';
+import { skipValue } from './msgpack/skip.js';
 
 /** A Forward EventTime: seconds and nanoseconds since the epoch. */
 export interface EventTime {

@@ -4,7 +4,8 @@
 import { dirname, resolve } from 'node:path';
 import { logLevels, type LogLevel } from '../log.js';
 import { NamedFileError, type OutputPlugin } from '../outputs/types.js';
-import { FILTER_KINDS, filterKeys, MAX_FILTER_ITEMS } from '../traces/process-filter.js';
+import { filterKeys } from '../task-filter/keys.js';
+import { FILTER_KINDS, MAX_FILTER_ITEMS } from '../task-filter/filter.js';
 import { checkStorageFolder, StorageError, storageFolderName } from '../storage/folder.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';

@@ -3,7 +3,7 @@
 // Everything is read when scraped; nothing here runs per record.
 import { hostname } from 'node:os';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { AppCounters } from '../app.js';
+import type { AppCounters } from './app-view.js';
 import type { OutputCounters } from '../outputs/types.js';
 
 export type CountersSource = () => AppCounters;

@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { BlockList, type Socket } from 'node:net';
-import type { ReloadControl } from '../app.js';
+import type { ReloadControl } from './app-view.js';
 import type { KeyValues } from '../config/model.js';
 import type { Logger } from '../log.js';
 import { HealthWindow } from './health.js';

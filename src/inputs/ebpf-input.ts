@@ -6,7 +6,7 @@ import { processRuntimeMetadata } from '../containers/runtime-metadata.js';
 import type { Logger } from '../log.js';
 import { storageFolderName } from '../storage/folder.js';
 import { fileStamp, identityText } from '../settings-identity.js';
-import { taskFilterFor } from '../traces/process-filter.js';
+import { taskFilterFor } from '../task-filter/keys.js';
 import { InputJournal } from './journal.js';
 import { sessionIdentity, TraceSession, TraceStartError, type SessionCallbacks, type TraceSessionOptions } from './trace-session.js';
 

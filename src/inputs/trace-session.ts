@@ -9,10 +9,11 @@ import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type Nat
 import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
 import { compileStruct, compileTrace, RecordLayoutError } from '../records/compile.js';
 import type { RecordProgram } from '../records/program.js';
-import { hasFilters, taskFilterFor } from '../traces/process-filter.js';
+import { taskFilterFor } from '../task-filter/keys.js';
+import { hasFilters } from '../task-filter/filter.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition, TraceSettings } from '../traces/types.js';
 import { pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
-import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters, type FilterBits } from './filters.js';
+import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters, type FilterBits } from '../task-filter/kernel.js';
 import { Knobs } from '../records/knobs.js';
 import { findLibraries } from './shared-libraries.js';
 import { lacksSysAdmin, underSeccompFilter } from '../privileges.js';

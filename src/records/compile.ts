@@ -4,7 +4,7 @@
 // compiles any struct of any object as it is (bring-your-own BPF objects):
 // every member, nested structs as maps, enums by name.
 import { Packr } from 'msgpackr';
-import { arrayHeader, mapHeader } from '../msgpack-headers.js';
+import { arrayHeader, mapHeader } from '../msgpack/headers.js';
 import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
 import { CONTAINER_FIELDS, HEAD_FIELDS, RUNTIME_METADATA_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';

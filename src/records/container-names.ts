@@ -1,7 +1,7 @@
 // Which cgroups are containers, and the container id a cgroup v2 id stands
 // for: the TypeScript twin of native/cgroup_names.cc, which the native
 // encoder uses, for the tests' reference encoder (test/support/js-encoder.ts, which loads no
-// addon) and the cgroup filter's walk (src/inputs/filters.ts). Same rule,
+// addon) and the cgroup filter's walk (src/task-filter/kernel.ts). Same rule,
 // same answers (test/containers/container-rule.test.ts holds them to it).
 // The path is found from /proc/<pid>/cgroup (checked by the directory's
 // inode, which is the cgroup id) or else by a scan of where containers can

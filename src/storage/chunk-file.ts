@@ -17,7 +17,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { forEachEntry, MIN_ENTRY_BYTES } from '../chunk.js';
-import { skipValue } from '../outputs/forward/msgpack-skip.js';
+import { skipValue } from '../msgpack/skip.js';
 
 const MAGIC = 'ebpf-forward chunk';
 const VERSION = 2;

@@ -5,7 +5,7 @@
 import type { NativeBpfObject } from '../native/addon.js';
 import type { RecordDeclaration } from '../records/declaration.js';
 import type { Knobs } from '../records/knobs.js';
-import type { TaskFilter } from './process-filter.js';
+import type { TaskFilter } from '../task-filter/filter.js';
 
 /**
  * A shared library uprobes go into, found at run time in the files running

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerIdOfPath } from '../../src/records/container-names.js';
 import { trace_exec } from '../../src/traces/exec/index.js';
-import { filterKeys } from '../../src/traces/process-filter.js';
+import { filterKeys } from '../../src/task-filter/keys.js';
 import { containerIdFrom, runInCgroup, type CgroupChild } from '../support/cgroups.js';
 import { waitFor } from '../support/cli.js';
 import { startTrace, type StartedTrace } from '../support/trace-session.js';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { filterKeys } from '../../src/traces/process-filter.js';
+import { filterKeys } from '../../src/task-filter/keys.js';
 import { trace_exec } from '../../src/traces/exec/index.js';
 import { trace_malloc } from '../../src/traces/malloc/index.js';
 import { trace_sched } from '../../src/traces/sched/index.js';

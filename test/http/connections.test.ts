@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppCounters } from '../../src/app.js';
+import type { AppCounters } from '../../src/http/app-view.js';
 import { serviceKeys } from '../../src/config/load.js';
 import { MonitoringServer } from '../../src/http/server.js';
 import { freePort } from '../support/free-port.js';

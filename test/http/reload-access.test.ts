@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppCounters, ReloadControl } from '../../src/app.js';
+import type { AppCounters, ReloadControl } from '../../src/http/app-view.js';
 import { serviceKeys } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { isLoopback, MonitoringServer } from '../../src/http/server.js';

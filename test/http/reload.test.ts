@@ -2,7 +2,7 @@
 // bodies and statuses for each state of the reload control, GET's count,
 // and the reload run only once its answer has been sent.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppCounters, ReloadControl } from '../../src/app.js';
+import type { AppCounters, ReloadControl } from '../../src/http/app-view.js';
 import { serviceKeys } from '../../src/config/load.js';
 import { MonitoringServer } from '../../src/http/server.js';
 import { freePort } from '../support/free-port.js';

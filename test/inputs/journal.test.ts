@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventChunk } from '../../src/chunk.js';
 import { InputJournal } from '../../src/inputs/journal.js';
-import { skipValue } from '../../src/outputs/forward/msgpack-skip.js';
+import { skipValue } from '../../src/msgpack/skip.js';
 import { StdoutOutput, stdoutOutput } from '../../src/outputs/stdout.js';
 import type { Output } from '../../src/outputs/types.js';
 import { Router } from '../../src/router.js';

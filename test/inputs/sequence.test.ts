@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
 import { trace_signal } from '../../src/traces/signal/index.js';
-import { filterKeys } from '../../src/traces/process-filter.js';
+import { filterKeys } from '../../src/task-filter/keys.js';
 import { waitFor } from '../support/cli.js';
 import { TestCgroups } from '../support/filter-actor.js';
 import { buildLoadgen } from '../../bench/loadgen.mjs';

@@ -2,7 +2,7 @@
 // (its chunks decoded independently).
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { taskFilterFor } from '../../src/traces/process-filter.js';
+import { taskFilterFor } from '../../src/task-filter/keys.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { decodeEntries, EventIds, type DecodedEvent } from './decoded-events.js';
 

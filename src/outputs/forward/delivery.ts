@@ -12,7 +12,7 @@ import type { TransportOptions } from './protocol.js';
 import type { ChunkQueue } from './queue.js';
 import { DueTimer } from './retry.js';
 import type { ForwardSettings } from './settings.js';
-import type { Lifecycle } from './shutdown.js';
+import type { OutputLifecycle } from './lifecycle.js';
 import type { Spiller } from './spill.js';
 import type { Upstream } from './upstream.js';
 import type { Changes } from './waiting.js';
@@ -28,7 +28,7 @@ export interface SenderParts {
   queue: ChunkQueue;
   spiller: Spiller | undefined;
   stats: ForwardCounters;
-  lifecycle: Lifecycle;
+  lifecycle: OutputLifecycle;
   changes: Changes;
   /** A chunk got through (written, and acked if asked). */
   delivered(chunk: Chunk): void;

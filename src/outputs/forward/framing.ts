@@ -5,7 +5,7 @@
 // msgpackr has no API for; the tag, options and handshake messages are
 // msgpackr's.
 import { Packr } from 'msgpackr';
-import { arrayHeader, binHeader } from '../../msgpack-headers.js';
+import { arrayHeader, binHeader } from '../../msgpack/headers.js';
 import type { TransportOptions } from './protocol.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });

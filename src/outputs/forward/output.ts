@@ -21,7 +21,8 @@ import { ChunkQueue } from './queue.js';
 import { ReconnectProbe } from './reconnect.js';
 import { Backoff, DEFAULT_SCHEDULER_BASE_SECONDS, DEFAULT_SCHEDULER_CAP_SECONDS, RetryPolicy, serviceSeconds } from './retry.js';
 import { readForwardSettings, type ForwardSettings, type NodeSettings } from './settings.js';
-import { Lifecycle, shutDown } from './shutdown.js';
+import { OutputLifecycle } from './lifecycle.js';
+import { shutDown } from './shutdown.js';
 import { Spiller } from './spill.js';
 import { Spool } from './spool.js';
 import { storageFolderName } from '../../storage/folder.js';
@@ -49,7 +50,7 @@ export class ForwardOutput implements Output {
   private readonly log: Logger;
   private readonly settings: ForwardSettings;
   private readonly stats = new ForwardCounters();
-  private readonly lifecycle = new Lifecycle();
+  private readonly lifecycle = new OutputLifecycle();
   private readonly changes = new Changes();
   private readonly queue: ChunkQueue;
   private readonly upstream: Upstream;

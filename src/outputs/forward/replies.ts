@@ -6,7 +6,7 @@
 // unfinished value has accumulated.)
 import { Decoder } from '@msgpack/msgpack';
 import { ProtocolError } from './errors.js';
-import { ReservedByteError, skipValue } from './msgpack-skip.js';
+import { ReservedByteError, skipValue } from '../../msgpack/skip.js';
 
 /** Largest reply taken: a PONG with a long reason and hostname is well under it. */
 export const MAX_REPLY_BYTES = 64 * 1024;

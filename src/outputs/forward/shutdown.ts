@@ -1,46 +1,21 @@
-// How the output ends. Its lifecycle, one state:
-//   created → running → draining → tearingDown → closed
-// draining: close() was called; no new records, every chunk is due now and
-//   a failed one is tried again soon, until Grace (less a reserve for the
-//   spool) is over or nothing is left;
-// tearingDown: connections are closed (what awaits a write or an ack fails
-//   and stays queued), no attempt starts; what is left is spooled, or
-//   without storage.path dropped and counted;
-// closed: one summary line logged.
+// How the output ends: draining within Grace, then tearing down, spooling
+// (or dropping, counted) what is left, and one summary line (the states are
+// in lifecycle.ts).
 import type { Logger } from '../../log.js';
 import type { Chunk } from './buffer.js';
 import type { DropReason, ForwardCounters } from './counters.js';
 import type { Sender } from './delivery.js';
+import type { OutputLifecycle } from './lifecycle.js';
 import type { ChunkQueue } from './queue.js';
 import type { Spiller } from './spill.js';
 import type { Changes } from './waiting.js';
-
-export type LifecycleState = 'created' | 'running' | 'draining' | 'tearingDown' | 'closed';
-
-export class Lifecycle {
-  state: LifecycleState = 'created';
-
-  /** write() keeps records (else counts them as dropped, shutdown). */
-  get takesRecords(): boolean {
-    return this.state === 'created' || this.state === 'running';
-  }
-
-  /** Deliveries may start. */
-  get sending(): boolean {
-    return this.state === 'created' || this.state === 'running' || this.state === 'draining';
-  }
-
-  get draining(): boolean {
-    return this.state === 'draining';
-  }
-}
 
 /** Part of the grace kept for writing undelivered chunks to the spool. */
 const SPOOL_SHARE_OF_GRACE = 0.1;
 const SPOOL_RESERVE_MAX_MS = 1000;
 
 export interface ShutdownParts {
-  lifecycle: Lifecycle;
+  lifecycle: OutputLifecycle;
   queue: ChunkQueue;
   sender: Sender;
   spiller: Spiller | undefined;

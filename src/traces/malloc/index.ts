@@ -1,7 +1,7 @@
 // trace_malloc: malloc, free, calloc and realloc calls of the C library,
 // narrowed in the kernel by the input's filters (and malloc_pid, malloc_comm).
 import type { FieldDeclaration, RecordShape } from '../../records/declaration.js';
-import { includedPids, processFilterKeys } from '../process-filter.js';
+import { includedPids, processFilterKeys } from '../../task-filter/keys.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition } from '../types.js';
 
 // struct malloc_event in malloc.h; the header's kind is the operation (enum malloc_op).

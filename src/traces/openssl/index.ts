@@ -3,7 +3,7 @@
 // really map; narrowed in the kernel by the input's filters (and
 // openssl_pid, openssl_comm). No data is read.
 import type { FieldDeclaration, RecordShape } from '../../records/declaration.js';
-import { includedPids, processFilterKeys } from '../process-filter.js';
+import { includedPids, processFilterKeys } from '../../task-filter/keys.js';
 import type { LibraryUprobe, SharedLibrary, TraceDefinition } from '../types.js';
 
 /** The record header's kind (enum tls_kind in openssl.h): its event_type, and its `trace` field. */

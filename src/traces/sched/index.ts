@@ -2,7 +2,7 @@
 // switched in, narrowed in the kernel by the input's filters (applied to that
 // task) and by a least latency.
 import type { Knobs } from '../../records/knobs.js';
-import { processFilterKeys } from '../process-filter.js';
+import { processFilterKeys } from '../../task-filter/keys.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
 const nsPerUnit: Record<string, bigint> = { ns: 1n, us: 1_000n, µs: 1_000n, ms: 1_000_000n, s: 1_000_000_000n };

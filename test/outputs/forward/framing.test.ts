@@ -6,7 +6,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { decode, decodeMulti, ExtensionCodec } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { arrayHeader, binHeader } from '../../../src/msgpack-headers.js';
+import { arrayHeader, binHeader } from '../../../src/msgpack/headers.js';
 import { encodeForwardMessage, encodePackedForwardMessage } from '../../../src/outputs/forward/framing.js';
 import { chunkOf, recordsOf, type TestEvent } from '../../support/chunks.js';
 

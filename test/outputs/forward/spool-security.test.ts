@@ -7,7 +7,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { skipValue } from '../../../src/outputs/forward/msgpack-skip.js';
+import { skipValue } from '../../../src/msgpack/skip.js';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { IndependentReceiver } from './receivers.js';
 import { createForward, makeChunk, sleep, testLog, waitFor, type OutputOptions } from './support.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode } from '@msgpack/msgpack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { skipValue } from '../../../src/outputs/forward/msgpack-skip.js';
+import { skipValue } from '../../../src/msgpack/skip.js';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { smallTmpfs } from '../../support/small-disk.js';
 import { receivers, type TestReceiver } from './receivers.js';

@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import type { EventChunk } from '../../../src/chunk.js';
 import { MalformedChunkError } from '../../../src/outputs/chunk-decoder.js';
-import { skipValue } from '../../../src/outputs/forward/msgpack-skip.js';
+import { skipValue } from '../../../src/msgpack/skip.js';
 import { integerTimeEntries } from '../../../src/outputs/forward/time-as-integer.js';
 import { chunkOf } from '../../support/chunks.js';
 

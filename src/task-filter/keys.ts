@@ -1,34 +1,13 @@
 // The input's filters as keys: pid, comm, uid and cgroup, each repeatable,
 // and their exclude_ forms, checked in the kernel at every trace's entry
-// points (bpf/task_filter.bpf.h, written by src/inputs/filters.ts). A few
+// points (bpf/task_filter.bpf.h, written by kernel.ts). A few
 // traces also keep trace-scoped include keys of their own from before
 // (malloc_pid, malloc_comm...): those apply to that trace only.
 import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { cgroupRoot } from '../records/container-names.js';
-import type { TraceDefinition, TraceKey, TraceSettings } from './types.js';
-
-export const FILTER_KINDS = ['pid', 'comm', 'uid', 'cgroup'] as const;
-export type FilterKind = (typeof FILTER_KINDS)[number];
-
-/** A cgroup item: a cgroup v2 path (that cgroup and its descendants), or a container id prefix. */
-export type CgroupItem = { path: string } | { containerPrefix: string };
-
-export interface FilterLists<T> {
-  include: readonly T[];
-  exclude: readonly T[];
-}
-
-/** What one trace's filters are: the input's, with the trace's own include keys in place of the input's. */
-export interface TaskFilter {
-  pid: FilterLists<number>;
-  comm: FilterLists<string>;
-  uid: FilterLists<number>;
-  cgroup: FilterLists<CgroupItem>;
-}
-
-/** Items of a kind in all (include and exclude): the kernel's maps and arrays are sized for these. */
-export const MAX_FILTER_ITEMS: Readonly<Record<FilterKind, number>> = { pid: 1024, comm: 256, uid: 256, cgroup: 16 };
+import type { TraceDefinition, TraceKey, TraceSettings } from '../traces/types.js';
+import { FILTER_KINDS, MAX_FILTER_ITEMS, type CgroupItem, type FilterKind, type FilterLists, type TaskFilter } from './filter.js';
 
 /** A container id prefix: at least as much as is unlikely to match two ids, at most a whole id. */
 const PREFIX = /^[0-9a-f]{6,64}$/;
@@ -192,11 +171,6 @@ export function taskFilterFor(trace: TraceDefinition, values: ReadonlyMap<string
     exclude: items<T>(values.get(`exclude_${kind}`)),
   });
   return { pid: lists('pid'), comm: lists('comm'), uid: lists('uid'), cgroup: lists('cgroup') };
-}
-
-/** Whether a filter has any item. */
-export function hasFilters(filter: TaskFilter | undefined): filter is TaskFilter {
-  return !!filter && FILTER_KINDS.some((k) => filter[k].include.length + filter[k].exclude.length > 0);
 }
 
 /** With a pid include list, the only processes a uprobe trace installs its uprobes in. */

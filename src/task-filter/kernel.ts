@@ -1,4 +1,4 @@
-// A trace's filters (src/traces/process-filter.ts) written into its BPF
+// A trace's filters (filter.ts, from the keys.ts keys) written into its BPF
 // object (bpf/task_filter.bpf.h): which kinds are on and the maps' sizes
 // before load; the pid, uid and comm items after load; the cgroups last,
 // once the mkdir/rmdir programs are attached, from one walk of the cgroup
@@ -10,7 +10,7 @@ import type { NativeBpfObject } from '../native/addon.js';
 import type { Knobs } from '../records/knobs.js';
 import { u32le, u64le } from '../native/little-endian.js';
 import { cgroupRoot, childRoles, containerIdOfChild, ROOT } from '../records/container-names.js';
-import { FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from '../traces/process-filter.js';
+import { FILTER_KINDS, hasFilters, MAX_FILTER_ITEMS, type FilterKind, type FilterLists, type TaskFilter } from './filter.js';
 
 /**
  * The bits of bpf/task_filter.bpf.h, from the object's BTF: an item's

@@ -1,6 +1,7 @@
-// Where a msgpack value ends, without decoding it: the one thing the forward
-// output needs to know of a record (Time_as_Integer rewrites each entry's
-// head and copies the record's bytes as they are). Neither msgpack library
+// Where a msgpack value ends, without decoding it: what chunks, the
+// storage's chunk files and the forward output need to know of a record
+// (Time_as_Integer rewrites each entry's head and copies the record's bytes
+// as they are). Neither msgpack library
 // here has a skip, and decoding every record to find its length would be
 // the per-record work chunks exist to avoid.
 
