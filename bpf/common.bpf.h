@@ -127,14 +127,17 @@ static __always_inline void fill_header(struct event_header *h, __u16 kind, __u6
  * the reader has caught up, which under load means one wake-up (an irq_work,
  * an epoll round and a call into JS) for every few records. Instead a record
  * wakes the reader when the data waiting crosses wakeup_bytes, or when the
- * last wake-up is wakeup_delay_ns old; otherwise it waits. The reader bounds
+ * wake-up clock is wakeup_delay_ns old; otherwise it waits. The reader bounds
  * the wait of those records: after each read that found records it reads
- * again wakeup_delay_ns later (native/ring_reader.cc). Both knobs are set
- * before load by src/inputs/trace-session.ts; 0 keeps the kernel's default. */
+ * again within wakeup_delay_ns, and sets the clock so that the kernel wakes
+ * it only for records that come after that read is due
+ * (native/ring_reader.cc): under a steady flow those reads alone take the
+ * records, one wake-up per wakeup_delay_ns. Both knobs are set before load
+ * by src/inputs/trace-session.ts; 0 keeps the kernel's default. */
 const volatile __u64 wakeup_delay_ns = 0;
 const volatile __u64 wakeup_bytes = 0;
-/* When a record last forced a wake-up (shared by all CPUs; a lost race only
- * costs one extra wake-up). */
+/* The wake-up clock: when a record last forced a wake-up, or what the reader
+ * set (shared by all CPUs; a lost race only costs one extra wake-up). */
 __u64 last_wakeup_ns = 0;
 
 /* Wake-up flags for a record of `size` bytes, with `waiting` bytes in the
@@ -145,7 +148,8 @@ static __always_inline __u64 wakeup_flags(__u64 waiting, __u64 size)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	bool crossed = waiting >= wakeup_bytes && waiting - size < wakeup_bytes;
-	if (crossed || now - last_wakeup_ns >= wakeup_delay_ns) {
+	/* Signed: the reader may set the clock a little ahead of now. */
+	if (crossed || (__s64)(now - last_wakeup_ns) >= (__s64)wakeup_delay_ns) {
 		last_wakeup_ns = now;
 		return BPF_RB_FORCE_WAKEUP;
 	}

@@ -1,5 +1,6 @@
 #include "ring_reader.h"
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "bpf_object.h"
 #include "errors.h"
@@ -22,6 +24,9 @@ constexpr int kBatchFull = -ENOBUFS;
 // Batches sent per read before yielding to the event loop; if records remain,
 // the read resumes on the loop's next turn.
 constexpr int kRoundsPerRead = 8;
+// How late a deadline read may come before the kernel wakes the reader for
+// the records it would have taken (see Read()).
+constexpr uint64_t kDeadlineMarginMs = 2;
 }  // namespace
 
 Napi::Function RingReader::Init(Napi::Env env) {
@@ -36,14 +41,14 @@ Napi::Function RingReader::Init(Napi::Env env) {
 }
 
 // new RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number,
-//                deadlineMs: number, program: RecordProgram)
+//                deadlineMs: number, program: RecordProgram, wakeupClock?: string)
 RingReader::RingReader(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<RingReader>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   RecordProgram* program = info.Length() > 5 ? RecordProgram::FromValue(env, info[5]) : nullptr;
   if (info.Length() < 6 || !info[0].IsObject() || !info[1].IsString() || !info[2].IsFunction() ||
       !info[3].IsNumber() || !info[4].IsNumber() || !program) {
-    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number, deadlineMs: number, program: RecordProgram)");
+    ThrowUsage(env, "RingReader(object: BpfObject, map: string, onBatch: Function, maxBatchBytes: number, deadlineMs: number, program: RecordProgram, wakeupClock?: string)");
     return;
   }
   owner_ = BpfObject::Unwrap(info[0].As<Napi::Object>());
@@ -83,6 +88,10 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
     positions_len_ = 2 * page;
     ring_bytes_ = bpf_map__max_entries(map);
   }
+
+  // Without it (an object that has no such global, or a kernel that can't
+  // map it) the kernel wakes the reader as before, the deadline a backstop.
+  if (info.Length() > 6 && info[6].IsString() && deadline_ms_ > 0) MapWakeupClock(info[6].As<Napi::String>().Utf8Value());
 
   // Readiness comes from our own epoll with the ring edge-triggered: libbpf's
   // is level-triggered, which reports the ring readable whenever it holds a
@@ -150,6 +159,11 @@ void RingReader::Shutdown() {
     munmap(positions_, positions_len_);
     positions_ = nullptr;
   }
+  if (clock_section_) {
+    munmap(clock_section_, clock_section_len_);
+    clock_section_ = nullptr;
+    wakeup_clock_ = nullptr;
+  }
   if (owner_) {
     owner_->RemoveReader(this);
     owner_ = nullptr;
@@ -157,6 +171,43 @@ void RingReader::Shutdown() {
   // The bytes stay with the batch Buffer (freed by its finalizer).
   batch_ = nullptr;
   batch_size_ = batch_capacity_ = 0;
+}
+
+bool RingReader::MapWakeupClock(const std::string& global) {
+  const btf* types = bpf_object__btf(owner_->object());
+  if (!types) return false;
+  __u32 count = btf__type_cnt(types);
+  for (__u32 id = 1; id < count; id++) {
+    const btf_type* sec = btf__type_by_id(types, id);
+    if (!btf_is_datasec(sec)) continue;
+    std::string sec_name = btf__name_by_offset(types, sec->name_off);
+    const btf_var_secinfo* var = btf_var_secinfos(sec);
+    for (__u16 i = 0; i < btf_vlen(sec); i++, var++) {
+      const btf_type* var_type = btf__type_by_id(types, var->type);
+      if (global != btf__name_by_offset(types, var_type->name_off)) continue;
+      if (var->size != sizeof(uint64_t) || var->offset % sizeof(uint64_t) != 0) return false;
+      // libbpf names the internal map "<object prefix><section name>"; it
+      // makes global data mappable where the kernel allows (5.5+).
+      bpf_map* map;
+      bpf_object__for_each_map(map, owner_->object()) {
+        std::string map_name = bpf_map__name(map);
+        if (!bpf_map__is_internal(map) || map_name.size() < sec_name.size() ||
+            map_name.compare(map_name.size() - sec_name.size(), sec_name.size(), sec_name) != 0)
+          continue;
+        if (!(bpf_map__map_flags(map) & BPF_F_MMAPABLE)) return false;
+        long page = sysconf(_SC_PAGESIZE);
+        size_t len = (bpf_map__value_size(map) + page - 1) / page * page;
+        void* section = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+        if (section == MAP_FAILED) return false;
+        clock_section_ = section;
+        clock_section_len_ = len;
+        wakeup_clock_ = reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(section) + var->offset);
+        return true;
+      }
+      return false;
+    }
+  }
+  return false;
 }
 
 bool RingReader::Reserve(size_t needed) {
@@ -270,9 +321,28 @@ void RingReader::Read() {
     uv_timer_start(timer_, &RingReader::OnTimer, 0, 0);
   } else if (pump_samples_ > 0 && deadline_ms_ > 0) {
     // Records committed after this read may not wake us (wake-up batching):
-    // look again within the deadline. Restarted by every read that found
-    // records, so under a steady flow it rarely fires; it picks up the tail.
-    uv_timer_start(timer_, &RingReader::OnTimer, deadline_ms_, 0);
+    // look again within the deadline, at the next point of a grid of its
+    // length, where the other readers' deadlines fall too (one wake-up of
+    // the process for them all).
+    uint64_t now = uv_now(uv_handle_get_loop(reinterpret_cast<uv_handle_t*>(timer_)));
+    uint64_t wait = deadline_ms_ - now % deadline_ms_;
+    if (wakeup_clock_) {
+      // The kernel need not wake us for records until the deadline read,
+      // which takes them (bpf/common.bpf.h, wakeup_flags): it wakes us for
+      // a record once the clock is a deadline old, so the clock is set a
+      // deadline before the timer is due (libuv's clock is CLOCK_MONOTONIC
+      // in ms, as the kernel's bpf_ktime_get_ns is in ns). A record after
+      // that, when the deadline read found nothing, wakes us at once; the
+      // margin lets the timer, which fires a little after it is due, come
+      // first under a steady flow.
+      uint64_t due_ns = (now + wait + kDeadlineMarginMs) * 1000000ull;
+      __atomic_store_n(wakeup_clock_, due_ns - deadline_ms_ * 1000000ull, __ATOMIC_RELAXED);
+    } else {
+      // Without the clock the kernel wakes us every deadline under a steady
+      // flow: the deadline read stays a backstop for the tail, after it.
+      wait += deadline_ms_;
+    }
+    uv_timer_start(timer_, &RingReader::OnTimer, wait, 0);
   }
 }
 

@@ -4,9 +4,15 @@
 // to JS in one call: (entries: Buffer, count, bytes, minSec, minNsec, maxSec,
 // maxNsec): `count` entries in the first `bytes` bytes, and their time range.
 // The batch Buffer is reused: its bytes are valid during the call only.
-// With a deadline (ms), the ring is read again that long after every read that
-// found records: the BPF side lets records wait for a wake-up (wake-up
-// batching, bpf/common.bpf.h) and this bounds their wait.
+// With a deadline (ms), the ring is read again within that long after every
+// read that found records: the BPF side lets records wait for a wake-up
+// (wake-up batching, bpf/common.bpf.h) and this bounds their wait. With the
+// name of the object's wake-up clock (a u64 global, `last_wakeup_ns`), each
+// such read stamps it, so that the kernel wakes the reader only for records
+// that come a whole deadline after the last read: under a steady flow the
+// deadline reads alone take the records, one wake-up per deadline. Deadlines
+// fall on a grid of their length (the loop's clock), so that the readers of
+// several traces read in the same turn of the loop.
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -43,6 +49,8 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   static void OnTimer(uv_timer_t* handle);
   // Reads after a wake-up or a deadline; re-arms the deadline if it found records.
   void Read();
+  // Maps the object's data section holding `global` (a u64) to stamp it.
+  bool MapWakeupClock(const std::string& global);
   // Makes room for `needed` bytes in the batch; false if memory ran out.
   bool Reserve(size_t needed);
   // Consumes until the ring is empty (or max_rounds batches were sent; then
@@ -96,6 +104,11 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   void* positions_ = nullptr;
   size_t positions_len_ = 0;
   uint64_t ring_bytes_ = 0;
+  // The object's wake-up clock (see above), in its data section mapped
+  // read-write; null without one.
+  void* clock_section_ = nullptr;
+  size_t clock_section_len_ = 0;
+  uint64_t* wakeup_clock_ = nullptr;
 };
 
 }  // namespace ebpf_forward

@@ -108,6 +108,8 @@ export function metricsJson(counters: AppCounters): unknown {
         malformed: t.malformed,
         skipped: t.skipped,
         reader_dropped: t.dropped,
+        wakeups: t.wakeups,
+        batches: t.batches,
         ...(t.filtersCounted ? { filtered: t.filtered } : {}),
       }])),
     }])),

@@ -10,9 +10,18 @@ import { taskFilterFor } from '../task-filter/keys.js';
 import { InputJournal } from './journal.js';
 import { sessionIdentity, TraceSession, TraceStartError, type SessionCallbacks, type TraceSessionOptions } from './trace-session.js';
 
-/** How often losses are checked, and the least time between two warnings. */
+/**
+ * How often losses are checked while records come or reading waits, and the
+ * least time between two warnings. Idle, nothing is checked: the kernel loses
+ * records only when they come (and the last check saw any since).
+ */
 const LOSS_CHECK_MS = 1000;
 const LOSS_WARN_EVERY_MS = 5000;
+
+/** "trace_bind attached by fentry": a trace with two sets of programs says which it runs. */
+function attachedLine(session: TraceSession): string {
+  return `${session.name} attached${session.attachedBy ? ` by ${session.attachedBy}` : ''}`;
+}
 
 /** Adds a note to a message's first line (libbpf's lines may follow it). */
 function withNote(message: string, note: string): string {
@@ -40,6 +49,10 @@ export interface TraceCounters {
   dropped: number;
   /** Events the input's filters left out in the kernel (pid, comm, uid, cgroup and their exclude forms). */
   filtered: number;
+  /** Times the reader was woken (by the kernel, or its deadline) and found records: what the CPU per event is paid per. */
+  wakeups: number;
+  /** Batches handed from the ring to the router. */
+  batches: number;
   /** Whether `filtered` is counted (a user's BPF object has no filters). */
   filtersCounted: boolean;
 }
@@ -79,6 +92,9 @@ export class EbpfInput {
   private readonly adopted: { session: TraceSession; from: EbpfInput }[] = [];
   private readonly failed: TraceStartError[] = [];
   private lossTimer: NodeJS.Timeout | undefined;
+  /** Records came since the last loss check (else the checks stop until some come). */
+  private recordsCame = false;
+  private stopped = false;
   /** storage.type filesystem: records on disk before they are routed. */
   private journal: InputJournal | undefined;
   private rollTimer: NodeJS.Timeout | undefined;
@@ -144,7 +160,7 @@ export class EbpfInput {
       if (adopted.has(session)) continue;
       try {
         session.attach();
-        this.options.log.info(`${session.name} attached`);
+        this.options.log.info(attachedLine(session));
       } catch (err) {
         for (const own of this.sessions.filter((s) => !adopted.has(s))) {
           try {
@@ -167,9 +183,18 @@ export class EbpfInput {
     const tag = settings.tag;
     const journal = this.journal;
     return {
-      onChunk: journal ? (chunk) => journal.keep(chunk, (kept) => emit(tag, kept)) : (chunk) => emit(tag, chunk),
+      onChunk: journal
+        ? (chunk) => {
+            this.recordsCame || this.watchLosses();
+            journal.keep(chunk, (kept) => emit(tag, kept));
+          }
+        : (chunk) => {
+            this.recordsCame || this.watchLosses();
+            emit(tag, chunk);
+          },
       whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
       onWarning: (message) => log.warn(message),
+      onDebug: (message) => log.debug(message),
     };
   }
 
@@ -195,6 +220,7 @@ export class EbpfInput {
         settings: { keys, selfPid: process.pid, filter: taskFilterFor(trace, settings.values) },
         ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
         ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
+        wakeupMs: settings.values.get('wakeup_ms') as number | undefined,
         sequenceKey: settings.values.get('sequence_key') as string | undefined,
         containerMetadata,
         runtimeMetadata,
@@ -216,7 +242,7 @@ export class EbpfInput {
       try {
         const session = (loadOnly ? TraceSession.load : TraceSession.start)(options);
         this.sessions.push(session);
-        if (!loadOnly) log.info(`${trace.name} attached`);
+        if (!loadOnly) log.info(attachedLine(session));
       } catch (err) {
         if (!(err instanceof TraceStartError)) throw err;
         // Named at its Trace line, as config errors are.
@@ -230,7 +256,25 @@ export class EbpfInput {
         log.error(withNote(located.message, '(Trace_Error continue: the other traces keep running)'));
       }
     }
-    this.lossTimer = setInterval(() => this.checkLosses(), LOSS_CHECK_MS);
+    this.watchLosses();
+  }
+
+  /**
+   * Records came: losses are checked every LOSS_CHECK_MS until a check finds
+   * that none came since the last and no trace waits for the outputs (an
+   * idle process then has no timer of this input to wake it).
+   */
+  private watchLosses(): void {
+    this.recordsCame = true;
+    if (this.lossTimer || this.stopped) return;
+    this.lossTimer = setInterval(() => {
+      this.checkLosses();
+      if (!this.recordsCame && !this.sessions.some((s) => s.paused)) {
+        clearInterval(this.lossTimer);
+        this.lossTimer = undefined;
+      }
+      this.recordsCame = false;
+    }, LOSS_CHECK_MS);
     this.lossTimer.unref();
   }
 
@@ -312,12 +356,15 @@ export class EbpfInput {
         lossesCounted: s.lossesCounted,
         filtered: s.filtered(),
         filtersCounted: s.filtersCounted,
+        wakeups: (ring?.wakeups ?? 0) + (ring?.deadlineReads ?? 0),
+        batches: ring?.batches ?? 0,
       };
     });
   }
 
   /** Detaches every trace, hands on what is left in the rings, frees everything. */
   stop(): void {
+    this.stopped = true;
     if (this.lossTimer) clearInterval(this.lossTimer);
     this.lossTimer = undefined;
     for (const s of this.sessions) {

@@ -53,6 +53,7 @@ describe('loadConfig: a minimal config', () => {
       trace: ['trace_signal'],
       tag: 'ebpf.0',
       poll_ms: 1000,
+      wakeup_ms: 80,
       ringbuf_map_name: 'events',
       ringbuf_size: 8 * 1024 * 1024, // "8M": powers of 1024 for the ring buffer
       container_metadata: true,
@@ -99,6 +100,7 @@ describe('loadConfig: a full config', () => {
       keyed_pid: 42,
       keyed_path: ['/a', '/b'],
       poll_ms: 250,
+      wakeup_ms: 80,
       ringbuf_map_name: 'rb',
       ringbuf_size: 256 * 1024,
       container_metadata: true,
@@ -206,7 +208,7 @@ describe('loadConfig: [INPUT]', () => {
 
   it('unknown key: error at its line listing the known keys, with the selected traces\' keys', () => {
     expect(problemAt('load/unknown-input-key.conf', 4)).toBe(
-      'unknown key "Path" in [INPUT] ebpf; known keys: name, trace, tag, alias, poll_ms, ringbuf_map_name, ringbuf_size, sequence_key, container_metadata, container_runtime_metadata, kubernetes_annotations, cri_socket, docker_socket, podman_socket, trace_error, storage.type, pid, exclude_pid, comm, exclude_comm, uid, exclude_uid, cgroup, exclude_cgroup, bpf_object, bpf_record_type, bpf_time_field, bpf_set',
+      'unknown key "Path" in [INPUT] ebpf; known keys: name, trace, tag, alias, poll_ms, wakeup_ms, ringbuf_map_name, ringbuf_size, sequence_key, container_metadata, container_runtime_metadata, kubernetes_annotations, cri_socket, docker_socket, podman_socket, trace_error, storage.type, pid, exclude_pid, comm, exclude_comm, uid, exclude_uid, cgroup, exclude_cgroup, bpf_object, bpf_record_type, bpf_time_field, bpf_set',
     );
   });
 

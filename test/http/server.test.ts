@@ -137,7 +137,7 @@ describe('a run forwarding signal records', () => {
     const input = body.input['ebpf.0']!;
     const output = body.output['forward.0']!;
     expect(Object.keys(input.traces)).toEqual(['trace_signal']);
-    expect(input.traces.trace_signal).toEqual({ records: input.records, bytes: input.bytes, ring_fill: expect.any(Number), lost: expect.any(Number), malformed: 0, skipped: 0, reader_dropped: 0, filtered: 0 });
+    expect(input.traces.trace_signal).toEqual({ records: input.records, bytes: input.bytes, ring_fill: expect.any(Number), lost: expect.any(Number), malformed: 0, skipped: 0, reader_dropped: 0, wakeups: expect.any(Number), batches: expect.any(Number), filtered: 0 });
     // Bytes of Forward entries: more than the smallest record's each, and a fill level in [0, 1].
     expect(input.bytes).toBeGreaterThan(input.records * 50);
     expect(input.traces.trace_signal!.ring_fill).toBeGreaterThanOrEqual(0);

@@ -20,7 +20,7 @@ const events: DecodedEvent[] = [];
 /** Bytes of the chunks handed on. */
 let chunkBytes = 0;
 
-function start(maxBatchBytes: number, more: { ringbufBytes?: number; whenAccepting?: () => Promise<void> | undefined } = {}): TraceSession {
+function start(maxBatchBytes: number, more: { ringbufBytes?: number; wakeupMs?: number; whenAccepting?: () => Promise<void> | undefined } = {}): TraceSession {
   events.length = 0;
   chunkBytes = 0;
   const ids = new EventIds();
@@ -30,6 +30,7 @@ function start(maxBatchBytes: number, more: { ringbufBytes?: number; whenAccepti
     ringbufMapName: 'events',
     ringbufBytes: more.ringbufBytes ?? 16 << 20,
     maxBatchBytes,
+    wakeupMs: more.wakeupMs,
     onChunk: (chunk) => {
       chunkBytes += chunk.entries.length;
       for (const e of ids.take(decodeEntries(chunk))) events.push(e);
@@ -81,6 +82,34 @@ describe('ring buffer wake-up batching', () => {
     const job = (await runLoadgen('signal', 3, 1000)) as LoadgenReport;
     const mine = await waitFor(() => (fromWorker(job.pid).length === 3 ? fromWorker(job.pid) : undefined), 10_000, 'the 3 records');
     expect(mine.map((e) => e.record.tpid)).toEqual([job.pid, job.pid, job.pid]);
+  });
+
+  it('under a steady flow, reads about once per wakeup_ms (the deadline reads take the records, the kernel need not wake the reader)', async () => {
+    const s = start(1 << 20, { wakeupMs: 100 });
+    // 2 s at 1,000/s: about 20 reads at wakeup_ms 100 (each one wake-up), where
+    // one wake-up every 20 ms, each followed by a deadline read, made 100 to 200.
+    const before = s.ringStats()!;
+    const job = (await runLoadgen('signal', 2000, 1000)) as LoadgenReport;
+    await waitFor(() => (fromWorker(job.pid).length === 2000 ? true : undefined), 10_000, 'the 2,000 records');
+    const after = s.ringStats()!;
+    const reads = after.wakeups + after.deadlineReads - before.wakeups - before.deadlineReads;
+    expect(reads).toBeGreaterThan(0);
+    expect(reads).toBeLessThan(60);
+  });
+
+  it('reads a record that comes alone, after a flow or after a quiet spell, within a bound', async () => {
+    start(1 << 20, { wakeupMs: 100 });
+    const flow = (await runLoadgen('signal', 300, 1000)) as LoadgenReport;
+    await waitFor(() => (fromWorker(flow.pid).length === 300 ? true : undefined), 10_000, 'the flow');
+    // One kill at a time, at gaps around the deadline: before it, on it, after
+    // it, and after a deadline read that found nothing (the reader then waits
+    // for the kernel to wake it).
+    for (const gapMs of [10, 60, 100, 150, 250, 0]) {
+      await new Promise((resolve) => setTimeout(resolve, gapMs));
+      const one = (await runLoadgen('signal', 1, 0)) as LoadgenReport;
+      // Generous: the bound is wakeup_ms (100 ms); a busy machine delays timers.
+      await waitFor(() => (fromWorker(one.pid).length === 1 ? true : undefined), 5_000, `the record after a ${gapMs} ms gap`);
+    }
   });
 });
 

@@ -22,11 +22,14 @@ export class Chunk {
   /** To call once the records are safe (delivered, spooled) or dropped: the inputs' holds on them. */
   releases: (() => void)[] = [];
 
+  /** Set by the first read of `id`. */
+  private idText: string | undefined;
+
   constructor(
     /** Creation order: chunks are delivered oldest first. */
     readonly seq: number,
-    /** The `chunk` option acks refer to. Fluentd's form, base64 of 16 random bytes: unique per batch, kept across resends. */
-    readonly id: string,
+    /** The chunk's id (see `id`); undefined: made when first asked for. */
+    id: string | undefined,
     readonly tag: string,
     readonly records: number,
     /** Size of the packed entries. */
@@ -38,7 +41,18 @@ export class Chunk {
     public file?: string,
     /** The pooled buffer behind `entries`, given back when they are let go. */
     public buffer?: Buffer,
-  ) {}
+  ) {
+    this.idText = id;
+  }
+
+  /**
+   * The `chunk` option acks refer to. Fluentd's form, base64 of 16 random
+   * bytes: unique per batch, kept across resends. Made when first asked for
+   * (acks on, a spool): without them a batch needs none.
+   */
+  get id(): string {
+    return (this.idText ??= Chunk.newId());
+  }
 
   /**
    * 16 bytes, base64 (Fluentd's form): 8 random bytes drawn once per process,
@@ -133,6 +147,10 @@ export class Batcher {
 
   tags(): string[] {
     return [...this.open.keys()];
+  }
+
+  get filling(): boolean {
+    return this.open.size > 0;
   }
 }
 

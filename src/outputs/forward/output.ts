@@ -59,6 +59,7 @@ export class ForwardOutput implements Output {
   private readonly spiller: Spiller | undefined;
   private readonly reconnect: ReconnectProbe;
   private flushTimer: NodeJS.Timeout | undefined;
+  private flushStopped = false;
   private closing: Promise<void> | undefined;
   /** The last failure's message: each cause is logged once as an error, then at debug while it lasts. */
   private lastFailure: string | undefined;
@@ -148,8 +149,7 @@ export class ForwardOutput implements Output {
     Chunk.newId();
     await this.spiller?.restore();
     this.lifecycle.state = 'running';
-    this.flushTimer = setInterval(() => this.sealAndPump(), this.context.service.flushSeconds * 1000);
-    this.flushTimer.unref();
+    this.armFlush();
     this.sender.pump();
   }
 
@@ -184,6 +184,7 @@ export class ForwardOutput implements Output {
         this.queue.seal(outTag);
         this.sender.pump();
       }
+      this.armFlush();
       this.spiller?.maybeSpill();
     } catch (err) {
       this.stats.drop('internal_error', records);
@@ -216,7 +217,9 @@ export class ForwardOutput implements Output {
         stats: this.stats,
         log: this.log,
         stopFlushing: () => {
-          clearInterval(this.flushTimer);
+          clearTimeout(this.flushTimer);
+          this.flushTimer = undefined;
+          this.flushStopped = true;
           this.reconnect.stop();
         },
         dropAll: (chunks, reason, why) => this.dropAll(chunks, reason, why),
@@ -264,6 +267,22 @@ export class ForwardOutput implements Output {
   private sealAndPump(): void {
     this.queue.sealAll();
     this.sender.pump();
+  }
+
+  /**
+   * Flush: every Flush seconds while the output holds records (a batch
+   * filling, chunks waiting); with nothing held there is no timer, so an
+   * idle process sleeps. write() arms it, so a record still waits at most
+   * Flush.
+   */
+  private armFlush(): void {
+    if (this.flushTimer || this.flushStopped || this.lifecycle.state !== 'running') return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.sealAndPump();
+      if (this.queue.chunks.length > 0 || this.queue.holdsBatches) this.armFlush();
+    }, this.context.service.flushSeconds * 1000);
+    this.flushTimer.unref();
   }
 
   private delivered(chunk: Chunk): void {

@@ -44,9 +44,14 @@ export class ChunkQueue {
   seal(tag: string): void {
     const batch = this.batcher.take(tag);
     if (!batch) return;
-    const chunk = new Chunk(this.seq++, Chunk.newId(), batch.tag, batch.records, batch.entries.length, Date.now(), batch.entries, undefined, batch.buffer);
+    const chunk = new Chunk(this.seq++, undefined, batch.tag, batch.records, batch.entries.length, Date.now(), batch.entries, undefined, batch.buffer);
     chunk.releases = batch.releases;
     this.chunks.push(chunk);
+  }
+
+  /** Whether a batch is filling (records not sealed in a chunk yet). */
+  get holdsBatches(): boolean {
+    return this.batcher.filling;
   }
 
   sealAll(): void {
