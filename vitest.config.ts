@@ -35,7 +35,7 @@ export const UNIT_TESTS = [
   'test/outputs/forward/wire.test.ts',
   'test/outputs/stdout.test.ts',
   'test/packaging/dockerfile.test.ts',
-  'test/readme.test.ts',
+  'test/docs.test.ts',
   'test/records/compile.test.ts',
   'test/records/encoder.test.ts',
   'test/records/golden.test.ts',

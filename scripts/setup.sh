@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # The development build: clang, llvm (llvm-strip), bpftool and libbpf-dev
 # (the BPF programs' headers) for the BPF objects; g++, make, python3
 # (node-gyp) and libbpf1 (libbpf.so.1) for the addon, whose libbpf headers are
-# vendored. The installed package needs only libbpf1 (see README, Install).
+# vendored. The installed package needs only libbpf1 (see docs/install.md).
 # openssl: the tests' TLS peers run on its libssl.so.3 and make their certificate with it.
 packages=(clang llvm bpftool libbpf-dev libbpf1 make g++ python3 openssl)
 missing=()

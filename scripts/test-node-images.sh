@@ -13,7 +13,7 @@
 # has (the official one has a compiler more, which scripts/setup.sh installs).
 #
 # Tagged docker.io/library/node:20-bookworm[-slim] in podman, which builds
-# the image (docker 20.10's legacy builder can't: see the README, The
+# the image (docker 20.10's legacy builder can't: see docs/install.md, The
 # image), and made again only when the base, the host's Node or this script
 # change (a label on each image says which). Called by
 # scripts/test-runtimes.sh once podman is set up; can be run alone (as

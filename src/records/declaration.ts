@@ -2,10 +2,10 @@
 // field of the Fluent record in documented key order, copied from a member or
 // derived from members. Offsets and sizes are not written here: they come
 // from the object's BTF (src/records/btf.ts). One declaration serves the
-// encoder (compile.ts), the README's field tables and the tests' expected
+// encoder (compile.ts), docs/traces.md's field tables and the tests' expected
 // types (field-types.ts).
 
-/** A field's type as documented (README, records.md). */
+/** A field's type as documented (docs/traces.md). */
 export type FieldType = 'int' | 'int64' | 'uint' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'string' | 'bool';
 
 /** Where a field's value comes from; members are named by path ("fd", "hdr.kind", "peer.port", "len[2]"). */
@@ -45,7 +45,7 @@ export interface FieldDeclaration {
   key: string;
   type: FieldType;
   from: FieldSource;
-  /** What the field means, for the README. */
+  /** What the field means, for docs/traces.md. */
   doc: string;
 }
 

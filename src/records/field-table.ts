@@ -1,6 +1,6 @@
-// The README's field tables, made from the record declarations: one source
-// for what is sent and what is documented (test/readme.test.ts checks the
-// README holds these tables as they are).
+// The docs' field tables, made from the record declarations: one source
+// for what is sent and what is documented (test/docs.test.ts checks the
+// docs hold these tables as they are).
 import type { FieldDeclaration, RecordDeclaration } from './declaration.js';
 import { shapesOf } from './declaration.js';
 import { CONTAINER_FIELDS, RUNTIME_METADATA_FIELDS } from './head.js';

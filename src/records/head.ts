@@ -56,7 +56,7 @@ export const CONTAINER_FIELDS: readonly FieldDeclaration[] = [
  * CONTAINER_FIELDS, unless the input says `container_runtime_metadata Off`
  * (or `container_metadata Off`): one pre-encoded run of pairs per container
  * (CONTAINER_METADATA), absent where no runtime said anything. For the
- * README's tables, and the keys no other field may take.
+ * docs' field tables, and the keys no other field may take.
  */
 export const RUNTIME_METADATA_FIELDS: readonly { key: string; type: string; doc: string }[] = [
   {

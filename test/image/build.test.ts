@@ -2,7 +2,7 @@
 // base images; see image.ts), then looked into: the entrypoint is the
 // package's CLI, the final stage added exactly libbpf1 and libelf1 to its
 // base's packages (nothing that compiles), the CA the build was given
-// stayed out of it, and the README's figures are the image's.
+// stayed out of it, and docs/install.md's figures are the image's.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,12 +52,12 @@ describe('docker/Dockerfile, built with podman', () => {
     expect(inImage(image.tag, 'ls -A /mnt')).toBe('');
   });
 
-  it("is the size the README gives (within 10%), and the README's package list is its", () => {
+  it("is the size docs/install.md gives (within 10%), and its package list is the image's", () => {
     const bytes = Number(podman('image', 'inspect', '-f', '{{.Size}}', image.tag));
     console.log(`image size: ${(bytes / 1e6).toFixed(0)} MB; node:20-bookworm-slim stand-in: ${(Number(podman('image', 'inspect', '-f', '{{.Size}}', SLIM)) / 1e6).toFixed(0)} MB`);
-    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const readme = readFileSync(join(repoRoot, 'docs', 'install.md'), 'utf8');
     const said = /built\s+by\s+test\/image\s+is\s+(\d+)\s+MB/.exec(readme);
-    expect(said, 'the README says "built by test/image is N MB"').not.toBeNull();
+    expect(said, 'docs/install.md says "built by test/image is N MB"').not.toBeNull();
     expect(Math.abs(Number(said![1]) * 1e6 - bytes) / bytes).toBeLessThan(0.1);
     expect(readme).toMatch(/adds\s+to\s+its\s+base's\s+packages\s+exactly\s+\*\*libbpf1\*\*\s+and\s+\*\*libelf1\*\*/);
   });

@@ -2,7 +2,7 @@
 // and CAP_PERFMON: `--cap-add BPF` is refused before the container is made.
 // What it does know that covers both is CAP_SYS_ADMIN, which its default
 // seccomp profile also lets call bpf(2) and perf_event_open(2); so the
-// README's settings for it: every capability dropped but SYS_ADMIN, the
+// docs/deployment.md's settings for it: every capability dropped but SYS_ADMIN, the
 // default seccomp profile kept. ebpf-forward gives SYS_ADMIN up (with
 // every other capability) once its programs are attached.
 import { execFileSync } from 'node:child_process';

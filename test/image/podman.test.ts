@@ -1,7 +1,7 @@
 // The image on podman 4.3 (runc, cgroupfs). Its default seccomp profile
 // (containers-common's, which CRI-O uses too) lets bpf(2) and
 // perf_event_open(2) through only to CAP_SYS_ADMIN: with CAP_BPF and
-// CAP_PERFMON alone the first bpf(2) gets EPERM. The README's settings:
+// CAP_PERFMON alone the first bpf(2) gets EPERM. docs/deployment.md's settings:
 // those two capabilities and that profile with the two calls allowed to
 // them (deploy/seccomp/allow-bpf.sh), or seccomp=unconfined.
 import { execFileSync } from 'node:child_process';

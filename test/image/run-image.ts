@@ -1,4 +1,4 @@
-// The image (image.ts) run on a real runtime with the settings the README
+// The image (image.ts) run on a real runtime with the settings docs/deployment.md
 // gives for that runtime, as a node agent: the host's pid namespace and
 // network, a read-only root, BTF, tracefs and the cgroup tree mounted
 // read-only, a config with trace_exec and a forward output to a receiver
@@ -61,7 +61,7 @@ export interface ImageRuntime {
 }
 
 export interface Settings {
-  /** What the README calls them, e.g. "CAP_BPF and CAP_PERFMON, containerd's default seccomp profile". */
+  /** What docs/deployment.md calls them, e.g. "CAP_BPF and CAP_PERFMON, containerd's default seccomp profile". */
   what: string;
   flags: string[];
 }

@@ -1,7 +1,7 @@
 // What a run loads is what its config uses: without HTTP_Server, a YAML
 // file, an @INCLUDE pattern or the runtimes' metadata, the modules behind
 // them (node:http and prom-client; yaml; tinyglobby; gRPC) are never loaded,
-// which is what keeps ebpf-forward's memory small (README, Speed and
+// which is what keeps ebpf-forward's memory small (docs/benchmarks.md, Speed and
 // losses). The CLI runs for real (attached, then stopped) with
 // report-loaded.mjs preloaded, which writes at exit what the process loaded.
 import { spawn } from 'node:child_process';

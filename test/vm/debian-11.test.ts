@@ -1,5 +1,5 @@
 // Debian 11's kernel (5.10) has BTF and ring buffers but runs none of the
-// traces (README, Kernels): each is refused at load, and the user is told so
+// traces (docs/kernels.md): each is refused at load, and the user is told so
 // in one line per trace naming it, then the CLI ends, as with any kernel
 // that can't run what the config asks for. Booted in qemu as test/vm/debian-12.
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 // The forward output's keys, as Fluent Bit's out_forward names them, and the
 // typed settings built from their values.
 //
-// Keys Fluent Bit does not have (documented in the README's forward section):
+// Keys Fluent Bit does not have (documented in docs/forward-output.md):
 //   forward_mode           Forward (default) or PackedForward; Compress gzip
 //                          gives CompressedPackedForward whatever this says
 //   mem_buf_limit          bound of the output's memory buffer (Fluent Bit

@@ -1,6 +1,6 @@
 // trace_bind: bind() calls on IPv4/IPv6 sockets, by fexit on __sys_bind
 // where the kernel takes it, else the bind syscall's tracepoints (Fluent Bit
-// needs kprobes on inet_bind/inet6_bind); README, Kernels, says what fexit gains.
+// needs kprobes on inet_bind/inet6_bind); docs/kernels.md says what fexit gains.
 import { attachKey } from '../attach-path.js';
 import type { TraceDefinition } from '../types.js';
 
