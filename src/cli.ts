@@ -19,7 +19,7 @@ import {
   type CommandLine,
 } from './config/command-line.js';
 import { ConfigError, type AppConfig, type OutputSettings } from './config/model.js';
-import { TraceStartError } from './inputs/trace-session.js';
+import { TraceStartError } from './inputs/start-errors.js';
 import { createLogger, type Logger, type LogLevel, type LogSink, type RootLogger } from './log.js';
 import { AddonMissingError } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';

@@ -8,7 +8,8 @@ import { storageFolderName } from '../storage/folder.js';
 import { fileStamp, identityText } from '../settings-identity.js';
 import { taskFilterFor } from '../task-filter/keys.js';
 import { InputJournal } from './journal.js';
-import { sessionIdentity, TraceSession, TraceStartError, type SessionCallbacks, type TraceSessionOptions } from './trace-session.js';
+import { TraceStartError } from './start-errors.js';
+import { sessionIdentity, TraceSession, type SessionCallbacks, type TraceSessionOptions } from './trace-session.js';
 
 /**
  * How often losses are checked while records come or reading waits, and the

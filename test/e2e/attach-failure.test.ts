@@ -25,6 +25,8 @@ const BROKEN_BIND = String.raw`
 #include "common.bpf.h"
 #include "bind.h" /* its record, whose layout the trace reads */
 
+RECORD_TYPE(bind_event);
+
 SEC("tracepoint/syscalls/sys_enter_no_such_call")
 int bind_enter(void *ctx)
 {
@@ -42,6 +44,8 @@ int bind_exit(void *ctx)
 const REJECTED_BIND = String.raw`
 #include "common.bpf.h"
 #include "bind.h" /* its record, whose layout the trace reads */
+
+RECORD_TYPE(bind_event);
 
 SEC("tracepoint/syscalls/sys_enter_bind")
 int bind_enter(void *ctx)

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { ExtensionCodec, decode } from '@msgpack/msgpack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bpfObjectSelection } from '../../src/config/bpf-object.js';
-import { TraceSession, TraceStartError } from '../../src/inputs/trace-session.js';
+import { TraceStartError } from '../../src/inputs/start-errors.js';
+import { TraceSession } from '../../src/inputs/trace-session.js';
 import { expectNothingLoadedBy, loadedBy } from '../support/bpf-loaded.js';
 import { repoRoot, runCli, startCli, waitFor, writeConfig, type RunningCli } from '../support/cli.js';
 

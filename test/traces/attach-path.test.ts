@@ -6,7 +6,7 @@
 // tier), auto attaches by fentry. `attach tracepoint` works on both. The
 // records themselves are the trace tests' (bind, tcp, vfs), run by each path.
 import { afterAll, describe, expect, it } from 'vitest';
-import { TraceStartError } from '../../src/inputs/trace-session.js';
+import { TraceStartError } from '../../src/inputs/start-errors.js';
 import { trace_bind } from '../../src/traces/bind/index.js';
 import { trace_tcp } from '../../src/traces/tcp/index.js';
 import { trace_vfs } from '../../src/traces/vfs/index.js';

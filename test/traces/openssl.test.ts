@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findLibraries } from '../../src/inputs/shared-libraries.js';
-import { TraceStartError } from '../../src/inputs/trace-session.js';
+import { TraceStartError } from '../../src/inputs/start-errors.js';
 import { OPENSSL_LIBRARY, trace_openssl } from '../../src/traces/openssl/index.js';
 import { waitFor } from '../support/cli.js';
 import type { DecodedRecord } from '../support/decoded-events.js';
