@@ -26,7 +26,7 @@ function objectsWithUnattachableBind(): string {
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-reload-bpf-'));
   for (const name of readdirSync(real).filter((f) => f.endsWith('.bpf.o') && f !== 'bind.bpf.o')) symlinkSync(join(real, name), join(dir, name));
   const src = join(dir, 'bind.bpf.c');
-  writeFileSync(src, '#include "common.bpf.h"\n#include "bind.h"\nSEC("tracepoint/syscalls/sys_enter_no_such_call")\nint bind_enter(void *ctx) { return is_self(); }\nSEC("tracepoint/syscalls/sys_exit_bind")\nint bind_exit(void *ctx) { return is_self(); }\n');
+  writeFileSync(src, '#include "common.bpf.h"\n#include "bind.h"\nRECORD_TYPE(bind_event);\nSEC("tracepoint/syscalls/sys_enter_no_such_call")\nint bind_enter(void *ctx) { return is_self(); }\nSEC("tracepoint/syscalls/sys_exit_bind")\nint bind_exit(void *ctx) { return is_self(); }\n');
   const arch = { x64: 'x86', arm64: 'arm64' }[process.arch as string] ?? process.arch;
   execFileSync('clang', ['-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-I', real, '-I', join(repoRoot, 'bpf'), '-I', join(repoRoot, 'src', 'traces', 'bind'), '-c', src, '-o', join(dir, 'bind.bpf.o')]);
   return dir;
