@@ -39,7 +39,7 @@ const { values: opts } = parseArgs({
   },
 });
 
-// The standard set. `targets` names the targets (issues 5, 8 and 19) a run
+// The standard set. `targets` names the targets a run
 // measures; `headline` runs go through Fluent Bit where it is installed.
 // The headline runs are narrowed in the kernel to the generator's comm: on a
 // shared machine other processes open files too (hundreds a second here),
@@ -59,7 +59,7 @@ const standardRuns = [
   { name: 'trace_tcp connect 20k/s', kind: 'connect', count: 100_000, rate: 20_000 },
   // trace_malloc sees every process's allocations (the sink's too): only the generator's.
   { name: 'trace_malloc malloc+free 50k/s', kind: 'malloc', count: 250_000, rate: 50_000, inputKeys: { malloc_comm: 'loadgen' } },
-  // What crash safety costs: every batch written to the input's journal before it is routed (issue 11, item 11).
+  // What crash safety costs: every batch written to the input's journal before it is routed.
   ...[
     ['trace_vfs open 100k/s 10 s', 'open'],
     ['trace_signal kill 100k/s 10 s', 'signal'],
@@ -450,7 +450,7 @@ async function main() {
     `(through Fluent Bit: its Flush, ${RELAY_FLUSH_SECONDS * 1000} ms, at most added); slowdown = the generator\'s CPU time for the same job with`,
     'tracing on / off.',
     '',
-    '## Targets (issues 5, 8 and 19)',
+    '## Targets',
     '',
     ...targetLines(results),
     '',

@@ -43,8 +43,8 @@ function refusal(argv: string[], cwd?: string): ConfigError {
   throw new Error(`accepted: ${argv.join(' ')}`);
 }
 
-const issuePipeline = ['-i', 'ebpf', '-p', 'trace=trace_vfs', '-p', 'trace=trace_exec', '-t', 'host.ebpf', '-o', 'forward', '-p', 'host=127.0.0.1', '-p', 'port=24224', '-m', '*', '-f', '1'];
-const issueConfig = `[SERVICE]
+const documentedPipeline = ['-i', 'ebpf', '-p', 'trace=trace_vfs', '-p', 'trace=trace_exec', '-t', 'host.ebpf', '-o', 'forward', '-p', 'host=127.0.0.1', '-p', 'port=24224', '-m', '*', '-f', '1'];
+const documentedConfig = `[SERVICE]
     Flush  1
 [INPUT]
     Name   ebpf
@@ -59,9 +59,9 @@ const issueConfig = `[SERVICE]
 `;
 
 describe('a command-line pipeline is its config file', () => {
-  it("the issue's pipeline: the same AppConfig as its [SERVICE]/[INPUT]/[OUTPUT] twin", () => {
-    const commandLine = fromCommandLine(issuePipeline);
-    const file = loadConfig(writeConfig(issueConfig), deps);
+  it("the documented pipeline: the same AppConfig as its [SERVICE]/[INPUT]/[OUTPUT] twin", () => {
+    const commandLine = fromCommandLine(documentedPipeline);
+    const file = loadConfig(writeConfig(documentedConfig), deps);
     expect(withoutLocations(commandLine)).toEqual(withoutLocations(file));
     // Not equal by accident: the values are there.
     expect(commandLine.inputs[0]!.traces.map((t) => t.trace.name)).toEqual(['trace_vfs', 'trace_exec']);
@@ -234,7 +234,7 @@ describe('the CLI with a pipeline (dist/cli.js)', () => {
   });
 
   it('--dry-run checks a pipeline; a bad one is one line at its argument, exit 1', async () => {
-    const good = await runCli([...issuePipeline, '--dry-run']);
+    const good = await runCli([...documentedPipeline, '--dry-run']);
     expect(good).toMatchObject({ code: 0, stderr: '' });
     expect(good.stdout).toBe('configuration test is successful\n');
     const bad = await runCli(['-i', 'ebpf', '-p', 'trace=trace_exec', '-m', '*', '-D']);
@@ -246,7 +246,7 @@ describe('the CLI with a pipeline (dist/cli.js)', () => {
     expect(flag.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
   });
 
-  it("the issue's pipeline runs and forwards; -l puts the log lines in the file", async () => {
+  it("the documented pipeline runs and forwards; -l puts the log lines in the file", async () => {
     receivers = await startReceivers();
     const logFile = join(mkdtempSync(join(tmpdir(), 'ebpf-forward-log-')), 'ebpf-forward.log');
     cli = startCli(['-i', 'ebpf', '-p', 'trace=trace_signal', '-p', 'trace=trace_exec', '-t', 'host.ebpf', '-o', 'forward', '-p', 'host=127.0.0.1', '-p', `port=${receivers.port}`, '-m', '*', '-f', '0.2', '-l', logFile]);

@@ -259,7 +259,7 @@ describe('the file itself', () => {
   });
 });
 
-describe("the issue's example, run by the CLI", () => {
+describe("a Fluent Bit user's YAML example, run by the CLI", () => {
   // Verbatim but for the port: the receiver's is ephemeral.
   const example = (port: number) => `env:
   FWD_TAG: host.ebpf

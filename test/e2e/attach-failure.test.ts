@@ -1,4 +1,4 @@
-// A trace that can't attach on this kernel (issue 3, item 8), made for real:
+// A trace that can't attach on this kernel, made for real:
 // EBPF_FORWARD_BPF_DIR points the CLI at the real BPF objects except
 // trace_bind's, replaced by one compiled here whose bind_enter attaches to a
 // tracepoint no kernel has, so libbpf fails as it would on a kernel that

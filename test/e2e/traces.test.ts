@@ -1,4 +1,4 @@
-// Issue 3's proof, as a user runs it: ONE CLI with all six traces at once,
+// The documented traces as a user runs them: ONE CLI with six traces at once,
 // spread over four `[INPUT] Name ebpf` sections (several traces in one input,
 // one input without a Tag), forwarding to FluentServer behind a decoding tee.
 // Each case is caused by a child process this test runs; its records must

@@ -1,5 +1,4 @@
-// The package installs and runs with no compiler at run time (issue 12, item
-// 3): packed once, installed by npm from the tarball where clang, llvm,
+// The package installs and runs with no compiler at run time: packed once, installed by npm from the tarball where clang, llvm,
 // bpftool and libbpf-dev are not there, then run for real: --dry-run, and a
 // trace that records an exec and stops cleanly.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';

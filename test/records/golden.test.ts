@@ -73,7 +73,7 @@ function onlySequenceRounded(mine: Buffer, old: Buffer): boolean {
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-/** The head the fixtures' records had: event_id came later (issue 9). */
+/** The head the fixtures' records had: event_id came later. */
 const HEAD_AT_CAPTURE = HEAD_FIELDS.filter((f) => f.key !== 'event_id');
 
 describe('golden: the direct encoder writes what the old encoder wrote', () => {

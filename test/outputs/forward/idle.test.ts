@@ -1,6 +1,6 @@
 // An idle output keeps no timer: once what it held is delivered, nothing
-// wakes the process until records come again (issue 19: an idle process
-// sleeps), and records that come then are still flushed.
+// wakes the process until records come again (an idle process sleeps),
+// and records that come then are still flushed.
 import { createHook } from 'node:async_hooks';
 import { afterEach, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
