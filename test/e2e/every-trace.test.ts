@@ -178,8 +178,11 @@ describe('every trace in one input, to a forward receiver', () => {
     const pair = await startPingPong(200, 0);
     try {
       await pair.go();
-      const switches = await recordsOf(pair.pong, ['sched'], 'sched-pong switched in');
-      expect(switches.some((e) => e.record.wakeup_tracked === true && Number(e.record.runq_latency_ns) > 0)).toBe(true);
+      await recordsOf(pair.pong, ['sched'], 'sched-pong switched in');
+      // Records come in batches (wakeup_ms): wait for one whose wake-up was seen, not just the first.
+      const woken = (e: WireEntry) => e.record.pid === pair.pong && e.record.event_type === 'sched' && e.record.wakeup_tracked === true && Number(e.record.runq_latency_ns) > 0;
+      await waitFor(() => (receivers.wire.some(woken) ? true : undefined), 10_000, 'a switch of sched-pong after a wake-up');
+      const switches = receivers.wire.filter((e) => e.record.pid === pair.pong && e.record.event_type === 'sched');
       for (const e of switches) expect(e.record).toMatchObject({ comm: 'sched-pong', next_pid: pair.pong });
       expect(receivers.wire.filter((e) => e.record.event_type === 'sched' && e.record.comm !== 'sched-pong')).toEqual([]);
       expectDeclared('trace_sched', switches);
