@@ -60,6 +60,3 @@ export function createLogger(level: LogLevel = 'info', sink: LogSink = stderrSin
   logger.setLevel = (l: LogLevel) => { state.level = l; };
   return logger;
 }
-
-/** A logger that drops everything (tests, --dry-run internals). */
-export const silentLogger: Logger = createLogger('off');

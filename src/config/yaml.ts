@@ -116,7 +116,7 @@ class YamlConfigReader {
     const root = doc.contents;
     // An empty file (or only comments) holds nothing; the loader says what is missing.
     if (root === null || (yamlLibrary().isScalar(root) && root.value === '')) return;
-    for (const pair of this.mapPairs(yaml, doc, root, 'a configuration file', { file: yaml.path, line: 1, column: 1 })) {
+    for (const pair of this.mapPairs(yaml, root, 'a configuration file', { file: yaml.path, line: 1, column: 1 })) {
       const key = this.keyOf(yaml, pair);
       const at = yaml.at(pair.key);
       const value = this.resolve(doc, pair.value);
@@ -133,7 +133,7 @@ class YamlConfigReader {
       }
       switch (key.toLowerCase()) {
         case 'env':
-          for (const variable of this.mapPairs(yaml, doc, value, 'env', at)) {
+          for (const variable of this.mapPairs(yaml, value, 'env', at)) {
             const name = this.keyOf(yaml, variable);
             // As @SET: the last definition of a name wins, wherever it is.
             this.variables.set(name, this.scalarText(yaml, doc, variable.value, `env: ${name}`, yaml.at(variable.key)));
@@ -159,7 +159,7 @@ class YamlConfigReader {
   }
 
   private readPipeline(yaml: YamlFile, doc: Document, value: Node | null, at: Located): void {
-    for (const pair of this.mapPairs(yaml, doc, value, 'pipeline', at)) {
+    for (const pair of this.mapPairs(yaml, value, 'pipeline', at)) {
       const key = this.keyOf(yaml, pair);
       const listAt = yaml.at(pair.key);
       const sectionName = pipelineLists[key.toLowerCase()];
@@ -181,7 +181,7 @@ class YamlConfigReader {
   private readUpstreamServers(yaml: YamlFile, doc: Document, value: Node | null, at: Located): void {
     for (const group of this.listItems(yaml, doc, value, 'upstream_servers', at)) {
       const groupAt = yaml.at(group.node, at);
-      const pairs = this.mapPairs(yaml, doc, group.node, 'an item of upstream_servers', groupAt);
+      const pairs = this.mapPairs(yaml, group.node, 'an item of upstream_servers', groupAt);
       const nodes = pairs.find((p) => yamlLibrary().isScalar(p.key) && String(p.key.value).toLowerCase() === 'nodes');
       const upstream = this.section(yaml, doc, 'upstream', group.node, 'an item of upstream_servers', groupAt, nodes ? [nodes] : []);
       this.sections.push(upstream);
@@ -195,7 +195,7 @@ class YamlConfigReader {
   /** A map of key: value (or key: [values]) as a section of entries, in order. */
   private section(yaml: YamlFile, doc: Document, name: string, value: Node | null, what: string, at: Located, skip: Pair[] = []): ConfigSection {
     const section: ConfigSection = { ...at, name, entries: [] };
-    for (const pair of this.mapPairs(yaml, doc, value, what, at)) {
+    for (const pair of this.mapPairs(yaml, value, what, at)) {
       if (skip.includes(pair)) continue;
       const key = this.keyOf(yaml, pair);
       const keyAt = yaml.at(pair.key);
@@ -243,7 +243,7 @@ class YamlConfigReader {
     return (node as Node | null) ?? null;
   }
 
-  private mapPairs(yaml: YamlFile, doc: Document, value: Node | null, what: string, at: Located): Pair[] {
+  private mapPairs(yaml: YamlFile, value: Node | null, what: string, at: Located): Pair[] {
     if (yamlLibrary().isMap(value)) return value.items as Pair[];
     // "service:" with nothing under it: an empty map.
     if (value === null || (yamlLibrary().isScalar(value) && value.value === '' && !value.type?.startsWith('QUOTE'))) return [];
