@@ -18,8 +18,8 @@
 
 namespace ebpf_forward {
 namespace {
-// Returned by OnSample to stop ring_buffer__consume once the batch is full;
-// libbpf has already consumed the sample that returned it.
+// Returned by EncodeSample and ConsumeRing once the batch is full; the sample
+// that filled it is consumed.
 constexpr int kBatchFull = -ENOBUFS;
 // Batches sent per read before yielding to the event loop; if records remain,
 // the read resumes on the loop's next turn.
@@ -70,23 +70,10 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
     return;
   }
 
-  BeginLibbpfCapture();
-  ring_ = ring_buffer__new(bpf_map__fd(map), &RingReader::OnSample, this, nullptr);
-  int err = libbpf_get_error(ring_);
-  if (err || !ring_) {
-    ring_ = nullptr;
-    ThrowFailure(env, "opening ring buffer " + map_name, err ? err : errno);
+  int err = MapRing(bpf_map__fd(map), bpf_map__max_entries(map));
+  if (err) {
+    ThrowFailure(env, "opening ring buffer " + map_name, err);
     return;
-  }
-
-  // The fill level, for the metrics: the kernel lets any process holding the
-  // map's fd map its position pages read-only (as libbpf does for the producer's).
-  long page = sysconf(_SC_PAGESIZE);
-  void* positions = mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, bpf_map__fd(map), 0);
-  if (positions != MAP_FAILED) {
-    positions_ = positions;
-    positions_len_ = 2 * page;
-    ring_bytes_ = bpf_map__max_entries(map);
   }
 
   // Without it (an object that has no such global, or a kernel that can't
@@ -151,14 +138,19 @@ void RingReader::Shutdown() {
     close(edge_fd_);
     edge_fd_ = -1;
   }
-  if (ring_) {
-    ring_buffer__free(ring_);
-    ring_ = nullptr;
+  long page = sysconf(_SC_PAGESIZE);
+  if (consumer_pos_) {
+    munmap(consumer_pos_, page);
+    consumer_pos_ = nullptr;
   }
-  if (positions_) {
-    munmap(positions_, positions_len_);
-    positions_ = nullptr;
+  if (producer_page_) {
+    munmap(producer_page_, producer_map_len_);
+    producer_page_ = nullptr;
   }
+  data_ = nullptr;
+  free(wrap_scratch_);
+  wrap_scratch_ = nullptr;
+  wrap_scratch_len_ = 0;
   if (clock_section_) {
     munmap(clock_section_, clock_section_len_);
     clock_section_ = nullptr;
@@ -171,6 +163,80 @@ void RingReader::Shutdown() {
   // The bytes stay with the batch Buffer (freed by its finalizer).
   batch_ = nullptr;
   batch_size_ = batch_capacity_ = 0;
+}
+
+int RingReader::MapRing(int map_fd, uint64_t ring_bytes) {
+  long page = sysconf(_SC_PAGESIZE);
+  // A ring's size is a power of 2 and a multiple of the page size (the kernel checks).
+  if (ring_bytes == 0 || (ring_bytes & (ring_bytes - 1)) != 0) return EINVAL;
+  void* consumer = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+  if (consumer == MAP_FAILED) return errno;
+  // The kernel maps the data pages twice in a row after the producer page,
+  // so that a record wrapping past the end reads as contiguous; mapping less
+  // than all of it is allowed (remap_vmalloc_range checks only the bounds).
+  // One copy: a record that wraps is copied whole instead (ConsumeRing).
+  size_t len = page + ring_bytes;
+  void* producer = mmap(nullptr, len, PROT_READ, MAP_SHARED, map_fd, page);
+  if (producer == MAP_FAILED) {
+    int e = errno;
+    munmap(consumer, page);
+    return e;
+  }
+  consumer_pos_ = static_cast<uint64_t*>(consumer);
+  producer_page_ = producer;
+  producer_map_len_ = len;
+  data_ = static_cast<const uint8_t*>(producer) + page;
+  ring_mask_ = ring_bytes - 1;
+  ring_bytes_ = ring_bytes;
+  return 0;
+}
+
+int RingReader::ConsumeRing() {
+  const uint64_t* producer_pos = static_cast<const uint64_t*>(producer_page_);
+  uint64_t cons = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
+  bool got_new_data;
+  do {
+    got_new_data = false;
+    uint64_t prod = __atomic_load_n(producer_pos, __ATOMIC_ACQUIRE);
+    while (cons < prod) {
+      // Each record: a u32 length (with the busy and discard bits) and a u32
+      // page offset, then the sample, padded to 8 bytes. The header never
+      // wraps (positions and the size are multiples of 8); the sample may.
+      size_t at = cons & ring_mask_;
+      const uint32_t* header = reinterpret_cast<const uint32_t*>(data_ + at);
+      uint32_t len = __atomic_load_n(header, __ATOMIC_ACQUIRE);
+      if (len & BPF_RINGBUF_BUSY_BIT) return 0;  // not committed yet: the next read takes it
+      got_new_data = true;
+      uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+      cons += (static_cast<uint64_t>(size) + BPF_RINGBUF_HDR_SZ + 7) & ~7ull;
+      int rc = 0;
+      if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+        size_t start = (at + BPF_RINGBUF_HDR_SZ) & ring_mask_;
+        const uint8_t* sample = data_ + start;
+        if (start + size > ring_bytes_) {
+          // Wraps past the end: the encoder reads one contiguous record.
+          if (wrap_scratch_len_ < size) {
+            auto* grown = static_cast<uint8_t*>(realloc(wrap_scratch_, size));
+            if (!grown) {
+              dropped_++;
+              __atomic_store_n(consumer_pos_, cons, __ATOMIC_RELEASE);
+              continue;
+            }
+            wrap_scratch_ = grown;
+            wrap_scratch_len_ = size;
+          }
+          size_t head = ring_bytes_ - start;
+          memcpy(wrap_scratch_, sample, head);
+          memcpy(wrap_scratch_ + head, data_, size - head);
+          sample = wrap_scratch_;
+        }
+        rc = EncodeSample(sample, size);
+      }
+      __atomic_store_n(consumer_pos_, cons, __ATOMIC_RELEASE);
+      if (rc < 0) return rc;
+    }
+  } while (got_new_data);
+  return 0;
 }
 
 bool RingReader::MapWakeupClock(const std::string& global) {
@@ -225,10 +291,6 @@ bool RingReader::Reserve(size_t needed) {
   return true;
 }
 
-int RingReader::OnSample(void* ctx, void* data, size_t size) {
-  return static_cast<RingReader*>(ctx)->EncodeSample(static_cast<const uint8_t*>(data), size);
-}
-
 int RingReader::EncodeSample(const uint8_t* data, size_t size) {
   // Room for the longest entry the program can make of this sample.
   if (!Reserve(batch_size_ + encoder_->Bound(size))) {
@@ -256,13 +318,13 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
   pump_samples_ = 0;
   // One clock offset per read; HEAD_NOW's time is each batch's start.
   int64_t offset_ns = RealtimeMinusMonotonicNs();
-  for (int round = 0; round < max_rounds && ring_ && !paused_; round++) {
+  for (int round = 0; round < max_rounds && ring_open() && !paused_; round++) {
     batch_size_ = 0;
     batch_count_ = 0;
     batch_samples_ = 0;
     batch_times_ = EntryTimeRange();
     clock_ = EncodeClock::At(offset_ns, RealtimeNs());
-    int rc = ring_buffer__consume(ring_);
+    int rc = ConsumeRing();
     if (batch_samples_ == 0) break;
     pump_samples_ += batch_samples_;
     samples_ += batch_samples_;
@@ -286,7 +348,7 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
 
 void RingReader::OnReadable(uv_poll_t* handle, int status, int) {
   auto* self = static_cast<RingReader*>(handle->data);
-  if (!self || !self->ring_) return;
+  if (!self || !self->ring_open()) return;
   self->wakeups_++;
   // Takes the edge: a wake-up from here on is a new one.
   epoll_event events[1];
@@ -297,7 +359,7 @@ void RingReader::OnReadable(uv_poll_t* handle, int status, int) {
 
 void RingReader::OnTimer(uv_timer_t* handle) {
   auto* self = static_cast<RingReader*>(handle->data);
-  if (!self || !self->ring_) return;
+  if (!self || !self->ring_open()) return;
   uint64_t before = self->samples_;
   bool deadline = !self->more_;
   self->Read();
@@ -350,7 +412,7 @@ void RingReader::Read() {
 // onBatch as usual; returns the number of records.
 Napi::Value RingReader::Drain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!ring_) return Napi::Number::New(env, 0);
+  if (!ring_open()) return Napi::Number::New(env, 0);
   // Everything, paused or not: at shutdown what is left must be handed on
   // (delivered, or dropped and counted there), never left uncounted.
   bool was_paused = paused_;
@@ -364,7 +426,7 @@ Napi::Value RingReader::Drain(const Napi::CallbackInfo& info) {
 // pause(): stops reading the ring until resume(); a batch being handed out
 // is the last one.
 Napi::Value RingReader::Pause(const Napi::CallbackInfo& info) {
-  if (!paused_ && ring_) {
+  if (!paused_ && ring_open()) {
     paused_ = true;
     uv_poll_stop(poll_);
     uv_timer_stop(timer_);
@@ -375,7 +437,7 @@ Napi::Value RingReader::Pause(const Napi::CallbackInfo& info) {
 // resume(): reads what gathered meanwhile (on the next loop turn) and
 // watches the ring again.
 Napi::Value RingReader::Resume(const Napi::CallbackInfo& info) {
-  if (paused_ && ring_) {
+  if (paused_ && ring_open()) {
     paused_ = false;
     uv_poll_start(poll_, UV_READABLE, &RingReader::OnReadable);
     uv_timer_start(timer_, &RingReader::OnTimer, 0, 0);
@@ -407,12 +469,9 @@ Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   // Bytes waiting in the ring (records not read yet, with their 8-byte
   // headers) and its size; 0 and 0 when its pages could not be mapped.
   uint64_t waiting = 0;
-  if (positions_) {
-    long page = sysconf(_SC_PAGESIZE);
-    const uint64_t* consumer = static_cast<const uint64_t*>(positions_);
-    const uint64_t* producer = reinterpret_cast<const uint64_t*>(static_cast<const uint8_t*>(positions_) + page);
-    uint64_t c = __atomic_load_n(consumer, __ATOMIC_ACQUIRE);
-    uint64_t p = __atomic_load_n(producer, __ATOMIC_ACQUIRE);
+  if (ring_open()) {
+    uint64_t c = __atomic_load_n(consumer_pos_, __ATOMIC_ACQUIRE);
+    uint64_t p = __atomic_load_n(static_cast<const uint64_t*>(producer_page_), __ATOMIC_ACQUIRE);
     waiting = p > c ? p - c : 0;
   }
   out.Set("ringWaitingBytes", Napi::Number::New(env, static_cast<double>(waiting)));

@@ -21,8 +21,6 @@
 
 #include "record_encoder.h"
 
-struct ring_buffer;
-
 namespace ebpf_forward {
 
 class BpfObject;
@@ -44,7 +42,14 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
 
-  static int OnSample(void* ctx, void* data, size_t size);
+  // Consumes committed records into the batch until the ring is empty or the
+  // batch is full (then kBatchFull), as libbpf's ringbuf_process_ring does.
+  int ConsumeRing();
+  // Maps the ring: the consumer page read-write, the producer page and ONE
+  // copy of the data pages read-only (libbpf maps them twice: 2 x its size
+  // resident, since the kernel maps every page at mmap time).
+  int MapRing(int map_fd, uint64_t ring_bytes);
+  bool ring_open() const { return data_ != nullptr; }
   static void OnReadable(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
   // Reads after a wake-up or a deadline; re-arms the deadline if it found records.
@@ -64,7 +69,15 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   BpfObject* owner_ = nullptr;
   Napi::ObjectReference owner_ref_;
   Napi::FunctionReference callback_;
-  ring_buffer* ring_ = nullptr;
+  // The ring's pages (see MapRing); data_ is null once closed.
+  uint64_t* consumer_pos_ = nullptr;  // in its own read-write page
+  void* producer_page_ = nullptr;     // producer position page + data pages
+  size_t producer_map_len_ = 0;
+  const uint8_t* data_ = nullptr;
+  uint64_t ring_mask_ = 0;
+  // A record that wraps past the ring's end is copied here, whole.
+  uint8_t* wrap_scratch_ = nullptr;
+  size_t wrap_scratch_len_ = 0;
   uv_poll_t* poll_ = nullptr;
   // Our epoll instance holding the ring's fd edge-triggered (see the constructor).
   int edge_fd_ = -1;
@@ -99,10 +112,6 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   uint64_t records_ = 0;
   uint64_t dropped_ = 0;  // samples lost to a failed allocation here
   uint64_t deadline_reads_ = 0;  // deadline reads that found records
-  // The ring's consumer and producer positions (its first two pages, mapped
-  // read-only: libbpf 1.1.2 has no call for the fill level), and its size.
-  void* positions_ = nullptr;
-  size_t positions_len_ = 0;
   uint64_t ring_bytes_ = 0;
   // The object's wake-up clock (see above), in its data section mapped
   // read-write; null without one.
