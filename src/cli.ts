@@ -7,7 +7,8 @@
 //   ebpf-forward -c FILE [--dry-run] [-v|-vv] [-q]
 //   ebpf-forward -i ebpf -p trace=trace_exec -t host.ebpf -o forward -p host=127.0.0.1 -m '*' -f 1
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { EbpfForward, Lifecycle, ReloadError, StartError } from './app.js';
+import { EbpfForward, ReloadError, StartError } from './app.js';
+import { Lifecycle } from './lifecycle.js';
 import {
   allPluginsHelp,
   ebpfInputHelp,

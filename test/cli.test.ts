@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Lifecycle } from '../src/app.js';
+import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/log.js';
 import { cliPath, runCli, startCli, waitFor, writeConfig } from './support/cli.js';
 
