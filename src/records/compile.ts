@@ -3,7 +3,9 @@
 // writes each ring record as a Forward entry with no JS per record. Also
 // compiles any struct of any object as it is (bring-your-own BPF objects):
 // every member, nested structs as maps, enums by name.
-import { Packr } from 'msgpackr';
+// msgpackr's entry without its native string decoder (msgpackr-extract, 4-6 MB
+// resident): packing, and unpacking a few small values, need none of it.
+import { Packr } from 'msgpackr/pack';
 import { arrayHeader, mapHeader } from '../msgpack/headers.js';
 import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';

@@ -15,7 +15,9 @@
 import { closeSync, constants, fchmodSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { Packr } from 'msgpackr';
+// msgpackr's entry without its native string decoder (msgpackr-extract, 4-6 MB
+// resident): packing, and unpacking a few small values, need none of it.
+import { Packr } from 'msgpackr/pack';
 import { forEachEntry, MIN_ENTRY_BYTES } from '../chunk.js';
 import { skipValue } from '../msgpack/skip.js';
 

@@ -4,7 +4,9 @@
 // another node. Array and bin headers around pre-encoded bytes are framing
 // msgpackr has no API for; the tag, options and handshake messages are
 // msgpackr's.
-import { Packr } from 'msgpackr';
+// msgpackr's entry without its native string decoder (msgpackr-extract, 4-6 MB
+// resident): packing, and unpacking a few small values, need none of it.
+import { Packr } from 'msgpackr/pack';
 import { arrayHeader, binHeader } from '../../msgpack/headers.js';
 import type { TransportOptions } from './protocol.js';
 
