@@ -20,6 +20,7 @@
 //     --json     print the results as JSON too
 //     --reader-stats  the readers' wake-up and batch counts, over the HTTP server (which
 //                costs the idle process a timer a second, Node's request-timeout check)
+//     --cli      the cli.js to run (default dist/cli.js): a copy of dist/ in the checkout's root, to compare builds back to back
 //     --set K=V  an input key more (repeatable), e.g. --set wakeup_ms=75 --set container_runtime_metadata=off
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,7 +33,6 @@ import { cpuSeconds, statusBytes } from './proc-stats.mjs';
 import { originStats, startSink } from './sink-client.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cliPath = join(root, 'dist', 'cli.js');
 
 const { values: opts } = parseArgs({
   options: {
@@ -44,9 +44,12 @@ const { values: opts } = parseArgs({
     json: { type: 'boolean', default: false },
     set: { type: 'string', multiple: true, default: [] },
     'reader-stats': { type: 'boolean', default: false },
+    cli: { type: 'string' },
   },
 });
 const seconds = Number(opts.seconds);
+// Another build's cli.js (a copy of dist/ next to it, for before/after back to back).
+const cliPath = opts.cli ?? join(root, 'dist', 'cli.js');
 const { trace, recordKind } = loadKinds[opts.kind];
 
 /**

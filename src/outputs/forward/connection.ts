@@ -72,6 +72,9 @@ export class ForwardConnection {
   /** The last write started (settled or not): the next one starts after it. */
   private writing: Promise<void> = Promise.resolve();
   private writesInProgress = 0;
+  /** A writeIfIdle() is in progress, and what a write() waiting for it resolves when it ends. */
+  private idleWriteActive = false;
+  private idleWriteEnded: (() => void) | undefined;
   /** Whether, when we closed the socket, every byte written had reached the kernel. */
   private kernelHadAllAtClose = false;
   private readonly replies = new ReplyReader();
@@ -171,6 +174,8 @@ export class ForwardConnection {
    */
   write(message: Buffer | Buffer[]): Promise<void> {
     const parts = Array.isArray(message) ? message : [message];
+    // A writeIfIdle() in progress: this one waits for it as for any write.
+    if (this.idleWriteActive && !this.idleWriteEnded) this.writing = new Promise<void>((resolve) => (this.idleWriteEnded = resolve));
     // No write in progress: this one at once (a turn of promises less per batch).
     const written = this.writesInProgress === 0 ? this.writeNow(parts) : this.writing.then(() => this.writeNow(parts));
     this.writesInProgress++;
@@ -181,30 +186,54 @@ export class ForwardConnection {
     return written;
   }
 
+  /**
+   * Writes a message at once when no write is in progress and the connection
+   * is open, calling `done` once the kernel has all of it (or with why not):
+   * a batch on an idle connection without a promise. False, nothing written,
+   * otherwise (write() then).
+   */
+  writeIfIdle(parts: Buffer[], done: (err?: ForwardError) => void): boolean {
+    if (this.writesInProgress > 0 || this.failure) return false;
+    this.writesInProgress++;
+    this.idleWriteActive = true;
+    this.send(parts, (err) => {
+      this.writesInProgress--;
+      this.idleWriteActive = false;
+      const ended = this.idleWriteEnded;
+      this.idleWriteEnded = undefined;
+      ended?.();
+      done(err);
+    });
+    return true;
+  }
+
   private writeNow(parts: Buffer[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null) => {
-        // Node calls a write back without an error when destroy() cut it
-        // short: whether it left is what destroy() saw.
-        if (err || (this.socket.destroyed && !this.kernelHadAllAtClose)) {
-          reject(this.failure ?? new ConnectionLostError(`${this.endpoint.name}: ${err?.message ?? 'connection closed while writing'}`));
-        } else {
-          resolve();
-        }
-      };
-      const bytes = parts.reduce((n, p) => n + p.length, 0);
-      if (parts.length === 1 || bytes <= COPY_INTO_ONE_WRITE_BYTES) {
-        // A small message is copied into one buffer: one plain write costs
-        // less than a corked writev of its parts (the batches of a low rate).
-        this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes), done);
-        return;
+    return new Promise<void>((resolve, reject) => this.send(parts, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** The socket write of a message; `done` once the kernel has all of it, or with why not. */
+  private send(parts: Buffer[], done: (err?: ForwardError) => void): void {
+    const written = (err?: Error | null) => {
+      // Node calls a write back without an error when destroy() cut it
+      // short: whether it left is what destroy() saw.
+      if (err || (this.socket.destroyed && !this.kernelHadAllAtClose)) {
+        done(this.failure ?? new ConnectionLostError(`${this.endpoint.name}: ${err?.message ?? 'connection closed while writing'}`));
+      } else {
+        done();
       }
-      this.socket.cork();
-      for (let i = 0; i < parts.length - 1; i++) this.socket.write(parts[i]!);
-      this.socket.write(parts[parts.length - 1]!, done);
-      this.socket.uncork();
-    });
+    };
+    const bytes = parts.reduce((n, p) => n + p.length, 0);
+    if (parts.length === 1 || bytes <= COPY_INTO_ONE_WRITE_BYTES) {
+      // A small message is copied into one buffer: one plain write costs
+      // less than a corked writev of its parts (the batches of a low rate).
+      this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes), written);
+      return;
+    }
+    this.socket.cork();
+    for (let i = 0; i < parts.length - 1; i++) this.socket.write(parts[i]!);
+    this.socket.write(parts[parts.length - 1]!, written);
+    this.socket.uncork();
   }
 
   destroy(reason: ForwardError = new ConnectionLostError(`${this.endpoint.name}: connection closed`)): void {

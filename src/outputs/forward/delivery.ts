@@ -5,6 +5,7 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { Chunk } from './buffer.js';
+import type { ForwardConnection } from './connection.js';
 import type { ForwardCounters } from './counters.js';
 import { ForwardError } from './errors.js';
 import { encodeForwardMessage, encodePackedForwardMessage, messageBytes, type MessageParts } from './framing.js';
@@ -38,6 +39,8 @@ export interface SenderParts {
 
 export class Sender {
   inFlight = 0;
+  /** The connection of the last delivery: with one receiver, the next batch's if it is still open. */
+  private connection: ForwardConnection | undefined;
   private readonly due = new DueTimer(() => this.pump());
 
   constructor(private readonly parts: SenderParts) {}
@@ -78,13 +81,49 @@ export class Sender {
     chunk.state = 'sending';
     chunk.attempts++;
     this.inFlight++;
-    void this.deliver(chunk).finally(() => {
-      this.inFlight--;
-      this.parts.changes.changed();
-      // What came in while every slot was busy goes out now, not at Flush.
-      if (this.canSendNow()) this.parts.queue.sealAll();
-      this.pump();
+    if (this.sendAtOnce(chunk)) return;
+    void this.deliver(chunk).finally(() => this.ended());
+  }
+
+  /** A delivery ended (got through or not). */
+  private ended(): void {
+    this.inFlight--;
+    this.parts.changes.changed();
+    // What came in while every slot was busy goes out now, not at Flush.
+    if (this.canSendNow()) this.parts.queue.sealAll();
+    this.pump();
+  }
+
+  /**
+   * The path of a batch at low rates, without a promise: one receiver,
+   * connected and idle, no acks, no gzip, the entries in memory: framed and
+   * written now, settled in the write's callback. False when any of that does
+   * not hold (deliver() then).
+   */
+  private sendAtOnce(chunk: Chunk): boolean {
+    const { settings, stats } = this.parts;
+    const connection = this.connection;
+    const entries = chunk.entries;
+    if (!connection || connection.closed || settings.upstream || settings.requireAck || settings.mode === 'compressed' || !entries) return false;
+    const message = this.frameNow(chunk, entries);
+    return connection.writeIfIdle(message, (err) => {
+      if (err) {
+        this.parts.failed(chunk, err);
+      } else {
+        this.wrote(chunk, message);
+        this.parts.delivered(chunk);
+      }
+      this.ended();
     });
+  }
+
+  /** The kernel has a chunk's message: counted. */
+  private wrote(chunk: Chunk, message: MessageParts): void {
+    const { stats } = this.parts;
+    if (chunk.written) stats.records_retried += chunk.records;
+    else stats.records_sent += chunk.records;
+    chunk.written = true;
+    stats.bytes_sent += messageBytes(message);
   }
 
   private async deliver(chunk: Chunk): Promise<void> {
@@ -93,6 +132,7 @@ export class Sender {
     try {
       // Connect first: while receivers are down, spooled chunks stay on disk.
       const connection = await upstream.acquire();
+      this.connection = connection;
       let entries = chunk.entries;
       if (!entries) {
         // Memory may have filled while connecting: try later, no failure counted.
@@ -110,10 +150,7 @@ export class Sender {
       const message = await this.frame(chunk, entries);
       const ack = settings.requireAck ? connection.expectAck(chunk.id) : undefined;
       await connection.write(message);
-      if (chunk.written) stats.records_retried += chunk.records;
-      else stats.records_sent += chunk.records;
-      chunk.written = true;
-      stats.bytes_sent += messageBytes(message);
+      this.wrote(chunk, message);
       if (ack) {
         ack.startTimer(settings.ackTimeoutMs);
         await ack.done;
@@ -129,11 +166,19 @@ export class Sender {
 
   /** The message for a chunk in the configured mode. */
   private async frame(chunk: Chunk, entries: Buffer): Promise<MessageParts> {
+    if (this.parts.settings.mode !== 'compressed') return this.frameNow(chunk, entries);
+    return encodePackedForwardMessage(chunk.tag, await gzip(entries), this.transportOptions(chunk));
+  }
+
+  /** The message for a chunk in an uncompressed mode. */
+  private frameNow(chunk: Chunk, entries: Buffer): MessageParts {
+    const options = this.transportOptions(chunk);
+    if (this.parts.settings.mode === 'forward') return encodeForwardMessage(chunk.tag, entries, chunk.records, options);
+    return encodePackedForwardMessage(chunk.tag, entries, options);
+  }
+
+  private transportOptions(chunk: Chunk): TransportOptions | undefined {
     const { mode, sendOptions, requireAck } = this.parts.settings;
-    const options: TransportOptions | undefined = sendOptions
-      ? { chunk: requireAck ? chunk.id : undefined, size: chunk.records, compressed: mode === 'compressed' ? 'gzip' : undefined }
-      : undefined;
-    if (mode === 'forward') return encodeForwardMessage(chunk.tag, entries, chunk.records, options);
-    return encodePackedForwardMessage(chunk.tag, mode === 'compressed' ? await gzip(entries) : entries, options);
+    return sendOptions ? { chunk: requireAck ? chunk.id : undefined, size: chunk.records, compressed: mode === 'compressed' ? 'gzip' : undefined } : undefined;
   }
 }

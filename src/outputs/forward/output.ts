@@ -149,7 +149,8 @@ export class ForwardOutput implements Output {
     Chunk.newId();
     await this.spiller?.restore();
     this.lifecycle.state = 'running';
-    this.armFlush();
+    // Chunks restored from the spool: Flush keeps pumping them (held back while memory is short).
+    if (this.queue.chunks.length > 0) this.armFlush();
     this.sender.pump();
   }
 
@@ -184,7 +185,10 @@ export class ForwardOutput implements Output {
         this.queue.seal(outTag);
         this.sender.pump();
       }
-      this.armFlush();
+      // Flush is for records left filling a batch: a batch sent at once needs
+      // no timer (its delivery's end pumps what waits; retries have theirs),
+      // so a low rate is not woken a second time per Flush for nothing.
+      if (this.queue.holdsBatches || this.spiller) this.armFlush();
       this.spiller?.maybeSpill();
     } catch (err) {
       this.stats.drop('internal_error', records);
