@@ -8,7 +8,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { OutputPlugin } from '../outputs/types.js';
 import type { TraceDefinition } from '../traces/types.js';
-import { ebpfInputKeys, loadConfig, loadSections, warningCollector, type ConfigDeps } from './load.js';
+import type { ConfigDeps } from './deps.js';
+import { ebpfInputKeys } from './input-section.js';
+import { loadConfig, loadSections, warningCollector } from './load.js';
 import { ConfigError, type AppConfig, type ConfigEntry, type ConfigSection, type KeySpec } from './model.js';
 import { parseConfigFile } from './yaml.js';
 

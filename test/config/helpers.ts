@@ -2,7 +2,7 @@
 // the test doubles (a trace with keys of its own, two output plugins).
 import { join } from 'node:path';
 import { integerParser, parseBool, parseNonEmpty, sizeParser } from '../../src/config/keys.js';
-import type { ConfigDeps } from '../../src/config/load.js';
+import type { ConfigDeps } from '../../src/config/deps.js';
 import { ConfigError } from '../../src/config/model.js';
 import type { OutputPlugin } from '../../src/outputs/types.js';
 import { traces } from '../../src/traces/registry.js';
