@@ -5,7 +5,8 @@
 import { basename, isAbsolute, resolve } from 'node:path';
 import { addon, openBpfObject, type ProgramInfo } from '../native/addon.js';
 import { Btf, BPF_MAP_TYPE_RINGBUF, memberAt, type SectionVariable, type TypeLayout } from '../records/btf.js';
-import { compileStruct, RecordLayoutError } from '../records/compile.js';
+import { compileStruct } from '../records/compile-struct.js';
+import { RecordLayoutError } from '../records/program-builder.js';
 import { describeKnobType, integerRange, isCharArray, knobBytes, type KnobValue } from '../records/knobs.js';
 import type { TraceDefinition } from '../traces/types.js';
 import { BpfObjectFileError, openBpfObjectFile, type CheckedBpfObjectFile } from './bpf-object-file.js';

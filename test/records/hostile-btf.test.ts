@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Btf, BtfError, memberAt } from '../../src/records/btf.js';
-import { compileStruct, RecordLayoutError } from '../../src/records/compile.js';
+import { compileStruct } from '../../src/records/compile-struct.js';
+import { RecordLayoutError } from '../../src/records/program-builder.js';
 import { addon } from '../../src/native/addon.js';
 import { repoRoot } from '../support/cli.js';
 
