@@ -29,7 +29,8 @@ const rounds = Number(process.argv[3] ?? 7);
 const misses = Number(process.argv[4] ?? 200);
 
 const { addon } = await import(join(root, 'dist', 'native', 'addon.js'));
-const { Btf, memberAt } = await import(join(root, 'dist', 'records', 'btf.js'));
+const { Btf } = await import(join(root, 'dist', 'records', 'btf.js'));
+const { memberAt } = await import(join(root, 'dist', 'records', 'members.js'));
 const { compileTrace } = await import(join(root, 'dist', 'records', 'compile.js'));
 const { traces } = await import(join(root, 'dist', 'traces', 'registry.js'));
 const { encodeFacts } = await import(join(root, 'dist', 'containers', 'metadata.js'));

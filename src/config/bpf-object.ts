@@ -4,7 +4,8 @@
 // --dry-run catches it), each problem naming the key's file:line.
 import { basename, isAbsolute, resolve } from 'node:path';
 import { addon, openBpfObject, type ProgramInfo } from '../native/addon.js';
-import { Btf, BPF_MAP_TYPE_RINGBUF, memberAt, type SectionVariable, type TypeLayout } from '../records/btf.js';
+import { Btf, BPF_MAP_TYPE_RINGBUF, type SectionVariable, type TypeLayout } from '../records/btf.js';
+import { memberAt } from '../records/members.js';
 import { compileStruct } from '../records/compile-struct.js';
 import { RecordLayoutError } from '../records/program-builder.js';
 import { describeKnobType, integerRange, isCharArray, knobBytes, type KnobValue } from '../records/knobs.js';

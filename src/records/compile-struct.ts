@@ -1,7 +1,8 @@
 // Compiles any struct of any BPF object as it is (one's own BPF objects):
 // every member under its name, nested structs as maps, enums by name.
 import { arrayHeader, mapHeader } from '../msgpack/headers.js';
-import { describeType, memberAt, type Btf, type StructLayout, type TypeLayout } from './btf.js';
+import { type Btf, type StructLayout, type TypeLayout } from './btf.js';
+import { describeType, memberAt } from './members.js';
 import { NO_DEFAULT, Op, type RecordProgram } from './program.js';
 import { isCharArray, packr, ProgramBuilder, RecordLayoutError } from './program-builder.js';
 

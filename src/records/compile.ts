@@ -3,7 +3,8 @@
 // writes each ring record as a Forward entry with no JS per record. (A
 // struct as it is, for one's own objects: compile-struct.ts.)
 import { mapHeader } from '../msgpack/headers.js';
-import { describeType, memberAt, type Btf, type ResolvedMember, type StructLayout, type TypeLayout } from './btf.js';
+import { type Btf, type StructLayout, type TypeLayout } from './btf.js';
+import { describeType, memberAt, type ResolvedMember } from './members.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
 import { CONTAINER_FIELDS, HEAD_FIELDS, RUNTIME_METADATA_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
 import { NO_TARGET, Op, type RecordProgram } from './program.js';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { decodeMulti, ExtensionCodec } from '@msgpack/msgpack';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addon, openBpfObject, openRecordProgram, openRingReader, packageRoot, type NativeBpfObject, type NativeRecordProgram, type NativeRingReader } from '../../src/native/addon.js';
-import { Btf, memberAt } from '../../src/records/btf.js';
+import { Btf } from '../../src/records/btf.js';
+import { memberAt } from '../../src/records/members.js';
 import { program } from '../support/program-builder.js';
 
 const OBJECT = join(packageRoot, 'bpf', '.output', 'signal.bpf.o');

@@ -14,7 +14,8 @@ import { ContainerMetadataStore, encodeFacts, type ContainerFacts } from '../../
 import { nativeContainerMetadata, nativeMetadataMirror } from '../../src/containers/native-metadata.js';
 import { bpfObjectDir } from '../../src/inputs/trace-session.js';
 import { openRecordProgram } from '../../src/native/addon.js';
-import { Btf, memberAt } from '../../src/records/btf.js';
+import { Btf } from '../../src/records/btf.js';
+import { memberAt } from '../../src/records/members.js';
 import { compileTrace } from '../../src/records/compile.js';
 import type { RecordDeclaration } from '../../src/records/declaration.js';
 import { JsRecordEncoder } from '../support/js-encoder.js';

@@ -3,7 +3,8 @@
 // offsets, so records stay right when a struct changes.
 import { join } from 'node:path';
 import { bpfObjectDir } from '../../src/inputs/trace-session.js';
-import { Btf, memberAt } from '../../src/records/btf.js';
+import { Btf } from '../../src/records/btf.js';
+import { memberAt } from '../../src/records/members.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 
 export type MemberValue = number | bigint | string | Uint8Array | readonly number[];
