@@ -20,8 +20,8 @@ describe("Debian 12's kernel (6.1), booted in qemu", () => {
     expectAllPassed(run, RELEASE);
   }, 960_000);
 
-  it('the shared filter with each kind of key, and a BPF_Object of your own (test/filters, test/e2e/bpf-object.test.ts)', async () => {
-    const run = await vmRun(KERNEL, ['sh', '-c', `uname -r && npx vitest run ${RETRY} test/filters/ test/e2e/bpf-object.test.ts`], 900);
+  it('the shared filter with each kind of key, and a BPF_Object of your own (test/task-filter, test/e2e/bpf-object.test.ts)', async () => {
+    const run = await vmRun(KERNEL, ['sh', '-c', `uname -r && npx vitest run ${RETRY} test/task-filter/ test/e2e/bpf-object.test.ts`], 900);
     expectAllPassed(run, RELEASE);
   }, 960_000);
 
