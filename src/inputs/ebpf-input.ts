@@ -12,9 +12,12 @@ import { TraceStartError } from './start-errors.js';
 import { sessionIdentity, TraceSession, type SessionCallbacks, type TraceSessionOptions } from './trace-session.js';
 
 /**
- * How often losses are checked while records come or reading waits, and the
- * least time between two warnings. Idle, nothing is checked: the kernel loses
- * records only when they come (and the last check saw any since).
+ * How often losses are checked while records come (on the reader's own
+ * wake-ups: a timer of its own would wake a low rate once more a second),
+ * and the least time between two warnings. A timer of LOSS_WARN_EVERY_MS
+ * checks while reading waits and once after records stop. Idle, nothing is
+ * checked: the kernel loses records only when they come (and the last check
+ * saw any since).
  */
 const LOSS_CHECK_MS = 1000;
 const LOSS_WARN_EVERY_MS = 5000;
@@ -95,6 +98,8 @@ export class EbpfInput {
   private lossTimer: NodeJS.Timeout | undefined;
   /** Records came since the last loss check (else the checks stop until some come). */
   private recordsCame = false;
+  /** When losses were last looked at on a batch's arrival. */
+  private lastLossCheck = 0;
   private stopped = false;
   /** storage.type filesystem: records on disk before they are routed. */
   private journal: InputJournal | undefined;
@@ -186,11 +191,11 @@ export class EbpfInput {
     return {
       onChunk: journal
         ? (chunk) => {
-            this.recordsCame || this.watchLosses();
+            this.recordsArrived();
             journal.keep(chunk, (kept) => emit(tag, kept));
           }
         : (chunk) => {
-            this.recordsCame || this.watchLosses();
+            this.recordsArrived();
             emit(tag, chunk);
           },
       whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
@@ -260,10 +265,21 @@ export class EbpfInput {
     this.watchLosses();
   }
 
+  /** A batch came: losses checked if LOSS_CHECK_MS passed since the last look, the backstop timer running. */
+  private recordsArrived(): void {
+    const now = Date.now();
+    if (now - this.lastLossCheck >= LOSS_CHECK_MS) {
+      this.lastLossCheck = now;
+      this.checkLosses();
+    }
+    this.recordsCame || this.watchLosses();
+  }
+
   /**
-   * Records came: losses are checked every LOSS_CHECK_MS until a check finds
-   * that none came since the last and no trace waits for the outputs (an
-   * idle process then has no timer of this input to wake it).
+   * Records came: losses are checked every LOSS_WARN_EVERY_MS too (reading
+   * may wait for the outputs, records may stop) until a check finds that
+   * none came since the last and no trace waits for the outputs (an idle
+   * process then has no timer of this input to wake it).
    */
   private watchLosses(): void {
     this.recordsCame = true;
@@ -275,7 +291,7 @@ export class EbpfInput {
         this.lossTimer = undefined;
       }
       this.recordsCame = false;
-    }, LOSS_CHECK_MS);
+    }, LOSS_WARN_EVERY_MS);
     this.lossTimer.unref();
   }
 
