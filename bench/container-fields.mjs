@@ -34,7 +34,7 @@ const { memberAt } = await import(join(root, 'dist', 'records', 'members.js'));
 const { compileTrace } = await import(join(root, 'dist', 'records', 'compile.js'));
 const { traces } = await import(join(root, 'dist', 'traces', 'registry.js'));
 const { encodeFacts } = await import(join(root, 'dist', 'containers', 'metadata.js'));
-const { bpfObjectDir } = await import(join(root, 'dist', 'inputs', 'trace-session.js'));
+const { bpfObjectDir } = await import(join(root, 'dist', 'inputs', 'session-options.js'));
 const native = addon();
 const names = native.containerNames;
 

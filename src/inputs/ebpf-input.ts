@@ -9,7 +9,8 @@ import { fileStamp, identityText } from '../settings-identity.js';
 import { taskFilterFor } from '../task-filter/keys.js';
 import { InputJournal } from './journal.js';
 import { TraceStartError } from './start-errors.js';
-import { sessionIdentity, TraceSession, type SessionCallbacks, type TraceSessionOptions } from './trace-session.js';
+import { TraceSession } from './trace-session.js';
+import { sessionIdentity, type SessionCallbacks, type TraceSessionOptions } from './session-options.js';
 
 /**
  * How often losses are checked while records come (on the reader's own

@@ -3,76 +3,18 @@
 // its ring buffer read in batches, each encoded natively into a chunk of
 // Forward entries.
 import { existsSync } from 'node:fs';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import type { EventChunk } from '../chunk.js';
-import { openBpfObject, openRecordProgram, openRingReader, packageRoot, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
-import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
-import { compileStruct } from '../records/compile-struct.js';
-import { compileTrace } from '../records/compile.js';
-import { RecordLayoutError } from '../records/program-builder.js';
-import type { RecordProgram } from '../records/program.js';
+import { openBpfObject, openRecordProgram, openRingReader, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
 import { taskFilterFor } from '../task-filter/keys.js';
-import { hasFilters } from '../task-filter/filter.js';
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
 import { pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
-import { CGROUP_PROGRAMS, configureFilter, fillCgroupMap, fillFilterMaps, needsCgroupPrograms, objectHasFilters, type FilterBits } from '../task-filter/kernel.js';
-import { Knobs } from '../records/knobs.js';
-import { attachLibraryUprobes } from './library-uprobes.js';
-import { explain, hookOf, TraceStartError, type FailedStep } from './start-errors.js';
-import { fileStamp, identityText } from '../settings-identity.js';
+import { CGROUP_PROGRAMS, type FilterBits } from '../task-filter/kernel.js';
+import { applyFilters, attachTracePrograms } from './attach.js';
+import { checkRingMap, configureObject, recordProgramOf } from './object-setup.js';
+import { bpfObjectDir, DEFAULT_WAKEUP_MS, MAX_BATCH_BYTES, sessionIdentity, type SessionCallbacks, type TraceSessionOptions } from './session-options.js';
+import { explain, TraceStartError, type FailedStep } from './start-errors.js';
 import { BpfObjectFileError, openBpfObjectFile, type CheckedBpfObjectFile } from '../config/bpf-object-file.js';
-
-/** Where the built BPF objects are; EBPF_FORWARD_BPF_DIR overrides it (packagers, tests). */
-export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot, 'bpf', '.output');
-
-/**
- * Wake-up batching (bpf/common.bpf.h): records wait in the ring for a read
- * at most this long (the input's wakeup_ms) unless it fills past a quarter;
- * the reader reads every wakeup_ms while records come, and the kernel wakes
- * it only for records that come after a quiet spell. Fewer wake-ups cost
- * less CPU: at 1,000 records/s, each wake-up costs far more than its records.
- */
-const DEFAULT_WAKEUP_MS = 80;
-/**
- * Largest batch handed to JS at once. Smaller batches keep fewer records
- * alive at a time (a 1 MB batch is ~14,000 records, objects that outlive
- * V8's young generation and grow the heap); the reads per second stay the same.
- */
-const MAX_BATCH_BYTES = 256 * 1024;
-
-export interface TraceSessionOptions {
-  trace: TraceDefinition;
-  settings: TraceSettings;
-  ringbufMapName: string;
-  /** Ring buffer size in bytes: a power of two, at least one page. */
-  ringbufBytes: number;
-  /** Largest batch handed from the ring to JS, in bytes. */
-  maxBatchBytes?: number;
-  /** The longest a record waits in the ring before it is read, in ms (the input's wakeup_ms; DEFAULT_WAKEUP_MS). */
-  wakeupMs?: number;
-  /** Adds each record's sequence number under this key (the input's sequence_key). */
-  sequenceKey?: string;
-  /** Whether records end with cgroup_id, container_id and mntns_id (the input's container_metadata; default true). */
-  containerMetadata?: boolean;
-  /** Whether they end with what the container's runtime says of it (container_runtime_metadata; default true), with the pod's annotations (kubernetes_annotations). */
-  runtimeMetadata?: boolean;
-  kubernetesAnnotations?: boolean;
-  onChunk(chunk: EventChunk): void;
-  /**
-   * Undefined while the outputs take more; else a promise that resolves once
-   * they have room. Until then the ring is not read: records wait in it, and
-   * what does not fit there is lost and counted by the kernel (`lost`), not
-   * dropped in memory.
-   */
-  whenAccepting?(): Promise<void> | undefined;
-  /** Told of an optional attach step that failed (the trace still runs). */
-  onWarning?(message: string): void;
-  /** Told what only debugging needs: why a trace's fentry programs were not used, with `attach auto`. */
-  onDebug?(message: string): void;
-}
-
-/** Where a session's records and news go: what a reload hands over. */
-export type SessionCallbacks = Pick<TraceSessionOptions, 'onChunk' | 'whenAccepting' | 'onWarning' | 'onDebug'>;
 
 /**
  * Traces whose fentry programs this kernel refused, with `attach auto`, and
@@ -81,35 +23,6 @@ export type SessionCallbacks = Pick<TraceSessionOptions, 'onChunk' | 'whenAccept
  */
 const fentryRefused = new Map<string, string>();
 
-/**
- * What decides a session's programs and records: the trace (its object as it
- * is on disk), its keys and filters, the ring, and the record program's
- * options; not where its records go.
- */
-export function sessionIdentity(options: TraceSessionOptions): string {
-  const { trace, settings } = options;
-  return identityText({
-    trace: trace.name,
-    object: isAbsolute(trace.object) ? fileStamp(trace.object) : trace.object,
-    keys: settings.keys,
-    filter: settings.filter ?? null,
-    ring: [options.ringbufMapName, options.ringbufBytes, options.maxBatchBytes ?? null, options.wakeupMs ?? DEFAULT_WAKEUP_MS],
-    records: [options.sequenceKey ?? null, options.containerMetadata ?? true, options.runtimeMetadata ?? true, options.kubernetesAnnotations ?? false],
-  });
-}
-
-/** Whether a section's hook is where a call ends (attached first: a call whose entry is seen then has its end seen too). */
-function isReturnHook(section: string): boolean {
-  return /^(?:tracepoint|tp)\/syscalls\/sys_exit_|^(?:kretprobe|uretprobe|fexit)(?:\/|$)/.test(section);
-}
-
-/** The record program of a trace, from its object's BTF (the layout is never written in TypeScript). */
-function compileRecordProgram(trace: TraceDefinition, btf: Btf, file: string, options: Pick<TraceSessionOptions, 'sequenceKey' | 'containerMetadata' | 'runtimeMetadata' | 'kubernetesAnnotations'>): RecordProgram {
-  const record = trace.record;
-  if ('asIs' in record) return compileStruct(btf, record.asIs, { object: file, timeField: record.timeField });
-  const { sequenceKey, containerMetadata, runtimeMetadata, kubernetesAnnotations } = options;
-  return compileTrace(record, btf, { trace: trace.name, object: trace.object, sequenceKey, containerMetadata, runtimeMetadata, kubernetesAnnotations });
-}
 
 export class TraceSession {
   private object: NativeBpfObject | undefined;
@@ -313,15 +226,7 @@ export class TraceSession {
     // A user's object is kernel code from the user's files: read through the descriptor it was checked on.
     const source = isAbsolute(trace.object) ? this.openUsersObject(file) : file;
     // The record layout first: a mismatch is a start error naming both sides, before anything loads.
-    let program: RecordProgram;
-    let btf: Btf;
-    try {
-      btf = Btf.ofObject(source, file);
-      program = compileRecordProgram(trace, btf, file, this.options);
-    } catch (err) {
-      if (err instanceof RecordLayoutError || err instanceof BtfError) throw new TraceStartError(trace.name, err.message.startsWith(trace.name) ? err.message : `${trace.name}: ${err.message}`);
-      throw err;
-    }
+    const { btf, program } = recordProgramOf(trace, source, file, this.options);
     // The ring reader holds on to it as long as it reads.
     let encoder: NativeRecordProgram | undefined;
     step('preparing its record encoder', () => {
@@ -334,29 +239,10 @@ export class TraceSession {
     const object = this.object!;
     const globals = btf.globals();
     // The ring buffer first: a wrong ringbuf_map_name must not resize another map.
-    const ringName = this.options.ringbufMapName;
-    const ring = btf.maps().find((m) => m.name === ringName);
-    if (!ring || (ring.type !== undefined && ring.type !== BPF_MAP_TYPE_RINGBUF)) {
-      const rings = btf.maps().filter((m) => m.type === BPF_MAP_TYPE_RINGBUF).map((m) => m.name);
-      throw new TraceStartError(
-        trace.name,
-        `${trace.name}: ringbuf_map_name ${ringName}: ${file} has ${ring ? 'a map of that name that is not a ring buffer' : 'no map of that name'} (its ring buffers: ${rings.join(', ') || 'none'})`,
-      );
-    }
+    checkRingMap(trace, btf, file, this.options.ringbufMapName);
     step('configuring', () => {
-      const knobs = new Knobs(object, btf, basename(file));
-      // A user's object may lack ebpf-forward's own knobs: set those it has.
-      knobs.setIfPresent('self_tgid', settings.selfPid);
-      object.setMapMaxEntries(this.options.ringbufMapName, this.options.ringbufBytes);
-      knobs.setIfPresent('wakeup_delay_ns', (this.options.wakeupMs ?? DEFAULT_WAKEUP_MS) * 1_000_000);
-      knobs.setIfPresent('wakeup_bytes', Math.floor(this.options.ringbufBytes / 4));
-      if (objectHasFilters(globals)) {
-        this.filterBits = configureFilter(object, knobs, settings.filter);
-        this.countsFiltered = true;
-      } else if (hasFilters(settings.filter)) {
-        throw new TraceStartError(trace.name, `${trace.name}: its BPF object ${file} has no filters (bpf/task_filter.bpf.h), so the input's pid, comm, uid and cgroup keys can't apply to it: put it in an [INPUT] of its own without them`);
-      }
-      trace.configure?.(knobs, settings);
+      this.filterBits = configureObject(object, btf, file, trace, settings, this.options);
+      this.countsFiltered = this.filterBits !== undefined;
     });
     const allPrograms = object.programs();
     if (path === 'fentry' && !allPrograms.some((p) => pathOfSection(p.section) === 'fentry')) {
@@ -372,7 +258,7 @@ export class TraceSession {
     });
     const sections = new Map(programs.map((p) => [p.name, p.section]));
     step({ what: 'loading', sections }, () => object.load());
-    if (this.countsFiltered) this.applyFilters(object, sections);
+    if (this.countsFiltered) applyFilters(object, trace, this.settings.filter, this.filterBits!, sections);
     step('opening its ring buffer', () => {
       this.reader = openRingReader(
         object,
@@ -397,58 +283,12 @@ export class TraceSession {
   }
 
   private attachLoaded(trace: TraceDefinition, object: NativeBpfObject, programs: ReturnType<NativeBpfObject['programs']>): void {
-    const uprobes = new Map((trace.uprobes ?? []).map((u) => [u.program, u]));
-    const optional = new Set(trace.optional ?? []);
-    const filterPrograms = new Set<string>(CGROUP_PROGRAMS);
-    const bySection = programs.filter((p) => !uprobes.has(p.name) && !filterPrograms.has(p.name));
-    const ordered = [...bySection.filter((p) => isReturnHook(p.section)), ...bySection.filter((p) => !isReturnHook(p.section))];
-    for (const p of ordered) {
-      const failed: FailedStep = { what: `attaching ${p.name}`, optional: optional.has(p.name), hook: hookOf(p.section) };
-      try {
-        object.attach(p.name);
-      } catch (err) {
-        const failure = explain(trace, failed, err as NativeError);
-        if (!failed.optional) throw failure;
-        this.options.onWarning?.(failure.message);
-      }
-    }
-    attachLibraryUprobes(object, this.options.trace, this.settings, [...uprobes.values()], optional, (message) => this.options.onWarning?.(message));
+    attachTracePrograms(object, trace, this.settings, programs, (message) => this.options.onWarning?.(message));
     try {
       this.lost();
     } catch {
       this.countsLosses = false;
       this.options.onWarning?.(`${trace.name}: its BPF object has no per-CPU 'lost' map, so records its ring buffer could not take are not counted`);
-    }
-  }
-
-  /**
-   * The filters' items, after load and before the trace's own programs
-   * attach: pids, uids and comms; with a cgroup filter the programs that
-   * follow cgroups made and removed first, then the tree as it is.
-   */
-  private applyFilters(object: NativeBpfObject, sections: ReadonlyMap<string, string>): void {
-    const { trace } = this.options;
-    const settings = this.settings;
-    const fail = (step: FailedStep, err: unknown): never => {
-      throw explain(trace, step, err as NativeError);
-    };
-    try {
-      fillFilterMaps(object, settings.filter, this.filterBits!);
-    } catch (err) {
-      fail({ what: 'writing its filters' }, err);
-    }
-    if (!needsCgroupPrograms(settings.filter)) return;
-    for (const name of CGROUP_PROGRAMS) {
-      try {
-        object.attach(name);
-      } catch (err) {
-        fail({ what: `attaching ${name} (for the cgroup filter)`, hook: hookOf(sections.get(name) ?? name) }, err);
-      }
-    }
-    try {
-      fillCgroupMap(object, settings.filter, this.filterBits!);
-    } catch (err) {
-      fail({ what: 'writing the cgroups of its cgroup filter' }, err);
     }
   }
 

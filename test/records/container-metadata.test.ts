@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerMetadataStore, encodeFacts, type ContainerFacts } from '../../src/containers/metadata.js';
 import { nativeContainerMetadata, nativeMetadataMirror } from '../../src/containers/native-metadata.js';
-import { bpfObjectDir } from '../../src/inputs/trace-session.js';
+import { bpfObjectDir } from '../../src/inputs/session-options.js';
 import { openRecordProgram } from '../../src/native/addon.js';
 import { Btf } from '../../src/records/btf.js';
 import { memberAt } from '../../src/records/members.js';

@@ -16,7 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { skipValue } from '../../src/msgpack/skip.js';
-import { bpfObjectDir } from '../../src/inputs/trace-session.js';
+import { bpfObjectDir } from '../../src/inputs/session-options.js';
 import { Btf } from '../../src/records/btf.js';
 import { HEAD_FIELDS } from '../../src/records/head.js';
 import { traces } from '../../src/traces/registry.js';

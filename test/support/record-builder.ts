@@ -2,7 +2,7 @@
 // object's BTF gives: a test names members ("hdr.pid", "peer.addr"), never
 // offsets, so records stay right when a struct changes.
 import { join } from 'node:path';
-import { bpfObjectDir } from '../../src/inputs/trace-session.js';
+import { bpfObjectDir } from '../../src/inputs/session-options.js';
 import { Btf } from '../../src/records/btf.js';
 import { memberAt } from '../../src/records/members.js';
 import type { TraceDefinition } from '../../src/traces/types.js';

@@ -1,7 +1,7 @@
 // Ring records encoded by a trace's record program, outside the kernel: for
 // synthetic records (edge cases) and recorded ones (the golden test).
 import { join } from 'node:path';
-import { bpfObjectDir } from '../../src/inputs/trace-session.js';
+import { bpfObjectDir } from '../../src/inputs/session-options.js';
 import { compileTrace } from '../../src/records/compile.js';
 import type { FieldDeclaration } from '../../src/records/declaration.js';
 import { openRecordProgram } from '../../src/native/addon.js';
