@@ -3,7 +3,8 @@
 // filters set.
 import { basename } from 'node:path';
 import type { NativeBpfObject } from '../native/addon.js';
-import { BPF_MAP_TYPE_RINGBUF, Btf, BtfError } from '../records/btf.js';
+import { BPF_MAP_TYPE_RINGBUF, Btf } from '../records/btf.js';
+import { BtfError } from '../records/btf-format.js';
 import { compileStruct } from '../records/compile-struct.js';
 import { compileTrace } from '../records/compile.js';
 import { Knobs } from '../records/knobs.js';
