@@ -444,7 +444,7 @@ async function main() {
     'the same load, not counted) to its last record, per offered record (µs/event =',
     'CPU seconds per million events), and per second of that window (ms/s; idle: 10 s with the trace attached and no event);',
     'peak RSS = VmHWM: at the end of start-up (after the warm-up; reset then through /proc/PID/clear_refs), and at the end; RSS at end = /proc/PID/smaps at the end of the window: anonymous (V8\'s heaps, buffers), file-backed',
-    '(the node binary and libraries), and the BPF maps mapped in (the ring buffer\'s data pages are mapped twice);',
+    '(the node binary and libraries), and the BPF maps mapped in (the ring buffer: its size, its data pages mapped once);',
     'sink = the receiver ebpf-forward sends to: Fluent Bit\'s in_forward (relaying to bench/sink.mjs, which counts) where',
     '`fluent-bit` is on the PATH, else bench/sink.mjs itself; latency = sink arrival time - the record\'s EventTime',
     `(through Fluent Bit: its Flush, ${RELAY_FLUSH_SECONDS * 1000} ms, at most added); slowdown = the generator\'s CPU time for the same job with`,
