@@ -43,6 +43,8 @@ const heavy: Record<string, RegExp> = {
   tinyglobby: /\/node_modules\/tinyglobby\//,
   '@grpc/grpc-js': /\/node_modules\/@grpc\/grpc-js\//,
   '@grpc/proto-loader': /\/node_modules\/@grpc\/proto-loader\//,
+  // msgpackr's main entry requires it (a native string decoder); msgpackr/pack does not.
+  'msgpackr-extract': /\/node_modules\/@?msgpackr-extract/,
 };
 const loadedOf = (modules: string[]) => Object.keys(heavy).filter((name) => modules.some((m) => heavy[name]!.test(m)));
 
