@@ -88,12 +88,4 @@ class RecordEncoder {
   uint64_t string_bound_ = 0;
 };
 
-// Writers shared with tests of the format (exact msgpack forms).
-uint8_t* PutUint(uint8_t* out, uint64_t v);
-uint8_t* PutInt(uint8_t* out, int64_t v);
-// A msgpack string of the bytes, sanitised as Buffer#toString('utf8') does.
-uint8_t* PutUtf8String(uint8_t* out, const uint8_t* s, size_t n);
-// IP address text as src/traces/inet-address.ts gives it; returns its length.
-size_t FormatInet(uint16_t family, const uint8_t addr[16], char text[48]);
-
 }  // namespace ebpf_forward
