@@ -53,7 +53,7 @@ describe('loadConfig: a minimal config', () => {
       trace: ['trace_signal'],
       tag: 'ebpf.0',
       poll_ms: 1000,
-      wakeup_ms: 80,
+      wakeup_ms: 90,
       ringbuf_map_name: 'events',
       ringbuf_size: 8 * 1024 * 1024, // "8M": powers of 1024 for the ring buffer
       container_metadata: true,
@@ -100,7 +100,7 @@ describe('loadConfig: a full config', () => {
       keyed_pid: 42,
       keyed_path: ['/a', '/b'],
       poll_ms: 250,
-      wakeup_ms: 80,
+      wakeup_ms: 90,
       ringbuf_map_name: 'rb',
       ringbuf_size: 256 * 1024,
       container_metadata: true,
