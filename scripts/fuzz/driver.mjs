@@ -160,7 +160,8 @@ const objects = objectDirs.flatMap((dir) => (existsSync(dir) ? readdirSync(dir).
     const structs = new Map();
     for (const name of btf.structNames()) structs.set(name, btf.struct(name));
     const globals = [...btf.globals().keys()];
-    return { path, elf, sections: elfSections(elf), btf, structs, globals };
+    const enums = btf.enumNames().map((name) => ({ name, enumerators: [...btf.enumerators(name).keys()] }));
+    return { path, elf, sections: elfSections(elf), btf, structs, globals, enums };
   });
 if (objects.length === 0) {
   process.stderr.write(`fuzz: no BPF objects in ${objectDirs.join(' or ')}; run: npm run build\n`);
@@ -327,7 +328,14 @@ function key(r) {
   }
 }
 
-function randomSource(r, paths) {
+/** An enum of the object (or, now and then, one it lacks) and a few of its enumerators (or made-up ones). */
+function randomEnum(r, object) {
+  const known = object.enums.length && r.chance(0.9) ? r.pick(object.enums) : { name: key(r), enumerators: [] };
+  const enumerator = () => (known.enumerators.length && r.chance(0.9) ? r.pick(known.enumerators) : key(r).toUpperCase());
+  return { name: known.name, enumerator };
+}
+
+function randomSource(r, paths, object) {
   const path = () => (r.chance(0.9) && paths.length ? r.pick(paths) : r.pick(ODD_PATHS));
   switch (r.int(8)) {
     case 0:
@@ -341,7 +349,9 @@ function randomSource(r, paths) {
     case 4:
       return { address: path().replace(/\.(family|addr)$/, '') };
     case 5:
-      return { names: Array.from({ length: r.chance(0.9) ? r.int(8) : r.pick([256, 1000]) }, () => key(r)), of: path(), otherwise: key(r) };
+      const e = randomEnum(r, object);
+      const names = Object.fromEntries(Array.from({ length: r.int(8) }, () => [e.enumerator(), key(r)]));
+      return { names, enum: e.name, of: path(), otherwise: key(r) };
     case 6:
       return { pathAsPassed: r.int(6), dirfd: path(), flags: path(), mask: r.edge32() };
     default:
@@ -349,8 +359,8 @@ function randomSource(r, paths) {
   }
 }
 
-function randomField(r, paths) {
-  return { key: key(r), type: r.pick(FIELD_TYPES), from: randomSource(r, paths), doc: '' };
+function randomField(r, paths, object) {
+  return { key: key(r), type: r.pick(FIELD_TYPES), from: randomSource(r, paths, object), doc: '' };
 }
 
 /** A shape with some of its fields changed, dropped, repeated, moved or added. */
@@ -366,7 +376,7 @@ function mutateShape(r, shape, object) {
         if (fields[at]) fields[at] = { ...fields[at], type: r.pick(FIELD_TYPES) };
         break;
       case 1:
-        if (fields[at]) fields[at] = { ...fields[at], from: randomSource(r, paths) };
+        if (fields[at]) fields[at] = { ...fields[at], from: randomSource(r, paths, object) };
         break;
       case 2:
         fields.splice(at, 1);
@@ -375,7 +385,7 @@ function mutateShape(r, shape, object) {
         if (fields[at]) fields.splice(r.int(fields.length), 0, r.chance(0.5) ? fields[at] : { ...fields[at], key: key(r) });
         break;
       case 4:
-        fields.splice(at, 0, randomField(r, paths));
+        fields.splice(at, 0, randomField(r, paths, object));
         break;
       case 5:
         if (fields[at]) fields[at] = { ...fields[at], key: key(r) };
@@ -405,15 +415,16 @@ function mutateDeclaration(r, declaration, object) {
         if (Object.keys(cases).length > 1) delete cases[v];
         break;
       case 2:
-        cases[r.edge32()] = cases[v];
+        cases[key(r).toUpperCase()] = cases[v];
         break;
       default:
-        cases[r.int(64)] = mutateShape(r, cases[v], object);
+        cases[randomEnum(r, object).enumerator()] = mutateShape(r, cases[v], object);
     }
   }
   const otherwise = r.chance(0.3) ? (r.chance(0.5) ? undefined : mutateShape(r, cases[r.pick(Object.keys(cases))], object)) : declaration.otherwise;
   const by = r.chance(0.1) ? r.pick([...memberPaths(object.structs.get(cases[Object.keys(cases)[0]].struct) ?? { kind: 'other' }), ...ODD_PATHS]) : declaration.by;
-  return { by, cases, otherwise };
+  const kinds = r.chance(0.05) ? randomEnum(r, object).name : declaration.kinds;
+  return { by, kinds, cases, otherwise };
 }
 
 function randomDeclaration(r, object) {
@@ -421,12 +432,13 @@ function randomDeclaration(r, object) {
   const shape = () => {
     const struct = r.pick(structs);
     const paths = memberPaths(object.structs.get(struct));
-    return { struct, eventType: key(r), fields: Array.from({ length: r.int(12) }, () => randomField(r, paths)), tailLengths: r.chance(0.3) ? r.pick(paths) : undefined };
+    return { struct, eventType: key(r), fields: Array.from({ length: r.int(12) }, () => randomField(r, paths, object)), tailLengths: r.chance(0.3) ? r.pick(paths) : undefined };
   };
   if (r.chance(0.7)) return shape();
   const cases = {};
-  for (let i = 1 + r.int(4); i > 0; i--) cases[r.chance(0.8) ? r.int(8) : r.edge32()] = shape();
-  return { by: r.pick(['hdr.kind', 'hdr.pid', ...ODD_PATHS]), cases, otherwise: r.chance(0.3) ? shape() : undefined };
+  const kinds = randomEnum(r, object);
+  for (let i = 1 + r.int(4); i > 0; i--) cases[kinds.enumerator()] = shape();
+  return { by: r.pick(['hdr.kind', 'hdr.pid', ...ODD_PATHS]), kinds: kinds.name, cases, otherwise: r.chance(0.3) ? shape() : undefined };
 }
 
 /** What records for a declaration look like: its shapes' layouts, and the kind member's values when it has cases. */
@@ -435,7 +447,9 @@ function recordShapesOf(declaration, object) {
   let kinds;
   if ('by' in declaration && shapes.length) {
     const m = shapes[0].paths.includes(declaration.by) ? findMember(shapes[0].layout, declaration.by) : undefined;
-    if (m) kinds = { ...m, values: Object.keys(declaration.cases).map(Number) };
+    // The kind enum's values (those with a case and those without), from the object's BTF.
+    const values = [...(object.btf.enumerators(declaration.kinds)?.values() ?? [])].map(Number);
+    if (m && values.length) kinds = { ...m, values };
   }
   return { shapes, kinds };
 }

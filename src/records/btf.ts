@@ -255,6 +255,11 @@ export class Btf {
     return out;
   }
 
+  /** The names of every named enum in the BTF (its own and the kernel types' it took). */
+  enumNames(): string[] {
+    return this.types.filter((t): t is RawType => (t?.kind === Kind.ENUM || t?.kind === Kind.ENUM64) && t.name !== '').map((t) => t.name);
+  }
+
   /** The names of every struct in the BTF, for messages. */
   structNames(): string[] {
     return this.types.filter((t): t is RawType => t?.kind === Kind.STRUCT && t.name !== '').map((t) => t.name);
