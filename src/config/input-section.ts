@@ -4,6 +4,7 @@
 import { filterKeys } from '../task-filter/keys.js';
 import { FILTER_KINDS, MAX_FILTER_ITEMS } from '../task-filter/filter.js';
 import type { TraceDefinition } from '../traces/types.js';
+import { DEFAULT_WAKEUP_MS } from '../inputs/session-options.js';
 import { bpfObjectKeys, bpfObjectSelection } from './bpf-object.js';
 import type { ConfigDeps } from './deps.js';
 import { enumParser, integerParser, MAX_TIMER_SECONDS, parseBool, parseNonEmpty, sizeParser } from './keys.js';
@@ -29,7 +30,7 @@ export const ebpfInputKeys: readonly KeySpec[] = [
   { name: 'tag', description: 'tag of the records (default ebpf.N)', parse: parseNonEmpty },
   { name: 'alias', description: 'instance name in logs and metrics (default ebpf.N)', parse: parseNonEmpty },
   { name: 'poll_ms', description: "Fluent Bit's ring buffer polling interval; ebpf-forward reads as events come, so it is accepted and kept", default: '1000', parse: integerParser({ min: 1, max: MAX_TIMER_SECONDS * 1000 }) },
-  { name: 'wakeup_ms', description: 'the longest a record waits in the ring buffer before it is read (unless the ring fills past a quarter first): ebpf-forward wakes at most this often while records come; higher costs less CPU at low rates, lower gives lower latency', default: '90', parse: integerParser({ min: 1, max: 10_000 }) },
+  { name: 'wakeup_ms', description: 'the longest a record waits in the ring buffer before it is read (unless the ring fills past a quarter first): ebpf-forward wakes at most this often while records come; higher costs less CPU at low rates, lower gives lower latency', default: String(DEFAULT_WAKEUP_MS), parse: integerParser({ min: 1, max: 10_000 }) },
   { name: 'ringbuf_map_name', description: 'name of the ring buffer map in the BPF objects', default: 'events', parse: parseNonEmpty },
   { name: 'ringbuf_size', description: 'ring buffer size: a power of two from 4K to 2G', default: '8M', parse: parseRingbufSize },
   { name: 'sequence_key', description: 'add the trace\'s sequence number under this key (gaps are records lost in the kernel)', parse: parseNonEmpty },

@@ -17,7 +17,7 @@ export const bpfObjectDir = process.env.EBPF_FORWARD_BPF_DIR || join(packageRoot
  * it only for records that come after a quiet spell. Fewer wake-ups cost
  * less CPU: at 1,000 records/s, each wake-up costs far more than its records.
  */
-export const DEFAULT_WAKEUP_MS = 80;
+export const DEFAULT_WAKEUP_MS = 90;
 /**
  * Largest batch handed to JS at once. Smaller batches keep fewer records
  * alive at a time (a 1 MB batch is ~14,000 records, objects that outlive
