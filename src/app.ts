@@ -6,7 +6,7 @@ import { compileMatch } from './config/match.js';
 import { ConfigError, type AppConfig, type InputSettings, type OutputSettings } from './config/model.js';
 import type { AppCounters, ReloadControl } from './http/app-view.js';
 import type { MonitoringServer } from './http/server.js';
-import { EbpfInput, inputIdentity, type TraceCounters } from './inputs/ebpf-input.js';
+import { EbpfInput, inputIdentity } from './inputs/ebpf-input.js';
 import type { Logger } from './log.js';
 import { addon } from './native/addon.js';
 import { outputPlugins } from './outputs/registry.js';

@@ -1,7 +1,7 @@
 // What the HTTP server sees of the running pipeline: its counters, and how
 // it asks for a hot reload. The app provides both; the server depends on
 // this view, not on the app.
-import type { TraceCounters } from '../inputs/ebpf-input.js';
+import type { TraceCounters } from '../inputs/trace-counters.js';
 import type { OutputCounters } from '../outputs/types.js';
 
 export interface AppCounters {

@@ -9,6 +9,7 @@ import { fileStamp, identityText } from '../settings-identity.js';
 import { taskFilterFor } from '../task-filter/keys.js';
 import { InputJournal } from './journal.js';
 import { TraceStartError } from './start-errors.js';
+import type { TraceCounters } from './trace-counters.js';
 import { TraceSession } from './trace-session.js';
 import { sessionIdentity, type SessionCallbacks, type TraceSessionOptions } from './session-options.js';
 
@@ -32,34 +33,6 @@ function attachedLine(session: TraceSession): string {
 function withNote(message: string, note: string): string {
   const end = message.indexOf('\n');
   return end < 0 ? `${message} ${note}` : `${message.slice(0, end)} ${note}${message.slice(end)}`;
-}
-
-export interface TraceCounters {
-  trace: string;
-  /** Records read from the ring and handed on. */
-  records: number;
-  /** Bytes of those records as Forward entries (msgpack), as Fluent Bit counts an input's bytes. */
-  bytes: number;
-  /** How full the ring buffer is now, 0 to 1; undefined when unknown. */
-  ringFill?: number;
-  /** Records the kernel could not put in the ring (it was full). */
-  lost: number;
-  /** Records too short for their struct (a bug; counted, never hidden). */
-  malformed: number;
-  /** Records of a kind the trace does not know (counted, not sent). */
-  skipped: number;
-  /** Whether `lost` is counted (a user's BPF object may keep no count). */
-  lossesCounted: boolean;
-  /** Records read from the ring but lost in the reader for want of memory. */
-  dropped: number;
-  /** Events the input's filters left out in the kernel (pid, comm, uid, cgroup and their exclude forms). */
-  filtered: number;
-  /** Times the reader was woken (by the kernel, or its deadline) and found records: what the CPU per event is paid per. */
-  wakeups: number;
-  /** Batches handed from the ring to the router. */
-  batches: number;
-  /** Whether `filtered` is counted (a user's BPF object has no filters). */
-  filtersCounted: boolean;
 }
 
 /**
