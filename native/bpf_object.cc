@@ -133,19 +133,9 @@ bpf_program* BpfObject::ProgramNamed(Napi::Env env, const std::string& name) {
   return prog;
 }
 
-// setGlobal(name: string, value: Buffer): sets a global variable of the BPF
-// program (a `const volatile` knob in .rodata, or .data/.bss) before load.
-Napi::Value BpfObject::SetGlobal(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!Usable(env, false)) return env.Undefined();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  Napi::Buffer<uint8_t> value = info[1].As<Napi::Buffer<uint8_t>>();
-
+BpfObject::GlobalPlace BpfObject::FindGlobal(const std::string& name) const {
   const btf* types = bpf_object__btf(obj_);
-  if (!types) {
-    Napi::Error::New(env, path_ + " has no BTF").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!types) return {GlobalPlace::kNoBtf, nullptr, 0, 0};
   __u32 count = btf__type_cnt(types);
   for (__u32 id = 1; id < count; id++) {
     const btf_type* sec = btf__type_by_id(types, id);
@@ -155,35 +145,56 @@ Napi::Value BpfObject::SetGlobal(const Napi::CallbackInfo& info) {
     for (__u16 i = 0; i < btf_vlen(sec); i++, var++) {
       const btf_type* var_type = btf__type_by_id(types, var->type);
       if (name != btf__name_by_offset(types, var_type->name_off)) continue;
-      if (var->size != value.Length()) {
-        Napi::Error::New(env, "global '" + name + "' is " + std::to_string(var->size) + " bytes, got " +
-                                  std::to_string(value.Length()))
-            .ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
-      // libbpf names the internal map "<object prefix><section name>".
       bpf_map* map;
       bpf_object__for_each_map(map, obj_) {
         std::string map_name = bpf_map__name(map);
-        if (!bpf_map__is_internal(map) || map_name.size() < sec_name.size() ||
-            map_name.compare(map_name.size() - sec_name.size(), sec_name.size(), sec_name) != 0)
-          continue;
-        size_t size = 0;
-        const void* initial = bpf_map__initial_value(map, &size);
-        if (!initial || var->offset + var->size > size) break;
-        std::vector<uint8_t> data(static_cast<const uint8_t*>(initial), static_cast<const uint8_t*>(initial) + size);
-        memcpy(data.data() + var->offset, value.Data(), var->size);
-        BeginLibbpfCapture();
-        int err = bpf_map__set_initial_value(map, data.data(), data.size());
-        if (err) ThrowFailure(env, "setting global '" + name + "'", err);
-        return env.Undefined();
+        if (bpf_map__is_internal(map) && map_name.size() >= sec_name.size() &&
+            map_name.compare(map_name.size() - sec_name.size(), sec_name.size(), sec_name) == 0)
+          return {GlobalPlace::kFound, map, var->offset, var->size};
       }
-      Napi::Error::New(env, "global '" + name + "' is not in a writable data section")
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
+      return {GlobalPlace::kNoSectionMap, nullptr, var->offset, var->size};
     }
   }
-  Napi::Error::New(env, "no global named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+  return {GlobalPlace::kNoGlobal, nullptr, 0, 0};
+}
+
+// setGlobal(name: string, value: Buffer): sets a global variable of the BPF
+// program (a `const volatile` knob in .rodata, or .data/.bss) before load.
+Napi::Value BpfObject::SetGlobal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  Napi::Buffer<uint8_t> value = info[1].As<Napi::Buffer<uint8_t>>();
+
+  GlobalPlace place = FindGlobal(name);
+  switch (place.status) {
+    case GlobalPlace::kNoBtf:
+      Napi::Error::New(env, path_ + " has no BTF").ThrowAsJavaScriptException();
+      return env.Undefined();
+    case GlobalPlace::kNoGlobal:
+      Napi::Error::New(env, "no global named '" + name + "' in " + path_).ThrowAsJavaScriptException();
+      return env.Undefined();
+    case GlobalPlace::kNoSectionMap:
+    case GlobalPlace::kFound:
+      break;
+  }
+  if (place.size != value.Length()) {
+    Napi::Error::New(env, "global '" + name + "' is " + std::to_string(place.size) + " bytes, got " +
+                              std::to_string(value.Length()))
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t size = 0;
+  const void* initial = place.map ? bpf_map__initial_value(place.map, &size) : nullptr;
+  if (!initial || place.offset + place.size > size) {
+    Napi::Error::New(env, "global '" + name + "' is not in a writable data section").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<uint8_t> data(static_cast<const uint8_t*>(initial), static_cast<const uint8_t*>(initial) + size);
+  memcpy(data.data() + place.offset, value.Data(), place.size);
+  BeginLibbpfCapture();
+  int err = bpf_map__set_initial_value(place.map, data.data(), data.size());
+  if (err) ThrowFailure(env, "setting global '" + name + "'", err);
   return env.Undefined();
 }
 

@@ -24,6 +24,16 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   bpf_object* object() const { return obj_; }
   bool loaded() const { return loaded_; }
+
+  // Where a global variable is: the internal map of its data section
+  // (libbpf names it "<object prefix><section name>"), its offset and size.
+  struct GlobalPlace {
+    enum Status { kFound, kNoBtf, kNoGlobal, kNoSectionMap } status;
+    bpf_map* map;
+    uint32_t offset;
+    uint32_t size;
+  };
+  GlobalPlace FindGlobal(const std::string& name) const;
   void AddReader(RingReader* reader) { readers_.insert(reader); }
   void RemoveReader(RingReader* reader) { readers_.erase(reader); }
   // Detaches every link, closes every reader, closes the object. Idempotent.

@@ -240,40 +240,19 @@ int RingReader::ConsumeRing() {
 }
 
 bool RingReader::MapWakeupClock(const std::string& global) {
-  const btf* types = bpf_object__btf(owner_->object());
-  if (!types) return false;
-  __u32 count = btf__type_cnt(types);
-  for (__u32 id = 1; id < count; id++) {
-    const btf_type* sec = btf__type_by_id(types, id);
-    if (!btf_is_datasec(sec)) continue;
-    std::string sec_name = btf__name_by_offset(types, sec->name_off);
-    const btf_var_secinfo* var = btf_var_secinfos(sec);
-    for (__u16 i = 0; i < btf_vlen(sec); i++, var++) {
-      const btf_type* var_type = btf__type_by_id(types, var->type);
-      if (global != btf__name_by_offset(types, var_type->name_off)) continue;
-      if (var->size != sizeof(uint64_t) || var->offset % sizeof(uint64_t) != 0) return false;
-      // libbpf names the internal map "<object prefix><section name>"; it
-      // makes global data mappable where the kernel allows (5.5+).
-      bpf_map* map;
-      bpf_object__for_each_map(map, owner_->object()) {
-        std::string map_name = bpf_map__name(map);
-        if (!bpf_map__is_internal(map) || map_name.size() < sec_name.size() ||
-            map_name.compare(map_name.size() - sec_name.size(), sec_name.size(), sec_name) != 0)
-          continue;
-        if (!(bpf_map__map_flags(map) & BPF_F_MMAPABLE)) return false;
-        long page = sysconf(_SC_PAGESIZE);
-        size_t len = (bpf_map__value_size(map) + page - 1) / page * page;
-        void* section = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
-        if (section == MAP_FAILED) return false;
-        clock_section_ = section;
-        clock_section_len_ = len;
-        wakeup_clock_ = reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(section) + var->offset);
-        return true;
-      }
-      return false;
-    }
-  }
-  return false;
+  BpfObject::GlobalPlace place = owner_->FindGlobal(global);
+  if (place.status != BpfObject::GlobalPlace::kFound) return false;
+  if (place.size != sizeof(uint64_t) || place.offset % sizeof(uint64_t) != 0) return false;
+  // libbpf makes global data mappable where the kernel allows (5.5+).
+  if (!(bpf_map__map_flags(place.map) & BPF_F_MMAPABLE)) return false;
+  long page = sysconf(_SC_PAGESIZE);
+  size_t len = (bpf_map__value_size(place.map) + page - 1) / page * page;
+  void* section = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(place.map), 0);
+  if (section == MAP_FAILED) return false;
+  clock_section_ = section;
+  clock_section_len_ = len;
+  wakeup_clock_ = reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(section) + place.offset);
+  return true;
 }
 
 bool RingReader::Reserve(size_t needed) {
