@@ -14,7 +14,7 @@
 //     --profile   ebpf-forward runs under node --cpu-prof (bench/out/profiles/)
 //     --no-write  print only
 //     --node-args node flags for ebpf-forward (e.g. "--max-semi-space-size=1"), to try V8 settings
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildLoadgen, loadKinds, outDir, runLoadgen } from './loadgen.mjs';
 import { fluentBitOnPath, RELAY_FLUSH_SECONDS, startFluentBitRelay } from './fluent-bit-relay.mjs';
+import { settle, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
 import { cpuSeconds, resetPeakRss, rssByKind, statusBytes } from './proc-stats.mjs';
 import { originStats, startSink } from './sink-client.mjs';
 
@@ -129,70 +130,6 @@ ${Object.entries(run.inputKeys ?? {}).map(([k, v]) => `    ${k.padEnd(13)} ${v}\
 }
 
 /** The node flags of dist/cli.js's first line (#!/usr/bin/env -S node FLAGS): the bin runs with them. */
-function shebangNodeArgs() {
-  const first = readFileSync(cliPath, 'utf8').split('\n', 1)[0];
-  return /^#!\S*env (?:-S )?node\b(.*)$/.exec(first)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
-}
-
-/** ebpf-forward as a child; resolves once its traces are attached. */
-async function startEbpfForward(configPath) {
-  const nodeArgs = [...shebangNodeArgs(), ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []), ...opts['node-args'].split(' ').filter(Boolean)];
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  child.stderr.setEncoding('utf8');
-  const attached = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ebpf-forward did not attach within 30 s:\n${stderr}`)), 30_000);
-    child.stderr.on('data', (text) => {
-      stderr += text;
-      if (/\] tracing trace_/.test(stderr)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`ebpf-forward exited (${code}) before attaching:\n${stderr}`));
-    });
-  });
-  await attached;
-  return {
-    pid: child.pid,
-    stderr: () => stderr,
-    async stop() {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-}
-
-/**
- * The shutdown counters: the input's "<instance> <trace>: N records, M lost in
- * the kernel[, K malformed][, D dropped in the reader]", the forward output's
- * "records in N, sent N, ..., dropped D (reason n...)" and the router's
- * "N records matched no output".
- */
-function shutdownCounters(stderr, trace) {
-  const m = new RegExp(`\\] \\S+ ${trace}: (\\d+) records, (\\d+) lost in the kernel(?:, (\\d+) malformed)?(?:, (\\d+) dropped in the reader)?`).exec(stderr);
-  if (!m) return undefined;
-  const output = /records in (\d+), sent (\d+), .*?dropped (\d+)(?: \(([^)]*)\))?/.exec(stderr);
-  const unrouted = /(\d+) records matched no output/.exec(stderr);
-  return {
-    records: Number(m[1]),
-    lost: Number(m[2]),
-    malformed: Number(m[3] ?? 0),
-    readerDropped: Number(m[4] ?? 0),
-    outputIn: output ? Number(output[1]) : undefined,
-    outputSent: output ? Number(output[2]) : undefined,
-    outputDropped: output ? Number(output[3]) : undefined,
-    outputDropReasons: output?.[4] ?? '',
-    unrouted: unrouted ? Number(unrouted[1]) : 0,
-  };
-}
-
 async function benchRun(run) {
   const { recordKind } = loadKinds[run.kind];
   const sink = await startSink();
@@ -201,7 +138,8 @@ async function benchRun(run) {
   try {
     // Tracing off: the same job before ebpf-forward starts, for the slowdown.
     const off = run.idleSeconds ? undefined : await runLoadgen(run.kind, run.count, run.rate);
-    forwarder = await startEbpfForward(writeConfig(run, relay?.port ?? sink.port));
+    const extraNodeArgs = [...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []), ...opts['node-args'].split(' ').filter(Boolean)];
+    forwarder = await startEbpfForward(cliPath, writeConfig(run, relay?.port ?? sink.port), extraNodeArgs);
     // Warm-up: the same load for about a second, so that the CPU figure is
     // the steady cost per event, not V8 compiling the hot path (a few hundred
     // ms once). Its records come from another worker pid: not counted below.
@@ -293,18 +231,6 @@ async function benchRun(run) {
     await relay?.stop().catch(() => {});
     await sink.stop().catch(() => {});
   }
-}
-
-/** Sink stats once it has taken in everything and its connections closed. */
-async function settle(sink) {
-  let last;
-  for (let i = 0; i < 100; i++) {
-    const s = await sink.stats();
-    if (last && s.records === last.records && s.open_connections === 0) return s;
-    last = s;
-    await sleep(100);
-  }
-  return last;
 }
 
 const fmt = {

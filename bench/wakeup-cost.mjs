@@ -22,13 +22,14 @@
 //                costs the idle process a timer a second, Node's request-timeout check)
 //     --cli      the cli.js to run (default dist/cli.js): a copy of dist/ in the checkout's root, to compare builds back to back
 //     --set K=V  an input key more (repeatable), e.g. --set wakeup_ms=75 --set container_runtime_metadata=off
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildLoadgen, loadKinds, outDir } from './loadgen.mjs';
+import { settle, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
 import { cpuSeconds, statusBytes } from './proc-stats.mjs';
 import { originStats, startSink } from './sink-client.mjs';
 
@@ -150,60 +151,10 @@ ${opts.set.map((kv) => `    ${kv.replace('=', '  ')}\n`).join('')}
   return path;
 }
 
-async function startEbpfForward(configPath) {
-  const nodeArgs = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  child.stderr.setEncoding('utf8');
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ebpf-forward did not start within 30 s:\n${stderr}`)), 30_000);
-    child.stderr.on('data', (text) => {
-      stderr += text;
-      if (new RegExp(`${trace} attached`).test(stderr) && /tracing trace_/.test(stderr)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`ebpf-forward exited (${code}) before attaching:\n${stderr}`));
-    });
-  });
-  return {
-    pid: child.pid,
-    stderr: () => stderr,
-    async stop() {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-}
-
-/** The kernel's count of lost records for a trace, from the shutdown line. */
-function lostAtShutdown(stderr, trace) {
-  const m = new RegExp(`\\] \\S+ ${trace}: (\\d+) records, (\\d+) lost in the kernel`).exec(stderr);
-  return m ? Number(m[2]) : undefined;
-}
-
-async function settle(sink) {
-  let last;
-  for (let i = 0; i < 100; i++) {
-    const s = await sink.stats();
-    if (last && s.records === last.records && s.open_connections === 0) return s;
-    last = s;
-    await sleep(100);
-  }
-  return last;
-}
-
 async function measure(run) {
   const sink = await startSink();
   const httpPort = await freePort();
-  const forwarder = await startEbpfForward(writeConfig(sink.port, httpPort));
+  const forwarder = await startEbpfForward(cliPath, writeConfig(sink.port, httpPort), opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []);
   try {
     // Warm-up: a second of the same load (V8 compiles the hot path once), from another worker pid;
     // then the start's tail (V8 compiling and collecting for a few seconds) is left out too.
@@ -255,7 +206,7 @@ async function measure(run) {
     if (on) {
       const ours = originStats(final, on.pid, recordKind);
       const warm = originStats(final, warmup.pid, recordKind).count;
-      const lostTotal = lostAtShutdown(stderr, trace);
+      const lostTotal = shutdownCounters(stderr, trace)?.lost;
       const lost = lostTotal === undefined ? undefined : lostTotal - (warmup.offered - warm);
       Object.assign(result, {
         offered: on.offered,
