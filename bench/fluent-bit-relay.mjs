@@ -4,8 +4,9 @@
 // bench/sink.mjs, which counts them by origin with their latency.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './free-port.mjs';
 
 /** Fluent Bit's Flush here: the relay adds at most about this much to the latency. */
 export const RELAY_FLUSH_SECONDS = 0.01;
@@ -24,16 +25,6 @@ export function fluentBitOnPath() {
   return found ?? undefined;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const canConnect = (port) =>
   new Promise((resolve) => {

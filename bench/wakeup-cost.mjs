@@ -24,7 +24,6 @@
 //     --set K=V  an input key more (repeatable), e.g. --set wakeup_ms=75 --set container_runtime_metadata=off
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -32,6 +31,7 @@ import { buildLoadgen, loadKinds, outDir } from './loadgen.mjs';
 import { settle, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
 import { cpuSeconds, statusBytes } from './proc-stats.mjs';
 import { originStats, startSink } from './sink-client.mjs';
+import { freePort } from './free-port.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -86,17 +86,6 @@ const SETTLE_MS = 12_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (m) => process.stderr.write(`wakeup-cost: ${m}\n`);
 
-/** A free loopback port for the HTTP server. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Context switches of all the process's threads (voluntary: it slept and was woken). */
 function contextSwitches(pid) {
