@@ -10,6 +10,7 @@ import { taskFilterFor } from '../task-filter/keys.js';
 import { InputJournal } from './journal.js';
 import { TraceStartError } from './start-errors.js';
 import type { TraceCounters } from './trace-counters.js';
+import { ebpfInputSettings } from './ebpf-input-settings.js';
 import { TraceSession } from './trace-session.js';
 import { sessionIdentity, type SessionCallbacks, type TraceSessionOptions } from './session-options.js';
 
@@ -42,7 +43,7 @@ function withNote(message: string, note: string): string {
  * with the same identity keep one TraceSession running.
  */
 export function inputIdentity(settings: InputSettings, service: ServiceSettings): string {
-  const journal = settings.values.get('storage.type') === 'filesystem'
+  const journal = ebpfInputSettings(settings.values).journaled
     ? ['storage.path', 'storage.sync', 'storage.checksum', 'flush'].map((k) => service.values.get(k))
     : [];
   return identityText({
@@ -181,15 +182,11 @@ export class EbpfInput {
   private open(loadOnly: boolean, runningElsewhere: readonly EbpfInput[] = []): void {
     const { settings, log } = this.options;
     // A reload takes all or nothing, whatever Trace_Error says.
-    const onFailure = loadOnly ? 'exit' : ((settings.values.get('trace_error') as string | undefined) ?? 'continue');
+    const typed = ebpfInputSettings(settings.values);
+    const onFailure = loadOnly ? 'exit' : typed.traceError;
     this.journal = this.openJournal();
-    const containerMetadata = settings.values.get('container_metadata') as boolean | undefined;
-    const runtimeMetadata = containerMetadata !== false && settings.values.get('container_runtime_metadata') !== false;
-    const kubernetesAnnotations = settings.values.get('kubernetes_annotations') === true;
-    if (runtimeMetadata) {
-      const socket = (key: string) => settings.values.get(key) as string | undefined;
-      this.releaseRuntimes = processRuntimeMetadata().acquire({ cri: socket('cri_socket'), docker: socket('docker_socket'), podman: socket('podman_socket') }, log);
-    }
+    const { containerMetadata, runtimeMetadata, kubernetesAnnotations } = typed;
+    if (runtimeMetadata) this.releaseRuntimes = processRuntimeMetadata().acquire(typed.runtimeSockets, log);
     const callbacks = this.sessionCallbacks();
     for (const selection of settings.traces) {
       const trace = selection.trace;
@@ -198,10 +195,10 @@ export class EbpfInput {
       const options: TraceSessionOptions = {
         trace,
         settings: { keys, selfPid: process.pid, filter: taskFilterFor(trace, settings.values) },
-        ringbufMapName: (settings.values.get('ringbuf_map_name') as string | undefined) ?? 'events',
-        ringbufBytes: (settings.values.get('ringbuf_size') as number | undefined) ?? 8 << 20,
-        wakeupMs: settings.values.get('wakeup_ms') as number | undefined,
-        sequenceKey: settings.values.get('sequence_key') as string | undefined,
+        ringbufMapName: typed.ringbufMapName,
+        ringbufBytes: typed.ringbufBytes,
+        wakeupMs: typed.wakeupMs,
+        sequenceKey: typed.sequenceKey,
         containerMetadata,
         runtimeMetadata,
         kubernetesAnnotations,
@@ -276,7 +273,7 @@ export class EbpfInput {
    */
   private openJournal(): InputJournal | undefined {
     const { settings, service, log, emit, whenAccepting } = this.options;
-    if (settings.values.get('storage.type') !== 'filesystem') return undefined;
+    if (!ebpfInputSettings(settings.values).journaled) return undefined;
     // The config loader refuses storage.type filesystem without storage.path, at its line.
     if (!service?.storagePath) throw new Error(`${settings.instance}: storage.type filesystem without storage.path`);
     const journal = InputJournal.open({
