@@ -1,17 +1,41 @@
 // trace_dns: DNS queries and responses over UDP and TCP, parsed in the kernel
 // from the send and receive syscalls (dns.bpf.c); a response carries the
 // latency since its query's send.
+import { join } from 'node:path';
+import { bpfObjectDir } from '../../inputs/session-options.js';
+import { Btf } from '../../records/btf.js';
 import type { Knobs } from '../../records/knobs.js';
 import type { TraceDefinition, TraceKey, TraceSettings } from '../types.js';
 
 export const DEFAULT_DNS_PORT = 53;
-// Size of dns_ports in dns.bpf.c.
-export const MAX_DNS_PORTS = 16;
+const OBJECT = 'dns.bpf.o';
+
+/**
+ * How many ports the kernel side holds: dns_ports' length in the object's
+ * BTF (undefined when the object can't be read: its start says why).
+ */
+let portSlots: number | null | undefined;
+function dnsPortSlots(): number | undefined {
+  if (portSlots === undefined) {
+    try {
+      const type = Btf.ofObject(join(bpfObjectDir, OBJECT)).globals().get('dns_ports');
+      portSlots = type?.kind === 'array' ? type.length : null;
+    } catch {
+      portSlots = null;
+    }
+  }
+  return portSlots ?? undefined;
+}
 
 const portKey: TraceKey = {
   name: 'dns_port',
-  maxItems: MAX_DNS_PORTS,
-  description: `ports that count as DNS, on the server's side (default ${DEFAULT_DNS_PORT}): a list separated by commas or spaces, the key may repeat; at most ${MAX_DNS_PORTS} in all`,
+  get maxItems() {
+    return dnsPortSlots();
+  },
+  get description() {
+    const slots = dnsPortSlots();
+    return `ports that count as DNS, on the server's side (default ${DEFAULT_DNS_PORT}): a list separated by commas or spaces, the key may repeat${slots ? `; at most ${slots} in all` : ''}`;
+  },
   repeatable: true,
   parse(value) {
     const items = value.split(/[\s,]+/).filter((s) => s.length > 0);
@@ -42,7 +66,7 @@ function configureDns(knobs: Knobs, settings: TraceSettings): void {
 export const trace_dns: TraceDefinition = {
   name: 'trace_dns',
   summary: 'DNS queries and responses (UDP and TCP) with name, type, id, response code and latency',
-  object: 'dns.bpf.o',
+  object: OBJECT,
   needs:
     'syscall tracepoints (syscalls:sys_enter/exit_sendto, _sendmsg, _sendmmsg, _write, _writev, _recvfrom, _recvmsg, _read, _readv, sys_enter_connect), ' +
     'BTF for CO-RE socket reads, and BPF task storage (Linux 5.11+)',
