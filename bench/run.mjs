@@ -24,7 +24,7 @@ import { buildLoadgen, loadKinds, outDir, runLoadgen } from './loadgen.mjs';
 import { fluentBitOnPath, RELAY_FLUSH_SECONDS, startFluentBitRelay } from './fluent-bit-relay.mjs';
 import { settle, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
 import { cpuSeconds, resetPeakRss, rssByKind, statusBytes } from './proc-stats.mjs';
-import { originStats, startSink } from './sink-client.mjs';
+import { awaitOrigin, originStats, startSink } from './sink-client.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
@@ -159,16 +159,7 @@ async function benchRun(run) {
     } else {
       on = await runLoadgen(run.kind, run.count, run.rate);
       // The tail: until all the generator's records are in, or none came for a while.
-      let lastChange = performance.now();
-      for (;;) {
-        const count = originStats(await sink.stats(), on.pid, recordKind).count;
-        if (count !== received) {
-          received = count;
-          lastChange = performance.now();
-        }
-        if (received >= on.offered || performance.now() - lastChange > TAIL_QUIET_MS) break;
-        await sleep(100);
-      }
+      received = await awaitOrigin(sink, on.pid, recordKind, on.offered, { quietMs: TAIL_QUIET_MS, stepMs: 100 });
     }
     const cpu = cpuSeconds(forwarder.pid) - cpuBefore;
     const wallSeconds = (Date.now() - startedWallMs) / 1000;

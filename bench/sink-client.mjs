@@ -76,3 +76,22 @@ export function startSink({ port = 0, unique = false } = {}) {
 export function originStats(stats, pid, recordKind) {
   return stats.origins[String(pid)]?.[recordKind] ?? { count: 0, first_arrival_ms: 0, last_arrival_ms: 0, latency: { p50_ms: null, p99_ms: null, max_ms: 0, negative: 0 } };
 }
+
+/**
+ * Waits for the tail of a generator's job at the sink: until all `offered`
+ * records of process `pid` are in, or none came for `quietMs`. Resolves
+ * with how many came.
+ */
+export async function awaitOrigin(sink, pid, recordKind, offered, { quietMs, stepMs }) {
+  let received = 0;
+  let lastChange = performance.now();
+  for (;;) {
+    const count = originStats(await sink.stats(), pid, recordKind).count;
+    if (count !== received) {
+      received = count;
+      lastChange = performance.now();
+    }
+    if (received >= offered || performance.now() - lastChange > quietMs) return received;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { buildLoadgen, loadKinds, outDir } from './loadgen.mjs';
 import { settle, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
 import { cpuSeconds, statusBytes } from './proc-stats.mjs';
-import { originStats, startSink } from './sink-client.mjs';
+import { awaitOrigin, originStats, startSink } from './sink-client.mjs';
 import { freePort } from './free-port.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -158,16 +158,7 @@ async function measure(run) {
     if (run.rate) {
       on = await runLoadgen(opts.kind, run.rate * seconds, run.rate);
       // The tail: until every record of the job is in, or none came for 3 s.
-      let lastChange = performance.now();
-      for (;;) {
-        const count = originStats(await sink.stats(), on.pid, recordKind).count;
-        if (count !== received) {
-          received = count;
-          lastChange = performance.now();
-        }
-        if (received >= on.offered || performance.now() - lastChange > 3000) break;
-        await sleep(20);
-      }
+      received = await awaitOrigin(sink, on.pid, recordKind, on.offered, { quietMs: 3000, stepMs: 20 });
     } else {
       await sleep(seconds * 1000);
     }
