@@ -93,7 +93,7 @@ export interface PingPong {
   /** The CPU both are pinned to. */
   cpu: number;
   rounds: number;
-  /** Waits until both are blocked, then reads their switch counts (which can't change before the next command). */
+  /** Waits until both are blocked and their switch counts hold, then reads them (they can't change before the next command). */
   settled(): Promise<{ ping: SwitchCounts; pong: SwitchCounts }>;
   /** Makes the round trips; resolves once ping has printed "done". */
   go(): Promise<void>;
@@ -134,10 +134,17 @@ export async function startPingPong(rounds = 1000, forks = 20): Promise<PingPong
     cpu,
     rounds,
     async settled() {
+      // A task is off its run queue (a wait channel) a moment before the
+      // kernel counts the switch: in between, __schedule picks the next
+      // task, which on an idle CPU can balance load for a while. Counts
+      // only hold once they read the same a little later, still blocked.
+      const read = () => ({ ping: switchCounts(ping), pong: switchCounts(pong) });
+      const same = (a: ReturnType<typeof read>, b: ReturnType<typeof read>) => JSON.stringify(a) === JSON.stringify(b);
       for (;;) {
         await waitFor(() => (blocked(ping) && blocked(pong) ? true : undefined), 10_000, 'sched-ping and sched-pong to block');
-        const counts = { ping: switchCounts(ping), pong: switchCounts(pong) };
-        if (blocked(ping) && blocked(pong)) return counts;
+        const counts = read();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (blocked(ping) && blocked(pong) && same(counts, read())) return counts;
       }
     },
     async go() {
