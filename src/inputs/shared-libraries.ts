@@ -2,9 +2,9 @@
 // that running processes really map, for uprobes: one path per distinct file
 // (device + inode), reachable from this mount namespace even when the
 // library lives in a container's file system or was deleted.
-import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { childProcessModule } from '../builtins-on-use.js';
 import type { SharedLibrary } from '../traces/types.js';
 
 const DELETED = ' (deleted)';
@@ -116,7 +116,7 @@ function isProcessDir(name: string): boolean {
 function linkerCachePaths(library: SharedLibrary): string[] {
   let listing: string;
   try {
-    listing = execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
+    listing = childProcessModule().execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } });
   } catch {
     return [];
   }

@@ -14,10 +14,10 @@
 // them) before anyone sees them.
 import { closeSync, constants, fchmodSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
 // msgpackr's entry without its native string decoder (msgpackr-extract, 4-6 MB
 // resident): packing, and unpacking a few small values, need none of it.
 import { Packr } from 'msgpackr/pack';
+import { zlibModule } from '../builtins-on-use.js';
 import { forEachEntry, MIN_ENTRY_BYTES } from '../chunk.js';
 import { skipValue } from '../msgpack/skip.js';
 
@@ -67,7 +67,7 @@ export function encodeFrameHead(records: number, entries: Buffer, checksum: bool
   const head = Buffer.allocUnsafe(FRAME_HEAD_BYTES);
   head.writeUInt32BE(records, 0);
   head.writeUInt32BE(entries.length, 4);
-  head.writeUInt32BE(checksum ? crc32(entries) : 0, 8);
+  head.writeUInt32BE(checksum ? zlibModule().crc32(entries) : 0, 8);
   return head;
 }
 
@@ -172,7 +172,7 @@ export class ChunkFileReader {
     const entries = Buffer.allocUnsafe(head.bytes);
     const { bytesRead } = await this.handle.read(entries, 0, head.bytes, this.at + FRAME_HEAD_BYTES);
     if (bytesRead !== head.bytes) throw new ChunkFileError(`${this.path} changed while it was read`);
-    if (this.header.checksum && crc32(entries) !== head.crc) throw new ChunkFileError(`${this.path}: a frame of ${head.records} records at byte ${this.at} fails its checksum`);
+    if (this.header.checksum && zlibModule().crc32(entries) !== head.crc) throw new ChunkFileError(`${this.path}: a frame of ${head.records} records at byte ${this.at} fails its checksum`);
     try {
       forEachEntry(entries, head.records);
     } catch (err) {

@@ -1,6 +1,7 @@
 // What a run loads is what its config uses: without HTTP_Server, a YAML
-// file, an @INCLUDE pattern or the runtimes' metadata, the modules behind
-// them (node:http and prom-client; yaml; tinyglobby; gRPC) are never loaded,
+// file, an @INCLUDE pattern, the runtimes' metadata, or a forward output's
+// TLS, gzip or acks, the modules behind them (node:http and prom-client;
+// yaml; tinyglobby; gRPC; node:tls, node:zlib, node:crypto) are never loaded,
 // which is what keeps ebpf-forward's memory small (docs/benchmarks.md, Speed and
 // losses). The CLI runs for real (attached, then stopped) with
 // report-loaded.mjs preloaded, which writes at exit what the process loaded.
@@ -45,6 +46,11 @@ const heavy: Record<string, RegExp> = {
   '@grpc/proto-loader': /\/node_modules\/@grpc\/proto-loader\//,
   // msgpackr's main entry requires it (a native string decoder); msgpackr/pack does not.
   'msgpackr-extract': /\/node_modules\/@?msgpackr-extract/,
+  // Built-ins some outputs and traces need (src/builtins-on-use.ts).
+  'node:tls': /^node:tls$/,
+  'node:zlib': /^node:zlib$/,
+  'node:crypto': /^node:crypto$/,
+  'node:child_process': /^node:child_process$/,
 };
 const loadedOf = (modules: string[]) => Object.keys(heavy).filter((name) => modules.some((m) => heavy[name]!.test(m)));
 
@@ -61,9 +67,18 @@ describe('modules are loaded by the config that uses them', () => {
   it('HTTP_Server On, a YAML file and an @INCLUDE pattern load theirs (the list sees them)', async () => {
     const port = await freePort();
     const classic = await loadedBy('with-http.conf', `@INCLUDE incl*.conf\n[SERVICE]\n    HTTP_Server On\n    HTTP_Port   ${port}\n${input}[OUTPUT]\n    Name  null\n    Match *\n`);
-    expect(loadedOf(classic)).toEqual(['node:http', 'prom-client', 'tinyglobby']);
+    // The HTTP server and prom-client bring the built-ins.
+    expect(loadedOf(classic)).toEqual(['node:http', 'prom-client', 'tinyglobby', 'node:tls', 'node:zlib', 'node:crypto', 'node:child_process']);
     const yaml = await loadedBy('plain.yaml', 'pipeline:\n  inputs:\n    - name: ebpf\n      trace: trace_signal\n      comm: no-such-comm\n      container_runtime_metadata: off\n  outputs:\n    - name: null\n      match: "*"\n');
     expect(loadedOf(yaml)).toEqual(['yaml']);
+  });
+
+  it('a forward output loads TLS, gzip and hashing only when its keys use them', async () => {
+    const port = await freePort();
+    const forward = (keys: string) => `${input}[OUTPUT]\n    Name  forward\n    Match *\n    Host  127.0.0.1\n    Port  ${port}\n${keys}`;
+    expect(loadedOf(await loadedBy('forward.conf', forward('')))).toEqual([]);
+    // Acks need chunk ids, drawn at start.
+    expect(loadedOf(await loadedBy('forward-acks.conf', forward('    Require_ack_response true\n')))).toEqual(['node:crypto']);
   });
 
   it('runtime metadata with sockets that take no connection (none there, or a stale file) loads neither gRPC nor node:http', async () => {

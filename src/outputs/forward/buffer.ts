@@ -1,6 +1,6 @@
 // What the output holds: per-tag batches still filling, sealed chunks waiting
 // for delivery (in memory or spooled to disk), and the memory they take.
-import { randomBytes } from 'node:crypto';
+import { cryptoModule } from '../../builtins-on-use.js';
 
 export type ChunkState = 'ready' | 'sending' | 'spilling';
 
@@ -60,7 +60,7 @@ export class Chunk {
    * call into OpenSSL per batch (one batch per input read under load).
    */
   static newId(): string {
-    idBytes ??= randomBytes(16);
+    idBytes ??= cryptoModule().randomBytes(16);
     idBytes.writeBigUInt64BE(++idCounter, 8);
     return idBytes.toString('base64');
   }

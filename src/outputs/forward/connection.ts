@@ -1,7 +1,8 @@
 // One connection to one receiver: TCP or TLS, the optional handshake, batch
 // writes with backpressure, and acks read from the same socket.
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions as TlsConnectionOptions, TLSSocket } from 'node:tls';
+import { tlsModule } from '../../builtins-on-use.js';
 import type { Logger } from '../../log.js';
 import { AckTracker, type PendingAck } from './ack.js';
 import { encodeValue } from './framing.js';
@@ -99,7 +100,7 @@ export class ForwardConnection {
   static async open(endpoint: Endpoint, options: ConnectOptions): Promise<ForwardConnection> {
     const socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
       const s = endpoint.tls
-        ? tlsConnect({ ...endpoint.tls, host: endpoint.host, port: endpoint.port })
+        ? tlsModule().connect({ ...endpoint.tls, host: endpoint.host, port: endpoint.port })
         : netConnect({ host: endpoint.host, port: endpoint.port });
       const timer = setTimeout(() => {
         s.destroy();

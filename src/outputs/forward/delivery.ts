@@ -3,7 +3,7 @@
 // socket write, then acked if acks are asked for. A spooled chunk is read
 // back only once a connection is there, and only when memory allows.
 import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
+import { zlibModule } from '../../builtins-on-use.js';
 import type { Chunk } from './buffer.js';
 import type { ForwardConnection } from './connection.js';
 import type { ForwardCounters } from './counters.js';
@@ -18,7 +18,8 @@ import type { Spiller } from './spill.js';
 import type { Upstream } from './upstream.js';
 import type { Changes } from './waiting.js';
 
-const gzip = promisify(gzipCallback);
+let gzipPromised: ((data: Buffer) => Promise<Buffer>) | undefined;
+const gzip = (data: Buffer) => (gzipPromised ??= promisify(zlibModule().gzip))(data);
 
 /** Chunks being delivered at once. */
 const MAX_IN_FLIGHT = 4;

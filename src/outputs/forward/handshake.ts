@@ -2,7 +2,7 @@
 // Username/Password. Digests are computed over raw bytes: the server's nonce
 // and auth salt are bytes whether they came as msgpack str (Fluent Bit sends
 // 16 random bytes in a str) or bin (Fluentd).
-import { createHash, randomBytes } from 'node:crypto';
+import { cryptoModule } from '../../builtins-on-use.js';
 import { AuthError } from './errors.js';
 import type { Helo, Ping, Pong } from './protocol.js';
 
@@ -16,7 +16,7 @@ export interface Credentials {
 }
 
 const sha512Hex = (...parts: (string | Uint8Array)[]): string => {
-  const hash = createHash('sha512');
+  const hash = cryptoModule().createHash('sha512');
   for (const p of parts) hash.update(p);
   return hash.digest('hex');
 };
@@ -39,7 +39,7 @@ export class Handshake {
    * mangles; Fluent Bit's in_forward takes the salt's strlen, so it must
    * hold no NUL byte either. Hex satisfies every receiver.
    */
-  readonly salt = randomBytes(16).toString('hex');
+  readonly salt = cryptoModule().randomBytes(16).toString('hex');
   private nonce: Uint8Array | undefined;
 
   constructor(private readonly credentials: Credentials) {}

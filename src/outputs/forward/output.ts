@@ -144,9 +144,10 @@ export class ForwardOutput implements Output {
   }
 
   async start(): Promise<void> {
-    // Chunk ids draw their random part (and OpenSSL sets up its generator,
-    // ~0.1 s of CPU) at start rather than on the first delivery.
-    Chunk.newId();
+    // Chunk ids (for acks and the spool only) draw their random part, and
+    // OpenSSL sets up its generator (~0.1 s of CPU), at start rather than
+    // on the first delivery.
+    if (this.settings.requireAck || this.spiller) Chunk.newId();
     await this.spiller?.restore();
     this.lifecycle.state = 'running';
     // Chunks restored from the spool: Flush keeps pumping them (held back while memory is short).
