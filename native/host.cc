@@ -1,9 +1,12 @@
 // Facts about the host that only native code can get cheaply and exactly:
 // the clocks (to turn BPF's monotonic timestamps into wall-clock time) and
-// tracefs (libbpf reads tracepoint ids from it); and the one privilege
+// tracefs (libbpf reads tracepoint ids from it); whether the kernel takes
+// fexit programs at all; and the one privilege
 // change JS cannot make: giving up capabilities in every thread.
 #include "host.h"
 
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <linux/capability.h>
@@ -279,6 +282,35 @@ Napi::Value SetDebug(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// probeFexit(function: string): throws (errno set) when the kernel refuses a
+// two-instruction fexit program on that vmlinux function, as libbpf-tools'
+// fentry_can_attach asks. A trace's own fexit programs, refused, would cost
+// a verifier log of up to 16 MB (libbpf loads again to get one): asking
+// first keeps that out of memory where fexit is not allowed. Quiet when it
+// can't tell (no vmlinux BTF, no such function): the real load says.
+Napi::Value ProbeFexit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  BeginLibbpfCapture();
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return env.Undefined();
+  int id = btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC);
+  btf__free(vmlinux);
+  if (id <= 0) return env.Undefined();
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},                  // exit
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FEXIT, .attach_btf_id = static_cast<__u32>(id));
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", insns, 2, &opts);
+  if (fd < 0) {
+    ThrowFailure(env, "loading a minimal fexit program on " + name, errno);
+    return env.Undefined();
+  }
+  close(fd);
+  return env.Undefined();
+}
+
 Napi::Value Versions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -318,6 +350,7 @@ void InitHost(Napi::Env env, Napi::Object exports) {
   exports.Set("keepOnlyCapabilities", Napi::Function::New(env, KeepOnlyCapabilities));
   exports.Set("setEffectiveCapabilities", Napi::Function::New(env, SetEffectiveCapabilities));
   exports.Set("setLibbpfDebug", Napi::Function::New(env, SetDebug));
+  exports.Set("probeFexit", Napi::Function::New(env, ProbeFexit));
   exports.Set("versions", Napi::Function::New(env, Versions));
 }
 

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { EventChunk } from '../chunk.js';
-import { openBpfObject, openRecordProgram, openRingReader, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
+import { addon, openBpfObject, openRecordProgram, openRingReader, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
 import { taskFilterFor } from '../task-filter/keys.js';
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
 import { pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
@@ -13,7 +13,7 @@ import { CGROUP_PROGRAMS, type FilterBits } from '../task-filter/kernel.js';
 import { applyFilters, attachTracePrograms } from './attach.js';
 import { checkRingMap, configureObject, recordProgramOf } from './object-setup.js';
 import { bpfObjectDir, DEFAULT_WAKEUP_MS, MAX_BATCH_BYTES, sessionIdentity, type SessionCallbacks, type TraceSessionOptions } from './session-options.js';
-import { explain, TraceStartError, type FailedStep } from './start-errors.js';
+import { explain, hookOf, TraceStartError, type FailedStep } from './start-errors.js';
 import { BpfObjectFileError, openBpfObjectFile, type CheckedBpfObjectFile } from '../config/bpf-object-file.js';
 
 /**
@@ -257,6 +257,12 @@ export class TraceSession {
       for (const p of allPrograms) if (!programs.includes(p)) object.setAutoload(p.name, false);
     });
     const sections = new Map(programs.map((p) => [p.name, p.section]));
+    // attach auto: the kernel asked first, with a minimal fexit program on the
+    // first one's function; a refusal of the trace's own would cost a
+    // verifier log of up to 16 MB.
+    const firstFexit = path === 'fentry' && !forced ? programs.find((p) => pathOfSection(p.section) === 'fentry') : undefined;
+    const fexitTarget = firstFexit && /^(?:fentry|fexit)(?:\.s)?\/(.+)$/.exec(firstFexit.section)?.[1];
+    if (fexitTarget) step({ what: `loading ${firstFexit.name}`, hook: hookOf(firstFexit.section) }, () => addon().probeFexit(fexitTarget));
     step({ what: 'loading', sections }, () => object.load());
     if (this.countsFiltered) applyFilters(object, trace, this.settings.filter, this.filterBits!, sections);
     step('opening its ring buffer', () => {

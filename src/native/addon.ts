@@ -125,6 +125,8 @@ interface Addon {
   /** This thread's effective set becomes `caps` (each must be permitted): a hot reload raises and lowers its loading capabilities. */
   setEffectiveCapabilities(caps: number[]): void;
   setLibbpfDebug(on: boolean): void;
+  /** Throws (errno set) when the kernel refuses a minimal fexit program on that vmlinux function; quiet when it takes it or can't tell. */
+  probeFexit(functionName: string): void;
   versions(): { libbpf: string; possibleCpus: number };
 }
 
