@@ -34,7 +34,7 @@ export const UNIT_TESTS = [
   'test/outputs/forward/upstream.test.ts',
   'test/outputs/forward/wire.test.ts',
   'test/outputs/stdout.test.ts',
-  'test/packaging/dockerfile.test.ts',
+  'test/system/packaging/dockerfile.test.ts',
   'test/docs.test.ts',
   'test/records/compile.test.ts',
   'test/records/encoder.test.ts',

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local stand-ins for the two images docker/Dockerfile starts from,
-# node:20-bookworm and node:20-bookworm-slim, for test/image to build it
+# node:20-bookworm and node:20-bookworm-slim, for test/system/image to build it
 # with no registry reachable. Each is the debootstrap base of
 # scripts/test-runtimes.sh with this host's Node 20 laid out as the official
 # images lay it out: node, npm and npx in /usr/local/bin, npm and corepack
@@ -18,7 +18,7 @@
 # change (a label on each image says which). Called by
 # scripts/test-runtimes.sh once podman is set up; can be run alone (as
 # root). Its outcome is one line in $state/status/node-images ("ok", or why
-# not), which test/image reads.
+# not), which test/system/image reads.
 set -uo pipefail
 
 state=/var/cache/ebpf-forward-test
@@ -28,7 +28,7 @@ label=ebpf-forward-test.node-stand-in
 status_file=$state/status/node-images
 
 say() { echo "ebpf-forward test setup: $*" >&2; }
-# Says why the stand-ins can't be had, for the setup's log and test/image.
+# Says why the stand-ins can't be had, for the setup's log and test/system/image.
 give_up() {
   say "$1"
   mkdir -p "$(dirname "$status_file")" && printf '%s\n' "$1" >"$status_file"

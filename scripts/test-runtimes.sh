@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real container runtimes test/runtimes runs containers with: podman,
+# The real container runtimes test/system/runtimes runs containers with: podman,
 # docker, containerd (through ctr and through its CRI API, as the kubelet
 # uses it) and runc. Installs them (Debian packages), configures them for
 # this kind of host (no systemd as PID 1, cgroup v1 hybrid, no registry
@@ -9,7 +9,7 @@
 # each runtime once. Idempotent, and quick when all is in place.
 #
 # Each runtime's outcome is one line in $state/status/<runtime> ("ok", or why
-# it can't be used here), which test/runtimes reads: a runtime that could not
+# it can't be used here), which test/system/runtimes reads: a runtime that could not
 # be set up fails its tests with that line, it is not skipped.
 # Called by scripts/test-setup.sh; can be run alone (as root).
 set -uo pipefail
@@ -263,7 +263,7 @@ done
 
 write_status
 
-# The stand-ins of docker/Dockerfile's base images, which test/image builds
+# The stand-ins of docker/Dockerfile's base images, which test/system/image builds
 # it on (scripts/test-node-images.sh, made once and kept).
 node_stand_ins() {
   if failed podman; then

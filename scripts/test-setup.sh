@@ -3,7 +3,7 @@
 # Debian's prometheus package, which test/http runs on the Prometheus text
 # (`promtool check metrics`). The package also brings the Prometheus server;
 # its service is kept from starting (policy-rc.d), as only promtool is used.
-# Then the container runtimes test/runtimes runs real containers with
+# Then the container runtimes test/system/runtimes runs real containers with
 # (scripts/test-runtimes.sh, which can be run alone).
 # Idempotent and quick when all is in place.
 set -euo pipefail
@@ -26,9 +26,9 @@ if ! command -v promtool >/dev/null; then
 fi
 
 # A runtime that can't be set up is said here in one line, and its tests in
-# test/runtimes fail with that line; the rest of the suite still runs.
+# test/system/runtimes fail with that line; the rest of the suite still runs.
 bash "$(dirname "$0")/test-runtimes.sh" || true
 
-# qemu, the guest's root filesystem and Debian 12's kernel, for test/vm
+# qemu, the guest's root filesystem and Debian 12's kernel, for test/system/vm
 # (scripts/vm-run.sh); a failure here fails those tests with its line.
 bash "$(dirname "$0")/vm/setup.sh" || true

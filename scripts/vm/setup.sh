@@ -2,7 +2,7 @@
 # What scripts/vm-run.sh needs: qemu (software emulation is enough; KVM is
 # used where it works), cpio and debootstrap from Debian's packages; the
 # guest's root filesystem; Debian 12's and Debian 11's newest kernels (those
-# test/vm boots).
+# test/system/vm boots).
 # Idempotent, and quick when all is in place. Called by scripts/test-setup.sh.
 set -euo pipefail
 here=$(dirname "$0")
