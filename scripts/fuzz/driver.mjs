@@ -352,8 +352,10 @@ function randomSource(r, paths, object) {
       const e = randomEnum(r, object);
       const names = Object.fromEntries(Array.from({ length: r.int(8) }, () => [e.enumerator(), key(r)]));
       return { names, enum: e.name, of: path(), otherwise: key(r) };
-    case 6:
-      return { pathAsPassed: r.int(6), dirfd: path(), flags: path(), mask: r.edge32() };
+    case 6: {
+      const flags = randomEnum(r, object);
+      return { pathAsPassed: r.int(6), dirfd: path(), flags: path(), enum: flags.name, allOf: Array.from({ length: r.int(4) }, () => flags.enumerator()) };
+    }
     default:
       return { containerOf: path(), pid: path() };
   }

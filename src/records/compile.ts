@@ -300,7 +300,10 @@ class ShapeCompiler {
     if (!flagsInt || flagsInt.signed || flagsInt.size > 4) throw this.mismatch(what, 'unsigned flags', flags.type, from.flags);
     this.fixed(dirfd.offset, 4);
     this.fixed(flags.offset, flagsInt.size);
-    b.emit(Op.TSTR_FDPATH, len.offset, len.size, dirfd.offset, flags.offset, flagsInt.size, from.mask >>> 0);
+    const enumerators = enumeratorsOf(this.btf, from.enum, what, this.options.object);
+    const mask = from.allOf.reduce((bits, enumerator) => bits | valueOf(enumerators, enumerator, from.enum, this.options), 0n);
+    if (mask <= 0n || mask > 0xffffffffn) throw new RecordLayoutError(`${this.options.trace}: ${what}: flags ${from.allOf.join(' | ')} of enum ${from.enum} are not bits of a u32`);
+    b.emit(Op.TSTR_FDPATH, len.offset, len.size, dirfd.offset, flags.offset, flagsInt.size, Number(mask));
   }
 
   private lengthMember(path: string, what: string): { offset: number; size: number } {

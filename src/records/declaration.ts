@@ -30,10 +30,11 @@ export type FieldSource =
   | { names: Readonly<Record<string, string>>; enum: string; of: string; otherwise: string }
   /**
    * The n-th tail string, a path the kernel may have named relative to a
-   * directory fd ("/dev/fd/<dirfd>/..."), given back as passed when every bit of
-   * `mask` is set in the `flags` member.
+   * directory fd ("/dev/fd/<dirfd>/..."), given back as passed when every
+   * flag of `allOf` (enumerators of `enum`, bits, their values from the
+   * BTF) is set in the `flags` member.
    */
-  | { pathAsPassed: number; dirfd: string; flags: string; mask: number }
+  | { pathAsPassed: number; dirfd: string; flags: string; enum: string; allOf: readonly string[] }
   /**
    * The container id of the cgroup whose v2 id is the u64 `cgroupId` member,
    * found from the path of that cgroup (the u32 `pid` member's process helps

@@ -8,7 +8,9 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TraceSession } from '../../src/inputs/trace-session.js';
 import { addon } from '../../src/native/addon.js';
-import { ExecFlags, execRecord, execStringSource, trace_exec, type ExecStringSource } from '../../src/traces/exec/index.js';
+import { bpfObjectDir } from '../../src/inputs/session-options.js';
+import { Btf } from '../../src/records/btf.js';
+import { execRecord, trace_exec } from '../../src/traces/exec/index.js';
 import type { TraceDefinition } from '../../src/traces/types.js';
 import { waitFor } from '../support/cli.js';
 import { EXEC_PROBE_COMM, execProbePath, numberedArgs, runExecProbe, type ExecProbeOption, type ExecProbeRun } from '../support/exec.js';
@@ -21,6 +23,18 @@ const UINTS = ['pid', 'tid', 'ppid', 'argc'];
 const ENOENT = 2;
 /** The test's extra field: the record header's flags. */
 const SOURCE_FLAGS = 'source_flags';
+
+/** A bit of enum exec_flag (event_header.flags), from exec.bpf.o's BTF. */
+const execFlags = Btf.ofObject(join(bpfObjectDir, 'exec.bpf.o')).enumerators('exec_flag')!;
+const flag = (name: string) => Number(execFlags.get(name)!);
+
+/** Where the BPF side read an exec record's strings. */
+type ExecStringSource = 'call' | 'image' | 'exit';
+function execStringSource(flags: number): ExecStringSource {
+  if (flags & flag('EXEC_F_FROM_IMAGE')) return 'image';
+  if (flags & flag('EXEC_F_AT_EXIT')) return 'exit';
+  return 'call';
+}
 
 interface Seen {
   event: DecodedEvent;
@@ -311,13 +325,13 @@ describe('exec records encoded from their BTF layout', () => {
   });
 
   it('execveat read from the new program: the kernel\'s /dev/fd/<dirfd> name becomes the path as passed', () => {
-    const image = ExecFlags.execveat | ExecFlags.fromImage;
+    const image = flag('EXEC_F_EXECVEAT') | flag('EXEC_F_FROM_IMAGE');
     const name = (flags: number, dirfd: number, filename: string) => decode(execRecordBytes({ flags, dirfd, strings: [filename, 'a', '', '', ''] })).filename;
     expect(name(image, 3, '/dev/fd/3/echo')).toBe('echo');
     expect(name(image, 3, '/dev/fd/3')).toBe(''); // AT_EMPTY_PATH
     expect(name(image, 3, '/bin/echo')).toBe('/bin/echo'); // absolute: dirfd unused
     expect(name(image, 3, '/dev/fd/31/echo')).toBe('/dev/fd/31/echo');
     expect(name(image, -100, 'echo')).toBe('echo');
-    expect(name(ExecFlags.execveat, 3, '/dev/fd/3/echo')).toBe('/dev/fd/3/echo'); // read at the call: as passed already
+    expect(name(flag('EXEC_F_EXECVEAT'), 3, '/dev/fd/3/echo')).toBe('/dev/fd/3/echo'); // read at the call: as passed already
   });
 });

@@ -19,12 +19,9 @@
 
 RECORD_TYPE(exec_event);
 ENUM_TYPE(exec_stage);
+ENUM_TYPE(exec_flag);
 
 /* event_header.flags */
-#define EXEC_F_EXECVEAT   0x1 /* the call was execveat */
-#define EXEC_F_FROM_IMAGE 0x2 /* strings read from the new program's stack */
-#define EXEC_F_AT_EXIT    0x4 /* strings read from the caller at syscall exit */
-#define EXEC_F_INCOMPLETE 0x8 /* a read failed: some strings empty, argc maybe short */
 
 #define FILENAME_BYTES 4096 /* PATH_MAX, with its NUL */
 #define ARG_BYTES 1024      /* per argument kept, with its NUL */

@@ -13,6 +13,14 @@ enum exec_stage {
 	EXEC_STAGE_EXIT = 1,
 };
 
+/* event_header.flags: bits */
+enum exec_flag {
+	EXEC_F_EXECVEAT = 0x1,   /* the call was execveat */
+	EXEC_F_FROM_IMAGE = 0x2, /* strings read from the new program's stack */
+	EXEC_F_AT_EXIT = 0x4,    /* strings read from the caller at syscall exit */
+	EXEC_F_INCOMPLETE = 0x8, /* a read failed: some strings empty, argc maybe short */
+};
+
 struct exec_event {
 	struct event_header hdr;
 	__u32 ppid;

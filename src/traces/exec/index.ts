@@ -3,27 +3,6 @@
 import type { RecordShape } from '../../records/declaration.js';
 import type { TraceDefinition } from '../types.js';
 
-/** event_header.flags of an exec record (EXEC_F_* in exec.bpf.c). */
-export const ExecFlags = {
-  /** The call was execveat. */
-  execveat: 0x1,
-  /** Strings read from the new program's stack after a successful exec. */
-  fromImage: 0x2,
-  /** Strings read from the caller again at the syscall's exit. */
-  atExit: 0x4,
-  /** A read failed: some strings are empty and argc may be short. */
-  incomplete: 0x8,
-} as const;
-
-/** Where an exec record's strings were read (for diagnostics and tests). */
-export type ExecStringSource = 'call' | 'image' | 'exit';
-
-export function execStringSource(flags: number): ExecStringSource {
-  if (flags & ExecFlags.fromImage) return 'image';
-  if (flags & ExecFlags.atExit) return 'exit';
-  return 'call';
-}
-
 // struct exec_event, then its five strings back to back, their byte lengths in len[].
 export const execRecord: RecordShape = {
   struct: 'exec_event',
@@ -37,7 +16,7 @@ export const execRecord: RecordShape = {
     {
       key: 'filename',
       type: 'string',
-      from: { pathAsPassed: 0, dirfd: 'dirfd', flags: 'hdr.flags', mask: ExecFlags.execveat | ExecFlags.fromImage },
+      from: { pathAsPassed: 0, dirfd: 'dirfd', flags: 'hdr.flags', enum: 'exec_flag', allOf: ['EXEC_F_EXECVEAT', 'EXEC_F_FROM_IMAGE'] },
       doc: 'the path as passed (up to 4095 bytes)',
     },
     { key: 'argv', type: 'string', from: { tail: 1 }, doc: 'argv[0] (`""` where absent; up to 1023 bytes)' },
