@@ -22,6 +22,7 @@
 //                costs the idle process a timer a second, Node's request-timeout check)
 //     --cli      the cli.js to run (default dist/cli.js): a copy of dist/ in the checkout's root, to compare builds back to back
 //     --set K=V  an input key more (repeatable), e.g. --set wakeup_ms=75 --set container_runtime_metadata=off
+//     --node-args node flags for ebpf-forward after the CLI's own (e.g. "--no-lite-mode"), to try V8 settings
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -42,6 +43,7 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '10' },
     flush: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'node-args': { type: 'string', default: '' },
     json: { type: 'boolean', default: false },
     set: { type: 'string', multiple: true, default: [] },
     'reader-stats': { type: 'boolean', default: false },
@@ -143,7 +145,10 @@ ${opts.set.map((kv) => `    ${kv.replace('=', '  ')}\n`).join('')}
 async function measure(run) {
   const sink = await startSink();
   const httpPort = await freePort();
-  const forwarder = await startEbpfForward(cliPath, writeConfig(sink.port, httpPort), opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []);
+  const forwarder = await startEbpfForward(cliPath, writeConfig(sink.port, httpPort), [
+    ...opts['node-args'].split(/\s+/).filter(Boolean),
+    ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []),
+  ]);
   try {
     // Warm-up: a second of the same load (V8 compiles the hot path once), from another worker pid;
     // then the start's tail (V8 compiling and collecting for a few seconds) is left out too.
