@@ -5,7 +5,8 @@
 //   into an output plugin's own files: plugins are reached through
 //   src/outputs/registry.ts and src/outputs/types.ts;
 // - a plugin does not import another plugin's files;
-// - src/ never imports tests, benchmarks or scripts.
+// - src/ never imports tests, benchmarks or scripts, nor a package that is
+//   only a devDependency (msgpackr: the tests' independent decoder).
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -36,6 +37,13 @@ module.exports = {
       comment: 'Shipped code does not depend on tests, benchmarks or scripts.',
       from: { path: '^src/' },
       to: { path: '^(test|bench|scripts)/' },
+    },
+    {
+      name: 'src-not-into-dev-dependencies',
+      severity: 'error',
+      comment: 'Shipped code uses only what package.json lists in dependencies (an install leaves devDependencies out).',
+      from: { path: '^src/' },
+      to: { dependencyTypes: ['npm-dev'] },
     },
   ],
   options: {

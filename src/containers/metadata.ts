@@ -6,7 +6,7 @@
 // native encoder gets a copy of each container's pairs (its own cache,
 // native/cgroup_names.h ContainerMetadata), the TypeScript reference encoder
 // reads them here.
-import { createRequire } from 'node:module';
+import { packValue as pack } from '../msgpack/values.js';
 import { CONTAINER_METADATA_MAX } from '../records/program.js';
 
 export type RuntimeKind = 'docker' | 'podman' | 'cri';
@@ -43,13 +43,6 @@ export interface EncodedPairs {
   count: number;
 }
 
-// @msgpack/msgpack is loaded by the first container a runtime tells of (a
-// node without runtimes never loads it); the store is written synchronously,
-// hence require (the package ships CommonJS too).
-const requireHere = createRequire(import.meta.url);
-let msgpack: typeof import('@msgpack/msgpack') | undefined;
-// Every value in its smallest form (fixmap, fixstr...), as Fluent Bit writes them.
-const pack = (value: unknown) => Buffer.from((msgpack ??= requireHere('@msgpack/msgpack') as typeof import('@msgpack/msgpack')).encode(value));
 
 /**
  * The record's pairs for a container: a CRI container's `kubernetes` map

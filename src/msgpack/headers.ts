@@ -1,6 +1,6 @@
 // Msgpack container headers for bytes encoded elsewhere: the forward output's
 // framing around a chunk's entries, and the record programs' map and array
-// heads. Neither msgpack library has an API for a header alone.
+// heads. The msgpack library has no API for a header alone.
 
 /** The header of a container of n items: the fix form, then 16 and 32 bits. */
 function containerHeader(n: number, fix: number, fixLimit: number, code16: number): Buffer {

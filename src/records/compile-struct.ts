@@ -4,7 +4,8 @@ import { arrayHeader, mapHeader } from '../msgpack/headers.js';
 import { type Btf, type StructLayout, type TypeLayout } from './btf.js';
 import { describeType, memberAt } from './members.js';
 import { NO_DEFAULT, Op, type RecordProgram } from './program.js';
-import { isCharArray, packr, ProgramBuilder, RecordLayoutError } from './program-builder.js';
+import { isCharArray, ProgramBuilder, RecordLayoutError } from './program-builder.js';
+import { packValue } from '../msgpack/values.js';
 
 export interface StructCompileOptions {
   /** For messages: the object file. */
@@ -127,7 +128,7 @@ function encodeValue(b: ProgramBuilder, type: TypeLayout, offset: number, path: 
       if (![1, 2, 4, 8].includes(type.size)) throw new RecordLayoutError(`${path} in ${object} is a ${type.size}-byte enum`);
       const cases = type.values.flatMap((v) => {
         const u = BigInt.asUintN(64, v.value);
-        return [Number(u & 0xffffffffn), Number(u >> 32n), ...b.constant(packr.pack(v.name))];
+        return [Number(u & 0xffffffffn), Number(u >> 32n), ...b.constant(packValue(v.name))];
       });
       b.emit(Op.ENUM, offset, type.size, type.signed ? 1 : 0, type.values.length, 0, NO_DEFAULT, ...cases);
       return;

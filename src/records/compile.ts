@@ -8,7 +8,8 @@ import { describeType, memberAt, type ResolvedMember } from './members.js';
 import type { FieldDeclaration, FieldType, RecordDeclaration, RecordShape } from './declaration.js';
 import { CONTAINER_FIELDS, HEAD_FIELDS, RUNTIME_METADATA_FIELDS, SEQUENCE_MEMBER, TIME_MEMBER } from './head.js';
 import { NO_TARGET, Op, type RecordProgram } from './program.js';
-import { isCharArray, packr, ProgramBuilder, RecordLayoutError } from './program-builder.js';
+import { isCharArray, ProgramBuilder, RecordLayoutError } from './program-builder.js';
+import { packValue } from '../msgpack/values.js';
 
 /** The enumerators of `enum name` in the object's BTF; `what` names the use in the message. */
 function enumeratorsOf(btf: Btf, name: string, what: string, object: string): ReadonlyMap<string, bigint> {
@@ -167,7 +168,7 @@ class ShapeCompiler {
     if (fields.some((f) => 'containerOf' in f.from || 'nonzero' in f.from)) b.emit(Op.MAP, keys.length);
     else b.literal(mapHeader(keys.length));
     b.key('event_type');
-    b.literal(packr.pack(shape.eventType));
+    b.literal(packValue(shape.eventType));
     for (const field of fields) {
       // CONTAINER_ID and UINT_NONZERO write their own key, or nothing.
       if (!('containerOf' in field.from) && !('nonzero' in field.from)) b.key(field.key);
@@ -224,7 +225,7 @@ class ShapeCompiler {
       const int = integerOf(m.type);
       if (!int || int.signed || !integerFits(field.type, int)) throw this.mismatch(what, `an unsigned integer that fits ${field.type}`, m.type, from.nonzero);
       this.fixed(m.offset, int.size);
-      b.emit(Op.UINT_NONZERO, m.offset, int.size, ...b.constant(packr.pack(field.key)));
+      b.emit(Op.UINT_NONZERO, m.offset, int.size, ...b.constant(packValue(field.key)));
       return;
     }
     if ('containerOf' in from) {
@@ -235,7 +236,7 @@ class ShapeCompiler {
       if (pid.type.kind !== 'int' || pid.type.size !== 4 || pid.type.signed) throw this.mismatch(what, 'a u32 pid', pid.type, from.pid);
       this.fixed(cgroup.offset, 8);
       this.fixed(pid.offset, 4);
-      b.emit(Op.CONTAINER_ID, cgroup.offset, pid.offset, ...b.constant(packr.pack(field.key)));
+      b.emit(Op.CONTAINER_ID, cgroup.offset, pid.offset, ...b.constant(packValue(field.key)));
       return;
     }
     if (field.type !== 'string' && !('errno' in from)) throw new RecordLayoutError(`${this.options.trace}: ${what}: a derived text field must be declared string`);
@@ -275,9 +276,9 @@ class ShapeCompiler {
       const enumerators = enumeratorsOf(this.btf, from.enum, what, this.options.object);
       const cases = Object.entries(from.names).map(([enumerator, name]) => {
         const value = valueOf(enumerators, enumerator, from.enum, this.options);
-        return [Number(BigInt.asUintN(32, value)), Number(BigInt.asUintN(32, value >> 32n)), ...b.constant(packr.pack(name))];
+        return [Number(BigInt.asUintN(32, value)), Number(BigInt.asUintN(32, value >> 32n)), ...b.constant(packValue(name))];
       });
-      const [defOff, defLen] = b.constant(packr.pack(from.otherwise));
+      const [defOff, defLen] = b.constant(packValue(from.otherwise));
       b.emit(Op.ENUM, m.offset, int.size, int.signed ? 1 : 0, cases.length, defOff, defLen, ...cases.flat());
       return;
     }

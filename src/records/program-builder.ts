@@ -1,16 +1,11 @@
 // Building a record program: code words, a constant pool with each literal
 // once, and the error a declaration that does not fit its BTF gives.
-// msgpackr's entry without its native string decoder (msgpackr-extract, 4-6 MB
-// resident): packing, and unpacking a few small values, need none of it.
-import { Packr } from 'msgpackr/pack';
+import { packValue } from '../msgpack/values.js';
 import type { TypeLayout } from './btf.js';
 import { FIXED_ARGS, Op, type Opcode, type RecordProgram } from './program.js';
 
 /** A declaration that does not fit the BTF it is compiled against; the message names both. */
 export class RecordLayoutError extends Error {}
-
-// Literals (keys, constant strings) are encoded once, at compile time.
-export const packr = new Packr({ useRecords: false });
 
 /** Programs larger than this are refused (a huge array in a user's struct, say). */
 const MAX_CODE_WORDS = 1 << 20;
@@ -48,7 +43,7 @@ export class ProgramBuilder {
   }
 
   key(name: string): void {
-    this.literal(packr.pack(name));
+    this.literal(packValue(name));
   }
 
   build(): RecordProgram {

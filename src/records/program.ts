@@ -11,7 +11,7 @@
 // every read is checked against the record's length: a read past its end
 // makes the record malformed (not sent, counted), as does MIN_LEN.
 //
-// Encoding rules (they are what msgpackr gives, and what Fluent Bit sends):
+// Encoding rules (the smallest forms, as Fluent Bit writes them):
 // integers in their smallest msgpack form (non-negative values always in the
 // unsigned forms: fixint, 0xcc, 0xcd, 0xce, 0xcf; negative: negative fixint,
 // 0xd0, 0xd1, 0xd2, 0xd3); strings as fixstr/str8/str16/str32 of valid UTF-8

@@ -14,12 +14,10 @@
 // them) before anyone sees them.
 import { closeSync, constants, fchmodSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-// msgpackr's entry without its native string decoder (msgpackr-extract, 4-6 MB
-// resident): packing, and unpacking a few small values, need none of it.
-import { Packr } from 'msgpackr/pack';
 import { zlibModule } from '../builtins-on-use.js';
 import { forEachEntry, MIN_ENTRY_BYTES } from '../chunk.js';
 import { skipValue } from '../msgpack/skip.js';
+import { packValue, unpackValue } from '../msgpack/values.js';
 
 const MAGIC = 'ebpf-forward chunk';
 const VERSION = 2;
@@ -28,8 +26,6 @@ const FRAME_HEAD_BYTES = 12;
 /** Largest frame read back: far above a batch (2 MB) or a ring read (256 KB). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const FILE_MODE = 0o600;
-
-const packr = new Packr({ useRecords: false, variableMapSize: true, mapsAsObjects: true });
 
 export interface ChunkFileHeader {
   tag: string;
@@ -59,7 +55,7 @@ export class TruncatedFrameError extends ChunkFileError {
 export function encodeHeader(header: ChunkFileHeader): Buffer {
   const fields: Record<string, unknown> = { tag: header.tag, created_at: header.createdAt, checksum: header.checksum };
   if (header.id !== undefined) fields.id = header.id;
-  return packr.pack([MAGIC, VERSION, fields]);
+  return packValue([MAGIC, VERSION, fields]);
 }
 
 /** A frame's head for `entries`; the entries follow it as they are. */
@@ -144,7 +140,7 @@ export class ChunkFileReader {
       }
       let value: unknown;
       try {
-        value = packr.unpack(prefix.subarray(0, end));
+        value = unpackValue(prefix.subarray(0, end));
       } catch {
         throw new ChunkFileError(`${path} is not an ebpf-forward chunk file`);
       }

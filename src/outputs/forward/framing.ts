@@ -2,15 +2,11 @@
 // wrote them): each mode's message is a few header bytes around them, so
 // entries are never re-encoded for a message, a resend, a spool file or
 // another node. Array and bin headers around pre-encoded bytes are framing
-// msgpackr has no API for; the tag, options and handshake messages are
-// msgpackr's.
-// msgpackr's entry without its native string decoder (msgpackr-extract, 4-6 MB
-// resident): packing, and unpacking a few small values, need none of it.
-import { Packr } from 'msgpackr/pack';
+// the msgpack library has no API for (src/msgpack/headers.ts); the tag,
+// options and handshake messages are whole values (src/msgpack/values.ts).
 import { arrayHeader, binHeader } from '../../msgpack/headers.js';
+import { packValue } from '../../msgpack/values.js';
 import type { TransportOptions } from './protocol.js';
-
-const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /** The options map with only the keys that are set, in Fluent Bit's order. */
 function optionsBytes(options: TransportOptions): Buffer {
@@ -18,7 +14,7 @@ function optionsBytes(options: TransportOptions): Buffer {
   if (options.chunk !== undefined) ordered.chunk = options.chunk;
   if (options.size !== undefined) ordered.size = options.size;
   if (options.compressed !== undefined) ordered.compressed = options.compressed;
-  return packr.pack(ordered);
+  return packValue(ordered);
 }
 
 /**
@@ -33,7 +29,7 @@ export const messageBytes = (parts: MessageParts): number => parts.reduce((n, p)
 
 /** Forward mode: `[tag, [entries...], options?]`. */
 export function encodeForwardMessage(tag: string, entries: Buffer, count: number, options?: TransportOptions): MessageParts {
-  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packr.pack(tag), arrayHeader(count)]), entries];
+  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packValue(tag), arrayHeader(count)]), entries];
   if (options) parts.push(optionsBytes(options));
   return parts;
 }
@@ -43,12 +39,12 @@ export function encodeForwardMessage(tag: string, entries: Buffer, count: number
  * payload being the packed entries or their gzip.
  */
 export function encodePackedForwardMessage(tag: string, payload: Buffer, options?: TransportOptions): MessageParts {
-  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packr.pack(tag), binHeader(payload.length)]), payload];
+  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packValue(tag), binHeader(payload.length)]), payload];
   if (options) parts.push(optionsBytes(options));
   return parts;
 }
 
-/** Any small msgpack value (handshake messages), with msgpackr. */
+/** Any small msgpack value (handshake messages). */
 export function encodeValue(value: unknown): Buffer {
-  return packr.pack(value);
+  return packValue(value);
 }
