@@ -27,9 +27,22 @@ export type MessageParts = Buffer[];
 /** Bytes of a message in parts. */
 export const messageBytes = (parts: MessageParts): number => parts.reduce((n, p) => n + p.length, 0);
 
+/** A tag's msgpack bytes, kept: a node's few tags are encoded once, not once a batch. */
+const tagBytesCache = new Map<string, Buffer>();
+const TAG_CACHE_MAX = 256;
+function tagBytes(tag: string): Buffer {
+  let bytes = tagBytesCache.get(tag);
+  if (!bytes) {
+    if (tagBytesCache.size >= TAG_CACHE_MAX) tagBytesCache.clear();
+    bytes = packValue(tag);
+    tagBytesCache.set(tag, bytes);
+  }
+  return bytes;
+}
+
 /** Forward mode: `[tag, [entries...], options?]`. */
 export function encodeForwardMessage(tag: string, entries: Buffer, count: number, options?: TransportOptions): MessageParts {
-  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packValue(tag), arrayHeader(count)]), entries];
+  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), tagBytes(tag), arrayHeader(count)]), entries];
   if (options) parts.push(optionsBytes(options));
   return parts;
 }
@@ -39,7 +52,7 @@ export function encodeForwardMessage(tag: string, entries: Buffer, count: number
  * payload being the packed entries or their gzip.
  */
 export function encodePackedForwardMessage(tag: string, payload: Buffer, options?: TransportOptions): MessageParts {
-  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), packValue(tag), binHeader(payload.length)]), payload];
+  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), tagBytes(tag), binHeader(payload.length)]), payload];
   if (options) parts.push(optionsBytes(options));
   return parts;
 }
