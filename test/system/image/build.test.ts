@@ -56,7 +56,7 @@ describe('docker/Dockerfile, built with podman', () => {
     const bytes = Number(podman('image', 'inspect', '-f', '{{.Size}}', image.tag));
     console.log(`image size: ${(bytes / 1e6).toFixed(0)} MB; node:20-bookworm-slim stand-in: ${(Number(podman('image', 'inspect', '-f', '{{.Size}}', SLIM)) / 1e6).toFixed(0)} MB`);
     const readme = readFileSync(join(repoRoot, 'docs', 'install.md'), 'utf8');
-    const said = /built\s+by\s+test\/image\s+is\s+(\d+)\s+MB/.exec(readme);
+    const said = /built\s+by\s+test\/system\/image\s+is\s+(\d+)\s+MB/.exec(readme);
     expect(said, 'docs/install.md says "built by test/system/image is N MB"').not.toBeNull();
     expect(Math.abs(Number(said![1]) * 1e6 - bytes) / bytes).toBeLessThan(0.1);
     expect(readme).toMatch(/adds\s+to\s+its\s+base's\s+packages\s+exactly\s+\*\*libbpf1\*\*\s+and\s+\*\*libelf1\*\*/);
