@@ -11,6 +11,9 @@ export function shebangNodeArgs(cliPath) {
   return /^#!\S*env (?:-S )?node\b(.*)$/.exec(first)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
 }
 
+/** From the warm-up's end (or the start, idle) to the measured window: the start's own work (V8 compiling, then shrinking its heap some 10 s in) is over by then. */
+export const SETTLE_MS = 12_000;
+
 /** ebpf-forward as a child, with the CLI's node flags and `extraNodeArgs`; resolves once its traces are attached. */
 export async function startEbpfForward(cliPath, configPath, extraNodeArgs = []) {
   const child = spawn(process.execPath, [...shebangNodeArgs(cliPath), ...extraNodeArgs, cliPath, '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildLoadgen, loadKinds, outDir, runLoadgen } from './loadgen.mjs';
 import { fluentBitOnPath, RELAY_FLUSH_SECONDS, startFluentBitRelay } from './fluent-bit-relay.mjs';
-import { settle, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
+import { settle, SETTLE_MS, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
 import { cpuSeconds, resetPeakRss, rssByKind, statusBytes } from './proc-stats.mjs';
 import { awaitOrigin, originStats, startSink } from './sink-client.mjs';
 
@@ -143,9 +143,10 @@ async function benchRun(run) {
     // Warm-up: the same load for about a second, so that the CPU figure is
     // the steady cost per event, not V8 compiling the hot path (a few hundred
     // ms once). Its records come from another worker pid: not counted below.
-    // Idle: a second for start-up's own work (its timers, its garbage) to settle.
+    // Then SETTLE_MS for start-up's own work to end (V8 shrinks its heap some
+    // 10 s in, a few ms of CPU once): the figures are a running agent's.
     const warmup = run.idleSeconds ? undefined : await runLoadgen(run.kind, warmupCount(run), run.rate);
-    await sleep(run.idleSeconds ? 1000 : 200);
+    await sleep(SETTLE_MS);
     // Start-up's peak (loading: BTF, the verifier's log) apart from the run's.
     const startupPeakRss = statusBytes(forwarder.pid, 'VmHWM');
     resetPeakRss(forwarder.pid);
@@ -358,7 +359,7 @@ async function main() {
     'warm-up lost (its worker\'s records that never arrived);',
     'dropped in ebpf-forward = records it read but did not deliver (output drops, malformed, unrouted; whole trace);',
     'CPU = ebpf-forward\'s time on a CPU (all threads, from schedstat) from the generator\'s start (after a warm-up of about a second of',
-    'the same load, not counted) to its last record, per offered record (µs/event =',
+    `the same load, not counted, then ${SETTLE_MS / 1000} s for start-up\'s own work to end: a running agent\'s cost) to its last record, per offered record (µs/event =`,
     'CPU seconds per million events), and per second of that window (ms/s; idle: 10 s with the trace attached and no event);',
     'peak RSS = VmHWM: at the end of start-up (after the warm-up; reset then through /proc/PID/clear_refs), and at the end; RSS at end = /proc/PID/smaps at the end of the window: anonymous (V8\'s heaps, buffers), file-backed',
     '(the node binary and libraries), and the BPF maps mapped in (the ring buffer: its size, its data pages mapped once);',

@@ -29,7 +29,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildLoadgen, loadKinds, outDir } from './loadgen.mjs';
-import { settle, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
+import { settle, SETTLE_MS, shutdownCounters, startEbpfForward } from './ebpf-forward-process.mjs';
 import { cpuSeconds, statusBytes } from './proc-stats.mjs';
 import { awaitOrigin, originStats, startSink } from './sink-client.mjs';
 import { freePort } from './free-port.mjs';
@@ -83,8 +83,6 @@ const runs = [
   { name: '100k', rate: 100_000 },
 ].filter((r) => opts.only.split(',').includes(r.name));
 
-/** From the warm-up's end (or the start, idle) to the measured window: the start's own work (V8 compiling, then shrinking its heap some 10 s in) is over by then. */
-const SETTLE_MS = 12_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (m) => process.stderr.write(`wakeup-cost: ${m}\n`);
 
