@@ -43,7 +43,6 @@ export interface EncodedPairs {
   count: number;
 }
 
-
 /**
  * The record's pairs for a container: a CRI container's `kubernetes` map
  * (filter_kubernetes' keys and order, less what it learns from the API

@@ -8,7 +8,7 @@ import type { EventChunk } from '../chunk.js';
 import { addon, openBpfObject, openRecordProgram, openRingReader, type NativeBpfObject, type NativeError, type NativeRecordProgram, type NativeRingReader, type RingStats } from '../native/addon.js';
 import { taskFilterFor } from '../task-filter/keys.js';
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
-import { pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
+import { kernelFunctionOf, pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
 import { CGROUP_PROGRAMS, type FilterBits } from '../task-filter/kernel.js';
 import { applyFilters, attachTracePrograms } from './attach.js';
 import { checkRingMap, configureObject, recordProgramOf } from './object-setup.js';
@@ -261,7 +261,7 @@ export class TraceSession {
     // first one's function; a refusal of the trace's own would cost a
     // verifier log of up to 16 MB.
     const firstFexit = path === 'fentry' && !forced ? programs.find((p) => pathOfSection(p.section) === 'fentry') : undefined;
-    const fexitTarget = firstFexit && /^(?:fentry|fexit)(?:\.s)?\/(.+)$/.exec(firstFexit.section)?.[1];
+    const fexitTarget = firstFexit && kernelFunctionOf(firstFexit.section);
     if (fexitTarget) step({ what: `loading ${firstFexit.name}`, hook: hookOf(firstFexit.section) }, () => addon().probeFexit(fexitTarget));
     step({ what: 'loading', sections }, () => object.load());
     if (this.countsFiltered) applyFilters(object, trace, this.settings.filter, this.filterBits!, sections);

@@ -22,7 +22,14 @@ export const attachKey: TraceKey = {
   },
 };
 
+const FENTRY_SECTION = /^(?:fentry|fexit)(?:\.s)?(?:\/(.+)|$)/;
+
 /** The set a program belongs to, by its SEC() name. */
 export function pathOfSection(section: string): AttachPath {
-  return /^(?:fentry|fexit)(?:\.s)?(?:\/|$)/.test(section) ? 'fentry' : 'tracepoint';
+  return FENTRY_SECTION.test(section) ? 'fentry' : 'tracepoint';
+}
+
+/** The kernel function an fentry/fexit SEC() name attaches to ("fexit/__sys_bind"), if it names one. */
+export function kernelFunctionOf(section: string): string | undefined {
+  return FENTRY_SECTION.exec(section)?.[1];
 }

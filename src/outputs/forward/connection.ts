@@ -4,8 +4,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { ConnectionOptions as TlsConnectionOptions, TLSSocket } from 'node:tls';
 import { tlsModule } from '../../builtins-on-use.js';
 import type { Logger } from '../../log.js';
+import { packValue } from '../../msgpack/values.js';
 import { AckTracker, type PendingAck } from './ack.js';
-import { encodeValue } from './framing.js';
 import { AuthError, ConnectError, ConnectionLostError, ForwardError, ProtocolError } from './errors.js';
 import { Handshake, type Credentials } from './handshake.js';
 import { parseServerMessage, type Helo, type Pong, type ServerMessage } from './protocol.js';
@@ -255,7 +255,7 @@ export class ForwardConnection {
   private async handshake(credentials: Credentials, timeoutMs: number): Promise<void> {
     const helo = await this.next('HELO', timeoutMs, 'the receiver sent no HELO: is it set up for Shared_Key (security section)?');
     const handshake = new Handshake(credentials);
-    await this.write(encodeValue(handshake.ping(helo as Helo)));
+    await this.write(packValue(handshake.ping(helo as Helo)));
     const pong = await this.next(
       'PONG',
       timeoutMs,

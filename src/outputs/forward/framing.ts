@@ -56,8 +56,3 @@ export function encodePackedForwardMessage(tag: string, payload: Buffer, options
   if (options) parts.push(optionsBytes(options));
   return parts;
 }
-
-/** Any small msgpack value (handshake messages). */
-export function encodeValue(value: unknown): Buffer {
-  return packValue(value);
-}

@@ -21,8 +21,6 @@ RECORD_TYPE(exec_event);
 ENUM_TYPE(exec_stage);
 ENUM_TYPE(exec_flag);
 
-/* event_header.flags */
-
 #define FILENAME_BYTES 4096 /* PATH_MAX, with its NUL */
 #define ARG_BYTES 1024      /* per argument kept, with its NUL */
 #define STR_AREA 8192       /* >= FILENAME_BYTES + 4 * ARG_BYTES; a power of two */
