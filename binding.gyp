@@ -7,6 +7,7 @@
         "native/libbpf_log.cc",
         "native/bpf_object.cc",
         "native/ring_reader.cc",
+        "native/forward_socket.cc",
         "native/record_encoder.cc",
         "native/record_program.cc",
         "native/cgroup_names.cc",

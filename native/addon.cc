@@ -5,6 +5,7 @@
 #include "bpf_object.h"
 #include "btf_reader.h"
 #include "cgroup_names.h"
+#include "forward_socket.h"
 #include "host.h"
 #include "libbpf_log.h"
 #include "record_program.h"
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfObject", BpfObject::Init(env));
   exports.Set("RingReader", RingReader::Init(env));
   exports.Set("RecordProgram", RecordProgram::Init(env));
+  exports.Set("ForwardSocket", ForwardSocket::Init(env));
   InitHost(env, exports);
   InitBtfReader(env, exports);
   InitCgroupNames(env, exports);

@@ -27,6 +27,8 @@ constexpr int kRoundsPerRead = 8;
 // How late a deadline read may come before the kernel wakes the reader for
 // the records it would have taken (see Read()).
 constexpr uint64_t kDeadlineMarginMs = 2;
+// How often reading looks again at a lent socket busy finishing a message.
+constexpr uint64_t kSocketWaitMs = 5;
 }  // namespace
 
 Napi::Function RingReader::Init(Napi::Env env) {
@@ -37,6 +39,7 @@ Napi::Function RingReader::Init(Napi::Env env) {
                          InstanceMethod<&RingReader::Resume>("resume"),
                          InstanceMethod<&RingReader::Close>("close"),
                          InstanceMethod<&RingReader::Stats>("stats"),
+                         InstanceMethod<&RingReader::SendTo>("sendTo"),
                      });
 }
 
@@ -122,6 +125,7 @@ RingReader::RingReader(const Napi::CallbackInfo& info)
 RingReader::~RingReader() { Shutdown(); }
 
 void RingReader::Shutdown() {
+  StopSending();
   if (poll_) {
     uv_poll_stop(poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(poll_),
@@ -297,7 +301,14 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
   pump_samples_ = 0;
   // One clock offset per read; HEAD_NOW's time is each batch's start.
   int64_t offset_ns = RealtimeMinusMonotonicNs();
+  socket_wait_ = false;
   for (int round = 0; round < max_rounds && ring_open() && !paused_; round++) {
+    if (socket_ && !socket_->open()) StopSending();
+    if (socket_ && socket_->busy()) {
+      // The records wait in the ring until the socket has taken its message.
+      socket_wait_ = true;
+      break;
+    }
     batch_size_ = 0;
     batch_count_ = 0;
     batch_samples_ = 0;
@@ -308,7 +319,19 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
     pump_samples_ += batch_samples_;
     samples_ += batch_samples_;
     uint32_t count = batch_count_;
-    if (count > 0) {  // none when every sample was malformed or skipped
+    if (count > 0 && socket_) {
+      EntryBatch batch = {batch_, batch_size_, count, batch_times_.min_sec, batch_times_.min_nsec, batch_times_.max_sec, batch_times_.max_nsec};
+      if (socket_->Send(frame_, batch, true) != ForwardSocket::SendResult::kClosed) {
+        sent_records_ += count;
+        sent_bytes_ += batch_size_;
+        batches_++;
+        batch_size_ = 0;
+        count = 0;
+      } else {
+        StopSending();  // this batch, and the next ones, to JS
+      }
+    }
+    if (count > 0) {  // none when every sample was malformed or skipped (or it went to the socket)
       total += count;
       batches_++;
       records_ += count;
@@ -356,7 +379,9 @@ void RingReader::Read() {
     return;
   }
   if (!timer_ || paused_) return;
-  if (more_) {
+  if (socket_wait_) {
+    uv_timer_start(timer_, &RingReader::OnTimer, kSocketWaitMs, 0);
+  } else if (more_) {
     // Stopped at kRoundsPerRead with records left: go on after the loop has
     // served everything else once.
     uv_timer_start(timer_, &RingReader::OnTimer, 0, 0);
@@ -396,6 +421,8 @@ Napi::Value RingReader::Drain(const Napi::CallbackInfo& info) {
   // (delivered, or dropped and counted there), never left uncounted.
   bool was_paused = paused_;
   paused_ = false;
+  // Through JS, whose outputs decide (the socket may be busy: a drain must not wait).
+  StopSending();
   int64_t n = Pump(env, 1 << 20);
   paused_ = was_paused;
   if (n < 0) return env.Undefined();
@@ -424,6 +451,35 @@ Napi::Value RingReader::Resume(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+void RingReader::StopSending() {
+  // Only the reference: at teardown the socket may be finalized first.
+  socket_ = nullptr;
+  socket_ref_.Reset();
+}
+
+// sendTo(socket: ForwardSocket | null, prefix: Buffer, packed: boolean, withSize: boolean):
+// batches are written to the socket (see the header), or with null handed to JS again.
+Napi::Value RingReader::SendTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+    StopSending();
+    return env.Undefined();
+  }
+  ForwardSocket* socket = ForwardSocket::FromValue(env, info[0]);
+  if (!socket || info.Length() < 4 || !info[1].IsBuffer()) {
+    ThrowUsage(env, "sendTo(socket: ForwardSocket | null, prefix: Buffer, packed: boolean, withSize: boolean)");
+    return env.Undefined();
+  }
+  StopSending();
+  auto prefix = info[1].As<Napi::Buffer<uint8_t>>();
+  frame_.prefix.assign(prefix.Data(), prefix.Data() + prefix.Length());
+  frame_.packed = info[2].ToBoolean();
+  frame_.with_size = info[3].ToBoolean();
+  socket_ = socket;
+  socket_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  return env.Undefined();
+}
+
 Napi::Value RingReader::Close(const Napi::CallbackInfo& info) {
   Shutdown();
   callback_.Reset();
@@ -445,6 +501,9 @@ Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   out.Set("deadlineReads", Napi::Number::New(env, static_cast<double>(deadline_reads_)));
   out.Set("malformed", Napi::Number::New(env, static_cast<double>(malformed_)));
   out.Set("skipped", Napi::Number::New(env, static_cast<double>(skipped_)));
+  out.Set("sentRecords", Napi::Number::New(env, static_cast<double>(sent_records_)));
+  out.Set("sentBytes", Napi::Number::New(env, static_cast<double>(sent_bytes_)));
+  out.Set("sending", Napi::Boolean::New(env, socket_ != nullptr && socket_->open()));
   // Bytes waiting in the ring (records not read yet, with their 8-byte
   // headers) and its size; 0 and 0 when its pages could not be mapped.
   uint64_t waiting = 0;

@@ -13,12 +13,18 @@
 // deadline reads alone take the records, one wake-up per deadline. Deadlines
 // fall on a grid of their length (the loop's clock), so that the readers of
 // several traces read in the same turn of the loop.
+// Lent a forward output's socket (sendTo), it writes each batch to the
+// receiver itself, as a Forward message, instead of handing it to JS: a
+// wake-up then never enters JS. A socket that is busy finishing a message
+// leaves records in the ring (looked at again every kSocketWaitMs); one that
+// is closed sends batches to JS again.
 #pragma once
 #include <napi.h>
 #include <uv.h>
 
 #include <cstdint>
 
+#include "forward_socket.h"
 #include "record_encoder.h"
 
 namespace ebpf_forward {
@@ -41,6 +47,10 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value SendTo(const Napi::CallbackInfo& info);
+
+  // Back to handing batches to JS.
+  void StopSending();
 
   // Consumes committed records into the batch until the ring is empty or the
   // batch is full (then kBatchFull), as libbpf's ringbuf_process_ring does.
@@ -118,6 +128,15 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   void* clock_section_ = nullptr;
   size_t clock_section_len_ = 0;
   uint64_t* wakeup_clock_ = nullptr;
+  // The lent socket (see above) and how its messages are framed; null when
+  // batches go to JS.
+  ForwardSocket* socket_ = nullptr;
+  Napi::ObjectReference socket_ref_;
+  MessageFrame frame_;
+  // Reading waits for the lent socket to finish a message.
+  bool socket_wait_ = false;
+  uint64_t sent_records_ = 0;  // records written to the lent socket
+  uint64_t sent_bytes_ = 0;    // their entries' bytes
 };
 
 }  // namespace ebpf_forward

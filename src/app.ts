@@ -148,6 +148,7 @@ export class EbpfForward {
       // The router of the moment: a reload swaps it between two chunks.
       emit: (tag, chunk) => this.router.route(tag, chunk),
       whenAccepting: (tag) => this.whenAccepting(tag),
+      lendSocket: (tag) => this.router.lendSocket(tag),
     });
     return { identity: inputIdentity(settings, config.service), settings, input };
   }
@@ -299,6 +300,7 @@ export class EbpfForward {
     const oldRouter = this.router;
     // Detached and drained through the old routes before anything new attaches: no event twice.
     for (const i of removedInputs) i.input.stop();
+    oldRouter.recallSockets();
     this.router = this.routerOf(nextOutputs);
     this.switchedRoutes();
     try {
@@ -313,6 +315,7 @@ export class EbpfForward {
       // Undo: the old routes back, the old inputs again (taking back, as they
       // run, the traces the new ones had taken over), then what attached
       // detached (its records to the old routes).
+      this.router.recallSockets();
       this.router = oldRouter;
       this.switchedRoutes();
       const restarted: RunningInput[] = [];

@@ -2,7 +2,7 @@
 // Fluent Bit's router does. Matches are worked out once per tag. Every
 // matching output gets the same chunk (outputs never write to it).
 import type { EventChunk } from './chunk.js';
-import type { Output } from './outputs/types.js';
+import type { Output, SocketLease } from './outputs/types.js';
 
 export interface Route {
   output: Output;
@@ -32,6 +32,17 @@ export class Router {
       return;
     }
     for (const output of outputs) output.write(tag, chunk);
+  }
+
+  /** A socket to write `tag`'s batches to, when exactly one output takes the tag and lends one now. */
+  lendSocket(tag: string): SocketLease | undefined {
+    const outputs = this.outputsOf(tag);
+    return outputs.length === 1 ? outputs[0]!.lendSocket?.(tag) : undefined;
+  }
+
+  /** Ends every socket lent to readers (the routes change: a tag may go elsewhere now). */
+  recallSockets(): void {
+    for (const { output } of this.routes) output.recallSocket?.();
   }
 
   /**

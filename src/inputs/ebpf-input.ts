@@ -4,6 +4,7 @@ import { ConfigError, type InputSettings, type ServiceSettings } from '../config
 import type { EventChunk } from '../chunk.js';
 import { processRuntimeMetadata } from '../containers/runtime-metadata.js';
 import type { Logger } from '../log.js';
+import type { SocketLease } from '../outputs/types.js';
 import { storageFolderName } from '../storage/folder.js';
 import { fileStamp, identityText } from '../settings-identity.js';
 import { taskFilterFor } from '../task-filter/keys.js';
@@ -63,6 +64,8 @@ export interface EbpfInputOptions {
   emit(tag: string, chunk: EventChunk): void;
   /** Undefined while the outputs of the tag take more, else when they will (see TraceSessionOptions.whenAccepting). */
   whenAccepting?(tag: string): Promise<void> | undefined;
+  /** A socket the tag's batches may be written to without JS (see TraceSessionOptions.lendSocket). */
+  lendSocket?(tag: string): SocketLease | undefined;
 }
 
 export class EbpfInput {
@@ -73,6 +76,8 @@ export class EbpfInput {
   private lossTimer: NodeJS.Timeout | undefined;
   /** Records came since the last loss check (else the checks stop until some come). */
   private recordsCame = false;
+  /** Records the sessions' readers had written to lent sockets at the last loss check. */
+  private sentSeen = 0;
   /** When losses were last looked at on a batch's arrival. */
   private lastLossCheck = 0;
   private stopped = false;
@@ -174,6 +179,8 @@ export class EbpfInput {
             emit(tag, chunk);
           },
       whenAccepting: this.options.whenAccepting && (() => this.options.whenAccepting!(tag)),
+      // A journal keeps every chunk: they all go through it.
+      lendSocket: journal || !this.options.lendSocket ? undefined : () => this.options.lendSocket!(tag),
       onWarning: (message) => log.warn(message),
       onDebug: (message) => log.debug(message),
     };
@@ -257,6 +264,10 @@ export class EbpfInput {
     if (this.lossTimer || this.stopped) return;
     this.lossTimer = setInterval(() => {
       this.checkLosses();
+      // Records written to a lent socket never come through JS: they count as records that came.
+      const sent = this.sessions.reduce((n, s) => n + (s.ringStats()?.sentRecords ?? 0), 0);
+      if (sent !== this.sentSeen) this.recordsCame = true;
+      this.sentSeen = sent;
       if (!this.recordsCame && !this.sessions.some((s) => s.paused)) {
         clearInterval(this.lossTimer);
         this.lossTimer = undefined;
@@ -334,8 +345,9 @@ export class EbpfInput {
       const ring = s.ringStats();
       return {
         trace: s.name,
-        records: s.received,
-        bytes: s.receivedBytes,
+        // Handed on: to JS, or written to a lent socket by the reader.
+        records: s.received + (ring?.sentRecords ?? 0),
+        bytes: s.receivedBytes + (ring?.sentBytes ?? 0),
         ringFill: s.ringFill(ring),
         lost: s.lost(),
         malformed: ring?.malformed ?? 0,

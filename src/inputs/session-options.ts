@@ -3,6 +3,7 @@
 // decides its programs and records (its identity, which a reload compares).
 import { isAbsolute, join } from 'node:path';
 import type { EventChunk } from '../chunk.js';
+import type { SocketLease } from '../outputs/types.js';
 import { packageRoot } from '../native/addon.js';
 import { fileStamp, identityText } from '../settings-identity.js';
 import type { TraceDefinition, TraceSettings } from '../traces/types.js';
@@ -50,6 +51,12 @@ export interface TraceSessionOptions {
    * dropped in memory.
    */
   whenAccepting?(): Promise<void> | undefined;
+  /**
+   * The socket of the one output the records go to, when it lends one now:
+   * the ring reader then writes batches there itself, never entering JS
+   * (asked again after each batch that came through JS).
+   */
+  lendSocket?(): SocketLease | undefined;
   /** Told of an optional attach step that failed (the trace still runs). */
   onWarning?(message: string): void;
   /** Told what only debugging needs: why a trace's fentry programs were not used, with `attach auto`. */
@@ -57,7 +64,7 @@ export interface TraceSessionOptions {
 }
 
 /** Where a session's records and news go: what a reload hands over. */
-export type SessionCallbacks = Pick<TraceSessionOptions, 'onChunk' | 'whenAccepting' | 'onWarning' | 'onDebug'>;
+export type SessionCallbacks = Pick<TraceSessionOptions, 'onChunk' | 'whenAccepting' | 'lendSocket' | 'onWarning' | 'onDebug'>;
 
 /**
  * What decides a session's programs and records: the trace (its object as it

@@ -69,6 +69,8 @@ export class TraceSession {
    * nothing is detached, so no event is missed or seen twice.
    */
   rebind(to: SessionCallbacks): void {
+    // Its batches through JS again, where the new callbacks lend it a socket or not.
+    this.reader?.sendTo(null);
     this.options = { ...this.options, ...to };
   }
 
@@ -299,6 +301,11 @@ export class TraceSession {
   }
 
   private onBatch(entries: Buffer, count: number, bytes: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number): void {
+    // The output's socket, if it lends one now (it does while it holds
+    // nothing): this batch and the next ones go there, the next ones
+    // without coming through JS.
+    const lease = this.stopping || this.waitingForRoom ? undefined : this.options.lendSocket?.();
+    if (lease) this.reader?.sendTo(lease.socket, lease.prefix, lease.packed, lease.withSize);
     if (count > 0) {
       this.received += count;
       this.receivedBytes += bytes;
@@ -311,7 +318,7 @@ export class TraceSession {
       };
       this.options.onChunk(chunk);
     }
-    if (this.stopping || this.waitingForRoom) return;
+    if (this.stopping || this.waitingForRoom || lease) return;
     const room = this.options.whenAccepting?.();
     if (room) this.pauseUntil(room);
   }

@@ -47,6 +47,11 @@ export interface RingStats {
   ringWaitingBytes: number;
   /** The ring buffer's size in bytes; 0 when its positions could not be mapped. */
   ringBytes: number;
+  /** Records (entries) written to a lent socket (sendTo) instead of handed to JS, and their entries' bytes. */
+  sentRecords: number;
+  sentBytes: number;
+  /** Whether batches go to a lent socket now. */
+  sending: boolean;
 }
 
 export interface NativeRingReader {
@@ -57,6 +62,42 @@ export interface NativeRingReader {
   resume(): void;
   close(): void;
   stats(): RingStats;
+  /**
+   * Writes each batch to `socket` as a Forward message (`prefix`: 0x92 or
+   * 0x93 and the tag; then the entries as an array, or a bin when `packed`;
+   * then {size} when `withSize`) instead of handing it to JS; null: to JS
+   * again. A batch the socket can't take (closed) goes to JS, and so do the
+   * next ones.
+   */
+  sendTo(socket: NativeForwardSocket | null, prefix?: Buffer, packed?: boolean, withSize?: boolean): void;
+}
+
+/** A batch a ForwardSocket kept unsent: [entries, count, minSec, minNsec, maxSec, maxNsec, cut, prefix]; cut: part of its message went out. */
+export type KeptBatch = [Buffer, number, number, number, number, number, boolean, Buffer];
+
+/** SocketStats: what went through a ForwardSocket. */
+export interface SocketStats {
+  /** Records ring readers handed it (not JS). */
+  readerRecords: number;
+  /** Records whose message the kernel has whole, and those messages' bytes. */
+  sentRecords: number;
+  sentBytes: number;
+  messages: number;
+  /** Messages the socket could not take at once (finished as it drained). */
+  keptMessages: number;
+  /** The errno of the write that closed it; 0 if none. */
+  error: number;
+  open: boolean;
+}
+
+/** A forward connection's socket lent to ring readers (native/forward_socket.h). */
+export interface NativeForwardSocket {
+  /** A batch from JS, framed as RingReader.sendTo frames them: 'kept' = taken, finished as the socket drains; 'closed' = not written at all. */
+  send(prefix: Buffer, packed: boolean, withSize: boolean, entries: Buffer, count: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number): 'sent' | 'kept' | 'closed';
+  /** Closes its fd; returns the batch of a message it still held (to send again), if any. */
+  close(): KeptBatch | undefined;
+  busy(): boolean;
+  stats(): SocketStats;
 }
 
 /**
@@ -112,6 +153,7 @@ interface Addon {
     wakeupClock?: string,
   ) => NativeRingReader;
   RecordProgram: new (code: Uint32Array, pool: Buffer) => AddonRecordProgram;
+  ForwardSocket: new (fd: number, onEnd: (errno: number, kept: KeptBatch | undefined) => void) => NativeForwardSocket;
   readBtf(path: string): Buffer;
   ensureTracefs(): 'present' | 'mounted';
   releaseTracefs(): void;
@@ -210,6 +252,17 @@ export function openRingReader(
   return wakeupClock === undefined
     ? new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program.handle)
     : new (addon().RingReader)(object, map, onBatch, maxBatchBytes, deadlineMs, program.handle, wakeupClock);
+}
+
+/**
+ * Lends a connected TCP socket's fd (dup'd: the number stays valid until
+ * close()) to ring readers. onEnd: a held message's write failed (errno), with
+ * its batch to send again; the socket is closed then.
+ */
+export function openForwardSocket(fd: number, onEnd: (errno: number, kept: KeptBatch | undefined) => void): NativeForwardSocket {
+  if (!Number.isInteger(fd) || fd < 0) throw new RangeError('fd must be an open file descriptor');
+  if (typeof onEnd !== 'function') throw new TypeError('onEnd must be a function');
+  return new (addon().ForwardSocket)(fd, onEnd);
 }
 
 const I64_MIN = -(1n << 63n);

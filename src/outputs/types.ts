@@ -3,6 +3,18 @@
 import type { EventChunk } from '../chunk.js';
 import type { KeySpec, KeyValues, ServiceSettings } from '../config/model.js';
 import type { Logger } from '../log.js';
+import type { NativeForwardSocket } from '../native/addon.js';
+
+/**
+ * An output's socket lent to a ring reader (RingReader.sendTo): the reader
+ * writes its batches there as the output's messages, without JS.
+ */
+export interface SocketLease {
+  socket: NativeForwardSocket;
+  prefix: Buffer;
+  packed: boolean;
+  withSize: boolean;
+}
 
 export interface OutputContext {
   /** e.g. "forward.0" (or the Alias). */
@@ -60,6 +72,10 @@ export interface Output {
    * ring buffer, where any loss is counted). Optional: never full.
    */
   whenRoom?(): Promise<void> | undefined;
+  /** Optional: the socket ring readers of `tag` may write to themselves, when the output can lend one now. */
+  lendSocket?(tag: string): SocketLease | undefined;
+  /** Ends the lending: readers hand their batches to write() again. */
+  recallSocket?(): void;
   /** Sends everything buffered now; resolves when written (and acked, if acks are on) or given up. */
   flush(): Promise<void>;
   /** Stops: delivers (or spools) what is buffered within graceMs, then closes. */

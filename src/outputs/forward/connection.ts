@@ -150,6 +150,18 @@ export class ForwardConnection {
     return this.failure !== undefined;
   }
 
+  /** Open, and no write in progress. */
+  get idle(): boolean {
+    return this.failure === undefined && this.writesInProgress === 0 && kernelHasAllWritten(this.socket);
+  }
+
+  /** The socket's fd, for a plain TCP connection (a TLS one must be written through Node); undefined otherwise. */
+  get fd(): number | undefined {
+    if (this.endpoint.tls) return undefined;
+    const fd = (this.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+  }
+
   /** Called once when the connection ends, with why. */
   onClose(listener: (err: ForwardError) => void): void {
     if (this.failure) listener(this.failure);

@@ -52,6 +52,12 @@ export class Sender {
     return lifecycle.sending && this.inFlight < MAX_IN_FLIGHT && queue.chunks.length === this.inFlight;
   }
 
+  /** The connection, when it is open and nothing is being delivered. */
+  idleConnection(): ForwardConnection | undefined {
+    const connection = this.connection;
+    return this.inFlight === 0 && connection && connection.idle ? connection : undefined;
+  }
+
   /** Starts delivery of the chunks that are due, oldest first, within the in-flight limit. */
   pump(): void {
     const { lifecycle, queue, spiller } = this.parts;

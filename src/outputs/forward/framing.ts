@@ -30,7 +30,7 @@ export const messageBytes = (parts: MessageParts): number => parts.reduce((n, p)
 /** A tag's msgpack bytes, kept: a node's few tags are encoded once, not once a batch. */
 const tagBytesCache = new Map<string, Buffer>();
 const TAG_CACHE_MAX = 256;
-function tagBytes(tag: string): Buffer {
+export function tagBytes(tag: string): Buffer {
   let bytes = tagBytesCache.get(tag);
   if (!bytes) {
     if (tagBytesCache.size >= TAG_CACHE_MAX) tagBytesCache.clear();

@@ -7,16 +7,18 @@
 //   reconnect.ts with batches waiting on an unreachable receiver: noticing it is back
 //   shutdown.ts  the lifecycle, and close(): deliver within Grace, then spool or drop
 //   waiting.ts   flush() and close() waiting for the output to change
+//   socket-loan.ts the connection's socket lent to ring readers (low rates)
 // Here: write() (never blocks, never throws), Flush, what becomes of a chunk
 // after an attempt, and the counters.
+import { getSystemErrorName } from 'node:util';
 import { MalformedChunkError, type EventChunk } from '../../chunk.js';
 import type { KeyValues } from '../../config/model.js';
 import type { Logger } from '../../log.js';
-import type { Output, OutputContext, OutputCounters } from '../types.js';
+import type { Output, OutputContext, OutputCounters, SocketLease } from '../types.js';
 import { Chunk } from './buffer.js';
 import { ForwardCounters, type DropReason } from './counters.js';
 import { Sender } from './delivery.js';
-import { ConnectError, type ForwardError } from './errors.js';
+import { ConnectError, ConnectionLostError, type ForwardError } from './errors.js';
 import { ChunkQueue } from './queue.js';
 import { ReconnectProbe } from './reconnect.js';
 import { Backoff, DEFAULT_SCHEDULER_BASE_SECONDS, DEFAULT_SCHEDULER_CAP_SECONDS, RetryPolicy, serviceSeconds } from './retry.js';
@@ -24,6 +26,7 @@ import { readForwardSettings, type ForwardSettings, type NodeSettings } from './
 import { OutputLifecycle } from './lifecycle.js';
 import { shutDown } from './shutdown.js';
 import { Spiller } from './spill.js';
+import { SocketLoan, type ReturnedBatch } from './socket-loan.js';
 import { Spool } from './spool.js';
 import { storageFolderName } from '../../storage/folder.js';
 import { integerTimeEntries } from './time-as-integer.js';
@@ -65,6 +68,9 @@ export class ForwardOutput implements Output {
   private lastFailure: string | undefined;
   private warnedFull = false;
   private warnedInvalid = false;
+  /** Whether the connection's socket may be lent to readers (socket-loan.ts): nothing this output does is skipped then. */
+  private readonly lendable: boolean;
+  private loan: SocketLoan | undefined;
 
   constructor(
     values: KeyValues,
@@ -126,6 +132,7 @@ export class ForwardOutput implements Output {
       waiting: () => this.lifecycle.sending && this.queue.chunks.some((c) => c.waitsForReceiver),
       reachable: () => this.receiverBack(),
     });
+    this.lendable = !settings.upstream && !settings.requireAck && settings.mode !== 'compressed' && !settings.timeAsInteger && !this.spiller && !settings.tls.enabled;
     this.sender = new Sender({
       settings,
       upstream: this.upstream,
@@ -167,6 +174,12 @@ export class ForwardOutput implements Output {
       const outTag = this.settings.tag ?? tag;
       const entries = this.entriesOf(chunk);
       if (!entries) return;
+      if (this.loan) {
+        // Into the lent socket, behind what the readers wrote (a journaled
+        // input's chunk waits to be released: through the queue).
+        if (!chunk.retain && this.loan.send(outTag, entries, records, chunk.minTime, chunk.maxTime)) return;
+        this.endLoan();
+      }
       const { budget } = this.queue;
       if (!budget.fits(entries.length)) {
         this.stats.drop('buffer_full', records);
@@ -197,6 +210,32 @@ export class ForwardOutput implements Output {
     }
   }
 
+  /**
+   * The connection's socket for ring readers to write `tag`'s batches to
+   * (socket-loan.ts), when this output can lend it: lendable settings,
+   * running, connected, nothing queued or being written.
+   */
+  lendSocket(tag: string): SocketLease | undefined {
+    if (!this.lendable || this.lifecycle.state !== 'running') return undefined;
+    if (!this.loan) {
+      if (this.queue.chunks.length > 0 || this.queue.holdsBatches) return undefined;
+      const connection = this.sender.idleConnection();
+      const fd = connection?.fd;
+      if (!connection || fd === undefined) return undefined;
+      const loan = SocketLoan.open(connection, fd, this.stats, this.settings.mode, this.settings.sendOptions, (errno, kept) => this.loanFailed(loan, errno, kept));
+      this.loan = loan;
+      this.log.debug(`${connection.endpoint.name}: socket lent to the inputs' ring readers`);
+      connection.onClose(() => {
+        if (this.loan === loan) this.endLoan();
+      });
+    }
+    return this.loan.lease(this.settings.tag ?? tag);
+  }
+
+  recallSocket(): void {
+    this.endLoan();
+  }
+
   whenRoom(): Promise<void> | undefined {
     return this.queue.budget.whenRoom();
   }
@@ -212,6 +251,7 @@ export class ForwardOutput implements Output {
   }
 
   close(graceMs: number): Promise<void> {
+    this.endLoan();
     this.closing ??= shutDown(
       {
         lifecycle: this.lifecycle,
@@ -235,6 +275,7 @@ export class ForwardOutput implements Output {
   }
 
   counters(): OutputCounters {
+    this.loan?.collect();
     const { budget } = this.queue;
     return this.stats.snapshot({
       connection: this.upstream.state(),
@@ -267,6 +308,33 @@ export class ForwardOutput implements Output {
       }
       return undefined;
     }
+  }
+
+  /** Readers write to JS again; a batch the socket still held is queued, first. */
+  private endLoan(): void {
+    const loan = this.loan;
+    if (!loan) return;
+    this.loan = undefined;
+    const kept = loan.close();
+    if (kept) this.takeBack(loan, kept);
+  }
+
+  /** A write of the lent socket failed: the connection goes, the batch it held is sent again. */
+  private loanFailed(loan: SocketLoan, errno: number, kept: ReturnedBatch | undefined): void {
+    if (this.loan === loan) this.loan = undefined;
+    loan.close();
+    loan.connection.destroy(new ConnectionLostError(`${loan.connection.endpoint.name}: write failed: ${getSystemErrorName(-errno)}`));
+    if (kept) this.takeBack(loan, kept);
+  }
+
+  /** A batch the lent socket did not get out whole: queued (counted in already) to go on another attempt. */
+  private takeBack(loan: SocketLoan, kept: ReturnedBatch): void {
+    // The receiver holds part of a message: only a new connection makes sense of what follows.
+    if (kept.cut) loan.connection.destroy(new ConnectionLostError(`${loan.connection.endpoint.name}: closed with a message cut short (it is sent again)`));
+    this.queue.add(kept.tag, kept.entries, kept.count);
+    this.queue.seal(kept.tag);
+    if (this.lifecycle.sending) this.armFlush();
+    this.sender.pump();
   }
 
   private sealAndPump(): void {
