@@ -348,6 +348,7 @@ export class EbpfInput {
         // Handed on: to JS, or written to a lent socket by the reader.
         records: s.received + (ring?.sentRecords ?? 0),
         bytes: s.receivedBytes + (ring?.sentBytes ?? 0),
+        direct: ring?.sentRecords ?? 0,
         ringFill: s.ringFill(ring),
         lost: s.lost(),
         malformed: ring?.malformed ?? 0,

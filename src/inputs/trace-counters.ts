@@ -23,6 +23,8 @@ export interface TraceCounters {
   filtered: number;
   /** Times the reader was woken (by the kernel, or its deadline) and found records: what the CPU per event is paid per. */
   wakeups: number;
+  /** Of `records`, those the reader wrote itself to an output's lent socket, never entering JS (low rates, one forward output). */
+  direct: number;
   /** Batches handed from the ring to the router. */
   batches: number;
   /** Whether `filtered` is counted (a user's BPF object has no filters). */

@@ -2,43 +2,11 @@
 // write per input batch, no Flush wait), batched while every slot is busy;
 // and when it says it is full (and then when it has room again), so that
 // inputs stop reading before anything would be dropped here.
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ForwardOutput } from '../../../src/outputs/forward/output.js';
 import { IndependentReceiver } from './receivers.js';
+import { stalledLink } from './stalled-link.js';
 import { createForward, makeChunk, sleep, waitFor } from './support.js';
-
-/** A TCP proxy that reads nothing until release(): the sender's writes stop completing once the kernel buffers are full. */
-async function stalledLink(targetPort: number): Promise<{ port: number; release(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let released = false;
-  const flows: (() => void)[] = [];
-  const server = createServer((client) => {
-    client.pause();
-    const upstream = connect(targetPort, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.on('error', () => {});
-    upstream.on('error', () => {});
-    const flow = () => {
-      client.pipe(upstream);
-      upstream.pipe(client);
-    };
-    if (released) flow();
-    else flows.push(flow);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    release() {
-      released = true;
-      for (const f of flows.splice(0)) f();
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 describe('forward output pacing', () => {
   let receiver: IndependentReceiver | undefined;
