@@ -364,7 +364,8 @@ export class EbpfForward {
   private logTotals(input: EbpfInput, prefix = ''): void {
     for (const t of input.counters()) {
       const lost = t.lossesCounted ? `${t.lost} lost in the kernel` : 'losses in the kernel not counted (its object has no lost map)';
-      this.log.info(`${prefix}${input.instance} ${t.trace}: ${t.records} records${t.direct ? ` (${t.direct} written by the ring reader straight to the output's socket)` : ''}, ${lost}${t.malformed ? `, ${t.malformed} malformed` : ''}${t.skipped ? `, ${t.skipped} of unknown kinds skipped` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}${t.filtered ? `, ${t.filtered} events left out by the filters` : ''}`);
+      this.log.info(`${prefix}${input.instance} ${t.trace}: ${t.records} records, ${lost}${t.malformed ? `, ${t.malformed} malformed` : ''}${t.skipped ? `, ${t.skipped} of unknown kinds skipped` : ''}${t.dropped ? `, ${t.dropped} dropped in the reader` : ''}${t.filtered ? `, ${t.filtered} events left out by the filters` : ''}`);
+      if (t.direct) this.log.info(`${prefix}${input.instance} ${t.trace}: ${t.direct} of its records written by the ring reader straight to the output's socket`);
     }
   }
 
