@@ -19,33 +19,6 @@ constexpr size_t kHeaderRoom = 5;
 // {"size": count}: a fixmap, "size", a uint of at most 5 bytes.
 constexpr size_t kOptionsRoom = 1 + 5 + 5;
 
-uint8_t* PutArrayHeader(uint8_t* o, uint32_t n) {
-  if (n < 16) {
-    *o = static_cast<uint8_t>(0x90 | n);
-    return o + 1;
-  }
-  if (n < 65536) {
-    *o = 0xdc;
-    return PutBE16(o + 1, static_cast<uint16_t>(n));
-  }
-  *o = 0xdd;
-  return PutBE32(o + 1, n);
-}
-
-uint8_t* PutBinHeader(uint8_t* o, uint32_t n) {
-  if (n < 256) {
-    o[0] = 0xc4;
-    o[1] = static_cast<uint8_t>(n);
-    return o + 2;
-  }
-  if (n < 65536) {
-    *o = 0xc5;
-    return PutBE16(o + 1, static_cast<uint16_t>(n));
-  }
-  *o = 0xc6;
-  return PutBE32(o + 1, n);
-}
-
 ssize_t WriteAll(int fd, iovec* iov, int count) {
   ssize_t n;
   do {

@@ -1,7 +1,8 @@
 // Msgpack forms written straight into an output buffer with room for them
 // (the encoder bounds each record first): big-endian numbers, the entry's
 // head, string and map headers (and a map's count changed after its pairs
-// are written), integers in their shortest form. Used by record_encoder.cc.
+// are written), integers in their shortest form; the array and bin headers
+// of a Forward message. Used by record_encoder.cc and forward_socket.cc.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -49,6 +50,33 @@ inline uint8_t* PutStrHeader(uint8_t* o, size_t n) {
   }
   *o = 0xdb;
   return PutBE32(o + 1, static_cast<uint32_t>(n));
+}
+
+inline uint8_t* PutArrayHeader(uint8_t* o, uint32_t n) {
+  if (n < 16) {
+    *o = static_cast<uint8_t>(0x90 | n);
+    return o + 1;
+  }
+  if (n < 65536) {
+    *o = 0xdc;
+    return PutBE16(o + 1, static_cast<uint16_t>(n));
+  }
+  *o = 0xdd;
+  return PutBE32(o + 1, n);
+}
+
+inline uint8_t* PutBinHeader(uint8_t* o, uint32_t n) {
+  if (n < 256) {
+    o[0] = 0xc4;
+    o[1] = static_cast<uint8_t>(n);
+    return o + 2;
+  }
+  if (n < 65536) {
+    *o = 0xc5;
+    return PutBE16(o + 1, static_cast<uint16_t>(n));
+  }
+  *o = 0xc6;
+  return PutBE32(o + 1, n);
 }
 
 inline uint8_t* PutMapHeader(uint8_t* o, uint32_t n) {

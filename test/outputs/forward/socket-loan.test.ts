@@ -24,6 +24,18 @@ async function rawReceiver(): Promise<{ port: number; bytes(): Buffer; close(): 
   };
 }
 
+/** Writes chunks of 5000 records (seq from `from` on) until the lent socket holds a message back; returns the next seq. */
+function fillUntilBusy(output: ForwardOutput, lease: SocketLease, from: number): number {
+  let next = from;
+  // Until the kernel's buffers (ours and the link's) are full.
+  while (!lease.socket.busy() && next < 3_000_000) {
+    output.write('t', makeChunk(next, 5000));
+    next += 5000;
+  }
+  expect(lease.socket.busy()).toBe(true);
+  return next;
+}
+
 /** Writes a first chunk through the output's own path (it connects), then asks for the socket once that is delivered. */
 async function lentAfterFirst(output: ForwardOutput, tag = 't'): Promise<SocketLease> {
   output.write(tag, makeChunk(0, 10));
@@ -104,13 +116,7 @@ describe('the forward output lends its socket to ring readers', () => {
     await waitFor('the first write in the kernel', () => output!.counters().records_sent === 10);
     const lease = output.lendSocket('t')!;
     expect(lease).toBeDefined();
-    let next = 10;
-    // Until the kernel's buffers (ours and the link's) are full.
-    while (!lease.socket.busy() && next < 3_000_000) {
-      output.write('t', makeChunk(next, 5000));
-      next += 5000;
-    }
-    expect(lease.socket.busy()).toBe(true);
+    const next = fillUntilBusy(output, lease, 10);
     expect(output.counters().records_sent).toBeLessThan(next);
     link.release();
     await waitFor('every record', () => receiver!.entries.length >= next, 60_000);
@@ -127,12 +133,7 @@ describe('the forward output lends its socket to ring readers', () => {
     output = createForward({ port: String(link.port) });
     await output.start();
     const lease = await lentAfterFirst(output);
-    let next = 10;
-    while (!lease.socket.busy() && next < 3_000_000) {
-      output.write('t', makeChunk(next, 5000));
-      next += 5000;
-    }
-    expect(lease.socket.busy()).toBe(true);
+    let next = fillUntilBusy(output, lease, 10);
     output.write('t', makeChunk(next, 10)); // through the queue, behind the held batch
     next += 10;
     expect(lease.socket.stats().open).toBe(false);
@@ -151,12 +152,7 @@ describe('the forward output lends its socket to ring readers', () => {
     output = createForward({ port: String(link.port) });
     await output.start();
     const lease = await lentAfterFirst(output);
-    let next = 10;
-    while (!lease.socket.busy() && next < 3_000_000) {
-      output.write('t', makeChunk(next, 5000));
-      next += 5000;
-    }
-    expect(lease.socket.busy()).toBe(true);
+    const next = fillUntilBusy(output, lease, 10);
     const heldFrom = next - 5000;
     link.reset();
     await waitFor('the loan ended', () => !lease.socket.stats().open);
