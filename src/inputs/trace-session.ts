@@ -11,7 +11,6 @@ import type { TraceDefinition, TraceSettings } from '../traces/types.js';
 import { kernelFunctionOf, pathOfSection, type AttachChoice, type AttachPath } from '../traces/attach-path.js';
 import { CGROUP_PROGRAMS, type FilterBits } from '../task-filter/kernel.js';
 import { applyFilters, attachTracePrograms } from './attach.js';
-import { collectGarbageBeforeLoad } from './garbage-before-load.js';
 import { checkRingMap, configureObject, recordProgramOf } from './object-setup.js';
 import { bpfObjectDir, DEFAULT_WAKEUP_MS, MAX_BATCH_BYTES, sessionIdentity, type SessionCallbacks, type TraceSessionOptions } from './session-options.js';
 import { explain, hookOf, TraceStartError, type FailedStep } from './start-errors.js';
@@ -266,7 +265,6 @@ export class TraceSession {
     const firstFexit = path === 'fentry' && !forced ? programs.find((p) => pathOfSection(p.section) === 'fentry') : undefined;
     const fexitTarget = firstFexit && kernelFunctionOf(firstFexit.section);
     if (fexitTarget) step({ what: `loading ${firstFexit.name}`, hook: hookOf(firstFexit.section) }, () => addon().probeFexit(fexitTarget));
-    collectGarbageBeforeLoad();
     step({ what: 'loading', sections }, () => object.load());
     if (this.countsFiltered) applyFilters(object, trace, this.settings.filter, this.filterBits!, sections);
     step('opening its ring buffer', () => {
