@@ -18,7 +18,10 @@
 # KVM is used where it works, else software emulation (slower). The run is
 # bounded: qemu is killed after --timeout seconds (default 900). Exit status:
 # the command's; 124 if the time ran out; 125 if the guest did not run it
-# (the kernel's console is then printed).
+# (the kernel's console is then printed); 123 if the guest's kernel locked
+# up (a soft lockup on its console: under emulation on a busy host, a CPU
+# can spin for good in the kernel's code patching; qemu is killed at once
+# rather than at the timeout, so that the caller may boot again).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 checkout=$(dirname "$here")
@@ -110,16 +113,36 @@ timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 "${accel[@]}" -smp 2 -m 3
 qemu_pid=$!
 tail -n +1 -f --pid="$qemu_pid" "$run/output" &
 tail_pid=$!
+# The guest's kernel says when one of its CPUs is stuck (after 20 s): no
+# command finishes after that.
+(
+  while kill -0 "$qemu_pid" 2>/dev/null; do
+    if grep -q 'BUG: soft lockup' "$run/console" 2>/dev/null; then
+      : >"$run/lockup"
+      kill "$qemu_pid" 2>/dev/null
+      break
+    fi
+    sleep 5
+  done
+) &
+watch_pid=$!
 set +e
 wait "$qemu_pid"
 qemu_status=$?
 set -e
 qemu_pid=
 wait "$tail_pid" 2>/dev/null || true
+kill "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
 
 status=$(sed -n 's/^ebpf-forward-vm-exit \([0-9]*\).*/\1/p' "$run/status" 2>/dev/null | tail -1)
 if [[ -n $status ]]; then
   exit "$status"
+fi
+if [[ -e $run/lockup ]]; then
+  vm_say "the guest's kernel locked up (soft lockup: a CPU stuck in the kernel under emulation): qemu killed; its console ends:"
+  grep -m1 'BUG: soft lockup' "$run/console" >&2 || true
+  exit 123
 fi
 if [[ $qemu_status -eq 124 || $qemu_status -eq 137 ]]; then
   vm_say "the guest's command did not end within ${timeout_s}s: qemu killed"

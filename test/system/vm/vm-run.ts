@@ -11,7 +11,22 @@ export interface GuestRun {
   output: string;
 }
 
-export function vmRun(kernel: string, command: string[], timeoutSeconds: number): Promise<GuestRun> {
+/** vm-run.sh's status when the guest's kernel locked up (a soft lockup under emulation). */
+const GUEST_LOCKED_UP = 123;
+
+/**
+ * Runs the command in the guest; booted once more if the guest's kernel
+ * locked up (the command's run says nothing then: it did not end); the
+ * output is then the second boot's.
+ */
+export async function vmRun(kernel: string, command: string[], timeoutSeconds: number): Promise<GuestRun> {
+  const first = await vmRunOnce(kernel, command, timeoutSeconds);
+  if (first.status !== GUEST_LOCKED_UP) return first;
+  const again = await vmRunOnce(kernel, command, timeoutSeconds);
+  return { status: again.status, output: `(the first boot's kernel locked up: booted again)\n${again.output}` };
+}
+
+function vmRunOnce(kernel: string, command: string[], timeoutSeconds: number): Promise<GuestRun> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [join(repoRoot, 'scripts', 'vm-run.sh'), '--timeout', String(timeoutSeconds), kernel, '--', ...command], {
       stdio: ['ignore', 'pipe', 'pipe'],
