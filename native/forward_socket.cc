@@ -35,6 +35,7 @@ Napi::Function ForwardSocket::Init(Napi::Env env) {
                          InstanceMethod<&ForwardSocket::Close>("close"),
                          InstanceMethod<&ForwardSocket::Stats>("stats"),
                          InstanceMethod<&ForwardSocket::IsBusy>("busy"),
+                         InstanceMethod<&ForwardSocket::Release>("release"),
                      });
 }
 
@@ -74,10 +75,30 @@ ForwardSocket::ForwardSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   info.This().As<Napi::Object>().TypeTag(&kForwardSocketTag);
 }
 
-ForwardSocket::~ForwardSocket() { Shut(); }
+ForwardSocket::~ForwardSocket() {
+  for (SocketUser* user : std::vector<SocketUser*>(std::move(users_))) user->SocketGone();
+  Shut();
+}
+
+void ForwardSocket::Attach(SocketUser* user) {
+  for (SocketUser* u : users_)
+    if (u == user) return;
+  users_.push_back(user);
+}
+
+void ForwardSocket::Detach(SocketUser* user) {
+  for (size_t i = 0; i < users_.size(); i++) {
+    if (users_[i] == user) {
+      users_.erase(users_.begin() + static_cast<long>(i));
+      return;
+    }
+  }
+}
+
+
 
 ForwardSocket::SendResult ForwardSocket::Send(const MessageFrame& frame, const EntryBatch& batch, bool from_reader) {
-  if (fd_ < 0 || busy()) return SendResult::kClosed;
+  if (fd_ < 0 || busy() || releasing_) return SendResult::kClosed;
   uint8_t head_bytes[64 + kHeaderRoom];
   std::vector<uint8_t> long_head;
   uint8_t* head = head_bytes;
@@ -169,6 +190,25 @@ void ForwardSocket::OnWritable(uv_poll_t* handle, int status, int) {
   }
   if (!self->WriteTail()) return;
   uv_poll_stop(self->poll_);
+  if (self->releasing_) self->Released();
+}
+
+void ForwardSocket::Released() {
+  Shut();
+  if (on_end_.IsEmpty()) return;
+  Napi::Env env = env_;
+  Napi::HandleScope scope(env);
+  on_end_.MakeCallback(Value(), {Napi::Number::New(env, 0), env.Undefined()});
+  if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+}
+
+// release(): no new message; true if closed now, false if it first finishes
+// the one it holds (then onEnd(0) once closed).
+Napi::Value ForwardSocket::Release(const Napi::CallbackInfo& info) {
+  releasing_ = true;
+  if (busy() && fd_ >= 0) return Napi::Boolean::New(info.Env(), false);
+  Shut();
+  return Napi::Boolean::New(info.Env(), true);
 }
 
 void ForwardSocket::Failed(int err) {

@@ -7,8 +7,9 @@
 // A message is written whole or kept: when the socket takes only part of it
 // (or none: EAGAIN), the rest is copied here, with the batch's entries, and
 // written as the socket drains; meanwhile the socket is busy and readers
-// leave their records in the ring (backpressure, as with a full output),
-// looking again every few ms. A
+// hand their batches to JS, whose output buffers them (it has the memory
+// for a slow receiver) and releases the socket: release() lets it finish
+// the message it holds, then close, and tell JS (onEnd with errno 0). A
 // write that fails closes it, and the entries of a message that did not get
 // out whole go back to JS (onEnd, or close()'s return) to be sent again on a
 // new connection: nothing leaves this object uncounted.
@@ -38,6 +39,17 @@ struct EntryBatch {
   uint32_t min_sec, min_nsec, max_sec, max_nsec;
 };
 
+// A ring reader writing to the socket: told when the socket goes. Each side
+// unlinks itself from the other when it goes (at teardown either may be
+// finalized first).
+class SocketUser {
+ public:
+  virtual void SocketGone() = 0;
+
+ protected:
+  ~SocketUser() = default;
+};
+
 class ForwardSocket : public Napi::ObjectWrap<ForwardSocket> {
  public:
   enum class SendResult { kSent, kKept, kClosed };
@@ -55,12 +67,15 @@ class ForwardSocket : public Napi::ObjectWrap<ForwardSocket> {
   bool open() const { return fd_ >= 0; }
   // A message is being finished: nothing else may be written until it is.
   bool busy() const { return !tail_.empty(); }
+  void Attach(SocketUser* user);
+  void Detach(SocketUser* user);
 
  private:
   Napi::Value SendFromJs(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value IsBusy(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
 
   static void OnWritable(uv_poll_t* handle, int status, int events);
   // Writes what is kept; true once all of it is out.
@@ -70,6 +85,8 @@ class ForwardSocket : public Napi::ObjectWrap<ForwardSocket> {
   // The kept message's batch, as [entries, count, minSec, minNsec, maxSec, maxNsec, cut, prefix].
   Napi::Value KeptBatch(Napi::Env env);
   void Failed(int err);
+  // The held message is out after release(): closes, and tells JS.
+  void Released();
 
   Napi::Env env_;
   int fd_ = -1;
@@ -82,12 +99,15 @@ class ForwardSocket : public Napi::ObjectWrap<ForwardSocket> {
   std::vector<uint8_t> kept_prefix_;
   EntryBatch kept_ = {};
   uint64_t kept_bytes_ = 0;  // the whole message's
+  std::vector<SocketUser*> users_;
   uint64_t reader_records_ = 0;  // handed in by readers (not from JS)
   uint64_t sent_records_ = 0;    // in the kernel, their message whole
   uint64_t sent_bytes_ = 0;
   uint64_t messages_ = 0;
   uint64_t kept_messages_ = 0;  // messages that had to wait for room
   int error_ = 0;
+  // release() was called: no new message; closed once the held one is out.
+  bool releasing_ = false;
 };
 
 }  // namespace ebpf_forward

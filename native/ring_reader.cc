@@ -27,8 +27,6 @@ constexpr int kRoundsPerRead = 8;
 // How late a deadline read may come before the kernel wakes the reader for
 // the records it would have taken (see Read()).
 constexpr uint64_t kDeadlineMarginMs = 2;
-// How often reading looks again at a lent socket busy finishing a message.
-constexpr uint64_t kSocketWaitMs = 5;
 }  // namespace
 
 Napi::Function RingReader::Init(Napi::Env env) {
@@ -301,14 +299,10 @@ int64_t RingReader::Pump(Napi::Env env, int max_rounds) {
   pump_samples_ = 0;
   // One clock offset per read; HEAD_NOW's time is each batch's start.
   int64_t offset_ns = RealtimeMinusMonotonicNs();
-  socket_wait_ = false;
   for (int round = 0; round < max_rounds && ring_open() && !paused_; round++) {
-    if (socket_ && !socket_->open()) StopSending();
-    if (socket_ && socket_->busy()) {
-      // The records wait in the ring until the socket has taken its message.
-      socket_wait_ = true;
-      break;
-    }
+    // Closed, or busy with a message a slow receiver has not taken whole:
+    // batches go to JS, whose output has the memory to buffer them.
+    if (socket_ && (!socket_->open() || socket_->busy())) StopSending();
     batch_size_ = 0;
     batch_count_ = 0;
     batch_samples_ = 0;
@@ -379,9 +373,7 @@ void RingReader::Read() {
     return;
   }
   if (!timer_ || paused_) return;
-  if (socket_wait_) {
-    uv_timer_start(timer_, &RingReader::OnTimer, kSocketWaitMs, 0);
-  } else if (more_) {
+  if (more_) {
     // Stopped at kRoundsPerRead with records left: go on after the loop has
     // served everything else once.
     uv_timer_start(timer_, &RingReader::OnTimer, 0, 0);
@@ -452,9 +444,15 @@ Napi::Value RingReader::Resume(const Napi::CallbackInfo& info) {
 }
 
 void RingReader::StopSending() {
-  // Only the reference: at teardown the socket may be finalized first.
+  if (!socket_) return;
+  socket_->Detach(this);
   socket_ = nullptr;
   socket_ref_.Reset();
+}
+
+void RingReader::SocketGone() {
+  // The socket is being finalized (teardown): nothing of it may be touched.
+  socket_ = nullptr;
 }
 
 // sendTo(socket: ForwardSocket | null, prefix: Buffer, packed: boolean, withSize: boolean):
@@ -477,6 +475,7 @@ Napi::Value RingReader::SendTo(const Napi::CallbackInfo& info) {
   frame_.with_size = info[3].ToBoolean();
   socket_ = socket;
   socket_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  socket_->Attach(this);
   return env.Undefined();
 }
 

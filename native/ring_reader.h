@@ -16,8 +16,7 @@
 // Lent a forward output's socket (sendTo), it writes each batch to the
 // receiver itself, as a Forward message, instead of handing it to JS: a
 // wake-up then never enters JS. A socket that is busy finishing a message
-// leaves records in the ring (looked at again every kSocketWaitMs); one that
-// is closed sends batches to JS again.
+// or closed makes it hand batches to JS again (whose output takes over).
 #pragma once
 #include <napi.h>
 #include <uv.h>
@@ -32,7 +31,7 @@ namespace ebpf_forward {
 class BpfObject;
 class RecordProgram;
 
-class RingReader : public Napi::ObjectWrap<RingReader> {
+class RingReader : public Napi::ObjectWrap<RingReader>, private SocketUser {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit RingReader(const Napi::CallbackInfo& info);
@@ -51,6 +50,8 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
 
   // Back to handing batches to JS.
   void StopSending();
+  // SocketUser: the socket is being finalized.
+  void SocketGone() override;
 
   // Consumes committed records into the batch until the ring is empty or the
   // batch is full (then kBatchFull), as libbpf's ringbuf_process_ring does.
@@ -133,8 +134,6 @@ class RingReader : public Napi::ObjectWrap<RingReader> {
   ForwardSocket* socket_ = nullptr;
   Napi::ObjectReference socket_ref_;
   MessageFrame frame_;
-  // Reading waits for the lent socket to finish a message.
-  bool socket_wait_ = false;
   uint64_t sent_records_ = 0;  // records written to the lent socket
   uint64_t sent_bytes_ = 0;    // their entries' bytes
 };

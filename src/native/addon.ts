@@ -96,6 +96,8 @@ export interface NativeForwardSocket {
   send(prefix: Buffer, packed: boolean, withSize: boolean, entries: Buffer, count: number, minSec: number, minNsec: number, maxSec: number, maxNsec: number): 'sent' | 'kept' | 'closed';
   /** Closes its fd; returns the batch of a message it still held (to send again), if any. */
   close(): KeptBatch | undefined;
+  /** Takes no new message; true if closed now, false if it first finishes the one it holds (then onEnd(0)). */
+  release(): boolean;
   busy(): boolean;
   stats(): SocketStats;
 }
@@ -257,7 +259,8 @@ export function openRingReader(
 /**
  * Lends a connected TCP socket's fd (dup'd: the number stays valid until
  * close()) to ring readers. onEnd: a held message's write failed (errno), with
- * its batch to send again; the socket is closed then.
+ * its batch to send again, or after release() the held message is out
+ * (errno 0); the socket is closed then.
  */
 export function openForwardSocket(fd: number, onEnd: (errno: number, kept: KeptBatch | undefined) => void): NativeForwardSocket {
   if (!Number.isInteger(fd) || fd < 0) throw new RangeError('fd must be an open file descriptor');

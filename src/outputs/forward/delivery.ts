@@ -32,6 +32,8 @@ export interface SenderParts {
   stats: ForwardCounters;
   lifecycle: OutputLifecycle;
   changes: Changes;
+  /** The connection's socket is lent to ring readers (socket-loan.ts): nothing may be written to it here until it is back. */
+  socketLent(): boolean;
   /** A chunk got through (written, and acked if asked). */
   delivered(chunk: Chunk): void;
   /** An attempt failed: the chunk waits a retry or is given up. */
@@ -49,7 +51,7 @@ export class Sender {
   /** A delivery could start now: a slot is free and every queued chunk is being sent (none waits a retry, the spool or a slot). */
   canSendNow(): boolean {
     const { lifecycle, queue } = this.parts;
-    return lifecycle.sending && this.inFlight < MAX_IN_FLIGHT && queue.chunks.length === this.inFlight;
+    return lifecycle.sending && !this.parts.socketLent() && this.inFlight < MAX_IN_FLIGHT && queue.chunks.length === this.inFlight;
   }
 
   /** The connection, when it is open and nothing is being delivered. */
@@ -61,7 +63,7 @@ export class Sender {
   /** Starts delivery of the chunks that are due, oldest first, within the in-flight limit. */
   pump(): void {
     const { lifecycle, queue, spiller } = this.parts;
-    if (!lifecycle.sending) return;
+    if (!lifecycle.sending || this.parts.socketLent()) return;
     const now = Date.now();
     let next = Infinity;
     for (const chunk of queue.chunks) {

@@ -135,6 +135,7 @@ export class ForwardOutput implements Output {
     this.lendable = !settings.upstream && !settings.requireAck && settings.mode !== 'compressed' && !settings.timeAsInteger && !this.spiller && !settings.tls.enabled;
     this.sender = new Sender({
       settings,
+      socketLent: () => this.loan !== undefined,
       upstream: this.upstream,
       queue: this.queue,
       spiller: this.spiller,
@@ -178,7 +179,9 @@ export class ForwardOutput implements Output {
         // Into the lent socket, behind what the readers wrote (a journaled
         // input's chunk waits to be released: through the queue).
         if (!chunk.retain && this.loan.send(outTag, entries, records, chunk.minTime, chunk.maxTime)) return;
-        this.endLoan();
+        // Busy (a slow receiver), closed, or a journaled chunk: the queue
+        // takes this and what follows, sent once the socket's message is out.
+        this.releaseLoan();
       }
       const { budget } = this.queue;
       if (!budget.fits(entries.length)) {
@@ -217,12 +220,13 @@ export class ForwardOutput implements Output {
    */
   lendSocket(tag: string): SocketLease | undefined {
     if (!this.lendable || this.lifecycle.state !== 'running') return undefined;
+    if (this.loan?.releasing) return undefined;
     if (!this.loan) {
       if (this.queue.chunks.length > 0 || this.queue.holdsBatches) return undefined;
       const connection = this.sender.idleConnection();
       const fd = connection?.fd;
       if (!connection || fd === undefined) return undefined;
-      const loan = SocketLoan.open(connection, fd, this.stats, this.settings.mode, this.settings.sendOptions, (errno, kept) => this.loanFailed(loan, errno, kept));
+      const loan = SocketLoan.open(connection, fd, this.stats, this.settings.mode, this.settings.sendOptions, (errno, kept) => (errno === 0 ? this.loanReleased(loan) : this.loanFailed(loan, errno, kept)));
       this.loan = loan;
       this.log.debug(`${connection.endpoint.name}: socket lent to the inputs' ring readers`);
       connection.onClose(() => {
@@ -233,7 +237,7 @@ export class ForwardOutput implements Output {
   }
 
   recallSocket(): void {
-    this.endLoan();
+    this.releaseLoan();
   }
 
   whenRoom(): Promise<void> | undefined {
@@ -317,6 +321,20 @@ export class ForwardOutput implements Output {
     this.loan = undefined;
     const kept = loan.close();
     if (kept) this.takeBack(loan, kept);
+  }
+
+  /** The socket takes no new message; the queue is sent once its held one is out (at once if none). */
+  private releaseLoan(): void {
+    const loan = this.loan;
+    if (!loan || loan.releasing) return;
+    if (loan.release()) this.loanReleased(loan);
+  }
+
+  /** The released socket is closed, its last message out: the queue goes now. */
+  private loanReleased(loan: SocketLoan): void {
+    if (this.loan === loan) this.loan = undefined;
+    loan.close();
+    this.sealAndPump();
   }
 
   /** A write of the lent socket failed: the connection goes, the batch it held is sent again. */

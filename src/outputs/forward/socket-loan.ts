@@ -5,7 +5,10 @@
 // (native/forward_socket.h). Only where nothing of this output's own work is
 // skipped: one receiver, plain TCP, no acks, no gzip, no spool, no
 // Time_as_Integer. While lent, batches that still come through JS go to the
-// same socket, so that messages never interleave.
+// same socket, so that messages never interleave. When the socket can't take
+// a message whole (a slow receiver), the readers hand their batches to JS
+// again and the output releases the socket: it finishes that message, then
+// the output's own buffer and delivery take over, with all their memory.
 import { openForwardSocket, type KeptBatch, type NativeForwardSocket } from '../../native/addon.js';
 import { unpackValue } from '../../msgpack/values.js';
 import type { SocketLease } from '../types.js';
@@ -35,6 +38,8 @@ export class SocketLoan {
   private readonly leases = new Map<string, SocketLease>();
   /** The socket's counters already added to the output's. */
   private counted = { readerRecords: 0, sentRecords: 0, sentBytes: 0 };
+  /** release() was called: the socket finishes its message, then closes. */
+  releasing = false;
 
   constructor(
     readonly connection: ForwardConnection,
@@ -44,8 +49,9 @@ export class SocketLoan {
     private readonly withSize: boolean,
   ) {}
 
-  static open(connection: ForwardConnection, fd: number, stats: ForwardCounters, mode: ForwardMode, withSize: boolean, onFailed: (errno: number, kept: ReturnedBatch | undefined) => void): SocketLoan {
-    const socket = openForwardSocket(fd, (errno, kept) => onFailed(errno, kept && returnedBatch(kept)));
+  /** onEnd: after release(), the held message is out (errno 0); or a held message's write failed, with its batch. */
+  static open(connection: ForwardConnection, fd: number, stats: ForwardCounters, mode: ForwardMode, withSize: boolean, onEnd: (errno: number, kept: ReturnedBatch | undefined) => void): SocketLoan {
+    const socket = openForwardSocket(fd, (errno, kept) => onEnd(errno, kept && returnedBatch(kept)));
     return new SocketLoan(connection, socket, stats, mode, withSize);
   }
 
@@ -72,6 +78,12 @@ export class SocketLoan {
     this.stats.records_sent += now.sentRecords - this.counted.sentRecords;
     this.stats.bytes_sent += now.sentBytes - this.counted.sentBytes;
     this.counted = { readerRecords: now.readerRecords, sentRecords: now.sentRecords, sentBytes: now.sentBytes };
+  }
+
+  /** Takes no new message: true if ended now, false if the socket first finishes the one it holds (onEnd(0) then). */
+  release(): boolean {
+    this.releasing = true;
+    return this.socket.release();
   }
 
   /** Ends the loan (readers see it closed and hand batches to JS again); returns a batch the socket still held. */

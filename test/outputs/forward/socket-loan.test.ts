@@ -127,23 +127,46 @@ describe('the forward output lends its socket to ring readers', () => {
     expect(output.lendSocket('t')).toBe(lease); // still lent
   }, 90_000);
 
-  it('a batch that comes while the socket finishes a message ends the loan: the message cut short is sent again on a new connection, nothing twice', async () => {
+  it('a batch that comes while the socket finishes a message releases it: that message goes out whole, then the queue, on the same connection, in order', async () => {
     receiver = await new IndependentReceiver().start();
     link = await stalledLink(receiver.port);
     output = createForward({ port: String(link.port) });
     await output.start();
     const lease = await lentAfterFirst(output);
     let next = fillUntilBusy(output, lease, 10);
-    output.write('t', makeChunk(next, 10)); // through the queue, behind the held batch
+    output.write('t', makeChunk(next, 10)); // as a reader's batch would come once the socket is busy
     next += 10;
-    expect(lease.socket.stats().open).toBe(false);
+    expect(output.lendSocket('t')).toBeUndefined(); // released: not lent again meanwhile
+    expect(lease.socket.stats().open).toBe(true); // finishing its message
     link.release();
-    await waitFor('every record', () => new Set(receiver!.seqs()).size >= next, 60_000);
-    expect(tally(receiver.seqs())).toEqual({ unique: next, duplicates: 0 });
+    await waitFor('every record', () => receiver!.entries.length >= next, 60_000);
+    expect(receiver.seqs()).toEqual([...Array(next).keys()]);
+    expect(receiver.connections).toBe(1);
+    expect(lease.socket.stats().open).toBe(false);
     const counters = output.counters();
     expect(counters.records_in).toBe(next);
     expect(counters.records_sent).toBe(next);
+    // Idle again: lent again.
+    await waitFor('lent again', () => output!.lendSocket('t') !== undefined);
+  }, 90_000);
+
+  it('closed while the socket holds a message: the message cut short is sent again on a new connection within Grace, nothing twice', async () => {
+    receiver = await new IndependentReceiver().start();
+    link = await stalledLink(receiver.port);
+    output = createForward({ port: String(link.port) });
+    await output.start();
+    const lease = await lentAfterFirst(output);
+    const next = fillUntilBusy(output, lease, 10);
+    const closing = output.close(20_000);
+    expect(lease.socket.stats().open).toBe(false);
+    link.release();
+    await closing;
+    await waitFor('every record', () => new Set(receiver!.seqs()).size >= next, 30_000);
+    expect(tally(receiver.seqs())).toEqual({ unique: next, duplicates: 0 });
+    const counters = output.counters();
+    expect(counters.records_sent).toBe(next);
     expect(Object.keys(counters.records_dropped)).toEqual([]);
+    output = undefined;
   }, 90_000);
 
   it('a write that fails (the link reset) hands the held batch back: it is sent again once the receiver is reachable', async () => {
@@ -168,7 +191,7 @@ describe('the forward output lends its socket to ring readers', () => {
     expect(counters.records_sent).toBe(next);
   }, 90_000);
 
-  it('recallSocket() ends the loan: the next batch goes through the queue', async () => {
+  it('recallSocket() ends the loan (an idle socket at once): the next batch goes through the queue', async () => {
     receiver = await new IndependentReceiver().start();
     output = createForward({ port: String(receiver.port) });
     await output.start();
