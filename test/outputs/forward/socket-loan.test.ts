@@ -49,6 +49,14 @@ describe('the forward output lends its socket to ring readers', () => {
   let receiver: IndependentReceiver | undefined;
   let link: StalledLink | undefined;
   const closers: (() => Promise<void>)[] = [];
+  /** A receiver behind a stalled link, the output lent its socket (after a first chunk through its own path). */
+  async function lentBehindStalledLink(): Promise<{ receiver: IndependentReceiver; link: StalledLink; output: ForwardOutput; lease: SocketLease }> {
+    const r = (receiver = await new IndependentReceiver().start());
+    const l = (link = await stalledLink(r.port));
+    const o = (output = createForward({ port: String(l.port) }));
+    await o.start();
+    return { receiver: r, link: l, output: o, lease: await lentAfterFirst(o) };
+  }
   afterEach(async () => {
     await output?.close(500);
     await link?.close();
@@ -128,18 +136,14 @@ describe('the forward output lends its socket to ring readers', () => {
   }, 90_000);
 
   it('a batch that comes while the socket finishes a message releases it: that message goes out whole, then the queue, on the same connection, in order', async () => {
-    receiver = await new IndependentReceiver().start();
-    link = await stalledLink(receiver.port);
-    output = createForward({ port: String(link.port) });
-    await output.start();
-    const lease = await lentAfterFirst(output);
+    const { receiver, link, output, lease } = await lentBehindStalledLink();
     let next = fillUntilBusy(output, lease, 10);
     output.write('t', makeChunk(next, 10)); // as a reader's batch would come once the socket is busy
     next += 10;
     expect(output.lendSocket('t')).toBeUndefined(); // released: not lent again meanwhile
     expect(lease.socket.stats().open).toBe(true); // finishing its message
     link.release();
-    await waitFor('every record', () => receiver!.entries.length >= next, 60_000);
+    await waitFor('every record', () => receiver.entries.length >= next, 60_000);
     expect(receiver.seqs()).toEqual([...Array(next).keys()]);
     expect(receiver.connections).toBe(1);
     expect(lease.socket.stats().open).toBe(false);
@@ -147,34 +151,25 @@ describe('the forward output lends its socket to ring readers', () => {
     expect(counters.records_in).toBe(next);
     expect(counters.records_sent).toBe(next);
     // Idle again: lent again.
-    await waitFor('lent again', () => output!.lendSocket('t') !== undefined);
+    await waitFor('lent again', () => output.lendSocket('t') !== undefined);
   }, 90_000);
 
   it('closed while the socket holds a message: the message cut short is sent again on a new connection within Grace, nothing twice', async () => {
-    receiver = await new IndependentReceiver().start();
-    link = await stalledLink(receiver.port);
-    output = createForward({ port: String(link.port) });
-    await output.start();
-    const lease = await lentAfterFirst(output);
+    const { receiver, link, output, lease } = await lentBehindStalledLink();
     const next = fillUntilBusy(output, lease, 10);
     const closing = output.close(20_000);
     expect(lease.socket.stats().open).toBe(false);
     link.release();
     await closing;
-    await waitFor('every record', () => new Set(receiver!.seqs()).size >= next, 30_000);
+    await waitFor('every record', () => new Set(receiver.seqs()).size >= next, 30_000);
     expect(tally(receiver.seqs())).toEqual({ unique: next, duplicates: 0 });
     const counters = output.counters();
     expect(counters.records_sent).toBe(next);
     expect(Object.keys(counters.records_dropped)).toEqual([]);
-    output = undefined;
   }, 90_000);
 
   it('a write that fails (the link reset) hands the held batch back: it is sent again once the receiver is reachable', async () => {
-    receiver = await new IndependentReceiver().start();
-    link = await stalledLink(receiver.port);
-    output = createForward({ port: String(link.port) });
-    await output.start();
-    const lease = await lentAfterFirst(output);
+    const { receiver, link, output, lease } = await lentBehindStalledLink();
     const next = fillUntilBusy(output, lease, 10);
     const heldFrom = next - 5000;
     link.reset();
@@ -183,7 +178,7 @@ describe('the forward output lends its socket to ring readers', () => {
     link.release();
     // What the link held when it was reset is gone, as for any receiver
     // killed without acks; the held batch is not: it goes out again.
-    await waitFor('the held batch again', () => receiver!.seqs().includes(next - 1), 60_000);
+    await waitFor('the held batch again', () => receiver.seqs().includes(next - 1), 60_000);
     const seqs = new Set(receiver.seqs());
     for (let s = heldFrom; s < next; s++) expect(seqs.has(s)).toBe(true);
     const counters = output.counters();
