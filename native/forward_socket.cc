@@ -95,8 +95,6 @@ void ForwardSocket::Detach(SocketUser* user) {
   }
 }
 
-
-
 ForwardSocket::SendResult ForwardSocket::Send(const MessageFrame& frame, const EntryBatch& batch, bool from_reader) {
   if (fd_ < 0 || busy() || releasing_) return SendResult::kClosed;
   uint8_t head_bytes[64 + kHeaderRoom];
@@ -117,11 +115,12 @@ ForwardSocket::SendResult ForwardSocket::Send(const MessageFrame& frame, const E
     memcpy(options_end, "size", 4);
     options_end = PutUint(options_end + 4, batch.count);
   }
+  // Without Send_options the third part is empty.
   iovec iov[3] = {{head, static_cast<size_t>(head_end - head)},
                   {const_cast<uint8_t*>(batch.entries), batch.bytes},
                   {options, static_cast<size_t>(options_end - options)}};
-  int parts = frame.with_size ? 3 : 2;
-  size_t total = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len * (frame.with_size ? 1 : 0);
+  constexpr int parts = 3;
+  size_t total = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len;
   ssize_t n = WriteAll(fd_, iov, parts);
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
     // Nothing of it left: the caller hands the batch on, to a new connection.
@@ -134,7 +133,6 @@ ForwardSocket::SendResult ForwardSocket::Send(const MessageFrame& frame, const E
   if (written == total) {
     sent_records_ += batch.count;
     sent_bytes_ += total;
-    messages_++;
     return SendResult::kSent;
   }
   // Keep the rest, and the entries, until the socket takes it.
@@ -175,7 +173,6 @@ bool ForwardSocket::WriteTail() {
   }
   sent_records_ += kept_.count;
   sent_bytes_ += kept_bytes_;
-  messages_++;
   tail_.clear();
   std::vector<uint8_t>().swap(kept_entries_);
   return true;
@@ -194,11 +191,15 @@ void ForwardSocket::OnWritable(uv_poll_t* handle, int status, int) {
 }
 
 void ForwardSocket::Released() {
+  Napi::HandleScope scope(env_);
   Shut();
+  TellJs(0, env_.Undefined());
+}
+
+void ForwardSocket::TellJs(int err, Napi::Value batch) {
   if (on_end_.IsEmpty()) return;
   Napi::Env env = env_;
-  Napi::HandleScope scope(env);
-  on_end_.MakeCallback(Value(), {Napi::Number::New(env, 0), env.Undefined()});
+  on_end_.MakeCallback(Value(), {Napi::Number::New(env, err), batch});
   if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
 }
 
@@ -218,9 +219,7 @@ void ForwardSocket::Failed(int err) {
   Napi::Value batch = busy() ? KeptBatch(env) : env.Undefined();
   tail_.clear();
   Shut();
-  if (on_end_.IsEmpty()) return;
-  on_end_.MakeCallback(Value(), {Napi::Number::New(env, err), batch});
-  if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+  TellJs(err, batch);
 }
 
 Napi::Value ForwardSocket::KeptBatch(Napi::Env env) {
@@ -285,14 +284,13 @@ Napi::Value ForwardSocket::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value ForwardSocket::IsBusy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy()); }
 
-// stats(): {readerRecords, sentRecords, sentBytes, messages, keptMessages, error}
+// stats(): {readerRecords, sentRecords, sentBytes, keptMessages, error, open}
 Napi::Value ForwardSocket::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   out.Set("readerRecords", Napi::Number::New(env, static_cast<double>(reader_records_)));
   out.Set("sentRecords", Napi::Number::New(env, static_cast<double>(sent_records_)));
   out.Set("sentBytes", Napi::Number::New(env, static_cast<double>(sent_bytes_)));
-  out.Set("messages", Napi::Number::New(env, static_cast<double>(messages_)));
   out.Set("keptMessages", Napi::Number::New(env, static_cast<double>(kept_messages_)));
   out.Set("error", Napi::Number::New(env, error_));
   out.Set("open", Napi::Boolean::New(env, fd_ >= 0));

@@ -87,6 +87,8 @@ class ForwardSocket : public Napi::ObjectWrap<ForwardSocket> {
   void Failed(int err);
   // The held message is out after release(): closes, and tells JS.
   void Released();
+  // Calls onEnd(err, batch) (inside a handle scope).
+  void TellJs(int err, Napi::Value batch);
 
   Napi::Env env_;
   int fd_ = -1;
@@ -103,7 +105,6 @@ class ForwardSocket : public Napi::ObjectWrap<ForwardSocket> {
   uint64_t reader_records_ = 0;  // handed in by readers (not from JS)
   uint64_t sent_records_ = 0;    // in the kernel, their message whole
   uint64_t sent_bytes_ = 0;
-  uint64_t messages_ = 0;
   uint64_t kept_messages_ = 0;  // messages that had to wait for room
   int error_ = 0;
   // release() was called: no new message; closed once the held one is out.

@@ -502,7 +502,6 @@ Napi::Value RingReader::Stats(const Napi::CallbackInfo& info) {
   out.Set("skipped", Napi::Number::New(env, static_cast<double>(skipped_)));
   out.Set("sentRecords", Napi::Number::New(env, static_cast<double>(sent_records_)));
   out.Set("sentBytes", Napi::Number::New(env, static_cast<double>(sent_bytes_)));
-  out.Set("sending", Napi::Boolean::New(env, socket_ != nullptr && socket_->open()));
   // Bytes waiting in the ring (records not read yet, with their 8-byte
   // headers) and its size; 0 and 0 when its pages could not be mapped.
   uint64_t waiting = 0;

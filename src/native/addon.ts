@@ -50,8 +50,6 @@ export interface RingStats {
   /** Records (entries) written to a lent socket (sendTo) instead of handed to JS, and their entries' bytes. */
   sentRecords: number;
   sentBytes: number;
-  /** Whether batches go to a lent socket now. */
-  sending: boolean;
 }
 
 export interface NativeRingReader {
@@ -82,7 +80,6 @@ export interface SocketStats {
   /** Records whose message the kernel has whole, and those messages' bytes. */
   sentRecords: number;
   sentBytes: number;
-  messages: number;
   /** Messages the socket could not take at once (finished as it drained). */
   keptMessages: number;
   /** The errno of the write that closed it; 0 if none. */
