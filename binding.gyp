@@ -12,6 +12,7 @@
         "native/record_program.cc",
         "native/cgroup_names.cc",
         "native/btf_reader.cc",
+        "native/kernel_btf.cc",
         "native/host.cc"
       ],
       "include_dirs": ["native/vendor/libbpf/include", "<!(node -p \"require('node-addon-api').include_dir\")"],

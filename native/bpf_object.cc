@@ -5,10 +5,13 @@
 #include <bpf/libbpf.h>
 
 #include <cstring>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <vector>
 
 #include "errors.h"
+#include "kernel_btf.h"
 #include "ring_reader.h"
 
 namespace ebpf_forward {
@@ -26,6 +29,8 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                          InstanceMethod<&BpfObject::SetAutoload>("setAutoload"),
                          InstanceMethod<&BpfObject::UpdateMap>("updateMap"),
                          InstanceMethod<&BpfObject::Programs>("programs"),
+                         InstanceMethod<&BpfObject::CoreBtfNote>("coreBtf"),
+                         InstanceMethod<&BpfObject::Instructions>("instructions"),
                          InstanceMethod<&BpfObject::Load>("load"),
                          InstanceMethod<&BpfObject::Attach>("attach"),
                          InstanceMethod<&BpfObject::AttachUprobe>("attachUprobe"),
@@ -35,25 +40,54 @@ Napi::Function BpfObject::Init(Napi::Env env) {
                      });
 }
 
-// new BpfObject(path: string, shownAs?: string). shownAs, when `path` is
+// new BpfObject(path: string, shownAs?: string, wholeKernelBtf?: boolean). shownAs, when `path` is
 // another name of the file (/proc/self/fd/N: the descriptor it was checked
 // through), names it in messages and gives the object libbpf's name for it
 // (its base name up to the first dot: the prefix of .rodata and other maps).
+// wholeKernelBtf: CO-RE against libbpf's own read of the kernel's whole BTF,
+// not the extract (kernel_btf.h), to compare the two.
 BpfObject::BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString() || (info.Length() > 1 && !info[1].IsString() && !info[1].IsUndefined())) {
-    ThrowUsage(env, "BpfObject(path: string, shownAs?: string)");
+  if (info.Length() < 1 || !info[0].IsString() || (info.Length() > 1 && !info[1].IsString() && !info[1].IsUndefined()) ||
+      (info.Length() > 2 && !info[2].IsBoolean() && !info[2].IsUndefined())) {
+    ThrowUsage(env, "BpfObject(path: string, shownAs?: string, wholeKernelBtf?: boolean)");
     return;
   }
+  bool whole_kernel_btf = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   path_ = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : path;
   std::string name = path_.substr(path_.find_last_of('/') + 1);
   name = name.substr(0, name.find('.'));
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name.c_str());
+  // CO-RE against an extract of the kernel's BTF (kernel_btf.h): libbpf
+  // reads it from this memfd at load instead of the whole BTF.
+  std::string core_path;
+  CoreBtf core;
+  if (whole_kernel_btf) {
+    core.why_whole = "asked for";
+  } else {
+    core = ExtractCoreBtf(path);
+  }
+  if (!core.raw.empty()) {
+    core_fd_ = memfd_create("ebpf-forward-core-btf", MFD_CLOEXEC);
+    core_path = "/proc/self/fd/" + std::to_string(core_fd_);
+    if (core_fd_ < 0 || write(core_fd_, core.raw.data(), core.raw.size()) != static_cast<ssize_t>(core.raw.size()) || access(core_path.c_str(), R_OK) != 0) {
+      core.why_whole = core_fd_ < 0 ? "no memfd" : "/proc/self/fd is not readable";
+      core.raw.clear();
+      CloseCoreBtf();
+    }
+  }
+  if (!core.raw.empty()) {
+    opts.btf_custom_path = core_path.c_str();
+    core_note_ = "CO-RE against " + std::to_string(core.types) + " types (" + std::to_string((core.raw.size() + 1023) / 1024) + " KB) of the kernel's BTF";
+  } else if (core.has_core || whole_kernel_btf) {
+    core_note_ = "CO-RE against the kernel's whole BTF: " + core.why_whole;
+  }
   BeginLibbpfCapture();
   bpf_object* obj = bpf_object__open_file(path.c_str(), &opts);
   int err = libbpf_get_error(obj);
   if (err || !obj) {
+    CloseCoreBtf();
     ThrowFailure(env, "opening BPF object " + path_, err ? err : errno);
     return;
   }
@@ -73,8 +107,36 @@ void BpfObject::Destroy() {
     bpf_object__close(obj_);
     obj_ = nullptr;
   }
+  CloseCoreBtf();
   live_objects.erase(this);
 }
+
+void BpfObject::CloseCoreBtf() {
+  if (core_fd_ >= 0) close(core_fd_);
+  core_fd_ = -1;
+}
+
+// instructions(program: string): a copy of the program's instructions as
+// libbpf holds them; after load, relocated (CO-RE offsets in, map fds in
+// ld_imm64), so that the extract's relocations can be compared with libbpf's.
+Napi::Value BpfObject::Instructions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    ThrowUsage(env, "instructions(program: string)");
+    return env.Undefined();
+  }
+  if (!obj_) {
+    Napi::Error::New(env, "BPF object is closed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  bpf_program* prog = ProgramNamed(env, info[0].As<Napi::String>().Utf8Value());
+  if (!prog) return env.Undefined();
+  const bpf_insn* insns = bpf_program__insns(prog);
+  return Napi::Buffer<char>::Copy(env, reinterpret_cast<const char*>(insns), bpf_program__insn_cnt(prog) * sizeof(bpf_insn));
+}
+
+// coreBtf(): how CO-RE relocations are made, for the log; "" without any.
+Napi::Value BpfObject::CoreBtfNote(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), core_note_); }
 
 void BpfObject::DetachLinks() {
   // Each detach waits for the kernel (an RCU grace period as the tracepoint
@@ -260,6 +322,7 @@ Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
   if (!Usable(env, false)) return env.Undefined();
   BeginLibbpfCapture();
   int err = bpf_object__load(obj_);
+  CloseCoreBtf();  // read by now, whatever the outcome
   if (err) {
     ThrowFailure(env, "loading BPF object " + path_, err);
     return env.Undefined();

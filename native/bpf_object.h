@@ -49,6 +49,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
   Napi::Value UpdateMap(const Napi::CallbackInfo& info);
   Napi::Value Programs(const Napi::CallbackInfo& info);
+  Napi::Value CoreBtfNote(const Napi::CallbackInfo& info);
+  Napi::Value Instructions(const Napi::CallbackInfo& info);
+  void CloseCoreBtf();
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachUprobe(const Napi::CallbackInfo& info);
@@ -62,6 +65,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   bpf_object* obj_ = nullptr;
   bool loaded_ = false;
+  // The memfd libbpf reads the kernel BTF extract from at load (-1: none).
+  int core_fd_ = -1;
+  std::string core_note_;
   std::string path_;
   std::vector<bpf_link*> links_;
   std::set<RingReader*> readers_;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "kernel_btf.h"
 #include "libbpf_log.h"
 
 namespace ebpf_forward {
@@ -292,10 +293,14 @@ Napi::Value ProbeFexit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>().Utf8Value();
   BeginLibbpfCapture();
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return env.Undefined();
-  int id = btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC);
-  btf__free(vmlinux);
+  // Found by pread, not by libbpf's parse of the whole BTF (kernel_btf.h).
+  int id = KernelFunctionId(name);
+  if (id < 0) {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return env.Undefined();
+    id = btf__find_by_name_kind(vmlinux, name.c_str(), BTF_KIND_FUNC);
+    btf__free(vmlinux);
+  }
   if (id <= 0) return env.Undefined();
   const bpf_insn insns[] = {
       {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0

@@ -266,6 +266,8 @@ export class TraceSession {
     const fexitTarget = firstFexit && kernelFunctionOf(firstFexit.section);
     if (fexitTarget) step({ what: `loading ${firstFexit.name}`, hook: hookOf(firstFexit.section) }, () => addon().probeFexit(fexitTarget));
     step({ what: 'loading', sections }, () => object.load());
+    const coreBtf = object.coreBtf();
+    if (coreBtf) this.options.onDebug?.(`${trace.name}: ${coreBtf}`);
     if (this.countsFiltered) applyFilters(object, trace, this.settings.filter, this.filterBits!, sections);
     step('opening its ring buffer', () => {
       this.reader = openRingReader(

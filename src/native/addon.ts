@@ -21,6 +21,10 @@ export interface NativeBpfObject {
   /** After load: sets one entry of a map; key and value must be the map's sizes. */
   updateMap(map: string, key: Buffer, value: Buffer): void;
   programs(): ProgramInfo[];
+  /** How CO-RE relocations are made ("CO-RE against N types (K KB) of the kernel's BTF", or the whole BTF and why); "" without any. */
+  coreBtf(): string;
+  /** A copy of the program's instructions as libbpf holds them: after load, relocated. */
+  instructions(program: string): Buffer;
   load(): void;
   attach(program: string): void;
   attachUprobe(program: string, binaryPath: string, functionName: string, retprobe: boolean, pid: number): void;
@@ -141,7 +145,7 @@ interface AddonRecordProgram {
 }
 
 interface Addon {
-  BpfObject: new (path: string, shownAs?: string) => NativeBpfObject;
+  BpfObject: new (path: string, shownAs?: string, wholeKernelBtf?: boolean) => NativeBpfObject;
   RingReader: new (
     object: NativeBpfObject,
     map: string,
@@ -219,10 +223,15 @@ export function addon(): Addon {
   throw new AddonMissingError(`the native addon is not built (${addonCandidates()[0]})`, 'run: npm ci (or node scripts/build.mjs)');
 }
 
-/** Opens (does not load) a BPF object; `shownAs` names it where `path` is another name of it (/proc/self/fd/N). */
-export function openBpfObject(path: string, shownAs?: string): NativeBpfObject {
+/**
+ * Opens (does not load) a BPF object; `shownAs` names it where `path` is
+ * another name of it (/proc/self/fd/N). Its CO-RE relocations are made
+ * against an extract of the kernel's BTF (native/kernel_btf.h), or with
+ * `wholeKernelBtf` against libbpf's read of all of it.
+ */
+export function openBpfObject(path: string, shownAs?: string, options: { wholeKernelBtf?: boolean } = {}): NativeBpfObject {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('BPF object path must be a non-empty string');
-  return new (addon().BpfObject)(path, shownAs);
+  return new (addon().BpfObject)(path, shownAs, options.wholeKernelBtf === true);
 }
 
 /**
