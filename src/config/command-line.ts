@@ -242,7 +242,7 @@ export function ebpfInputHelp(traces: ReadonlyMap<string, TraceDefinition>): Plu
     description: EBPF_DESCRIPTION,
     properties: ebpfInputKeys.map(keyHelp),
     traces: [...traces.values()]
-      .sort((a, b) => a.name.localeCompare(b.name))
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
       .map((t) => ({ name: t.name, description: t.summary, properties: (t.keys ?? []).map(keyHelp) })),
   };
 }
