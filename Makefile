@@ -7,8 +7,9 @@ CONF ?= conf/ebpf-forward.conf
 setup:
 	bash scripts/setup.sh
 
+# dist/cli.js itself, as the installed bin runs: with the node flags of its first line.
 run: setup
-	node dist/cli.js -c $(CONF)
+	./dist/cli.js -c $(CONF)
 
 test: setup
 	bash scripts/test.sh

@@ -5,7 +5,7 @@
 // `npm pack` (--pack). Each step is skipped when its outputs are newer than
 // its inputs.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAddon, builtAddon, prebuiltAddon, missingBuildTools } from './native-addon.mjs';
@@ -119,3 +119,5 @@ const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 if (!existsSync(tsc)) fail('TypeScript is not installed; run: npm ci');
 if (pack) rmSync(join(root, 'dist'), { recursive: true, force: true });
 run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
+// The CLI runs as itself (make run, the bin): with the node flags of its first line.
+chmodSync(join(root, 'dist', 'cli.js'), 0o755);
