@@ -320,9 +320,9 @@ class Extract {
   bool SelectNamed(uint32_t id, const std::string& name, const std::unordered_map<uint32_t, std::string>& names,
                    std::set<uint32_t>& found, int depth = 0) {
     if (depth > 32) return false;
-    std::vector<char> rec = file_.Type(SkipModsAndTypedefs(id));
-    if (rec.empty() || !btf_is_composite(AsType(rec))) return false;
     uint32_t composite = SkipModsAndTypedefs(id);
+    std::vector<char> rec = file_.Type(composite);
+    if (rec.empty() || !btf_is_composite(AsType(rec))) return false;
     const struct btf_type* t = AsType(rec);
     bool any = false;
     for (unsigned i = 0; i < btf_vlen(t); i++) {
@@ -508,10 +508,12 @@ class Extract {
     return std::string(reinterpret_cast<char*>(&hdr), sizeof(hdr)) + types + strings;
   }
 
-  std::unordered_set<uint32_t> empty_;
+  // An empty string other than at offset 0 names nothing either (an anonymous member).
+  void NoteEmptyString(uint32_t off) { empty_.insert(off); }
 
  private:
   KernelBtfFile& file_;
+  std::unordered_set<uint32_t> empty_;
   std::set<uint32_t> seeds_;
   std::map<uint32_t, std::set<unsigned>> members_;
 };
@@ -558,7 +560,7 @@ CoreBtf ExtractCoreBtf(const std::string& object_path) {
   Extract extract(file);
   if (!file.ScanStrings([&](uint32_t off, const char* s, size_t len) {
         if (len == 0) {
-          extract.empty_.insert(off);
+          extract.NoteEmptyString(off);
           return;
         }
         std::string essential(s, EssentialLength(s, len));
