@@ -19,7 +19,8 @@ constexpr size_t kHeaderRoom = 5;
 // {"size": count}: a fixmap, "size", a uint of at most 5 bytes.
 constexpr size_t kOptionsRoom = 1 + 5 + 5;
 
-ssize_t WriteAll(int fd, iovec* iov, int count) {
+// writev, again when a signal interrupted it (it may still write part).
+ssize_t Writev(int fd, iovec* iov, int count) {
   ssize_t n;
   do {
     n = writev(fd, iov, count);
@@ -121,7 +122,7 @@ ForwardSocket::SendResult ForwardSocket::Send(const MessageFrame& frame, const E
                   {options, static_cast<size_t>(options_end - options)}};
   constexpr int parts = 3;
   size_t total = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len;
-  ssize_t n = WriteAll(fd_, iov, parts);
+  ssize_t n = Writev(fd_, iov, parts);
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
     // Nothing of it left: the caller hands the batch on, to a new connection.
     error_ = errno;
@@ -163,7 +164,7 @@ ForwardSocket::SendResult ForwardSocket::Send(const MessageFrame& frame, const E
 bool ForwardSocket::WriteTail() {
   while (tail_written_ < tail_.size()) {
     iovec iov = {tail_.data() + tail_written_, tail_.size() - tail_written_};
-    ssize_t n = WriteAll(fd_, &iov, 1);
+    ssize_t n = Writev(fd_, &iov, 1);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
       Failed(errno);
@@ -214,12 +215,16 @@ Napi::Value ForwardSocket::Release(const Napi::CallbackInfo& info) {
 
 void ForwardSocket::Failed(int err) {
   error_ = err;
-  Napi::Env env = env_;
-  Napi::HandleScope scope(env);
-  Napi::Value batch = busy() ? KeptBatch(env) : env.Undefined();
+  Napi::HandleScope scope(env_);
+  Napi::Value batch = TakeKeptAndShut(env_);
+  TellJs(err, batch);
+}
+
+Napi::Value ForwardSocket::TakeKeptAndShut(Napi::Env env) {
+  Napi::Value kept = busy() ? KeptBatch(env) : env.Undefined();
   tail_.clear();
   Shut();
-  TellJs(err, batch);
+  return kept;
 }
 
 Napi::Value ForwardSocket::KeptBatch(Napi::Env env) {
@@ -274,10 +279,7 @@ Napi::Value ForwardSocket::SendFromJs(const Napi::CallbackInfo& info) {
 // maxSec, maxNsec, cut, prefix]: to be sent again; cut: part of it went out, so the
 // connection must be dropped), or undefined.
 Napi::Value ForwardSocket::Close(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Value kept = busy() ? KeptBatch(env) : env.Undefined();
-  tail_.clear();
-  Shut();
+  Napi::Value kept = TakeKeptAndShut(info.Env());
   on_end_.Reset();
   return kept;
 }

@@ -84,6 +84,8 @@ class ForwardSocket : public Napi::ObjectWrap<ForwardSocket> {
   void Shut();
   // The kept message's batch, as [entries, count, minSec, minNsec, maxSec, maxNsec, cut, prefix].
   Napi::Value KeptBatch(Napi::Env env);
+  // The kept message's batch (undefined if none), then Shut(): nothing kept is left behind.
+  Napi::Value TakeKeptAndShut(Napi::Env env);
   void Failed(int err);
   // The held message is out after release(): closes, and tells JS.
   void Released();

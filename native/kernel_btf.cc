@@ -7,6 +7,7 @@
 #include <linux/btf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -89,59 +91,38 @@ class KernelBtfFile {
     return "";
   }
 
-  // Calls `each(offset, text, length)` for every string of the string section.
-  bool ScanStrings(const std::function<void(uint32_t, const char*, size_t)>& each) {
-    std::vector<char> buf;
-    uint32_t start = 0;  // offset of buf[0] in the section
-    for (uint32_t at = 0; at < strings_len_;) {
-      size_t want = std::min<size_t>(kChunk, strings_len_ - at);
-      size_t had = buf.size();
-      buf.resize(had + want);
-      if (!ReadAll(buf.data() + had, want, strings_at_ + at)) return false;
-      at += want;
+  // Calls `each(offset, text)` for every string of the string section.
+  bool ScanStrings(const std::function<void(uint32_t, std::string_view)>& each) {
+    return ScanSection(strings_at_, strings_len_, [&](uint32_t start, const char* data, size_t size) -> size_t {
       size_t begin = 0;
-      for (size_t i = 0; i < buf.size(); i++) {
-        if (buf[i] != '\0') continue;
-        each(start + begin, buf.data() + begin, i - begin);
+      for (size_t i = 0; i < size; i++) {
+        if (data[i] != '\0') continue;
+        each(start + static_cast<uint32_t>(begin), std::string_view(data + begin, i - begin));
         begin = i + 1;
       }
-      // A string cut by the chunk's end is completed by the next.
-      buf.erase(buf.begin(), buf.begin() + begin);
-      start += begin;
-    }
-    return buf.empty();
+      return begin;  // a string cut by the piece's end is completed by the next
+    });
   }
 
-  // Calls `each(id, type)` for every type, in id order; false if a record is
-  // of a kind this code does not know or the section is cut short.
+  // Calls `each(id, type)` for every type, in id order, and notes where each
+  // is for Type(); false if a record is of a kind this code does not know or
+  // the section is cut short.
   bool ScanTypes(const std::function<void(uint32_t, const struct btf_type*)>& each) {
-    std::vector<char> buf;
-    uint32_t id = 1;
     offsets_.clear();
-    uint32_t start = 0;
-    for (uint32_t at = 0; at < types_len_;) {
-      size_t want = std::min<size_t>(kChunk, types_len_ - at);
-      size_t had = buf.size();
-      buf.resize(had + want);
-      if (!ReadAll(buf.data() + had, want, types_at_ + at)) return false;
-      at += want;
+    return ScanSection(types_at_, types_len_, [&](uint32_t start, const char* data, size_t size) -> size_t {
       size_t pos = 0;
-      while (buf.size() - pos >= sizeof(struct btf_type)) {
-        const struct btf_type* t = reinterpret_cast<const struct btf_type*>(buf.data() + pos);
+      while (size - pos >= sizeof(struct btf_type)) {
+        const struct btf_type* t = reinterpret_cast<const struct btf_type*>(data + pos);
         size_t len = RecordLength(t);
-        if (len == 0) return false;
-        if (buf.size() - pos < len) break;
+        if (len == 0) return kRefused;
+        if (size - pos < len) break;
         offsets_.push_back(start + static_cast<uint32_t>(pos));
-        each(id++, t);
+        each(static_cast<uint32_t>(offsets_.size()), t);
         pos += len;
       }
-      buf.erase(buf.begin(), buf.begin() + pos);
-      start += static_cast<uint32_t>(pos);
-    }
-    return buf.empty();
+      return pos;
+    });
   }
-
-  uint32_t TypeCount() const { return static_cast<uint32_t>(offsets_.size()); }
 
   // Type `id`'s record, after a ScanTypes; empty if out of range.
   std::vector<char> Type(uint32_t id) {
@@ -172,6 +153,29 @@ class KernelBtfFile {
   }
 
  private:
+  static constexpr size_t kRefused = SIZE_MAX;
+
+  // Reads the `len` bytes at `at` a kChunk at a time. `consume(start, data,
+  // size)` gets the bytes not taken yet (start: their offset in the section)
+  // and returns how many it took (kRefused: stop); the rest waits for the
+  // next piece. False on a failed read, a refusal, or bytes left at the end.
+  bool ScanSection(uint32_t at, uint32_t len, const std::function<size_t(uint32_t, const char*, size_t)>& consume) {
+    std::vector<char> buf;
+    uint32_t start = 0;
+    for (uint32_t done = 0; done < len;) {
+      size_t want = std::min<size_t>(kChunk, len - done);
+      size_t had = buf.size();
+      buf.resize(had + want);
+      if (!ReadAll(buf.data() + had, want, at + done)) return false;
+      done += static_cast<uint32_t>(want);
+      size_t taken = consume(start, buf.data(), buf.size());
+      if (taken == kRefused) return false;
+      buf.erase(buf.begin(), buf.begin() + static_cast<long>(taken));
+      start += static_cast<uint32_t>(taken);
+    }
+    return buf.empty();
+  }
+
   bool ReadAll(char* into, size_t len, uint64_t at) {
     while (len > 0) {
       ssize_t n = pread(fd_, into, len, static_cast<off_t>(at));
@@ -317,11 +321,11 @@ class Extract {
   // The members of composite `id` named `name`, directly or inside
   // anonymous members (each kept with its path), as libbpf's
   // bpf_core_match_member searches: their types go into `found`.
-  bool SelectNamed(uint32_t id, const std::string& name, const std::unordered_map<uint32_t, std::string>& names,
+  bool SelectNamed(uint32_t id, std::string_view name, const std::unordered_map<uint32_t, std::string_view>& names,
                    std::set<uint32_t>& found, int depth = 0) {
     if (depth > 32) return false;
-    uint32_t composite = SkipModsAndTypedefs(id);
-    std::vector<char> rec = file_.Type(composite);
+    uint32_t composite = id;
+    std::vector<char> rec = ResolvedType(composite);
     if (rec.empty() || !btf_is_composite(AsType(rec))) return false;
     const struct btf_type* t = AsType(rec);
     bool any = false;
@@ -339,7 +343,8 @@ class Extract {
     // last member: keep the last one too, so that the extract says the same.
     if (any && btf_vlen(t) > 0) {
       for (unsigned i : members_[composite]) {
-        std::vector<char> mt = file_.Type(SkipModsAndTypedefs(btf_members(t)[i].type));
+        uint32_t member_type = btf_members(t)[i].type;
+        std::vector<char> mt = ResolvedType(member_type);
         if (!mt.empty() && btf_is_array(AsType(mt)) && btf_array(AsType(mt))->nelems == 0) {
           members_[composite].insert(btf_vlen(t) - 1u);
           break;
@@ -349,15 +354,17 @@ class Extract {
     return any;
   }
 
-  uint32_t SkipModsAndTypedefs(uint32_t id) {
+  // The record of type `id` past its modifiers and typedefs (as libbpf's
+  // skip_mods_and_typedefs), `id` set to that type's; empty if unreadable.
+  std::vector<char> ResolvedType(uint32_t& id) {
     for (int depth = 0; depth < 32; depth++) {
       std::vector<char> rec = file_.Type(id);
-      if (rec.empty()) return id;
+      if (rec.empty()) return rec;
       const struct btf_type* t = AsType(rec);
-      if (!btf_is_mod(t) && !btf_is_typedef(t)) return id;
+      if (!btf_is_mod(t) && !btf_is_typedef(t)) return rec;
       id = t->type;
     }
-    return id;
+    return {};
   }
 
   void Seed(uint32_t id) { seeds_.insert(id); }
@@ -524,8 +531,8 @@ int KernelFunctionId(const std::string& name) {
   KernelBtfFile file;
   if (!file.Open().empty()) return -1;
   std::unordered_set<uint32_t> offsets;
-  if (!file.ScanStrings([&](uint32_t off, const char* s, size_t len) {
-        if (len == name.size() && memcmp(s, name.data(), len) == 0) offsets.insert(off);
+  if (!file.ScanStrings([&](uint32_t off, std::string_view text) {
+        if (text == name) offsets.insert(off);
       }))
     return -1;
   int found = 0;
@@ -549,35 +556,36 @@ CoreBtf ExtractCoreBtf(const std::string& object_path) {
     return out;
   }
   // Names wanted: the roots' essential names and every member on a path.
-  std::map<std::string, std::set<int>> root_kinds;
-  std::unordered_set<std::string> member_names;
+  // Views into `needs`, which outlives them: the scan of some 100,000 strings makes no copy.
+  std::map<std::string_view, std::set<int>> root_kinds;
+  std::unordered_set<std::string_view> member_names;
   for (const CoreNeed& need : needs) {
     root_kinds[need.root].insert(need.kind);
     for (const std::string& step : need.steps)
       if (!step.empty()) member_names.insert(step);
   }
-  std::unordered_map<uint32_t, std::string> root_offsets, member_offsets;
+  std::unordered_map<uint32_t, std::string_view> root_offsets, member_offsets;
   Extract extract(file);
-  if (!file.ScanStrings([&](uint32_t off, const char* s, size_t len) {
-        if (len == 0) {
+  if (!file.ScanStrings([&](uint32_t off, std::string_view text) {
+        if (text.empty()) {
           extract.NoteEmptyString(off);
           return;
         }
-        std::string essential(s, EssentialLength(s, len));
-        if (root_kinds.count(essential)) root_offsets.emplace(off, essential);
-        std::string text(s, len);
-        if (member_names.count(text)) member_offsets.emplace(off, text);
+        auto root = root_kinds.find(text.substr(0, EssentialLength(text.data(), text.size())));
+        if (root != root_kinds.end()) root_offsets.emplace(off, root->first);
+        auto member = member_names.find(text);
+        if (member != member_names.end()) member_offsets.emplace(off, *member);
       })) {
     out.why_whole = "its string section can't be read";
     return out;
   }
   // Candidates, by root name and kind, as libbpf's bpf_core_add_cands finds them.
-  std::map<std::pair<std::string, int>, std::vector<uint32_t>> candidates;
+  std::map<std::pair<std::string_view, int>, std::vector<uint32_t>> candidates;
   if (!file.ScanTypes([&](uint32_t id, const struct btf_type* t) {
         auto root = root_offsets.find(t->name_off);
         if (root == root_offsets.end()) return;
         int kind = CoreKind(btf_kind(t));
-        if (root_kinds[root->second].count(kind)) candidates[{root->second, kind}].push_back(id);
+        if (root_kinds.at(root->second).count(kind)) candidates[{root->second, kind}].push_back(id);
       })) {
     out.why_whole = "it has a type of a kind this build does not know";
     return out;
@@ -598,7 +606,7 @@ CoreBtf ExtractCoreBtf(const std::string& object_path) {
           extract.SelectNamed(id, step, member_offsets, next);
           continue;
         }
-        std::vector<char> rec = file.Type(extract.SkipModsAndTypedefs(id));
+        std::vector<char> rec = extract.ResolvedType(id);
         if (!rec.empty() && btf_is_array(AsType(rec))) next.insert(btf_array(AsType(rec))->type);
       }
       at = std::move(next);
