@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
  * Entries ordered by key, code unit by code unit: the same order on every
  * host, and no ICU (localeCompare reads 2 MB of Node's ICU data into memory).
  */
-export function byKey([a]: [unknown, unknown], [b]: [unknown, unknown]): number {
+function byKey([a]: [unknown, unknown], [b]: [unknown, unknown]): number {
   const x = String(a);
   const y = String(b);
   return x < y ? -1 : x > y ? 1 : 0;

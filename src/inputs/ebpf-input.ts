@@ -6,7 +6,7 @@ import { processRuntimeMetadata } from '../containers/runtime-metadata.js';
 import type { Logger } from '../log.js';
 import type { SocketLease } from '../outputs/types.js';
 import { storageFolderName } from '../storage/folder.js';
-import { byKey, fileStamp, identityText } from '../settings-identity.js';
+import { fileStamp, identityText } from '../settings-identity.js';
 import { taskFilterFor } from '../task-filter/keys.js';
 import { InputJournal } from './journal.js';
 import { TraceStartError } from './start-errors.js';
@@ -51,7 +51,7 @@ export function inputIdentity(settings: InputSettings, service: ServiceSettings)
     instance: settings.instance,
     tag: settings.tag,
     traces: settings.traces.map((t) => [t.trace.name, t.trace.object.startsWith('/') ? fileStamp(t.trace.object) : '']),
-    values: [...settings.values.entries()].sort(byKey),
+    values: settings.values, // identityText sorts a Map's entries by key
     journal,
   });
 }

@@ -30,7 +30,7 @@ export const messageBytes = (parts: MessageParts): number => parts.reduce((n, p)
 /** A tag's msgpack bytes, kept: a node's few tags are encoded once, not once a batch. */
 const tagBytesCache = new Map<string, Buffer>();
 const TAG_CACHE_MAX = 256;
-export function tagBytes(tag: string): Buffer {
+function tagBytes(tag: string): Buffer {
   let bytes = tagBytesCache.get(tag);
   if (!bytes) {
     if (tagBytesCache.size >= TAG_CACHE_MAX) tagBytesCache.clear();
@@ -40,9 +40,14 @@ export function tagBytes(tag: string): Buffer {
   return bytes;
 }
 
+/** A message's first bytes: its array header (with or without options) and the tag. */
+export function messagePrefix(tag: string, withOptions: boolean): Buffer {
+  return Buffer.concat([Buffer.from([withOptions ? 0x93 : 0x92]), tagBytes(tag)]);
+}
+
 /** Forward mode: `[tag, [entries...], options?]`. */
 export function encodeForwardMessage(tag: string, entries: Buffer, count: number, options?: TransportOptions): MessageParts {
-  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), tagBytes(tag), arrayHeader(count)]), entries];
+  const parts = [Buffer.concat([messagePrefix(tag, options !== undefined), arrayHeader(count)]), entries];
   if (options) parts.push(optionsBytes(options));
   return parts;
 }
@@ -52,7 +57,7 @@ export function encodeForwardMessage(tag: string, entries: Buffer, count: number
  * payload being the packed entries or their gzip.
  */
 export function encodePackedForwardMessage(tag: string, payload: Buffer, options?: TransportOptions): MessageParts {
-  const parts = [Buffer.concat([Buffer.from([options ? 0x93 : 0x92]), tagBytes(tag), binHeader(payload.length)]), payload];
+  const parts = [Buffer.concat([messagePrefix(tag, options !== undefined), binHeader(payload.length)]), payload];
   if (options) parts.push(optionsBytes(options));
   return parts;
 }

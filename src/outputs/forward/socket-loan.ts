@@ -14,9 +14,8 @@ import { unpackValue } from '../../msgpack/values.js';
 import type { SocketLease } from '../types.js';
 import type { ForwardConnection } from './connection.js';
 import type { ForwardCounters } from './counters.js';
-import { tagBytes } from './framing.js';
+import { messagePrefix } from './framing.js';
 import type { ForwardMode } from './protocol.js';
-
 
 /** A batch the socket held unsent when it closed: to be queued and sent again. */
 export interface ReturnedBatch {
@@ -59,7 +58,7 @@ export class SocketLoan {
   lease(tag: string): SocketLease {
     let lease = this.leases.get(tag);
     if (!lease) {
-      lease = { socket: this.socket, prefix: Buffer.concat([Buffer.from([this.withSize ? 0x93 : 0x92]), tagBytes(tag)]), packed: this.mode === 'packed', withSize: this.withSize };
+      lease = { socket: this.socket, prefix: messagePrefix(tag, this.withSize), packed: this.mode === 'packed', withSize: this.withSize };
       this.leases.set(tag, lease);
     }
     return lease;
