@@ -11,7 +11,8 @@
 # --seed: the generator's seed (default: a random one, printed); --case: run
 # iteration K of that seed alone (the failing one, which a failed run names);
 # --open-unchecked: open mutated objects whose BTF refers to types it lacks
-# too, which Debian 12's libbpf 1.1 crashes on (see danglingTypeRef in the driver).
+# or loops through typedefs too, on which Debian 12's libbpf 1.1 crashes or
+# hangs (see unopenableBtf in the driver).
 # Needs the normal build first (npm run build: the BPF objects and dist/,
 # whose record compiler and trace declarations it drives) and g++ with
 # Debian's libasan/libubsan (g++'s own dependencies; scripts/setup.sh installs g++).

@@ -202,7 +202,7 @@ const count = {
   btfs: 0, // mutated objects
   readBtf: 0, // readBtf calls that gave BTF back
   opened: 0, // BpfObjects opened from them
-  dangling: 0, // not opened: their BTF refers to types it lacks (see danglingTypeRef)
+  unopenable: 0, // not opened: their BTF refers to types it lacks, or loops (see unopenableBtf)
   paths: 0, // cgroup paths parsed
   lookups: 0, // container-id lookups
 };
@@ -617,25 +617,33 @@ function mutateObject(r, object) {
 }
 
 /**
- * Why libbpf 1.1 (Debian 12's libbpf1) would crash opening an object with
- * this BTF, or undefined: a type that refers to a type id past the table.
- * libbpf checks this itself from 1.3 on (btf_sanity_check); 1.1's
+ * Why libbpf 1.1 (Debian 12's libbpf1) would crash or hang opening an
+ * object with this BTF, or undefined: a type that refers to a type id past
+ * the table, or a typedef or qualifier that leads back to itself. libbpf
+ * checks the first itself from 1.3 on (btf_sanity_check); 1.1's
  * bpf_object__open follows such an id into memory that is not a type (a
- * SIGSEGV). Such objects are read (readBtf copes) but not opened, unless
- * --open-unchecked: what fuzzing a libbpf (or an addon) that checks needs.
+ * SIGSEGV), and such a loop for ever (skip_mods_and_typedefs). The CLI
+ * refuses both before libbpf sees them (src/records/btf-format.ts,
+ * checkReferences); this reads the raw types itself, so that objects Btf.parse
+ * refuses for other reasons are screened too. Such objects are read (readBtf
+ * copes) but not opened, unless --open-unchecked: what fuzzing a libbpf (or
+ * an addon) that checks needs.
  */
-function danglingTypeRef(raw) {
+function unopenableBtf(raw) {
   if (raw.length < 24) return undefined;
   const hdrLen = raw.readUInt32LE(4);
   const start = hdrLen + raw.readUInt32LE(8);
   const end = Math.min(raw.length, start + raw.readUInt32LE(12));
   const refs = [];
+  // Typedefs and qualifiers (what libbpf looks through): type id -> the type under it.
+  const under = new Map();
   let count = 0;
   for (let at = start; at + 12 <= end; count++) {
     const info = raw.readUInt32LE(at + 4);
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
     const sizeOrType = raw.readUInt32LE(at + 8);
+    if ([8, 9, 10, 11, 18].includes(kind)) under.set(count + 1, sizeOrType);
     at += 12;
     switch (kind) {
       case 2: case 8: case 9: case 10: case 11: case 12: case 18: // PTR, TYPEDEF, qualifiers, FUNC, TYPE_TAG
@@ -673,7 +681,15 @@ function danglingTypeRef(raw) {
     }
   }
   const dangling = refs.find((id) => id > count);
-  return dangling === undefined ? undefined : `refers to type ${dangling} of ${count}`;
+  if (dangling !== undefined) return `refers to type ${dangling} of ${count}`;
+  for (const first of under.keys()) {
+    const seen = new Set();
+    for (let id = first; under.has(id); id = under.get(id)) {
+      if (seen.has(id)) return `type ${id} leads back to itself through typedefs and qualifiers`;
+      seen.add(id);
+    }
+  }
+  return undefined;
 }
 
 function fuzzObject(r) {
@@ -718,8 +734,8 @@ function fuzzObject(r) {
       }
     }
   }
-  if (raw && !args['open-unchecked'] && danglingTypeRef(raw)) {
-    count.dangling++;
+  if (raw && !args['open-unchecked'] && unopenableBtf(raw)) {
+    count.unopenable++;
     return;
   }
   let opened;
@@ -882,7 +898,7 @@ const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
 
 console.log(`fuzz: seed ${seed}, ${elapsed.toFixed(1)} s, ${count.iterations} iterations: ` +
   `${count.declarations} declarations compiled, ${count.programs} programs to the addon (${count.accepted} taken), ` +
-  `${count.encodes} encodes of ${count.records} records, ${count.btfs} mutated BTFs (${count.readBtf} read, ${count.opened} opened, ${count.dangling} not opened: dangling type ids), ` +
+  `${count.encodes} encodes of ${count.records} records, ${count.btfs} mutated BTFs (${count.readBtf} read, ${count.opened} opened, ${count.unopenable} not opened: dangling type ids or typedef loops), ` +
   `${count.paths} cgroup paths, ${count.lookups} lookups`);
 if (count.refusedCompiled) {
   console.log(`fuzz: the addon refused ${count.refusedCompiled} programs the compiler made, e.g.: ${refusedExamples.join(' | ')}`);

@@ -54,13 +54,34 @@ export class BtfError extends Error {}
 /** Kinds whose sizeOrType is a type id. */
 const REFERRING_KINDS = new Set<number>([Kind.PTR, Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FUNC, Kind.FUNC_PROTO, Kind.VAR, Kind.DECL_TAG, Kind.TYPE_TAG]);
 
+/** Kinds libbpf 1.1 looks through, with no bound, for the type under them (skip_mods_and_typedefs). */
+const SKIPPED_KINDS = new Set<number>([Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG]);
+
 /**
- * Every type id the BTF names must be one of its types. libbpf 1.1 (Debian
- * 12's) follows an id past the end into memory when it opens the object, and
- * the process dies of SIGSEGV with no word: refused here first, in one line.
+ * Every type id the BTF names must be one of its types, and no typedef or
+ * qualifier may lead back to itself. libbpf 1.1 (Debian 12's) follows an id
+ * past the end into memory when it opens the object, and the process dies of
+ * SIGSEGV with no word; it follows such a loop for ever, on the main thread,
+ * where no signal stops it. Refused here first, in one line (the kernel
+ * refuses both too).
  */
 export function checkReferences(types: readonly (RawType | undefined)[], source: string): void {
   const last = types.length - 1;
+  const named = (id: number) => `type ${id}${types[id]?.name ? ` (${types[id]!.name})` : ''}`;
+  // 1: on the chain being followed; 2: leads to a type that is not skipped.
+  const state = new Uint8Array(types.length);
+  types.forEach((t, id) => {
+    if (!t || !SKIPPED_KINDS.has(t.kind) || state[id]) return;
+    const chain: number[] = [];
+    let at = id;
+    while (at <= last && SKIPPED_KINDS.has(types[at]?.kind ?? -1) && state[at] === 0) {
+      state[at] = 1;
+      chain.push(at);
+      at = types[at]!.sizeOrType;
+    }
+    if (at <= last && state[at] === 1) throw new BtfError(`${source}: its BTF is damaged: ${named(at)} leads back to itself through typedefs and qualifiers; rebuild the object`);
+    for (const c of chain) state[c] = 2;
+  });
   types.forEach((t, id) => {
     if (!t) return;
     const ids = [
@@ -71,6 +92,6 @@ export function checkReferences(types: readonly (RawType | undefined)[], source:
       ...(t.sectionVars ?? []),
     ];
     const bad = ids.find((ref) => ref > last);
-    if (bad !== undefined) throw new BtfError(`${source}: its BTF is damaged: type ${id}${t.name ? ` (${t.name})` : ''} refers to type ${bad}, past the last one (${last}); rebuild the object`);
+    if (bad !== undefined) throw new BtfError(`${source}: its BTF is damaged: ${named(id)} refers to type ${bad}, past the last one (${last}); rebuild the object`);
   });
 }

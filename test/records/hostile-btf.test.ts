@@ -57,6 +57,16 @@ class BtfWriter {
     return this.types.length;
   }
 
+  /** A typedef (kind 8) or qualifier (const 10, volatile 9...) of type `type`; returns its type id. */
+  alias(kind: number, name: string, type: number): number {
+    const t = Buffer.alloc(12);
+    t.writeUInt32LE(this.name(name), 0);
+    t.writeUInt32LE(kind << 24, 4);
+    t.writeUInt32LE(type, 8);
+    this.types.push(t);
+    return this.types.length;
+  }
+
   /** Reserves the next type id (for a struct written after the ones it holds). */
   get nextId(): number {
     return this.types.length + 1;
@@ -178,37 +188,82 @@ describe('a type id past the last type (a damaged object)', () => {
   });
 
   it('the CLI says so in one line at the BPF_Object line, where libbpf 1.1 would die of SIGSEGV opening it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-damaged-btf-'));
-    try {
-      const source = join(repoRoot, 'conf', 'examples', 'process_exits.bpf.o');
-      const file = readFileSync(source);
-      // The object's BTF, found in the file, and its first VAR pointed past the last type.
-      const at = file.indexOf(addon().readBtf(source).subarray(0, 64));
-      const typeStart = at + file.readUInt32LE(at + 4) + file.readUInt32LE(at + 8);
-      const typeEnd = typeStart + file.readUInt32LE(at + 12);
-      const extra: Record<number, (vlen: number) => number> = { 1: () => 4, 3: () => 12, 4: (n) => 12 * n, 5: (n) => 12 * n, 6: (n) => 8 * n, 13: (n) => 8 * n, 14: () => 4, 15: (n) => 12 * n, 17: () => 4, 19: (n) => 12 * n };
-      let p = typeStart;
-      let patched = false;
-      while (p < typeEnd && !patched) {
-        const info = file.readUInt32LE(p + 4);
-        const kind = (info >>> 24) & 0x1f;
-        if (kind === 14) {
-          file.writeUInt32LE(0x7fffffff, p + 8);
-          patched = true;
-        }
-        p += 12 + (extra[kind]?.(info & 0xffff) ?? 0);
-      }
-      expect(patched).toBe(true);
-      const object = join(dir, 'damaged.bpf.o');
-      writeFileSync(object, file, { mode: 0o644 });
-      const conf = join(dir, 'damaged.conf');
-      writeFileSync(conf, readFileSync(join(repoRoot, 'conf', 'examples', 'process_exits.conf'), 'utf8').replace('process_exits.bpf.o', object));
-      const run = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), '-c', conf, '--dry-run'], { encoding: 'utf8' });
-      expect(run.status).toBe(1);
-      expect(run.stderr.trim().split('\n')).toHaveLength(1);
-      expect(run.stderr).toMatch(/damaged\.conf:\d+: BPF_Object .*damaged\.bpf\.o: .*its BTF is damaged: type \d+ \(\w+\) refers to type 2147483647/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // The first VAR pointed past the last type.
+    const run = dryRunWithDamagedObject(14, () => ({ type: 0x7fffffff }));
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/damaged\.conf:\d+: BPF_Object .*damaged\.bpf\.o: .*its BTF is damaged: type \d+ \(\w+\) refers to type 2147483647/);
   });
 });
+
+describe('a typedef or qualifier that leads back to itself (a damaged object)', () => {
+  it('is refused as the BTF is read, naming the type: directly, or through a chain', () => {
+    const self = new BtfWriter();
+    self.int('__u64', 8);
+    self.alias(8, 'loop_t', 2);
+    expect(() => self.btf()).toThrow(/^hostile\.bpf\.o: its BTF is damaged: type 2 \(loop_t\) leads back to itself through typedefs and qualifiers; rebuild the object$/);
+    const chain = new BtfWriter();
+    chain.int('__u64', 8);
+    chain.alias(10, '', 3); // const -> volatile -> typedef -> const
+    chain.alias(9, '', 4);
+    chain.alias(8, 'ring_t', 2);
+    expect(() => chain.btf()).toThrow(/its BTF is damaged: type 2 leads back to itself through typedefs and qualifiers/);
+    // Chains that end (and share their end) are fine.
+    const fine = new BtfWriter();
+    const u64 = fine.int('__u64', 8);
+    const t = fine.alias(8, 'u64_t', u64);
+    fine.alias(10, '', t);
+    fine.alias(9, '', t);
+    expect(() => fine.btf()).not.toThrow();
+  });
+
+  it('the CLI says so in one line at the BPF_Object line, where libbpf 1.1 would never finish opening it (and no signal stops it)', () => {
+    // The first pointer (a map definition's) made a typedef of itself: libbpf
+    // 1.1 looks through it for the map's key type for ever.
+    const run = dryRunWithDamagedObject(2, (id) => ({ kind: 8, type: id }));
+    expect(run.error).toBeUndefined();
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/damaged\.conf:\d+: BPF_Object .*damaged\.bpf\.o: .*its BTF is damaged: type 1 leads back to itself through typedefs and qualifiers; rebuild the object\)$/m);
+  });
+});
+
+/**
+ * `ebpf-forward --dry-run` on conf/examples/process_exits.conf with its
+ * object's first type of `kind` changed by `patch(its id)`: made to refer to
+ * another type, and of another kind of the same record length.
+ */
+function dryRunWithDamagedObject(kind: number, patch: (id: number) => { kind?: number; type: number }) {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-forward-damaged-btf-'));
+  try {
+    const source = join(repoRoot, 'conf', 'examples', 'process_exits.bpf.o');
+    const file = readFileSync(source);
+    // The object's BTF, found in the file.
+    const at = file.indexOf(addon().readBtf(source).subarray(0, 64));
+    const typeStart = at + file.readUInt32LE(at + 4) + file.readUInt32LE(at + 8);
+    const typeEnd = typeStart + file.readUInt32LE(at + 12);
+    const extra: Record<number, (vlen: number) => number> = { 1: () => 4, 3: () => 12, 4: (n) => 12 * n, 5: (n) => 12 * n, 6: (n) => 8 * n, 13: (n) => 8 * n, 14: () => 4, 15: (n) => 12 * n, 17: () => 4, 19: (n) => 12 * n };
+    let p = typeStart;
+    let patched = false;
+    for (let id = 1; p < typeEnd && !patched; id++) {
+      const info = file.readUInt32LE(p + 4);
+      const k = (info >>> 24) & 0x1f;
+      if (k === kind) {
+        const change = patch(id);
+        if (change.kind !== undefined) file.writeUInt32LE(change.kind << 24, p + 4);
+        file.writeUInt32LE(change.type, p + 8);
+        patched = true;
+      }
+      p += 12 + (extra[k]?.(info & 0xffff) ?? 0);
+    }
+    expect(patched).toBe(true);
+    const object = join(dir, 'damaged.bpf.o');
+    writeFileSync(object, file, { mode: 0o644 });
+    const conf = join(dir, 'damaged.conf');
+    writeFileSync(conf, readFileSync(join(repoRoot, 'conf', 'examples', 'process_exits.conf'), 'utf8').replace('process_exits.bpf.o', object));
+    // Bounded: before the check, libbpf never came back (SIGKILL: SIGTERM can't reach it).
+    return spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli.js'), '-c', conf, '--dry-run'], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
